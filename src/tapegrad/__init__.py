@@ -1,2 +1,64 @@
-"""tapegrad: PyTorch-compatible autograd on a linear tape, replayed by Numba kernels."""
+"""tapegrad: PyTorch-compatible autograd on a linear tape, replayed by Numba kernels.
+
+>>> import tapegrad
+>>> x = tapegrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+from . import autograd
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
+                       bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed,
+                       normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+                       zeros, zeros_like)
+from .device import device
+from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,
+                     set_default_dtype)
+from .formatting import set_printoptions
+from .ops import methods as _methods  # noqa: F401  (binds Tensor methods)
+from .ops.composite import log_softmax, logsumexp, norm, softmax, std, var
+from .ops.elementwise import (abs, add, ceil, clamp, clamp_max, clamp_min, clip, clone, cos, div, eq,
+                              eq_all as equal, exp, expm1, floor, floor_divide, ge, gt, isnan, le, log,
+                              log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
+                              minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, rsub,
+                              sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where)
+from .ops.index import gather, index_select, masked_fill, nonzero
+from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
+from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,
+                           narrow, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
+                           unflatten, unsqueeze)
+from .ops.reduce import all, amax, amin, any, argmax, argmin, max, mean, min, prod, sum
+from .random import get_rng_state, initial_seed, seed, set_rng_state
+from .tensor import Size, Tensor, is_tensor
+
+float = float32
+double = float64
+long = int64
+int = int32
+multiply = mul
+subtract = sub
+divide = div
+negative = neg
+absolute = abs
+swapaxes = transpose
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+def is_floating_point(input: Tensor) -> builtins_bool:  # type: ignore[name-defined]
+    return input.is_floating_point()
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_bool = _builtins.bool
+
+from . import nn, optim  # noqa: E402  (they use the API above)

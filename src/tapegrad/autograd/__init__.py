@@ -1,0 +1,9 @@
+"""``tapegrad.autograd``: backward, grad, grad modes, custom Functions and gradient checking."""
+from .backward import backward, grad
+from .function import Function, FunctionCtx
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .variable import Variable
+
+__all__ = ["Function", "FunctionCtx", "GradcheckError", "Variable", "backward", "enable_grad", "grad",
+           "gradcheck", "gradgradcheck", "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled"]

@@ -1,0 +1,207 @@
+"""The reverse sweep over the tape.
+
+Collect the steps reachable from the roots, replay them in decreasing sequence number (the
+reverse of recording order, hence a reverse topological order), and keep pending gradients
+in a dict keyed by (node, output number), popping each as soon as its step consumes it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from . import grad_mode
+from .tape import AccumulateGrad, Step
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+
+
+def _reachable_steps(roots: Sequence[Any]) -> list[Step]:
+    steps: list[Step] = []
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Step):
+            steps.append(node)
+            for edge in node.edges:
+                if edge is not None and id(edge[0]) not in seen:
+                    stack.append(edge[0])
+    steps.sort(key=lambda s: s.seq, reverse=True)
+    return steps
+
+
+def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"] | None,
+                    ) -> list["Tensor"]:
+    from ..tensor import Tensor, _wrap
+
+    out = []
+    for i, t in enumerate(tensors):
+        g = grads[i] if grads is not None else None
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if not t.is_floating_point():
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
+            g = _wrap(np.ones(t._data.shape, t._data.dtype))
+        elif not isinstance(g, Tensor):
+            raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
+        elif g.shape != t.shape:
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                               f"output[{i}] has a shape of {tuple(t.shape)}.")
+        out.append(g)
+    return out
+
+
+def _accumulate(pending: dict, key: tuple, grad: "Tensor") -> None:
+    previous = pending.get(key)
+    pending[key] = grad if previous is None else previous + grad
+
+
+def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph: bool,
+         create_graph: bool, capture: dict[int, Any] | None) -> dict:
+    """Sweep backward; returns the pending gradients left at leaf sinks and captured steps."""
+    pending: dict[tuple, "Tensor"] = {}
+    for t, g in zip(roots, root_grads):
+        if not t._requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        edge = t._edge()
+        _accumulate(pending, (edge[0], edge[1]), g)
+    steps = _reachable_steps([k[0] for k in pending])
+    state = grad_mode.state
+    previous_mode = state.enabled
+    state.enabled = create_graph
+    try:
+        for step in steps:
+            grad = pending.pop((step, 0), None)
+            if grad is None:
+                if not retain_graph:
+                    step.release()
+                continue
+            if step.hooks:
+                for hook in step.hooks:
+                    replaced = hook(grad)
+                    if replaced is not None:
+                        grad = replaced
+            if step.retained is not None:
+                tensor = step.retained()
+                if tensor is not None:
+                    _store_grad(tensor, grad, create_graph)
+            if capture is not None and id(step) in capture:
+                capture[id(step)] = grad
+            input_grads = step.op.vjp(step, grad)
+            if not retain_graph:
+                step.release()
+            for edge, g in zip(step.edges, input_grads):
+                if edge is not None and g is not None:
+                    _accumulate(pending, edge, g)
+    finally:
+        state.enabled = previous_mode
+    return pending
+
+
+def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
+    """Accumulate into ``tensor.grad`` as PyTorch does (a new tensor under create_graph)."""
+    from ..tensor import _wrap
+
+    if grad._data.dtype != tensor._data.dtype:
+        grad = grad.to(tensor.dtype)
+    if create_graph:
+        tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+    elif tensor._grad is None:
+        # An owned, contiguous copy: the same gradient tensor may reach several leaves, or
+        # be a broadcast view, and .grad is later updated in place.
+        tensor._grad = _wrap(grad._data.copy())
+    else:
+        state = grad_mode.state
+        previous = state.enabled
+        state.enabled = False
+        try:
+            tensor._grad.add_(grad.detach())
+        finally:
+            state.enabled = previous
+
+
+def _apply_leaf_hooks(leaf: "Tensor", grad: "Tensor") -> "Tensor":
+    if leaf._hooks:
+        for hook in leaf._hooks:
+            replaced = hook(grad)
+            if replaced is not None:
+                grad = replaced
+    return grad
+
+
+def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Sequence["Tensor"] | None = None) -> None:
+    """``tapegrad.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
+    from ..tensor import Tensor
+
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = list(tensors)
+    root_grads = _root_gradients(roots, grad_tensors)
+    pending = _run(roots, root_grads, retain_graph, create_graph, None)
+    wanted = None if inputs is None else {id(t) for t in inputs}
+    for (node, _), grad in pending.items():
+        if isinstance(node, AccumulateGrad):
+            leaf = node.variable
+            if wanted is not None and id(leaf) not in wanted:
+                continue
+            _store_grad(leaf, _apply_leaf_hooks(leaf, grad), create_graph)
+
+
+def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor]",
+         grad_outputs: "Tensor | Sequence[Tensor | None] | None" = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         only_inputs: bool = True, allow_unused: bool | None = None,
+         materialize_grads: bool = False) -> tuple["Tensor | None", ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of accumulated.
+
+    >>> x = tapegrad.tensor(3.0, requires_grad=True)
+    >>> (g,) = tapegrad.autograd.grad(x ** 3, x, create_graph=True)
+    >>> tapegrad.autograd.grad(g, x)
+    (tensor(18.),)
+    """
+    from ..tensor import Tensor, _wrap
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(inputs):
+        if not t._requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+    root_grads = _root_gradients(outputs, grad_outputs)
+    # Non-leaf inputs: capture the gradient arriving at their step (output 0).
+    capture: dict[Any, Any] = {id(t.grad_fn): None for t in inputs if t.grad_fn is not None}
+    pending = _run(outputs, root_grads, retain_graph, create_graph, capture)
+    results: list[Tensor | None] = []
+    for t in inputs:
+        if t.grad_fn is None:
+            g = pending.get((t._accumulator(), 0))
+            if g is not None:
+                g = _apply_leaf_hooks(t, g)
+        else:
+            g = capture.get(id(t.grad_fn))
+        if g is None:
+            if materialize_grads:
+                g = _wrap(np.zeros(t._data.shape, t._data.dtype))
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+        elif not create_graph:
+            g = g.detach()
+        results.append(g)
+    return tuple(results)

@@ -1,0 +1,89 @@
+"""Thread-local grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State(threading.local):
+    enabled: bool = True
+
+
+state = _State()
+
+
+def is_grad_enabled() -> bool:
+    return state.enabled
+
+
+class _GradModeContext:
+    """Base for the context managers; each instance is also a decorator."""
+
+    _target: bool
+    _previous: list[bool]
+
+    def __init__(self) -> None:
+        self._previous = []
+
+    def __enter__(self) -> None:
+        self._previous.append(state.enabled)
+        state.enabled = self._target
+
+    def __exit__(self, *exc: object) -> None:
+        state.enabled = self._previous.pop()
+
+    def __call__(self, fn: F) -> F:
+        target = self._target
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = state.enabled
+            state.enabled = target
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                state.enabled = previous
+
+        return wrapper  # type: ignore[return-value]
+
+    def clone(self) -> "_GradModeContext":
+        return type(self)()
+
+
+class no_grad(_GradModeContext):
+    """Disable recording. ``with tapegrad.no_grad(): y = x * 2`` gives ``y.requires_grad == False``."""
+
+    _target = False
+
+
+class enable_grad(_GradModeContext):
+    """Enable recording inside a ``no_grad`` block."""
+
+    _target = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """Set grad mode: takes effect at once, and as a context manager restores the old mode."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self._target = bool(mode)
+        self._entered_at_construction = state.enabled
+        state.enabled = self._target
+
+    def __enter__(self) -> None:
+        self._previous.append(self._entered_at_construction)
+
+    def clone(self) -> "set_grad_enabled":
+        return set_grad_enabled(self._target)
+
+
+class inference_mode(no_grad):
+    """Alias of ``no_grad`` (tapegrad has no separate inference tensors)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__()
+        self._target = not mode

@@ -1,0 +1,124 @@
+"""The tape: one small slotted ``Step`` per recorded op.
+
+A step records the op, an edge per input (the step that produced it, or the leaf's
+``AccumulateGrad``; None when that input needs no gradient), the values its VJP needs, and a
+sequence number. Steps link only backwards, so a step lives exactly as long as some tensor
+(or a later step) that needs it, and backward replays steps in decreasing sequence number:
+recording order is a topological order.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..ops.registry import OpDef
+    from ..tensor import Tensor
+
+_sequence = itertools.count()
+
+RELEASED = "released"
+
+
+class AccumulateGrad:
+    """The gradient sink of a leaf that requires grad (``grad_fn.next_functions`` shows it)."""
+
+    __slots__ = ("variable", "__weakref__")
+
+    def __init__(self, variable: "Tensor") -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+Node = "Step | AccumulateGrad"
+
+
+class SavedTensor:
+    """A tensor saved for backward, with the version it had when saved.
+
+    An op's own output is saved without its ``grad_fn`` (that would be a reference cycle
+    through the step); unpacking gives it back attached to the step, so higher-order
+    gradients flow through it.
+    """
+
+    __slots__ = ("tensor", "version", "is_output")
+
+    def __init__(self, tensor: "Tensor", is_output: bool) -> None:
+        self.is_output = is_output
+        self.version = tensor._version.value
+        self.tensor = tensor._alias() if is_output else tensor
+
+
+class Step:
+    """One recorded op application; printed as PyTorch prints a grad_fn."""
+
+    __slots__ = ("op", "edges", "saved", "attrs", "seq", "input_meta", "out_meta",
+                 "hooks", "retained", "__weakref__")
+
+    def __init__(self, op: "OpDef", edges: tuple[tuple[Any, int] | None, ...],
+                 attrs: Any, input_meta: tuple[tuple[tuple[int, ...], Any], ...]) -> None:
+        self.op = op
+        self.edges = edges
+        self.attrs = attrs
+        self.input_meta = input_meta
+        self.saved: tuple[Any, ...] | str = ()
+        self.seq = next(_sequence)
+        self.out_meta: tuple[tuple[int, ...], Any] | None = None
+        self.hooks: list[Callable[[Any], Any]] | None = None
+        self.retained: weakref.ref | None = None
+
+    # --- what VJPs use -------------------------------------------------------------------
+    def saved_values(self) -> tuple[Any, ...]:
+        """Saved tensors (version-checked) and saved plain values, in saving order."""
+        saved = self.saved
+        if saved is RELEASED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                "graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time or "
+                "if you need to access saved tensors after calling backward.")
+        return tuple(self._unpack(item) if isinstance(item, SavedTensor) else item
+                     for item in saved)
+
+    def needs_input_grad(self, index: int) -> bool:
+        return self.edges[index] is not None
+
+    def _unpack(self, item: SavedTensor) -> "Tensor":
+        tensor = item.tensor
+        if tensor._version.value != item.version:
+            from ..tensor import type_name
+
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{type_name(tensor)} {list(tensor.shape)}], which is output 0 "
+                f"of {self.name()}, is at version {tensor._version.value}; expected version "
+                f"{item.version} instead. Hint: the value was changed in place after this op "
+                "used it; use an out-of-place op or clone() it first.")
+        if item.is_output:
+            return tensor._attach(self)
+        return tensor
+
+    def release(self) -> None:
+        if self.saved:
+            self.saved = RELEASED
+
+    # --- PyTorch's grad_fn surface -------------------------------------------------------
+    def name(self) -> str:
+        return self.op.grad_name
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        return tuple(edge if edge is not None else (None, 0) for edge in self.edges)
+
+    def register_hook(self, hook: Callable[..., Any]) -> None:
+        raise RuntimeError("grad_fn.register_hook is not supported; use Tensor.register_hook")
+
+    def __repr__(self) -> str:
+        return f"<{self.op.grad_name} object at {hex(id(self))}>"

@@ -1,0 +1,347 @@
+"""The CPU backend: NumPy buffers, kernels generated from scalar definitions and jitted by
+Numba on first use, cached on disk by ``kernel_cache``.
+
+Elementwise kernels come in three shapes, each generated once per (scalar function, operand
+pattern) and specialised by Numba per dtype and dimension count:
+- ``flat``: every operand C-contiguous with the output's shape (the common case), one loop;
+- ``flat_parallel``: the same with ``prange``, compiled only once an array is large enough;
+- ``strided``: any strides, broadcasting through zero strides (``np.broadcast_to`` views, so
+  a broadcast operand is never materialised), a loop nest of the output's rank.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import textwrap
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import kernel_cache
+
+# Below this many elements threads cost more than they save (measured: prange pays off
+# from roughly 1e5 float32 elements on 2 cores).
+PARALLEL_THRESHOLD = 1 << 17
+
+_HEADER = """\
+import math
+import numpy as np
+from numba import njit, prange
+from tapegrad.backends.scalar_math import *
+"""
+
+ScalarFn = Callable[..., Any]
+
+
+def _scalar_source(fn: ScalarFn) -> str:
+    return textwrap.dedent(inspect.getsource(fn))
+
+
+class ElementwiseKernels:
+    """The generated kernels of one scalar function for one operand pattern.
+
+    ``pattern`` has one letter per operand: ``a`` for an array, ``s`` for a scalar.
+    """
+
+    __slots__ = ("fn", "pattern", "_module")
+
+    def __init__(self, fn: ScalarFn, pattern: str) -> None:
+        self.fn = fn
+        self.pattern = pattern
+        self._module: Any = None
+
+    def module(self) -> Any:
+        if self._module is None:
+            self._module = kernel_cache.load_module(
+                f"ew_{self.fn.__name__.strip('_')}_{self.pattern}", self._source())
+        return self._module
+
+    def _source(self) -> str:
+        fn_name = self.fn.__name__
+        params = ", ".join(f"a{i}" for i in range(len(self.pattern)))
+        flat_args = ", ".join(f"x{i}[i]" if p == "a" else f"a{i}"
+                              for i, p in enumerate(self.pattern))
+        flat_views = "".join(f"    x{i} = a{i}.reshape(n)\n"
+                             for i, p in enumerate(self.pattern) if p == "a")
+        lines = [_HEADER, "", "@njit(cache=CACHE, fastmath=FASTMATH_FLAGS)",
+                 _scalar_source(self.fn)]
+        for name, flags, loop in (("flat", "", "range"), ("flat_parallel", ", parallel=True", "prange")):
+            lines.append(f"""
+@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, nogil=True{flags})
+def {name}(out, {params}):
+    n = out.size
+    o = out.reshape(n)
+{flat_views}    for i in {loop}(n):
+        o[i] = {fn_name}({flat_args})
+""")
+        lines.append(f"""
+def strided(out, {params}):
+    return _STRIDED[out.ndim](out, {params})
+""")
+        table = []
+        for ndim in range(0, 9):
+            index = ", ".join(f"i{d}" for d in range(ndim)) if ndim else "()"
+            args = ", ".join(f"a{i}[{index}]" if p == "a" else f"a{i}"
+                             for i, p in enumerate(self.pattern))
+            body = [f"@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, nogil=True)",
+                    f"def strided_{ndim}(out, {params}):"]
+            for d in range(ndim):
+                body.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
+            body.append("    " * (ndim + 1) + f"out[{index}] = {fn_name}({args})")
+            lines.append("\n".join(body) + "\n")
+            table.append(f"strided_{ndim}")
+        lines.append(f"_STRIDED = ({', '.join(table)},)\n")
+        return "\n".join(lines)
+
+
+_elementwise_cache: dict[tuple[ScalarFn, str], ElementwiseKernels] = {}
+
+
+def _kernels(fn: ScalarFn, pattern: str) -> ElementwiseKernels:
+    key = (fn, pattern)
+    kernels = _elementwise_cache.get(key)
+    if kernels is None:
+        kernels = _elementwise_cache[key] = ElementwiseKernels(fn, pattern)
+    return kernels
+
+
+def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
+                out_dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Apply scalar ``fn`` across ``operands`` (arrays already in the compute dtype, or
+    scalars) broadcast to ``shape``, writing into ``out`` (allocated if None)."""
+    if out is None:
+        out = np.empty(shape, out_dtype)
+    size = out.size
+    if size == 0:
+        return out
+    pattern = "".join("a" if isinstance(x, np.ndarray) else "s" for x in operands)
+    module = _kernels(fn, pattern).module()
+    flat = out.flags.c_contiguous
+    if flat:
+        for x in operands:
+            if isinstance(x, np.ndarray) and (x.shape != shape or not x.flags.c_contiguous):
+                flat = False
+                break
+    if flat:
+        if size >= PARALLEL_THRESHOLD:
+            module.flat_parallel(out, *operands)
+        else:
+            module.flat(out, *operands)
+        return out
+    if out.ndim > 8:
+        raise RuntimeError(f"tapegrad supports at most 8 dimensions, got shape {shape}")
+    views = [np.broadcast_to(x, shape) if isinstance(x, np.ndarray) and x.shape != shape else x
+             for x in operands]
+    module.strided(out, *views)
+    return out
+
+
+# ----------------------------------------------------------------------------- reductions
+
+_REDUCE_SOURCE = """
+@njit(cache=CACHE, fastmath={'reassoc', 'nsz', 'contract'}, nogil=True)
+def sum_rows(x, out):
+    # The int64 start unifies with float elements to a float64 accumulator, so float32
+    # sums are accurate; integer sums stay int64 (PyTorch sums integers to int64).
+    for r in range(x.shape[0]):
+        acc = 0
+        for i in range(x.shape[1]):
+            acc += x[r, i]
+        out[r] = acc
+
+
+@njit(cache=CACHE, nogil=True)
+def prod_rows(x, out):
+    for r in range(x.shape[0]):
+        acc = 1
+        for i in range(x.shape[1]):
+            acc *= x[r, i]
+        out[r] = acc
+
+
+@njit(cache=CACHE, nogil=True)
+def max_rows(x, values, indices):
+    # NaN wins (as in PyTorch); the first of equal maxima is reported.
+    for r in range(x.shape[0]):
+        best = x[r, 0]
+        where = 0
+        for i in range(1, x.shape[1]):
+            v = x[r, i]
+            if best != best:
+                break
+            if v > best or v != v:
+                best = v
+                where = i
+        values[r] = best
+        indices[r] = where
+
+
+@njit(cache=CACHE, nogil=True)
+def min_rows(x, values, indices):
+    for r in range(x.shape[0]):
+        best = x[r, 0]
+        where = 0
+        for i in range(1, x.shape[1]):
+            v = x[r, i]
+            if best != best:
+                break
+            if v < best or v != v:
+                best = v
+                where = i
+        values[r] = best
+        indices[r] = where
+"""
+
+
+def _reduce_module() -> Any:
+    return kernel_cache.load_module("reduce", _HEADER + _REDUCE_SOURCE)
+
+
+def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Move ``axes`` last and view ``x`` as (kept elements, reduced elements) rows."""
+    kept = [d for d in range(x.ndim) if d not in axes]
+    kept_shape = tuple(x.shape[d] for d in kept)
+    inner = 1
+    for d in axes:
+        inner *= x.shape[d]
+    moved = x.transpose(kept + list(axes)) if axes != tuple(range(x.ndim - len(axes), x.ndim)) else x
+    rows = np.ascontiguousarray(moved).reshape(int(np.prod(kept_shape, dtype=np.int64)), inner)
+    return rows, kept_shape
+
+
+def reduce_sum(x: np.ndarray, axes: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
+    """Sum over ``axes`` (kept dims dropped); float32 accumulates in float64 for accuracy."""
+    rows, kept_shape = _as_rows(x, axes)
+    module = _reduce_module()
+    acc = np.empty(rows.shape[0], np.float64 if out_dtype.kind == "f" else np.int64)
+    if rows.dtype == np.bool_:
+        rows = rows.view(np.uint8)
+    module.sum_rows(rows, acc)
+    return acc.astype(out_dtype, copy=False).reshape(kept_shape)
+
+
+def reduce_prod(x: np.ndarray, axes: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
+    rows, kept_shape = _as_rows(x.astype(out_dtype, copy=False), axes)
+    out = np.empty(rows.shape[0], out_dtype)
+    _reduce_module().prod_rows(rows, out)
+    return out.reshape(kept_shape)
+
+
+def reduce_extreme(x: np.ndarray, axes: tuple[int, ...], largest: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(values, flat index within the reduced axes) of the max or min over ``axes``."""
+    rows, kept_shape = _as_rows(x, axes)
+    values = np.empty(rows.shape[0], x.dtype)
+    indices = np.empty(rows.shape[0], np.int64)
+    module = _reduce_module()
+    if rows.dtype == np.bool_:
+        rows = rows.view(np.uint8)
+        values = values.view(np.uint8)
+    (module.max_rows if largest else module.min_rows)(rows, values, indices)
+    return values.view(x.dtype).reshape(kept_shape), indices.reshape(kept_shape)
+
+
+# ------------------------------------------------------------------------ matmul, indexing
+
+_LINALG_SOURCE = """
+@njit(cache=CACHE, nogil=True)
+def batched_dot(a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = np.dot(a[i], b[i])
+
+
+@njit(cache=CACHE, nogil=True)
+def int_batched_matmul(a, b, out):
+    for n in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            for j in range(b.shape[2]):
+                acc = 0
+                for k in range(a.shape[2]):
+                    acc += a[n, i, k] * b[n, k, j]
+                out[n, i, j] = acc
+
+
+@njit(cache=CACHE, nogil=True)
+def scatter_add_rows(out, index, src):
+    # out: (n, m); index, src: (k,) flat positions into out.reshape(-1)
+    flat = out.reshape(out.size)
+    for i in range(index.shape[0]):
+        flat[index[i]] += src[i]
+
+
+@njit(cache=CACHE, nogil=True)
+def gather_last(x, index, out):
+    # x: (r, n), index/out: (r, k): out[r, j] = x[r, index[r, j]]
+    for r in range(index.shape[0]):
+        for j in range(index.shape[1]):
+            out[r, j] = x[r, index[r, j]]
+
+
+@njit(cache=CACHE, nogil=True)
+def scatter_add_last(out, index, src):
+    for r in range(index.shape[0]):
+        for j in range(index.shape[1]):
+            out[r, index[r, j]] += src[r, j]
+"""
+
+
+def _linalg_module() -> Any:
+    return kernel_cache.load_module("linalg", _HEADER + _LINALG_SOURCE)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D or batched 3-D operands of one dtype (batch dims already matched)."""
+    squeeze = a.ndim == 2
+    if squeeze:
+        a, b = a[None], b[None]
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+    module = _linalg_module()
+    if a.dtype.kind == "f":
+        if a.shape[2] == 0:
+            out[...] = 0
+        else:
+            module.batched_dot(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+    else:
+        module.int_batched_matmul(a, b, out)
+    return out[0] if squeeze else out
+
+
+def scatter_add_flat(out: np.ndarray, flat_index: np.ndarray, src: np.ndarray) -> None:
+    """``out.reshape(-1)[flat_index[i]] += src[i]`` with repeats accumulating (contiguous out)."""
+    _linalg_module().scatter_add_rows(out, flat_index, src)
+
+
+def gather_last(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    out = np.empty(index.shape, x.dtype)
+    _linalg_module().gather_last(x, index, out)
+    return out
+
+
+def scatter_add_last(out: np.ndarray, index: np.ndarray, src: np.ndarray) -> None:
+    _linalg_module().scatter_add_last(out, index, src)
+
+
+def prepare_numba() -> None:
+    """Choose a threading layer that survives ``fork`` and concurrent callers."""
+    import numba
+
+    # 'omp' dies in a forked child and 'workqueue' aborts under concurrent threads; 'tbb'
+    # is safe for both. Without the tbb package Numba falls back to what it can load.
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
+
+
+_GATHER_SOURCE = """
+@njit(cache=CACHE, nogil=True)
+def gather_flat(src, positions, out):
+    for i in range(positions.shape[0]):
+        out[i] = src[positions[i]]
+"""
+
+
+def gather_flat(src: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``src[positions]`` for 1-D ``src`` and in-range int64 ``positions``."""
+    out = np.empty(positions.shape[0], src.dtype)
+    kernel_cache.load_module("gather", _HEADER + _GATHER_SOURCE).gather_flat(
+        src, np.ascontiguousarray(positions), out)
+    return out

@@ -1,0 +1,330 @@
+"""Tensor creation: ``tensor``, ``zeros``/``ones``/``full``/``empty`` (and ``*_like``), ``arange``,
+``linspace``, ``eye``, random tensors, ``from_numpy``, and the legacy ``Tensor(...)``,
+``FloatTensor(...)`` constructors.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import dtypes as _dtypes
+from .device import as_device
+from .dtypes import dtype as DType
+from .tensor import Tensor, _wrap
+
+
+def _check_device(device: Any) -> None:
+    if device is not None and as_device(device).type != "cpu":
+        raise RuntimeError(f"tapegrad was asked to create a tensor on {as_device(device)}, but only the CPU "
+                           "device is available")
+
+
+def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
+    out = _wrap(data)
+    if requires_grad:
+        if data.dtype.kind != "f":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        out._requires_grad = True
+    return out
+
+
+def _size_arg(size: Sequence[Any]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"size must be a sequence of ints, but got an element of type {type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _dtype_or_default(dtype: Any) -> np.dtype:
+    return (_dtypes.as_dtype(dtype) if dtype is not None else _dtypes.get_default_dtype()).numpy
+
+
+def _infer_array(data: Any, dtype: Any) -> np.ndarray:
+    """``data`` as a fresh array of the dtype PyTorch would infer (or the one given)."""
+    if isinstance(data, Tensor):
+        array = data._data.copy()
+    elif isinstance(data, np.ndarray):
+        array = np.array(data, copy=True)
+        if dtype is None:
+            array = array.astype(_dtypes.from_numpy_dtype(array.dtype).numpy, copy=False)
+    else:
+        try:
+            array = np.array(data)
+        except ValueError as error:
+            raise ValueError(f"expected sequence of equal-length sequences: {error}") from None
+        if array.dtype == object:
+            raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+        if dtype is None:
+            if array.dtype.kind == "f" or array.size == 0 and array.dtype.kind != "b":
+                array = array.astype(_dtypes.get_default_dtype().numpy)
+            elif array.dtype.kind in "iu":
+                array = array.astype(np.int64)
+            elif array.dtype.kind not in "b":
+                raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    if dtype is not None:
+        array = array.astype(_dtypes.as_dtype(dtype).numpy)
+    return np.ascontiguousarray(array)
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested sequence or array).
+
+    >>> tapegrad.tensor([[1, 2], [3, 4]]).dtype
+    tapegrad.int64
+    """
+    _check_device(device)
+    return _finish(_infer_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    _check_device(device)
+    if isinstance(data, Tensor) and (dtype is None or _dtypes.as_dtype(dtype) is data.dtype):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or _dtypes.as_dtype(dtype).numpy == data.dtype) \
+            and data.dtype in _dtypes._BY_NUMPY:
+        return _wrap(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    if array.dtype not in _dtypes._BY_NUMPY:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{array.dtype}. The only supported types are: "
+                        "float64, float32, int64, int32, and bool.")
+    return _wrap(array)
+
+
+def legacy_new(cls: type, dtype: DType, args: tuple, kwargs: dict) -> Tensor:
+    """``Tensor(2, 3)`` (uninitialised sizes), ``Tensor([1, 2])`` (data), or ``Tensor()``."""
+    device = kwargs.pop("device", None)
+    _check_device(device)
+    if kwargs:
+        raise TypeError(f"new() received invalid keyword arguments {sorted(kwargs)}")
+    if not args:
+        return _wrap(np.empty((0,), dtype.numpy))
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        return _wrap(np.zeros(_size_arg(args), dtype.numpy))
+    if len(args) == 1:
+        if isinstance(args[0], Tensor):
+            if args[0].dtype is not dtype:
+                raise TypeError(f"expected {dtype} (got {args[0].dtype})")
+            return args[0].detach()
+        return _wrap(_infer_array(args[0], dtype))
+    raise TypeError(f"new() received an invalid combination of arguments: {args}")
+
+
+def FloatTensor(*args: Any, **kwargs: Any) -> Tensor:
+    return legacy_new(Tensor, _dtypes.float32, args, kwargs)
+
+
+def DoubleTensor(*args: Any, **kwargs: Any) -> Tensor:
+    return legacy_new(Tensor, _dtypes.float64, args, kwargs)
+
+
+def LongTensor(*args: Any, **kwargs: Any) -> Tensor:
+    return legacy_new(Tensor, _dtypes.int64, args, kwargs)
+
+
+def IntTensor(*args: Any, **kwargs: Any) -> Tensor:
+    return legacy_new(Tensor, _dtypes.int32, args, kwargs)
+
+
+def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
+    return legacy_new(Tensor, _dtypes.bool_, args, kwargs)
+
+
+# ---------------------------------------------------------------- filled tensors
+
+def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    _check_device(device)
+    return _finish(np.full(_size_arg(size), fill, _dtype_or_default(dtype)), requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+    return _filled(size, 0, dtype, device, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+    return _filled(size, 1, dtype, device, requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None,
+          memory_format: Any = None) -> Tensor:
+    _check_device(device)
+    return _finish(np.empty(_size_arg(size), _dtype_or_default(dtype)), requires_grad)
+
+
+def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = _dtypes.scalar_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+    return _filled((tuple(size),) if not isinstance(size, int) else (size,), fill_value, dtype, device,
+                   requires_grad)
+
+
+def _like(input: Tensor, dtype: Any) -> tuple[tuple[int, ...], Any]:
+    return tuple(input.shape), dtype if dtype is not None else input.dtype
+
+
+def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+               memory_format: Any = None) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return _filled((shape,), 0, dtype, device, requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+              memory_format: Any = None) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return _filled((shape,), 1, dtype, device, requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+               memory_format: Any = None) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return _filled((shape,), fill_value, dtype, device, requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in values)
+        dtype = _dtypes.get_default_dtype() if is_float else _dtypes.int64
+    start, end, step = values
+    count = max(0, math.ceil((end - start) / step))
+    data = (start + np.arange(count, dtype=np.float64) * step) if _dtypes.as_dtype(dtype).is_floating_point \
+        else np.arange(start, end, step, dtype=np.int64)
+    _check_device(device)
+    return _finish(data.astype(_dtypes.as_dtype(dtype).numpy), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    _check_device(device)
+    index = np.arange(steps, dtype=np.float64)
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    # Fill from both ends, as PyTorch does, so the last value is exactly ``end``.
+    half = steps // 2
+    data = np.where(index < half, start + index * step, end - (steps - 1 - index) * step)
+    return _finish(data.astype(_dtype_or_default(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    return _finish(np.eye(n, n if m is None else m, dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+# ---------------------------------------------------------------- random tensors
+
+def _generator(generator: Any) -> Any:
+    from . import random as _random
+
+    return generator if generator is not None else _random.default_generator
+
+
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1); after ``manual_seed`` the same numbers as PyTorch's CPU generator."""
+    _check_device(device)
+    data = _generator(generator).uniform(_size_arg(size), 0.0, 1.0, _dtype_or_default(dtype))
+    return _finish(data, requires_grad)
+
+
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    data = _generator(generator).normal(_size_arg(size), 0.0, 1.0, _dtype_or_default(dtype))
+    return _finish(data, requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = None, dtype: Any = None,
+            device: Any = None, requires_grad: bool = False) -> Tensor:
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None or size is None:
+        raise TypeError("randint() missing required arguments: high and size")
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    _check_device(device)
+    np_dtype = _dtypes.as_dtype(dtype).numpy if dtype is not None else np.dtype(np.int64)
+    data = _generator(generator).randint(int(low), int(high), _size_arg((tuple(size),)), np_dtype)
+    return _finish(data, requires_grad)
+
+
+def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    _check_device(device)
+    np_dtype = _dtypes.as_dtype(dtype).numpy if dtype is not None else np.dtype(np.int64)
+    return _finish(_generator(generator).randperm(int(n), np_dtype), requires_grad)
+
+
+def rand_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return rand(shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def randn_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, dtype = _like(input, dtype)
+    return randn(shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def normal(mean: float, std: float, size: Sequence[int], *, generator: Any = None, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    data = _generator(generator).normal(_size_arg((tuple(size),)), float(mean), float(std), _dtype_or_default(dtype))
+    return _finish(data, requires_grad)
+
+
+def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None) -> Tensor:
+    probability = input._data if p is None else p
+    return _wrap(_generator(generator).bernoulli(probability, input._data.shape, input._data.dtype))
+
+
+def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+    from .ops.inplace import copy_
+
+    sample = _wrap(_generator(generator).uniform(self._data.shape, float(a), float(b), self._data.dtype))
+    from .autograd.grad_mode import no_grad
+
+    with no_grad():
+        return copy_(self, sample)
+
+
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+    from .ops.inplace import copy_
+
+    sample = _wrap(_generator(generator).normal(self._data.shape, float(mean), float(std), self._data.dtype))
+    from .autograd.grad_mode import no_grad
+
+    with no_grad():
+        return copy_(self, sample)
+
+
+def manual_seed(seed: int) -> Any:
+    """Seed the default generator (the same stream as ``torch.manual_seed`` on the CPU)."""
+    from . import random as _random
+
+    return _random.manual_seed(int(seed))

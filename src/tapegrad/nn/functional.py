@@ -1,0 +1,306 @@
+"""``tapegrad.nn.functional``: activations and losses.
+
+Losses that PyTorch reports under a grad_fn of their own (``MseLossBackward0``,
+``BinaryCrossEntropyWithLogitsBackward0``, ``NllLossBackward0``, …) are recorded as one step
+with their own VJP; the rest are compositions of ops.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..ops import elementwise as ew
+from ..ops.composite import _without_grad, log_softmax, softmax
+from ..ops.index import scatter_into_zeros
+from ..ops.registry import OpDef, record
+from ..tensor import Tensor, _wrap
+
+relu = ew.relu
+sigmoid = ew.sigmoid
+tanh = ew.tanh
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return ew.softplus(input, beta, threshold)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _reduce_scale(g: Tensor, reduction: str, numel: int) -> Tensor:
+    return g / numel if reduction == "mean" else g
+
+
+def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+
+
+# ---------------------------------------------------------------- regression losses
+
+def _mse_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    input, target = step.saved_values()
+    (reduction,) = step.attrs
+    diff = (input - target) * _reduce_scale(g, reduction, input.numel()) * 2
+    return (diff if step.needs_input_grad(0) else None, -diff if step.needs_input_grad(1) else None)
+
+
+MSE_LOSS = OpDef("mse_loss", "MseLossBackward0", _mse_vjp)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+             reduction: str = "mean") -> Tensor:
+    """Mean squared error.
+
+    >>> F.mse_loss(tapegrad.tensor([1., 2.]), tapegrad.tensor([3., 4.]))
+    tensor(4.)
+    """
+    _check_reduction(reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        input, target = input.expand(np.broadcast_shapes(tuple(input.shape), tuple(target.shape))), \
+            target.expand(np.broadcast_shapes(tuple(input.shape), tuple(target.shape)))
+    out = _without_grad(lambda: _reduce((input - target) ** 2, reduction))
+    if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
+        return record(MSE_LOSS, (input, target), out, (reduction,), saved=(input, target))
+    return out
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+            reduction: str = "mean") -> Tensor:
+    _check_reduction(reduction)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    _check_reduction(reduction)
+    diff = (input - target).abs()
+    if beta == 0:
+        return _reduce(diff, reduction)
+    return _reduce(ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta), reduction)
+
+
+# ---------------------------------------------------------------- binary cross entropy
+
+def _bce_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    input, target, weight = step.saved_values()
+    (reduction,) = step.attrs
+    scale = _reduce_scale(g, reduction, input.numel())
+    grad = scale * (input - target) / ((1 - input) * input).clamp_min(1e-12)
+    if weight is not None:
+        grad = grad * weight
+    grad_target = None
+    if step.needs_input_grad(1):
+        grad_target = scale * ((1 - input).log().clamp_min(-100) - input.log().clamp_min(-100))
+        if weight is not None:
+            grad_target = grad_target * weight
+    return grad if step.needs_input_grad(0) else None, grad_target, None
+
+
+BCE = OpDef("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_vjp)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    _check_reduction(reduction)
+    _check_same_size("binary_cross_entropy", input, target)
+    if input.numel() and (float(input._data.min()) < 0 or float(input._data.max()) > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+
+    def forward() -> Tensor:
+        # log is clamped at -100 as in PyTorch, so a saturated prediction gives a finite loss.
+        loss = -(target * input.log().clamp_min(-100) + (1 - target) * (1 - input).log().clamp_min(-100))
+        return _reduce(loss * weight if weight is not None else loss, reduction)
+
+    out = _without_grad(forward)
+    if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
+        return record(BCE, (input, target, weight), out, (reduction,), saved=(input, target, weight))
+    return out
+
+
+def _bce_logits_terms(input: Tensor, target: Tensor, pos_weight: Tensor | None) -> Tensor:
+    # log(1 + exp(-|x|)) + max(-x, 0) is log(1 + exp(-x)) without overflow.
+    log_sigmoid_neg = (-input.abs()).exp().log1p() + (-input).clamp_min(0)
+    if pos_weight is None:
+        return (1 - target) * input + log_sigmoid_neg
+    log_weight = (pos_weight - 1) * target + 1
+    return (1 - target) * input + log_weight * log_sigmoid_neg
+
+
+def _bce_logits_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    input, target, weight, pos_weight = step.saved_values()
+    (reduction,) = step.attrs
+    scale = _reduce_scale(g, reduction, input.numel())
+    s = input.sigmoid()
+    if pos_weight is None:
+        grad = (s - target) * scale
+    else:
+        grad = (((pos_weight - 1) * target + 1) * s - pos_weight * target) * scale
+    if weight is not None:
+        grad = grad * weight
+    grad_target = None
+    if step.needs_input_grad(1):
+        # d/dy of (1 - y) x + (1 + (p - 1) y) log(1 + exp(-x)).
+        grad_target = -input
+        if pos_weight is not None:
+            grad_target = grad_target + (pos_weight - 1) * ((-input.abs()).exp().log1p() + (-input).clamp_min(0))
+        grad_target = grad_target * scale
+        if weight is not None:
+            grad_target = grad_target * weight
+    return grad if step.needs_input_grad(0) else None, grad_target, None, None
+
+
+BCE_LOGITS = OpDef("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLogitsBackward0", _bce_logits_vjp)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid + binary cross entropy in one numerically stable step."""
+    _check_reduction(reduction)
+    _check_same_size("binary_cross_entropy_with_logits", input, target)
+
+    def forward() -> Tensor:
+        loss = _bce_logits_terms(input, target, pos_weight)
+        return _reduce(loss * weight if weight is not None else loss, reduction)
+
+    out = _without_grad(forward)
+    if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
+        return record(BCE_LOGITS, (input, target, weight, pos_weight), out, (reduction,),
+                      saved=(input, target, weight, pos_weight))
+    return out
+
+
+# ---------------------------------------------------------------- negative log likelihood
+
+def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
+    target_index, picked_weight = step.saved_values()
+    reduction, denominator, class_axis = step.attrs[:3]
+    scale = g if reduction != "mean" else g / denominator
+    grad = scatter_into_zeros((-scale * picked_weight).unsqueeze(class_axis), step.input_meta[0][0],
+                              class_axis, target_index.unsqueeze(class_axis))
+    return grad, None, None
+
+
+NLL_LOSS = OpDef("nll_loss", "NllLossBackward0", _nll_vjp)
+
+
+def _nll(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
+         label_smoothing: float) -> Tensor:
+    _check_reduction(reduction)
+    if log_probs.ndim == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
+        if isinstance(target, Tensor) and target.is_floating_point():
+            raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+        raise TypeError("target must be an integer tensor of class indices")
+    class_axis = 0 if log_probs.ndim == 1 else 1
+    classes = log_probs.shape[class_axis]
+    if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
+        raise ValueError(f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
+                         f"({target.shape[0]}).")
+    expected = tuple(s for d, s in enumerate(log_probs.shape) if d != class_axis)
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"expected target size {list(expected)}, got {list(target.shape)}")
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
+                           f"got weight tensor of shape: {list(weight.shape)}")
+    labels = target._data.astype(np.int64)
+    ignored = labels == ignore_index
+    valid = np.where(ignored, 0, labels)
+    if np.any((valid < 0) | (valid >= classes)):
+        bad = int(valid[(valid < 0) | (valid >= classes)][0])
+        raise IndexError(f"Target {bad} is out of bounds.")
+    index = _wrap(valid)
+    weights = np.ones(classes, log_probs._data.dtype) if weight is None else weight._data.astype(log_probs._data.dtype)
+    picked = np.where(ignored, 0, weights[valid]).astype(log_probs._data.dtype)
+    picked_weight = _wrap(picked)
+    denominator = float(picked.sum()) if reduction == "mean" else 1.0
+
+    def forward() -> Tensor:
+        chosen = log_probs.gather(class_axis, index.unsqueeze(class_axis)).squeeze(class_axis)
+        loss = -chosen * picked_weight
+        if label_smoothing:
+            shape = [1] * log_probs.ndim
+            shape[class_axis] = classes
+            smooth = -(log_probs * _wrap(weights.reshape(shape))).sum(class_axis) / classes
+            smooth = smooth * _wrap((~ignored).astype(log_probs._data.dtype))
+            loss = loss * (1 - label_smoothing) + smooth * label_smoothing
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        return total / denominator if reduction == "mean" else total
+
+    out = _without_grad(forward)
+    if grad_mode.state.enabled and log_probs._requires_grad:
+        if label_smoothing:
+            # The smoothing term spreads over every class of each row that is not ignored.
+            rows = _wrap((~ignored).astype(log_probs._data.dtype))
+            attrs = (reduction, denominator, class_axis, float(label_smoothing), _wrap(weights), rows)
+            return record(NLL_LOSS_SMOOTH, (log_probs, None, None), out, attrs, saved=(index, picked_weight))
+        return record(NLL_LOSS, (log_probs, None, None), out, (reduction, denominator, class_axis),
+                      saved=(index, picked_weight))
+    return out
+
+
+def _nll_smooth_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
+    target_index, picked_weight = step.saved_values()
+    reduction, denominator, class_axis, smoothing, class_weight, rows = step.attrs
+    in_shape = step.input_meta[0][0]
+    scale = g if reduction == "none" else (g / denominator if reduction == "mean" else g)
+    nll_part = scatter_into_zeros((-scale * picked_weight * (1 - smoothing)).unsqueeze(class_axis), in_shape,
+                                  class_axis, target_index.unsqueeze(class_axis))
+    shape = [1] * len(in_shape)
+    shape[class_axis] = in_shape[class_axis]
+    smooth_part = (-scale * rows * (smoothing / in_shape[class_axis])).unsqueeze(class_axis) * \
+        class_weight.reshape(tuple(shape))
+    return nll_part + smooth_part, None, None
+
+
+NLL_LOSS_SMOOTH = OpDef("nll_loss_smoothed", "NllLossBackward0", _nll_smooth_vjp)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    return _nll(input, target, weight, ignore_index, reduction, 0.0)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Log-softmax over the class dim (dim 1, or 0 for unbatched input) then NLL."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if isinstance(target, Tensor) and target.is_floating_point():
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+        class_axis = 0 if input.ndim == 1 else 1
+        log_probs = log_softmax(input, class_axis)
+        classes = input.shape[class_axis]
+        probs = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
+        terms = -(log_probs * probs)
+        if weight is not None:
+            shape = [1] * input.ndim
+            shape[class_axis] = classes
+            terms = terms * weight.reshape(tuple(shape))
+        loss = terms.sum(class_axis)
+        _check_reduction(reduction)
+        if reduction == "mean":
+            return loss.sum() / (input.numel() // classes)
+        return loss.sum() if reduction == "sum" else loss
+    class_axis = 0 if input.ndim == 1 else 1
+    return _nll(log_softmax(input, class_axis), target, weight, ignore_index, reduction, label_smoothing)

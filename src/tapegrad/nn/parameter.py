@@ -1,0 +1,51 @@
+"""``Parameter``: a leaf tensor that a ``Module`` registers as trainable."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, VersionCounter
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad by default and is collected by ``Module.parameters()``."""
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> "Parameter":
+        if data is None:
+            data = Tensor()
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
+        out = object.__new__(cls)
+        out._data = data._data
+        out._version = data._version
+        out._base = None
+        out._view_chain = None
+        out._requires_grad = False
+        out.grad_fn = None
+        out._output_nr = 0
+        out._grad = None
+        out._grad_acc = None
+        out._hooks = None
+        out._retains_grad = False
+        if requires_grad:
+            out.requires_grad_(True)
+        return out
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo: dict) -> "Parameter":
+        out = Parameter(Tensor._from_array(self._data.copy()), self._requires_grad)
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_rebuild_parameter, (self._data.copy(), self._requires_grad))
+
+
+def _rebuild_parameter(data: np.ndarray, requires_grad: bool) -> Parameter:
+    return Parameter(Tensor._from_array(data), requires_grad)

@@ -1,0 +1,242 @@
+"""Ops built from primitives, each recorded as one named step with a VJP of its own.
+
+The forward runs primitives with recording off; one step is then recorded, so ``grad_fn``
+reads as in PyTorch (``SoftmaxBackward0``) and backward does one rule's work instead of
+replaying every primitive. The VJPs are written with tapegrad ops.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..tensor import Tensor, _wrap_dim
+from .registry import OUTPUT, OpDef, record
+from .reduce import _expand_back, amax, normalize_dims, sum
+
+
+def _without_grad(fn: Callable[..., Tensor], *args: Any) -> Tensor:
+    state = grad_mode.state
+    previous = state.enabled
+    state.enabled = False
+    try:
+        return fn(*args)
+    finally:
+        state.enabled = previous
+
+
+def _check_float(name: str, input: Tensor) -> None:
+    if not input.is_floating_point():
+        raise RuntimeError(f"{name}(): input dtype should be either floating point or complex dtypes. "
+                           f"Got {input.dtype.name.capitalize()} instead.")
+
+
+# ---------------------------------------------------------------- variance and std
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    n = 1
+    for d in axes:
+        n *= shape[d]
+    return n
+
+
+def _var_forward(x: Tensor, axes: tuple[int, ...], correction: float, keepdim: bool) -> Tensor:
+    centered = x - x.mean(axes, keepdim=True)
+    dof = max(_count(x.shape, axes) - correction, 0)
+    return sum(centered * centered, axes, keepdim=keepdim) / dof
+
+
+def _var_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (x,) = step.saved_values()
+    axes, correction, keepdim = step.attrs
+    dof = max(_count(x.shape, axes) - correction, 0)
+    centered = x - x.mean(axes, keepdim=True)
+    return (_expand_back(g, x.shape, axes) * centered * (2.0 / dof),)
+
+
+def _std_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    x, out = step.saved_values()
+    axes, correction, keepdim = step.attrs
+    dof = max(_count(x.shape, axes) - correction, 0)
+    centered = x - x.mean(axes, keepdim=True)
+    return (_expand_back(g / out, x.shape, axes) * centered * (1.0 / dof),)
+
+
+VAR = OpDef("var", "VarBackward0", _var_vjp)
+STD = OpDef("std", "StdBackward0", _std_vjp)
+
+
+def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
+    if isinstance(dim, bool):  # var(x, True): the old positional ``unbiased``
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, float(correction)
+
+
+def var(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+        correction: Any = None) -> Tensor:
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    _check_float("var", input)
+    dim, correction = _correction(dim, unbiased, correction)
+    axes = normalize_dims(dim, input.ndim)
+    out = _without_grad(_var_forward, input, axes, correction, keepdim)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(VAR, (input,), out, (axes, correction, keepdim), saved=(input,))
+    return out
+
+
+def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+        correction: Any = None) -> Tensor:
+    _check_float("std", input)
+    dim, correction = _correction(dim, unbiased, correction)
+    axes = normalize_dims(dim, input.ndim)
+    out = _without_grad(lambda: _var_forward(input, axes, correction, keepdim).sqrt())
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(STD, (input,), out, (axes, correction, keepdim), saved=(input, OUTPUT))
+    return out
+
+
+# ---------------------------------------------------------------- norms
+
+def _norm_forward(x: Tensor, p: float, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+    magnitude = x.abs()
+    if p == math.inf:
+        return amax(magnitude, axes, keepdim)
+    if p == -math.inf:
+        from .reduce import amin
+
+        return amin(magnitude, axes, keepdim)
+    if p == 0:
+        return sum((magnitude != 0).to(x.dtype), axes, keepdim)
+    if p == 1:
+        return sum(magnitude, axes, keepdim)
+    if p == 2:
+        return sum(x * x, axes, keepdim).sqrt()
+    return sum(magnitude ** p, axes, keepdim) ** (1.0 / p)
+
+
+def _norm_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    x, out = step.saved_values()
+    p, axes, keepdim = step.attrs
+    g = _expand_back(g, x.shape, axes)
+    norm = _expand_back(out, x.shape, axes)
+    if p == 0:
+        return (g * 0,)
+    if p == 1:
+        return (g * x.sign(),)
+    if math.isinf(p):
+        mask = (x.abs() == norm).to(x.dtype)
+        count = _expand_back(sum(mask, axes), x.shape, axes)
+        return (g * x.sign() * mask / count,)
+    if p == 2:
+        # Where the norm is 0 the subgradient 0 is used, as PyTorch does.
+        safe = norm.masked_fill(norm == 0, 1.0)
+        return (g * x / safe * (norm != 0),)
+    safe = norm.masked_fill(norm == 0, 1.0)
+    return (g * x * x.abs() ** (p - 2) / safe ** (p - 1) * (norm != 0),)
+
+
+NORM = OpDef("norm", "LinalgVectorNormBackward0", _norm_vjp)
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+         dtype: Any = None) -> Tensor:
+    """Vector p-norm over all elements or ``dim`` (``'fro'`` is the 2-norm)."""
+    _check_float("norm", input)
+    if p == "fro" or p is None:
+        p = 2.0
+    elif p == "nuc":
+        raise RuntimeError("norm(): the nuclear norm is not supported by tapegrad")
+    p = float(p)
+    axes = normalize_dims(dim, input.ndim)
+    out = _without_grad(_norm_forward, input, p, axes, keepdim)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(NORM, (input,), out, (p, axes, keepdim), saved=(input, OUTPUT))
+    return out
+
+
+# ---------------------------------------------------------------- softmax family
+
+def _logsumexp_forward(x: Tensor, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+    peak = amax(x, axes, keepdim=True)
+    # An infinite peak would give inf - inf = nan; shifting by 0 there is exact.
+    peak = peak.masked_fill(peak.abs() == math.inf, 0.0)
+    total = sum((x - peak).exp(), axes, keepdim=True).log() + peak
+    return total if keepdim else total.reshape(tuple(s for d, s in enumerate(x.shape) if d not in axes))
+
+
+def _logsumexp_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    x, out = step.saved_values()
+    axes, keepdim = step.attrs
+    return (_expand_back(g, x.shape, axes) * (x - _expand_back(out, x.shape, axes)).exp(),)
+
+
+LOGSUMEXP = OpDef("logsumexp", "LogsumexpBackward0", _logsumexp_vjp)
+
+
+def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    x = input if input.is_floating_point() else input.float()
+    axes = normalize_dims(dim, x.ndim)
+    out = _without_grad(_logsumexp_forward, x, axes, keepdim)
+    if grad_mode.state.enabled and x._requires_grad:
+        return record(LOGSUMEXP, (x,), out, (axes, keepdim), saved=(x, OUTPUT))
+    return out
+
+
+def _softmax_dim(name: str, input: Tensor, dim: Any) -> int:
+    if dim is None:
+        # PyTorch's legacy implicit choice for dim=None.
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return _wrap_dim(dim, input.ndim)
+
+
+def _softmax_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (out,) = step.saved_values()
+    (axis,) = step.attrs
+    return (out * (g - sum(g * out, axis, keepdim=True)),)
+
+
+def _log_softmax_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (out,) = step.saved_values()
+    (axis,) = step.attrs
+    return (g - out.exp() * sum(g, axis, keepdim=True),)
+
+
+SOFTMAX = OpDef("softmax", "SoftmaxBackward0", _softmax_vjp)
+LOG_SOFTMAX = OpDef("log_softmax", "LogSoftmaxBackward0", _log_softmax_vjp)
+
+
+def _softmax_forward(x: Tensor, axis: int) -> Tensor:
+    shifted = x - amax(x, axis, keepdim=True)
+    e = shifted.exp()
+    return e / sum(e, axis, keepdim=True)
+
+
+def _log_softmax_forward(x: Tensor, axis: int) -> Tensor:
+    return x - _logsumexp_forward(x, (axis,), True)
+
+
+def _cast_for_softmax(input: Tensor, dtype: Any) -> Tensor:
+    if dtype is not None:
+        return input.to(dtype)
+    return input if input.is_floating_point() else input.float()
+
+
+def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    x = _cast_for_softmax(input, dtype)
+    axis = _softmax_dim("softmax", x, dim) if x.ndim else 0
+    out = _without_grad(_softmax_forward, x, axis) if x.ndim else _without_grad(lambda: x * 0 + 1)
+    if grad_mode.state.enabled and x._requires_grad:
+        return record(SOFTMAX, (x,), out, (axis,), saved=(OUTPUT,))
+    return out
+
+
+def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    x = _cast_for_softmax(input, dtype)
+    axis = _softmax_dim("log_softmax", x, dim) if x.ndim else 0
+    out = _without_grad(_log_softmax_forward, x, axis) if x.ndim else _without_grad(lambda: x * 0)
+    if grad_mode.state.enabled and x._requires_grad:
+        return record(LOG_SOFTMAX, (x,), out, (axis,), saved=(OUTPUT,))
+    return out

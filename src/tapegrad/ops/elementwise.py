@@ -1,0 +1,846 @@
+"""Elementwise ops: for each, a scalar forward (compiled into kernels by the backend, and
+composed by fusion), what it saves, and its VJP, side by side.
+
+A scalar forward is a plain function of scalars; it may use ``math`` and the names of
+``tapegrad.backends.scalar_math``. VJP rules get ``(needs, grad, *saved)``, ``needs[i]``
+telling whether input ``i`` wants a gradient, and return one gradient per input at the
+broadcast shape; ``ElementwiseOp.vjp`` sums them back to each input's shape and dtype.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import dtypes as _dtypes
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu
+from ..tensor import Tensor, _wrap
+from .registry import OUTPUT, OpDef, record
+
+SAME, FLOAT, BOOL = "same", "float", "bool"
+_SCALARS = (bool, int, float)
+
+
+class ElementwiseOp(OpDef):
+    """``saves`` names what the VJP gets after the gradient: "x0", "x1", … (inputs) or "out"."""
+
+    __slots__ = ("scalar", "result", "saves")
+
+    def __init__(self, name: str, grad_name: str, scalar: Callable[..., Any],
+                 rule: Callable[..., Sequence[Tensor | None]] | None,
+                 saves: tuple[str, ...] = (), result: str = SAME) -> None:
+        super().__init__(name, grad_name, rule)
+        self.scalar = scalar
+        self.result = result
+        self.saves = saves
+
+    def renamed(self, name: str, grad_name: str) -> "ElementwiseOp":
+        """The same op under another grad_fn name (e.g. ``2 - x`` is ``RsubBackward1``)."""
+        return ElementwiseOp(name, grad_name, self.scalar, self.rule, self.saves, self.result)
+
+    def vjp(self, step: Step, grad: Tensor) -> Sequence[Tensor | None]:
+        if self.rule is None:
+            raise RuntimeError(f"the derivative for '{self.name}' is not implemented")
+        needs = tuple(edge is not None for edge in step.edges)
+        grads = self.rule(needs, grad, *step.saved_values())
+        return tuple(_reduce_to_input(g, meta) if g is not None and meta is not None else None
+                     for g, meta in zip(grads, step.input_meta))
+
+    def __call__(self, *args: Any) -> Tensor:
+        return apply(self, args)
+
+
+def _reduce_to_input(grad: Tensor, meta: tuple[tuple[int, ...], np.dtype]) -> Tensor:
+    shape, dtype = meta
+    if grad._data.shape != shape:
+        from .reduce import sum_to
+
+        grad = sum_to(grad, shape)
+    if grad._data.dtype != dtype:
+        grad = grad.to(_dtypes.from_numpy_dtype(dtype))
+    return grad
+
+
+# (signature of operands) -> (compute dtype, output dtype); signatures are tiny tuples.
+_promotion_cache: dict[tuple[Any, ...], tuple[np.dtype, np.dtype]] = {}
+
+
+def _promote(op: ElementwiseOp, args: Sequence[Any]) -> tuple[np.dtype, np.dtype]:
+    signature = (op.result,) + tuple(
+        (a._data.ndim > 0, a._data.dtype) if isinstance(a, Tensor) else type(a) for a in args)
+    found = _promotion_cache.get(signature)
+    if found is not None:
+        return found
+    dims, zero_dim, scalars = [], [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            (dims if a._data.ndim > 0 else zero_dim).append(_dtypes.from_numpy_dtype(a._data.dtype))
+        else:
+            scalars.append(_dtypes.scalar_dtype(a))
+    compute = _dtypes.result_type(dims, zero_dim, scalars)
+    if op.result == FLOAT and not compute.is_floating_point:
+        compute = _dtypes.get_default_dtype()
+    out = _dtypes.bool_ if op.result == BOOL else compute
+    found = _promotion_cache[signature] = (compute.numpy, out.numpy)
+    return found
+
+
+def _broadcast_shape(args: Sequence[Any]) -> tuple[int, ...]:
+    shape: tuple[int, ...] | None = None
+    mismatch = False
+    for a in args:
+        if isinstance(a, Tensor):
+            s = a._data.shape
+            if shape is None:
+                shape = s
+            elif s != shape:
+                mismatch = True
+    if not mismatch:
+        return shape if shape is not None else ()
+    shapes = [a._data.shape for a in args if isinstance(a, Tensor)]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise RuntimeError(_broadcast_error(shapes)) from None
+
+
+def _broadcast_error(shapes: list[tuple[int, ...]]) -> str:
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    for d in range(ndim):
+        sizes = {p[d] for p in padded} - {1}
+        if len(sizes) > 1:
+            a, b = sorted(sizes)[:2]
+            which = [i for i, p in enumerate(padded) if p[d] in (a, b)]
+            names = "ab"
+            return (f"The size of tensor {names[0]} ({padded[which[0]][d]}) must match the size of "
+                    f"tensor {names[1]} ({padded[which[1]][d]}) at non-singleton dimension {d}")
+    return f"shapes {shapes} cannot be broadcast together"
+
+
+def _as_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"unsupported operand type {type(value).__name__!r} for a tensor op; "
+                    "expected a Tensor or a Python number")
+
+
+def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor:
+    """Run ``op`` on tensors and Python scalars with broadcasting and PyTorch promotion."""
+    args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else _as_scalar(a) for a in args)
+    compute, out_dtype = _promote(op, args)
+    shape = _broadcast_shape(args)
+    operands = [
+        (a._data if a._data.dtype == compute else a._data.astype(compute))
+        if isinstance(a, Tensor) else compute.type(a)
+        for a in args]
+    data = cpu.elementwise(op.scalar, operands, shape, out_dtype, out)
+    result = _wrap(data)
+    if op.rule is not None and grad_mode.state.enabled:
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                saved = [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves]
+                return record(op, args, result, None, saved)
+    return result
+
+
+# ================================================================ arithmetic
+
+def _add(x, y):
+    return x + y
+
+
+def _add_vjp(needs, g):
+    return g if needs[0] else None, g if needs[1] else None
+
+
+ADD = ElementwiseOp("add", "AddBackward0", _add, _add_vjp)
+
+
+def _sub(x, y):
+    return x - y
+
+
+def _sub_vjp(needs, g):
+    return g if needs[0] else None, neg(g) if needs[1] else None
+
+
+SUB = ElementwiseOp("sub", "SubBackward0", _sub, _sub_vjp)
+RSUB = SUB.renamed("rsub", "RsubBackward1")
+
+
+def _mul(x, y):
+    return x * y
+
+
+def _mul_vjp(needs, g, x, y):
+    return g * y if needs[0] else None, g * x if needs[1] else None
+
+
+MUL = ElementwiseOp("mul", "MulBackward0", _mul, _mul_vjp, saves=("x0", "x1"))
+
+
+def _div(x, y):
+    return x / y
+
+
+def _div_vjp(needs, g, x, y):
+    return (g / y if needs[0] else None,
+            neg(g) * x / (y * y) if needs[1] else None)
+
+
+DIV = ElementwiseOp("div", "DivBackward0", _div, _div_vjp, saves=("x0", "x1"), result=FLOAT)
+
+
+def _neg(x):
+    return -x
+
+
+def _neg_vjp(needs, g):
+    return (neg(g),)
+
+
+NEG = ElementwiseOp("neg", "NegBackward0", _neg, _neg_vjp)
+
+
+def _reciprocal(x):
+    return 1.0 / x
+
+
+def _reciprocal_vjp(needs, g, out):
+    return (neg(g) * out * out,)
+
+
+RECIPROCAL = ElementwiseOp("reciprocal", "ReciprocalBackward0", _reciprocal, _reciprocal_vjp,
+                           saves=("out",), result=FLOAT)
+
+
+def _pow(x, y):
+    return x ** y
+
+
+def _pow_scalar_vjp(needs, g, x, exponent):
+    if exponent == 0:
+        return (g * 0,)
+    return (g * exponent * x ** (exponent - 1),)
+
+
+def _pow_vjp(needs, g, x, y, out):
+    grad_x = g * y * x ** (y - 1) if needs[0] else None
+    grad_y = None
+    if needs[1]:
+        # d/dy x**y = x**y log x, taken as 0 where x == 0 and y >= 0 (PyTorch's convention).
+        grad_y = g * where(eq(x, 0) & ge(y, 0), 0.0, out * log(x))
+    return grad_x, grad_y
+
+
+def _rpow_vjp(needs, g, base, y, out):
+    return None, g * out * math.log(base) if base != 0 else g * 0
+
+
+POW_SCALAR = ElementwiseOp("pow_scalar", "PowBackward0", _pow, _pow_scalar_vjp,
+                           saves=("x0", "x1"), result=SAME)
+POW = ElementwiseOp("pow", "PowBackward1", _pow, _pow_vjp, saves=("x0", "x1", "out"))
+RPOW = ElementwiseOp("rpow", "PowBackward2", _pow, _rpow_vjp, saves=("x0", "x1", "out"))
+
+
+# ================================================================ unary maths
+
+def _abs(x):
+    return abs(x)
+
+
+def _abs_vjp(needs, g, x):
+    return (g * sign(x),)
+
+
+ABS = ElementwiseOp("abs", "AbsBackward0", _abs, _abs_vjp, saves=("x0",))
+
+
+def _exp(x):
+    return math.exp(x)
+
+
+def _exp_vjp(needs, g, out):
+    return (g * out,)
+
+
+EXP = ElementwiseOp("exp", "ExpBackward0", _exp, _exp_vjp, saves=("out",), result=FLOAT)
+
+
+def _log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _log_vjp(needs, g, x):
+    return (g / x,)
+
+
+LOG = ElementwiseOp("log", "LogBackward0", _log, _log_vjp, saves=("x0",), result=FLOAT)
+
+
+def _log1p(x):
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+
+
+def _log1p_vjp(needs, g, x):
+    return (g / (x + 1),)
+
+
+LOG1P = ElementwiseOp("log1p", "Log1PBackward0", _log1p, _log1p_vjp, saves=("x0",), result=FLOAT)
+
+
+def _expm1(x):
+    return math.expm1(x)
+
+
+def _expm1_vjp(needs, g, out):
+    return (g * (out + 1),)
+
+
+EXPM1 = ElementwiseOp("expm1", "Expm1Backward0", _expm1, _expm1_vjp, saves=("out",), result=FLOAT)
+
+
+def _sqrt(x):
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+def _sqrt_vjp(needs, g, out):
+    return (g / (out * 2),)
+
+
+SQRT = ElementwiseOp("sqrt", "SqrtBackward0", _sqrt, _sqrt_vjp, saves=("out",), result=FLOAT)
+
+
+def _rsqrt(x):
+    return 1.0 / math.sqrt(x) if x >= 0 else math.nan
+
+
+def _rsqrt_vjp(needs, g, out):
+    return (g * out * out * out * -0.5,)
+
+
+RSQRT = ElementwiseOp("rsqrt", "RsqrtBackward0", _rsqrt, _rsqrt_vjp, saves=("out",), result=FLOAT)
+
+
+def _sin(x):
+    return math.sin(x)
+
+
+def _sin_vjp(needs, g, x):
+    return (g * cos(x),)
+
+
+SIN = ElementwiseOp("sin", "SinBackward0", _sin, _sin_vjp, saves=("x0",), result=FLOAT)
+
+
+def _cos(x):
+    return math.cos(x)
+
+
+def _cos_vjp(needs, g, x):
+    return (neg(g) * sin(x),)
+
+
+COS = ElementwiseOp("cos", "CosBackward0", _cos, _cos_vjp, saves=("x0",), result=FLOAT)
+
+
+def _tanh(x):
+    return math.tanh(x)
+
+
+def _tanh_vjp(needs, g, out):
+    return (g * (1 - out * out),)
+
+
+TANH = ElementwiseOp("tanh", "TanhBackward0", _tanh, _tanh_vjp, saves=("out",), result=FLOAT)
+
+
+def _sigmoid(x):
+    # exp(-x) overflows to inf for very negative x, giving exactly 0: no special case needed.
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _sigmoid_vjp(needs, g, out):
+    return (g * out * (1 - out),)
+
+
+SIGMOID = ElementwiseOp("sigmoid", "SigmoidBackward0", _sigmoid, _sigmoid_vjp, saves=("out",),
+                        result=FLOAT)
+
+
+def _relu(x):
+    return x if (x > 0 or x != x) else x * 0
+
+
+def _relu_vjp(needs, g, out):
+    return (g * gt(out, 0),)
+
+
+RELU = ElementwiseOp("relu", "ReluBackward0", _relu, _relu_vjp, saves=("out",))
+
+
+def _softplus(x, beta, threshold):
+    # Linear above the threshold, as PyTorch does, which also avoids exp overflow.
+    return x if x * beta > threshold else math.log1p(math.exp(x * beta)) / beta
+
+
+def _softplus_vjp(needs, g, x, beta, threshold):
+    z = x * beta
+    return (g * where(gt(z, threshold), 1.0, sigmoid(z)), None, None)
+
+
+SOFTPLUS = ElementwiseOp("softplus", "SoftplusBackward0", _softplus, _softplus_vjp,
+                         saves=("x0", "x1", "x2"), result=FLOAT)
+
+
+def _sign(x):
+    return (x > 0) - (x < 0) if x == x else x
+
+
+def _zero_vjp(needs, g, *unused):
+    return tuple(g * 0 if need else None for need in needs)
+
+
+SIGN = ElementwiseOp("sign", "SignBackward0", _sign, _zero_vjp)
+
+
+def _floor(x):
+    return math.floor(x)
+
+
+def _ceil(x):
+    return math.ceil(x)
+
+
+def _round(x):
+    return np.round(x)
+
+
+FLOOR = ElementwiseOp("floor", "FloorBackward0", _floor, _zero_vjp)
+CEIL = ElementwiseOp("ceil", "CeilBackward0", _ceil, _zero_vjp)
+ROUND = ElementwiseOp("round", "RoundBackward0", _round, _zero_vjp)
+
+
+# ================================================================ selection
+
+def _clamp(x, low, high):
+    y = low if x < low else x
+    return high if y > high else y
+
+
+def _clamp_vjp(needs, g, x, low, high):
+    inside = ge(x, low) & le(x, high)
+    grad_x = g * inside if needs[0] else None
+    grad_low = g * lt(x, low) if needs[1] else None
+    grad_high = g * gt(x, high) if needs[2] else None
+    return grad_x, grad_low, grad_high
+
+
+CLAMP = ElementwiseOp("clamp", "ClampBackward1", _clamp, _clamp_vjp, saves=("x0", "x1", "x2"))
+CLAMP_TENSOR = CLAMP.renamed("clamp_tensor", "ClampBackward0")
+
+
+def _maximum(x, y):
+    return x if (x > y or x != x) else y
+
+
+def _minimum(x, y):
+    return x if (x < y or x != x) else y
+
+
+def _extremum_vjp(needs, g, x, y, out):
+    # Ties split the gradient evenly, as PyTorch does.
+    x_wins = eq(out, x)
+    y_wins = eq(out, y)
+    share = g / (x_wins.to(g.dtype) + y_wins.to(g.dtype))
+    return (share * x_wins if needs[0] else None, share * y_wins if needs[1] else None)
+
+
+MAXIMUM = ElementwiseOp("maximum", "MaximumBackward0", _maximum, _extremum_vjp, saves=("x0", "x1", "out"))
+MINIMUM = ElementwiseOp("minimum", "MinimumBackward0", _minimum, _extremum_vjp, saves=("x0", "x1", "out"))
+
+
+def _where(c, x, y):
+    return x if c else y
+
+
+def _where_vjp(needs, g, c):
+    return (None,
+            where(c, g, 0.0) if needs[1] else None,
+            where(c, 0.0, g) if needs[2] else None)
+
+
+WHERE = ElementwiseOp("where", "WhereBackward0", _where, _where_vjp, saves=("x0",))
+
+
+# ================================================================ comparisons and logic
+
+def _eq(x, y):
+    return x == y
+
+
+def _ne(x, y):
+    return x != y
+
+
+def _lt(x, y):
+    return x < y
+
+
+def _le(x, y):
+    return x <= y
+
+
+def _gt(x, y):
+    return x > y
+
+
+def _ge(x, y):
+    return x >= y
+
+
+def _logical_and(x, y):
+    return bool(x) and bool(y)
+
+
+def _logical_or(x, y):
+    return bool(x) or bool(y)
+
+
+def _logical_xor(x, y):
+    return bool(x) != bool(y)
+
+
+def _logical_not(x):
+    return not x
+
+
+def _isnan(x):
+    return x != x
+
+
+EQ = ElementwiseOp("eq", "EqBackward0", _eq, None, result=BOOL)
+NE = ElementwiseOp("ne", "NeBackward0", _ne, None, result=BOOL)
+LT = ElementwiseOp("lt", "LtBackward0", _lt, None, result=BOOL)
+LE = ElementwiseOp("le", "LeBackward0", _le, None, result=BOOL)
+GT = ElementwiseOp("gt", "GtBackward0", _gt, None, result=BOOL)
+GE = ElementwiseOp("ge", "GeBackward0", _ge, None, result=BOOL)
+LOGICAL_AND = ElementwiseOp("logical_and", "", _logical_and, None, result=BOOL)
+LOGICAL_OR = ElementwiseOp("logical_or", "", _logical_or, None, result=BOOL)
+LOGICAL_XOR = ElementwiseOp("logical_xor", "", _logical_xor, None, result=BOOL)
+LOGICAL_NOT = ElementwiseOp("logical_not", "", _logical_not, None, result=BOOL)
+ISNAN = ElementwiseOp("isnan", "", _isnan, None, result=BOOL)
+
+
+def _identity(x):
+    return x
+
+
+# A cast: the kernel is the identity, the output dtype is given by the caller.
+COPY = ElementwiseOp("copy", "ToCopyBackward0", _identity, None)
+
+
+# ================================================================ public functions
+
+def _check_tensor_like(name: str, value: Any) -> None:
+    if not isinstance(value, (Tensor, bool, int, float, np.generic)):
+        raise TypeError(f"{name}(): argument must be a Tensor or a number, not {type(value).__name__}")
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other``.
+
+    >>> tapegrad.add(tapegrad.tensor([1., 2.]), 1)
+    tensor([2., 3.])
+    """
+    if alpha != 1:
+        other = mul(other, alpha)
+    return apply(ADD, (input, other))
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    if alpha != 1:
+        other = mul(other, alpha)
+    if not isinstance(input, Tensor):
+        return apply(RSUB, (input, other))
+    return apply(SUB, (input, other))
+
+
+def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    return apply(MUL, (input, other))
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    if rounding_mode is None:
+        if not isinstance(input, Tensor):
+            return mul(reciprocal(other), input)
+        return apply(DIV, (input, other))
+    quotient = apply(DIV, (input, other))
+    if rounding_mode == "floor":
+        result = floor(quotient)
+    elif rounding_mode == "trunc":
+        result = where(lt(quotient, 0), ceil(quotient), floor(quotient))
+    else:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+    promoted, _ = _promote(ADD, (input, other))
+    return result if result._data.dtype == promoted else result.to(_dtypes.from_numpy_dtype(promoted))
+
+
+def true_divide(input: Any, other: Any) -> Tensor:
+    return div(input, other)
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    return sub(input, mul(floor_divide(input, other), other))
+
+
+def neg(input: Tensor) -> Tensor:
+    if isinstance(input, Tensor) and input._data.dtype == np.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    return apply(NEG, (input,))
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    return apply(RECIPROCAL, (input,))
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        return apply(POW_SCALAR, (input, exponent))
+    if not isinstance(input, Tensor):
+        return apply(RPOW, (input, exponent))
+    return apply(POW, (input, exponent))
+
+
+def square(input: Tensor) -> Tensor:
+    return pow(input, 2)
+
+
+def abs(input: Tensor) -> Tensor:
+    return apply(ABS, (input,))
+
+
+def exp(input: Tensor) -> Tensor:
+    return apply(EXP, (input,))
+
+
+def log(input: Tensor) -> Tensor:
+    return apply(LOG, (input,))
+
+
+def log1p(input: Tensor) -> Tensor:
+    return apply(LOG1P, (input,))
+
+
+def expm1(input: Tensor) -> Tensor:
+    return apply(EXPM1, (input,))
+
+
+def sqrt(input: Tensor) -> Tensor:
+    return apply(SQRT, (input,))
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    return apply(RSQRT, (input,))
+
+
+def sin(input: Tensor) -> Tensor:
+    return apply(SIN, (input,))
+
+
+def cos(input: Tensor) -> Tensor:
+    return apply(COS, (input,))
+
+
+def tanh(input: Tensor) -> Tensor:
+    return apply(TANH, (input,))
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return apply(SIGMOID, (input,))
+
+
+def relu(input: Tensor) -> Tensor:
+    return apply(RELU, (input,))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return apply(SOFTPLUS, (input, float(beta), float(threshold)))
+
+
+def sign(input: Tensor) -> Tensor:
+    return apply(SIGN, (input,))
+
+
+def floor(input: Tensor) -> Tensor:
+    return apply(FLOOR, (input,))
+
+
+def ceil(input: Tensor) -> Tensor:
+    return apply(CEIL, (input,))
+
+
+def round(input: Tensor) -> Tensor:
+    return apply(ROUND, (input,))
+
+
+def _bound(value: Any, data: np.ndarray, upper: bool) -> Any:
+    if value is not None:
+        return value
+    if data.dtype.kind == "f":
+        return math.inf if upper else -math.inf
+    info = np.iinfo(data.dtype)
+    return int(info.max if upper else info.min)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        low = min if min is not None else _bound(None, input._data, False)
+        high = max if max is not None else _bound(None, input._data, True)
+        return apply(CLAMP_TENSOR, (input, low, high))
+    return apply(CLAMP, (input, _bound(min, input._data, False), _bound(max, input._data, True)))
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    return clamp(input, max=max)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    return apply(MAXIMUM, (input, other))
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    return apply(MINIMUM, (input, other))
+
+
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
+    if input is None and other is None:
+        from .index import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if not isinstance(condition, Tensor) or condition._data.dtype != np.bool_:
+        raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{condition.dtype if isinstance(condition, Tensor) else type(condition).__name__}")
+    return apply(WHERE, (condition, input, other))
+
+
+def eq(input: Any, other: Any) -> Tensor:
+    return apply(EQ, (input, other))
+
+
+def ne(input: Any, other: Any) -> Tensor:
+    return apply(NE, (input, other))
+
+
+def lt(input: Any, other: Any) -> Tensor:
+    return apply(LT, (input, other))
+
+
+def le(input: Any, other: Any) -> Tensor:
+    return apply(LE, (input, other))
+
+
+def gt(input: Any, other: Any) -> Tensor:
+    return apply(GT, (input, other))
+
+
+def ge(input: Any, other: Any) -> Tensor:
+    return apply(GE, (input, other))
+
+
+def logical_and(input: Any, other: Any) -> Tensor:
+    return apply(LOGICAL_AND, (input, other))
+
+
+def logical_or(input: Any, other: Any) -> Tensor:
+    return apply(LOGICAL_OR, (input, other))
+
+
+def logical_xor(input: Any, other: Any) -> Tensor:
+    return apply(LOGICAL_XOR, (input, other))
+
+
+def logical_not(input: Tensor) -> Tensor:
+    return apply(LOGICAL_NOT, (input,))
+
+
+def isnan(input: Tensor) -> Tensor:
+    return apply(ISNAN, (input,))
+
+
+def _bitwise(op: ElementwiseOp, input: Tensor, other: Any) -> Tensor:
+    kinds = {x._data.dtype.kind for x in (input, other) if isinstance(x, Tensor)}
+    if "f" in kinds or isinstance(other, float):
+        raise RuntimeError(f"\"{op.name}_cpu\" not implemented for 'Float'")
+    result = apply(op, (input, other))
+    if kinds == {"b"}:
+        return result
+    return result.to(_dtypes.from_numpy_dtype(_promote(ADD, (input, other))[0]))
+
+
+def bitwise_and(input: Tensor, other: Any) -> Tensor:
+    return _bitwise(LOGICAL_AND, input, other)
+
+
+def bitwise_or(input: Tensor, other: Any) -> Tensor:
+    return _bitwise(LOGICAL_OR, input, other)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    if input._data.dtype != np.bool_:
+        raise RuntimeError("bitwise_not is only supported for bool tensors in tapegrad")
+    return logical_not(input)
+
+
+def eq_all(input: Tensor, other: Tensor) -> bool:
+    """``torch.equal``: same shape and all elements equal."""
+    return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+
+
+def cast(input: Tensor, dtype: _dtypes.dtype) -> Tensor:
+    """A copy of ``input`` in ``dtype`` (grad flows back, cast to the input's dtype)."""
+    data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
+    result = _wrap(data)
+    if dtype.is_floating_point and grad_mode.state.enabled and input._requires_grad:
+        return record(TO_COPY, (input,), result)
+    return result
+
+
+def _to_copy_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    return (cast(g, _dtypes.from_numpy_dtype(step.input_meta[0][1])),)
+
+
+TO_COPY = OpDef("to_copy", "ToCopyBackward0", _to_copy_vjp)
+
+
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
+    result = _wrap(data)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(CLONE, (input,), result)
+    return result
+
+
+CLONE = OpDef("clone", "CloneBackward0", lambda step, g: (g,))
+
+
+clip = clamp

@@ -1,0 +1,268 @@
+"""Indexing: ``__getitem__`` (basic → a view, advanced → a gather), ``gather``, ``index_select``,
+and their backward partners that add gradients into zeros (repeats accumulate, via a Numba
+scatter-add kernel). Each forward and its backward partner are each other's VJP.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu
+from ..tensor import Tensor, _wrap, _wrap_dim
+from .movement import make_view
+from .registry import OpDef, record
+
+
+def _normalize_key(key: Any) -> tuple[tuple, bool]:
+    """The key as a tuple of ints/slices/None/Ellipsis/ndarrays, and whether it is advanced."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    parts = []
+    advanced = False
+    for k in key:
+        if isinstance(k, Tensor):
+            if k._data.dtype.kind in "iu" and k._data.ndim == 0:
+                parts.append(int(k._data))
+                continue
+            if k._data.dtype.kind not in "iub":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            parts.append(k._data)
+            advanced = True
+        elif isinstance(k, (list, np.ndarray)):
+            array = np.asarray(k)
+            if array.dtype.kind not in "iub":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            parts.append(array)
+            advanced = True
+        elif isinstance(k, (bool, np.bool_)):
+            parts.append(np.array(k))
+            advanced = True
+        elif isinstance(k, (int, np.integer)):
+            parts.append(int(k))
+        elif isinstance(k, slice):
+            if k.step is not None and int(k.step) <= 0:
+                raise ValueError("step must be greater than zero")
+            parts.append(k)
+        elif k is None or k is Ellipsis:
+            parts.append(k)
+        else:
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                             f"Variables are valid indices (got {type(k).__name__})")
+    return tuple(parts), advanced
+
+
+def _index_data(data: np.ndarray, key: tuple) -> np.ndarray:
+    try:
+        return data[key]
+    except IndexError as error:
+        message = str(error).replace("axis", "dimension")
+        raise IndexError(message) from None
+
+
+def _grad_name(key: tuple) -> OpDef:
+    for k in reversed(key):
+        if isinstance(k, int):
+            return SELECT
+        if isinstance(k, slice) and k != slice(None):
+            return SLICE
+        if k is None:
+            return UNSQUEEZE_INDEX
+    return SLICE if any(isinstance(k, slice) for k in key) else ALIAS
+
+
+def _getitem_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    key, advanced = step.attrs
+    return (embed(g, step.input_meta[0][0], key, advanced),)
+
+
+SELECT = OpDef("select", "SelectBackward0", _getitem_vjp)
+SLICE = OpDef("slice", "SliceBackward0", _getitem_vjp)
+UNSQUEEZE_INDEX = OpDef("index_unsqueeze", "UnsqueezeBackward0", _getitem_vjp)
+ALIAS = OpDef("alias", "AliasBackward0", _getitem_vjp)
+INDEX = OpDef("index", "IndexBackward0", _getitem_vjp)
+
+
+def getitem(input: Tensor, key: Any) -> Tensor:
+    """``input[key]`` with PyTorch semantics (no negative steps)."""
+    if input._data.ndim == 0 and not isinstance(key, (tuple, type(None), type(Ellipsis))) and \
+            not isinstance(key, (Tensor, list, np.ndarray)):
+        raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                         "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+    parts, advanced = _normalize_key(key)
+    data = _index_data(input._data, parts)
+    if advanced:
+        out = _wrap(np.ascontiguousarray(data))
+        op = INDEX
+    else:
+        out = make_view(input, data, getitem, (parts,))
+        op = _grad_name(parts)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(op, (input,), out, (parts, advanced))
+    return out
+
+
+def _flat_positions(shape: tuple[int, ...], key: tuple) -> np.ndarray:
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)[key]
+
+
+def _embed_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    key, advanced = step.attrs[1], step.attrs[2]
+    return (getitem(g, key),)
+
+
+EMBED = OpDef("index_backward", "IndexPutBackward0", _embed_vjp)
+
+
+def embed(g: Tensor, shape: tuple[int, ...], key: tuple, advanced: bool) -> Tensor:
+    """Zeros of ``shape`` with ``g`` added at ``[key]`` (repeated positions accumulate)."""
+    data = np.zeros(shape, g._data.dtype)
+    if advanced:
+        positions = _flat_positions(shape, key)
+        src = np.ascontiguousarray(np.broadcast_to(g._data, positions.shape))
+        cpu.scatter_add_flat(data, positions.reshape(-1), src.reshape(-1))
+    else:
+        data[key] = g._data
+    out = _wrap(data)
+    if grad_mode.state.enabled and g._requires_grad:
+        return record(EMBED, (g,), out, (shape, key, advanced))
+    return out
+
+
+# ---------------------------------------------------------------- gather along a dim
+
+def _gather_positions(shape: tuple[int, ...], axis: int, index: np.ndarray) -> np.ndarray:
+    """Flat positions in a C-contiguous array of ``shape`` of ``[..., index, ...]`` along ``axis``."""
+    strides = np.cumprod((1,) + shape[::-1][:-1])[::-1]
+    positions = index.astype(np.int64) * strides[axis]
+    for d in range(index.ndim):
+        if d != axis:
+            ramp = np.arange(index.shape[d], dtype=np.int64) * strides[d]
+            positions = positions + ramp.reshape((-1,) + (1,) * (index.ndim - d - 1))
+    return positions
+
+
+def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
+    if not isinstance(index, Tensor) or index._data.dtype != np.int64:
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+    for d in range(index.ndim):
+        if d != axis and index.shape[d] > (input.shape[d] if input.ndim else 1):
+            raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                               f"smaller than self {list(input.shape)} apart from dimension {axis}")
+    if index.numel():
+        size = input.shape[axis] if input.ndim else 1
+        low, high = int(index._data.min()), int(index._data.max())
+        if low < 0 or high >= size:
+            bad = high if high >= size else low
+            raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
+
+
+def _gather_vjp(step: Step, g: Tensor) -> tuple[Tensor, None]:
+    (axis,) = step.attrs
+    (index,) = step.saved_values()
+    return scatter_into_zeros(g, step.input_meta[0][0], axis, index), None
+
+
+GATHER = OpDef("gather", "GatherBackward0", _gather_vjp)
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    """``out[i][j] = input[index[i][j]][j]`` for dim 0 (and likewise for other dims)."""
+    axis = _wrap_dim(dim, max(input.ndim, 1))
+    _check_gather("gather", input, axis, index)
+    source = np.ascontiguousarray(input._data).reshape(input._data.shape or (1,))
+    positions = _gather_positions(source.shape, axis, index._data.reshape(index._data.shape or (1,)))
+    data = cpu.gather_flat(source.reshape(-1), positions.reshape(-1)).reshape(index._data.shape)
+    out = _wrap(data)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(GATHER, (input, index), out, (axis,), saved=(index,))
+    return out
+
+
+def _scatter_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (axis,) = step.attrs
+    (index,) = step.saved_values()
+    return (gather(g, axis, index),)
+
+
+SCATTER_ADD_ZEROS = OpDef("scatter_add_zeros", "ScatterAddBackward0", _scatter_vjp)
+
+
+def scatter_into_zeros(src: Tensor, shape: tuple[int, ...], axis: int, index: Tensor) -> Tensor:
+    """Zeros of ``shape`` with ``src`` added at ``index`` along ``axis`` (gather's adjoint)."""
+    data = np.zeros(shape or (1,), src._data.dtype)
+    positions = _gather_positions(data.shape, axis, index._data.reshape(index._data.shape or (1,)))
+    cpu.scatter_add_flat(data, positions.reshape(-1),
+                         np.ascontiguousarray(src._data, dtype=data.dtype).reshape(-1))
+    out = _wrap(data.reshape(shape))
+    if grad_mode.state.enabled and src._requires_grad:
+        return record(SCATTER_ADD_ZEROS, (src,), out, (axis,), saved=(index,))
+    return out
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    axis = _wrap_dim(dim, input.ndim)
+    if index.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    return getitem(input, (slice(None),) * axis + (index.reshape(-1),))
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+    found = np.nonzero(input._data)
+    if as_tuple:
+        return tuple(_wrap(f.astype(np.int64)) for f in found)
+    return _wrap(np.stack(found, axis=1).astype(np.int64) if found else np.zeros((1, 0), np.int64))
+
+
+def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
+    from .elementwise import where
+
+    if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
+        raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                               f"with {value.ndim} dimension(s).")
+        fill = value if value._requires_grad else value.item()
+    else:
+        fill = value
+    result = where(mask, fill, input)
+    if result.dtype is not input.dtype:
+        result = result.to(input.dtype)
+    return result
+
+
+# ---------------------------------------------------------------- index_put (advanced setitem)
+
+def _index_put_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    key, value_shape = step.attrs
+    mask_data = np.ones(step.input_meta[0][0], np.bool_)
+    mask_data[key] = False
+    grad_self = g * _wrap(mask_data) if step.needs_input_grad(0) else None
+    grad_value = None
+    if step.needs_input_grad(1):
+        from .reduce import sum_to
+
+        grad_value = sum_to(getitem(g, key), value_shape)
+    return grad_self, grad_value
+
+
+INDEX_PUT = OpDef("index_put", "IndexPutBackward0", _index_put_vjp)
+
+
+def index_put(input: Tensor, key: tuple, value: Tensor) -> Tensor:
+    """A copy of ``input`` with ``value`` written at ``[key]`` (an advanced key)."""
+    data = input._data.copy()
+    try:
+        data[key] = value._data
+    except ValueError as error:
+        raise RuntimeError(f"shape mismatch: {error}") from None
+    out = _wrap(data)
+    if grad_mode.state.enabled and (input._requires_grad or value._requires_grad):
+        return record(INDEX_PUT, (input, value), out, (key, value._data.shape))
+    return out

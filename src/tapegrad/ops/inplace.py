@@ -1,0 +1,254 @@
+"""In-place ops (``add_``, ``copy_``, ``__setitem__``, …) and how autograd sees them.
+
+Without grad the result is written straight into the tensor's buffer. With grad, the new
+value is computed out of place (recorded as usual), copied into the buffer, and the tensor's
+history moves to the new step. For a view, the base's history moves to a ``CopySlices`` step
+(the base with the view's region replaced), and the view's history is remade from the base.
+Every in-place change bumps the version counter shared by a base and its views, so a step
+that saved the old value refuses to run backward.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import dtypes as _dtypes
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..tensor import Tensor, _wrap
+from . import elementwise as ew
+from .composite import _without_grad
+from .index import _normalize_key, getitem, index_put
+from .movement import expand, replay_view_chain
+from .registry import OpDef, needs_grad, record
+
+
+def _check_target(target: Tensor) -> None:
+    if grad_mode.state.enabled:
+        if target._requires_grad and target.grad_fn is None and target._base is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        base = target._base
+        if base is not None and base._requires_grad and base.grad_fn is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    if not target._data.flags.writeable:
+        raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                           "single memory location. Please clone() the tensor before performing the operation.")
+
+
+def _check_result(target: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if shape != target._data.shape:
+        raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the broadcast shape "
+                           f"{list(shape)}")
+    if dtype != target._data.dtype:
+        result, own = _dtypes.from_numpy_dtype(dtype), _dtypes.from_numpy_dtype(target._data.dtype)
+        if result.category > own.category:
+            raise RuntimeError(f"result type {_CAPITALIZED[result.name]} can't be cast to the desired output "
+                               f"type {_CAPITALIZED[own.name]}")
+
+
+_CAPITALIZED = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
+
+
+def _copy_slices_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    chain = step.attrs
+    g = g.contiguous()
+    grad_base = None
+    if step.needs_input_grad(0):
+        mask = _wrap(np.ones(step.input_meta[0][0], g._data.dtype))
+        replay_view_chain(mask, chain)._data[...] = 0
+        grad_base = g * mask
+    grad_new = replay_view_chain(g, chain) if step.needs_input_grad(1) else None
+    return grad_base, grad_new
+
+
+COPY_SLICES = OpDef("copy_slices", "CopySlices", _copy_slices_vjp)
+
+
+def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = (),
+           uses_old: bool = True) -> Tensor:
+    """Replace ``target``'s values by ``compute(target)``, keeping autograd history right.
+
+    ``uses_old`` says whether the computation saves the old value for backward; if so it
+    gets a copy, since the buffer is about to be overwritten.
+    """
+    _check_target(target)
+    if not needs_grad(target, *others):
+        new = _without_grad(compute, target)
+        _check_result(target, new._data.shape, new._data.dtype)
+        np.copyto(target._data, new._data, casting="unsafe")
+        target._version.value += 1
+        return target
+    source = ew.clone(target) if uses_old and target._requires_grad else target
+    new = compute(source)
+    _check_result(target, new._data.shape, new._data.dtype)
+    if new._data.dtype != target._data.dtype:
+        new = new.to(target.dtype)
+    np.copyto(target._data, new._data)
+    target._version.value += 1
+    base = target._base
+    if base is None:
+        target.grad_fn = new.grad_fn
+        target._output_nr = new._output_nr
+        target._requires_grad = new._requires_grad
+        return target
+    record(COPY_SLICES, (base, new), base, target._view_chain)
+    remade = replay_view_chain(base, target._view_chain)
+    target.grad_fn = remade.grad_fn
+    target._output_nr = remade._output_nr
+    target._requires_grad = True
+    return target
+
+
+def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Tensor:
+    """``target = op(target, *others)`` in place; without grad the kernel writes the buffer."""
+    if needs_grad(target, *others):
+        return update(target, lambda t: ew.apply(op, (t,) + others), others, "x0" in op.saves)
+    _check_target(target)
+    args = (target,) + others
+    _, out_dtype = ew._promote(op, args)
+    shape = ew._broadcast_shape(args)
+    _check_result(target, shape, out_dtype)
+    if out_dtype == target._data.dtype:
+        ew.apply(op, args, out=target._data)
+    else:
+        np.copyto(target._data, ew.apply(op, args)._data, casting="unsafe")
+    target._version.value += 1
+    return target
+
+
+# ---------------------------------------------------------------- the in-place methods
+
+def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    if alpha != 1:
+        other = ew.mul(other, alpha)
+    return update_elementwise(ew.ADD, self, other)
+
+
+def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    if alpha != 1:
+        other = ew.mul(other, alpha)
+    return update_elementwise(ew.SUB, self, other)
+
+
+def mul_(self: Tensor, other: Any) -> Tensor:
+    return update_elementwise(ew.MUL, self, other)
+
+
+def div_(self: Tensor, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    if rounding_mode is not None:
+        return update(self, lambda t: ew.div(t, other, rounding_mode=rounding_mode), (other,))
+    return update_elementwise(ew.DIV, self, other)
+
+
+def pow_(self: Tensor, exponent: Any) -> Tensor:
+    return update(self, lambda t: ew.pow(t, exponent), (exponent,))
+
+
+def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    return update(self, lambda t: ew.clamp(t, min, max), (min, max))
+
+
+def clamp_min_(self: Tensor, min: Any) -> Tensor:
+    return clamp_(self, min=min)
+
+
+def clamp_max_(self: Tensor, max: Any) -> Tensor:
+    return clamp_(self, max=max)
+
+
+def _unary_(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def method(self: Tensor) -> Tensor:
+        return update(self, fn)
+
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+neg_ = _unary_(ew.neg)
+abs_ = _unary_(ew.abs)
+exp_ = _unary_(ew.exp)
+log_ = _unary_(ew.log)
+sqrt_ = _unary_(ew.sqrt)
+tanh_ = _unary_(ew.tanh)
+sigmoid_ = _unary_(ew.sigmoid)
+relu_ = _unary_(ew.relu)
+sign_ = _unary_(ew.sign)
+floor_ = _unary_(ew.floor)
+round_ = _unary_(ew.round)
+
+
+def fill_(self: Tensor, value: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
+        if not value._requires_grad:
+            value = value.item()
+    if not needs_grad(self, value):
+        _check_target(self)
+        self._data[...] = value._data if isinstance(value, Tensor) else value
+        self._version.value += 1
+        return self
+    never = _wrap(np.zeros(self._data.shape, np.bool_))
+    return update(self, lambda t: ew.where(never, t, value), (value,), uses_old=False)
+
+
+def zero_(self: Tensor) -> Tensor:
+    return fill_(self, 0)
+
+
+def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' (position 1) must be Tensor, not {type(src).__name__}")
+    try:
+        np.broadcast_shapes(src._data.shape, self._data.shape)
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({self.shape[-1] if self.ndim else 1}) must match the size of "
+                           f"tensor b ({src.shape[-1] if src.ndim else 1}) at non-singleton dimension "
+                           f"{max(self.ndim - 1, 0)}") from None
+    if not needs_grad(src, self):
+        _check_target(self)
+        np.copyto(self._data, np.broadcast_to(src._data, self._data.shape), casting="unsafe")
+        self._version.value += 1
+        return self
+
+    def copied(t: Tensor) -> Tensor:
+        value = expand(src, t.shape)
+        return value.to(t.dtype) if value.dtype is not t.dtype else value
+
+    return update(self, copied, (src,), uses_old=False)
+
+
+def masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
+    from .index import masked_fill
+
+    return update(self, lambda t: masked_fill(t, mask, value), (value,), uses_old=False)
+
+
+def setitem(self: Tensor, key: Any, value: Any) -> None:
+    """``self[key] = value``: recorded on ``self`` as ``CopySlices`` (or ``IndexPutBackward0``)."""
+    parts, advanced = _normalize_key(key)
+    if not isinstance(value, Tensor):
+        value = _wrap(np.asarray(value, dtype=self._data.dtype))
+    if not needs_grad(self, value):
+        _check_target(self)
+        try:
+            self._data[parts] = value._data
+        except ValueError as error:
+            raise RuntimeError(f"shape mismatch: {error}") from None
+        except IndexError as error:
+            raise IndexError(str(error).replace("axis", "dimension")) from None
+        self._version.value += 1
+        return
+    if advanced:
+        update(self, lambda t: index_put(t, parts, value.to(t.dtype) if value.dtype is not t.dtype else value),
+               (value,), uses_old=False)
+        return
+    region = getitem(self, parts)
+    copy_(region, value)
+    if self._base is not None:
+        # self is itself a view: its history is remade from the base that CopySlices updated.
+        remade = replay_view_chain(self._base, self._view_chain)
+        self.grad_fn = remade.grad_fn
+        self._output_nr = remade._output_nr
+        self._requires_grad = True

@@ -1,0 +1,144 @@
+"""Matrix products: ``matmul``/``@`` (with batch broadcasting), ``mm``, ``bmm``, ``dot``, ``mv``.
+
+The backend multiplies 2-D or stacked 3-D operands with BLAS inside an njit kernel; this
+module maps PyTorch's shape rules onto that and records one step per product.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes as _dtypes
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu
+from ..tensor import Tensor, _wrap
+from .registry import OpDef, record
+
+
+def _same_dtype(name: str, a: Tensor, b: Tensor) -> None:
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_dtypes.from_numpy_dtype(a._data.dtype)} != {_dtypes.from_numpy_dtype(b._data.dtype)}")
+
+
+def _mm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    a, b = step.saved_values()
+    return (g.matmul(b.transpose(-1, -2)) if step.needs_input_grad(0) else None,
+            a.transpose(-1, -2).matmul(g) if step.needs_input_grad(1) else None)
+
+
+MM = OpDef("mm", "MmBackward0", _mm_vjp)
+BMM = OpDef("bmm", "BmmBackward0", _mm_vjp)
+
+
+def _dot_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    a, b = step.saved_values()
+    return (g * b if step.needs_input_grad(0) else None, g * a if step.needs_input_grad(1) else None)
+
+
+DOT = OpDef("dot", "DotBackward0", _dot_vjp)
+
+
+def _check_dims(name: str, a: Tensor, b: Tensor, ndim: int) -> None:
+    if a.ndim != ndim:
+        raise RuntimeError(f"{name}: Expected {ndim}-D tensor for argument #1 'self', but got {a.ndim}-D")
+    if b.ndim != ndim:
+        raise RuntimeError(f"{name}: Expected {ndim}-D tensor for argument #2 'mat2', but got {b.ndim}-D")
+
+
+def _product(op: OpDef, a: Tensor, b: Tensor, data: np.ndarray) -> Tensor:
+    out = _wrap(data)
+    if grad_mode.state.enabled and (a._requires_grad or b._requires_grad):
+        return record(op, (a, b), out, saved=(a, b))
+    return out
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    _check_dims("mm", input, mat2, 2)
+    if input.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
+                           f"{mat2.shape[0]}x{mat2.shape[1]})")
+    _same_dtype("mm", input, mat2)
+    return _product(MM, input, mat2, cpu.matmul(input._data, mat2._data))
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    _check_dims("bmm", input, mat2, 3)
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
+    _same_dtype("bmm", input, mat2)
+    return _product(BMM, input, mat2, cpu.matmul(input._data, mat2._data))
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+                           f"[{other.shape[0]}] to have the same number of elements, but got "
+                           f"{input.shape[0]} and {other.shape[0]} elements respectively")
+    if input._data.dtype != other._data.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{_LONG[input._data.dtype.name]} and {_LONG[other._data.dtype.name]}")
+    data = cpu.matmul(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
+    return _product(DOT, input, other, data)
+
+
+_LONG = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """PyTorch's ``matmul``: dot, matrix-vector, matrix-matrix, or batched with broadcasting."""
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("matmul(): argument 'input' and 'other' must be Tensor")
+    a_dim, b_dim = input.ndim, other.ndim
+    if a_dim == 0 or b_dim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a_dim}D and {b_dim}D")
+    if a_dim == 1 and b_dim == 1:
+        return dot(input, other)
+    if a_dim == 2 and b_dim == 2:
+        return mm(input, other)
+    if a_dim == 1 and b_dim == 2:
+        return mm(input.unsqueeze(0), other).squeeze(0)
+    if a_dim == 2 and b_dim == 1:
+        if input.shape[1] != other.shape[0]:
+            raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat ({input.shape[0]}x{input.shape[1]}), "
+                               f"vec ({other.shape[0]})")
+        return mm(input, other.unsqueeze(1)).squeeze(1)
+    # Batched: promote vectors, broadcast batch dims, run as (batch, m, k) @ (batch, k, n).
+    a = input.unsqueeze(0) if a_dim == 1 else input
+    b = other.unsqueeze(-1) if b_dim == 1 else other
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a.shape[-1]}, ...] but got: [{b.shape[-2]}, ...]. (matmul of shapes "
+                           f"{list(input.shape)} and {list(other.shape)})")
+    _same_dtype("matmul", a, b)
+    batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    a3 = a.expand(batch + tuple(a.shape[-2:])).reshape((-1,) + tuple(a.shape[-2:]))
+    b3 = b.expand(batch + tuple(b.shape[-2:])).reshape((-1,) + tuple(b.shape[-2:]))
+    out = bmm(a3, b3).reshape(batch + (a.shape[-2], b.shape[-1]))
+    if a_dim == 1:
+        out = out.squeeze(-2)
+    if b_dim == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {vec.ndim}")
+    return matmul(input, vec)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    product = mm(mat1, mat2)
+    if alpha != 1:
+        product = product * alpha
+    return input * beta + product if beta != 1 else input + product

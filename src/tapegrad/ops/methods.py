@@ -1,0 +1,108 @@
+"""Attach op functions to ``Tensor`` as methods and operators (PyTorch's method names).
+
+Functions whose first parameter is the tensor are bound directly, so ``x.exp()`` costs no
+extra Python frame over ``tapegrad.exp(x)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import creation
+from ..tensor import Tensor
+from . import composite, elementwise as ew, index, inplace, matmul, movement, reduce
+
+
+def _reflected(fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return fn(other, self)
+
+    method.__name__ = f"__r{fn.__name__}__"
+    return method
+
+
+def _inplace_operator(fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return fn(self, other)
+
+    return method
+
+
+def _size_method(fn: Any) -> Any:
+    def method(self: Tensor, *shape: Any) -> Tensor:
+        return fn(self, *shape)
+
+    method.__name__ = fn.__name__
+    return method
+
+
+_METHODS: dict[str, Any] = {
+    # arithmetic
+    "add": ew.add, "sub": ew.sub, "subtract": ew.sub, "mul": ew.mul, "multiply": ew.mul,
+    "div": ew.div, "divide": ew.div, "true_divide": ew.true_divide, "floor_divide": ew.floor_divide,
+    "remainder": ew.remainder, "neg": ew.neg, "negative": ew.neg, "reciprocal": ew.reciprocal,
+    "pow": ew.pow, "square": ew.square, "abs": ew.abs, "absolute": ew.abs, "exp": ew.exp,
+    "log": ew.log, "log1p": ew.log1p, "expm1": ew.expm1, "sqrt": ew.sqrt, "rsqrt": ew.rsqrt,
+    "sin": ew.sin, "cos": ew.cos, "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu,
+    "sign": ew.sign, "floor": ew.floor, "ceil": ew.ceil, "round": ew.round,
+    "clamp": ew.clamp, "clip": ew.clamp, "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max,
+    "maximum": ew.maximum, "minimum": ew.minimum, "where": lambda self, cond, other: ew.where(cond, self, other),
+    "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
+    "greater": ew.gt, "less": ew.lt, "logical_and": ew.logical_and, "logical_or": ew.logical_or,
+    "logical_xor": ew.logical_xor, "logical_not": ew.logical_not, "isnan": ew.isnan,
+    "equal": ew.eq_all, "clone": ew.clone, "masked_fill": index.masked_fill,
+    # operators
+    "__add__": ew.add, "__radd__": ew.add, "__sub__": ew.sub, "__rsub__": _reflected(ew.sub),
+    "__mul__": ew.mul, "__rmul__": ew.mul, "__truediv__": ew.div, "__rtruediv__": _reflected(ew.div),
+    "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
+    "__mod__": ew.remainder, "__pow__": ew.pow, "__rpow__": _reflected(ew.pow),
+    "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda self: self,
+    "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
+    "__and__": ew.bitwise_and, "__or__": ew.bitwise_or, "__invert__": ew.bitwise_not,
+    "__rand__": ew.bitwise_and, "__ror__": ew.bitwise_or,
+    "__matmul__": matmul.matmul, "__rmatmul__": _reflected(matmul.matmul),
+    "__getitem__": index.getitem, "__setitem__": inplace.setitem,
+    "__iadd__": _inplace_operator(inplace.add_), "__isub__": _inplace_operator(inplace.sub_),
+    "__imul__": _inplace_operator(inplace.mul_), "__itruediv__": _inplace_operator(inplace.div_),
+    # reductions and composites
+    "sum": reduce.sum, "mean": reduce.mean, "prod": reduce.prod, "max": reduce.max, "min": reduce.min,
+    "amax": reduce.amax, "amin": reduce.amin, "argmax": reduce.argmax, "argmin": reduce.argmin,
+    "all": reduce.all, "any": reduce.any,
+    "var": composite.var, "std": composite.std, "norm": composite.norm, "logsumexp": composite.logsumexp,
+    "softmax": composite.softmax, "log_softmax": composite.log_softmax,
+    # matrix products
+    "matmul": matmul.matmul, "mm": matmul.mm, "bmm": matmul.bmm, "dot": matmul.dot, "mv": matmul.mv,
+    "outer": matmul.outer,
+    # movement
+    "reshape": _size_method(movement.reshape), "view": _size_method(movement.view),
+    "transpose": movement.transpose, "swapaxes": movement.transpose, "t": movement.t,
+    "permute": _size_method(movement.permute), "squeeze": movement.squeeze, "unsqueeze": movement.unsqueeze,
+    "expand": _size_method(movement.expand), "expand_as": movement.expand_as, "flatten": movement.flatten,
+    "unflatten": movement.unflatten, "contiguous": movement.contiguous, "narrow": movement.narrow,
+    "select": movement.select, "split": movement.split, "chunk": movement.chunk, "unbind": movement.unbind,
+    "movedim": movement.movedim, "broadcast_to": movement.broadcast_to,
+    "view_as": lambda self, other: movement.view(self, tuple(other.shape)),
+    "reshape_as": lambda self, other: movement.reshape(self, tuple(other.shape)),
+    # indexing
+    "gather": index.gather, "index_select": index.index_select, "nonzero": index.nonzero,
+    # in place
+    "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
+    "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
+    "clamp_min_": inplace.clamp_min_, "clamp_max_": inplace.clamp_max_, "neg_": inplace.neg_,
+    "abs_": inplace.abs_, "exp_": inplace.exp_, "log_": inplace.log_, "sqrt_": inplace.sqrt_,
+    "tanh_": inplace.tanh_, "sigmoid_": inplace.sigmoid_, "relu_": inplace.relu_, "sign_": inplace.sign_,
+    "floor_": inplace.floor_, "round_": inplace.round_, "fill_": inplace.fill_, "zero_": inplace.zero_,
+    "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
+    "uniform_": creation.uniform_, "normal_": creation.normal_,
+}
+
+
+def bind() -> None:
+    for name, fn in _METHODS.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(movement.reversed_dims)
+    Tensor.mT = property(lambda self: movement.transpose(self, -2, -1))
+    # Defining __eq__ removes the inherited hash; tensors hash by identity, as in PyTorch.
+    Tensor.__hash__ = lambda self: id(self)
+
+
+bind()

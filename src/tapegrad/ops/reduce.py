@@ -1,0 +1,294 @@
+"""Reductions: sum, mean, prod, max/min (values and indices), amax/amin, argmax/argmin.
+
+The backend reduces rows (reduced axes moved last); each op here turns that into PyTorch's
+dims/keepdim semantics and records a step whose VJP broadcasts the gradient back.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import dtypes as _dtypes
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu
+from ..tensor import Tensor, _wrap, _wrap_dim
+from .registry import OUTPUT, OpDef, record
+
+Dims = "int | Sequence[int] | None"
+
+
+def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
+    """``dim`` (None, an int, or a sequence; empty means all) as sorted positive axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (int, np.integer)):
+        return (_wrap_dim(int(dim), ndim),)
+    axes = tuple(_wrap_dim(int(d), ndim) for d in dim)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"dim {axes} appears multiple times in the list of dims")
+    return tuple(sorted(axes)) if axes else tuple(range(ndim))
+
+
+def _keep_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if d in axes else s for d, s in enumerate(shape))
+
+
+def _expand_back(g: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
+    """A reduced gradient broadcast back over the reduced axes (a stride-0 view)."""
+    return g.reshape(_keep_shape(in_shape, axes)).expand(in_shape)
+
+
+def sum_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum a broadcast gradient down to ``shape`` (the inverse of broadcasting)."""
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + d for d, s in enumerate(shape)
+                                      if s == 1 and grad.shape[lead + d] != 1)
+    if axes:
+        grad = sum(grad, axes, keepdim=True)
+    return grad.reshape(shape) if grad.shape != shape else grad
+
+
+def _finish(data: np.ndarray, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool
+            ) -> np.ndarray:
+    return data.reshape(_keep_shape(in_shape, axes)) if keepdim else data
+
+
+# ---------------------------------------------------------------- sum and mean
+
+def _sum_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    axes, keepdim = step.attrs
+    return (_expand_back(g, step.input_meta[0][0], axes),)
+
+
+SUM_ALL = OpDef("sum", "SumBackward0", _sum_vjp)
+SUM_DIM = OpDef("sum_dim", "SumBackward1", _sum_vjp)
+
+
+def _sum_dtype(x: Tensor, dtype: Any) -> np.dtype:
+    if dtype is not None:
+        return _dtypes.as_dtype(dtype).numpy
+    return x._data.dtype if x._data.dtype.kind == "f" else np.dtype(np.int64)
+
+
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Sum over all elements, or over ``dim`` (an int or a tuple of ints).
+
+    >>> tapegrad.tensor([[1., 2.], [3., 4.]]).sum(0)
+    tensor([4., 6.])
+    """
+    axes = normalize_dims(dim, input._data.ndim)
+    out_dtype = _sum_dtype(input, dtype)
+    data = _finish(cpu.reduce_sum(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
+    out = _wrap(data)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(SUM_ALL if dim is None else SUM_DIM, (input,), out, (axes, keepdim))
+    return out
+
+
+def _mean_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    axes, keepdim, count = step.attrs
+    return (_expand_back(g / count, step.input_meta[0][0], axes),)
+
+
+MEAN_ALL = OpDef("mean", "MeanBackward0", _mean_vjp)
+MEAN_DIM = OpDef("mean_dim", "MeanBackward1", _mean_vjp)
+
+
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    if dtype is None and input._data.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point or "
+            f"complex dtype. Got: {_LONG_NAMES[input._data.dtype.name]}")
+    axes = normalize_dims(dim, input._data.ndim)
+    out_dtype = _sum_dtype(input, dtype)
+    count = 1
+    for d in axes:
+        count *= input._data.shape[d]
+    total = cpu.reduce_sum(input._data, axes, out_dtype)
+    data = (total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
+    out = _wrap(_finish(data, input._data.shape, axes, keepdim))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(MEAN_ALL if dim is None else MEAN_DIM, (input,), out, (axes, keepdim, count))
+    return out
+
+
+_LONG_NAMES = {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float", "float64": "Double"}
+
+
+# ---------------------------------------------------------------- prod
+
+def _prod_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (x,) = step.saved_values()
+    axes, keepdim = step.attrs
+    in_shape = step.input_meta[0][0]
+    g = _expand_back(g, in_shape, axes)
+    # prod of the others, written so zeros in the input give the right answer.
+    zero = x == 0
+    nonzero_prod = _expand_back(prod_over(where_(zero, 1.0, x), axes, keepdim=False), in_shape, axes)
+    zeros = _expand_back(sum(zero, axes), in_shape, axes)
+    others = where_(zeros == 0, nonzero_prod / where_(zero, 1.0, x),
+                    where_((zeros == 1) & zero, nonzero_prod, 0.0))
+    return (g * others,)
+
+
+def where_(cond: Tensor, a: Any, b: Any) -> Tensor:
+    from .elementwise import where
+
+    return where(cond, a, b)
+
+
+PROD_ALL = OpDef("prod", "ProdBackward0", _prod_vjp)
+PROD_DIM = OpDef("prod_dim", "ProdBackward1", _prod_vjp)
+
+
+def prod_over(input: Tensor, axes: tuple[int, ...], keepdim: bool, op: OpDef = PROD_DIM,
+              dtype: Any = None) -> Tensor:
+    out_dtype = _sum_dtype(input, dtype)
+    data = _finish(cpu.reduce_prod(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
+    out = _wrap(data)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(op, (input,), out, (axes, keepdim), saved=(input,))
+    return out
+
+
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    if dim is None:
+        return prod_over(input, tuple(range(input.ndim)), False, PROD_ALL, dtype)
+    return prod_over(input, normalize_dims(dim, input.ndim), keepdim, PROD_DIM, dtype)
+
+
+# ---------------------------------------------------------------- max, min and friends
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _check_nonempty(name: str, input: Tensor, axes: tuple[int, ...], dim: Any) -> None:
+    for d in axes:
+        if input._data.shape[d] == 0:
+            if dim is None:
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
+def _extreme(input: Tensor, axes: tuple[int, ...], largest: bool) -> tuple[np.ndarray, np.ndarray]:
+    return cpu.reduce_extreme(input._data, axes, largest)
+
+
+def _evenly_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    # Ties share the gradient evenly (PyTorch's rule for max()/amax()).
+    x, out = step.saved_values()
+    axes, keepdim = step.attrs
+    in_shape = step.input_meta[0][0]
+    out_b = _expand_back(out.detach(), in_shape, axes)
+    mask = (x == out_b).to(g.dtype)
+    count = _expand_back(sum(mask, axes), in_shape, axes)
+    return (_expand_back(g, in_shape, axes) * mask / count,)
+
+
+MAX_ALL = OpDef("max", "MaxBackward1", _evenly_vjp)
+MIN_ALL = OpDef("min", "MinBackward1", _evenly_vjp)
+AMAX = OpDef("amax", "AmaxBackward0", _evenly_vjp)
+AMIN = OpDef("amin", "AminBackward0", _evenly_vjp)
+
+
+def _amax_amin(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: OpDef, name: str) -> Tensor:
+    axes = normalize_dims(dim, input._data.ndim)
+    _check_nonempty(name, input, axes, dim if dim not in ((), []) else None)
+    values, _ = _extreme(input, axes, largest)
+    out = _wrap(_finish(values, input._data.shape, axes, keepdim))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(op, (input,), out, (axes, keepdim), saved=(input, OUTPUT))
+    return out
+
+
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    return _amax_amin(input, dim, keepdim, True, AMAX, "amax")
+
+
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    return _amax_amin(input, dim, keepdim, False, AMIN, "amin")
+
+
+def _select_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    # max(dim)/min(dim): the gradient goes to the reported index only.
+    (indices,) = step.saved_values()
+    (axis, keepdim) = step.attrs
+    in_shape, dtype = step.input_meta[0]
+    if not keepdim:
+        g = g.unsqueeze(axis)
+        indices = indices.unsqueeze(axis)
+    from .index import scatter_into_zeros
+
+    return (scatter_into_zeros(g, in_shape, axis, indices),)
+
+
+MAX_DIM = OpDef("max_dim", "MaxBackward0", _select_vjp)
+MIN_DIM = OpDef("min_dim", "MinBackward0", _select_vjp)
+
+
+def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -> Any:
+    from .elementwise import maximum, minimum
+
+    if isinstance(dim, Tensor):
+        return (maximum if largest else minimum)(input, dim)
+    if dim is None:
+        return _amax_amin(input, None, False, largest, MAX_ALL if largest else MIN_ALL, name)
+    axis = _wrap_dim(dim, input._data.ndim)
+    _check_nonempty(name, input, (axis,), dim)
+    values, indices = _extreme(input, (axis,), largest)
+    values_t = _wrap(_finish(values, input._data.shape, (axis,), keepdim))
+    indices_t = _wrap(_finish(indices, input._data.shape, (axis,), keepdim))
+    if grad_mode.state.enabled and input._requires_grad:
+        record(MAX_DIM if largest else MIN_DIM, (input,), values_t, (axis, keepdim),
+               saved=(indices_t,))
+    return values_indices(values_t, indices_t)
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """``max(x)`` (a 0-d tensor), ``max(x, dim)`` (values, indices) or ``max(x, other)``."""
+    return _max_min(input, dim, keepdim, True, "max")
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return _max_min(input, dim, keepdim, False, "min")
+
+
+def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str) -> Tensor:
+    if dim is None:
+        _check_nonempty(name, input, tuple(range(input.ndim)), None)
+        flat = input._data.reshape(-1)
+        _, index = cpu.reduce_extreme(flat, (0,), largest)
+        data = index.reshape((1,) * input.ndim) if keepdim else index.reshape(())
+        return _wrap(data)
+    axis = _wrap_dim(dim, input._data.ndim)
+    _check_nonempty(name, input, (axis,), dim)
+    _, indices = _extreme(input, (axis,), largest)
+    return _wrap(_finish(indices, input._data.shape, (axis,), keepdim))
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, True, "argmax")
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, False, "argmin")
+
+
+def _all_any(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Tensor:
+    if input.numel() == 0 and dim is None:
+        return _wrap(np.array(not largest))
+    as_bool = input if input.dtype is _dtypes.bool_ else input.ne(0)
+    return _amax_amin(as_bool, () if dim is None else dim, keepdim, largest,
+                      AMAX if largest else AMIN, "any" if largest else "all")
+
+
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _all_any(input, dim, keepdim, False)
+
+
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _all_any(input, dim, keepdim, True)

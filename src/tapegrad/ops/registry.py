@@ -1,0 +1,82 @@
+"""Op definitions and recording.
+
+An ``OpDef`` is one primitive: its name, the grad_fn name PyTorch users know, and its VJP
+written with tapegrad ops (so backward can itself be recorded for higher-order gradients).
+Each op module defines its ops' forward next to their ``OpDef``; ``record`` appends the step.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ..autograd import grad_mode
+from ..autograd.tape import SavedTensor, Step
+from ..tensor import Tensor
+
+VJP = Callable[[Step, Tensor], Sequence["Tensor | None"]]
+
+REGISTRY: dict[str, "OpDef"] = {}
+
+
+class OpDef:
+    """A differentiable primitive. ``vjp(step, grad)`` returns one gradient per input
+    (None where the input needs none); ``rule`` None marks a non-differentiable op."""
+
+    __slots__ = ("name", "grad_name", "rule")
+
+    def __init__(self, name: str, grad_name: str, rule: Callable[..., Any] | None) -> None:
+        self.name = name
+        self.grad_name = grad_name
+        self.rule = rule
+        REGISTRY[name] = self
+
+    def vjp(self, step: Step, grad: Tensor) -> Sequence[Tensor | None]:
+        if self.rule is None:
+            raise RuntimeError(f"the derivative for '{self.name}' is not implemented")
+        return self.rule(step, grad)
+
+    def __repr__(self) -> str:
+        return f"OpDef({self.name!r})"
+
+
+def needs_grad(*values: Any) -> bool:
+    """True when grad mode is on and some tensor among ``values`` requires grad."""
+    if not grad_mode.state.enabled:
+        return False
+    for v in values:
+        if isinstance(v, Tensor) and v._requires_grad:
+            return True
+    return False
+
+
+def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
+           saved: Sequence[Any] = ()) -> Tensor:
+    """Append a step making ``out`` from ``inputs`` (tensors or plain values) and return ``out``.
+
+    ``saved`` holds what the VJP needs: tensors (saved with their version), plain values,
+    or ``OUTPUT`` for the op's own result.
+    """
+    step = Step(op,
+                tuple(x._edge() if isinstance(x, Tensor) else None for x in inputs),
+                attrs,
+                tuple((x._data.shape, x._data.dtype) if isinstance(x, Tensor) else None
+                      for x in inputs))
+    if saved:
+        step.saved = tuple(
+            SavedTensor(out, True) if item is OUTPUT
+            else SavedTensor(item, False) if isinstance(item, Tensor)
+            else item
+            for item in saved)
+    step.out_meta = (out._data.shape, out._data.dtype)
+    out.grad_fn = step
+    out._requires_grad = True
+    return out
+
+
+class _Output:
+    """Marker for "save this op's output" in ``record``."""
+
+    def __repr__(self) -> str:
+        return "OUTPUT"
+
+
+OUTPUT: Any = _Output()

@@ -1,0 +1,439 @@
+"""The Tensor front end: a NumPy buffer plus autograd metadata.
+
+Views (``x[0]``, ``x.t()``, ``x.view(...)``) hold a NumPy view of their base's buffer and
+share its version counter, so an in-place change through either is seen by both and by any
+step that saved them. Op methods are thin calls into ``tapegrad.ops``; they are attached to
+the class by ``tapegrad.ops.methods``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from . import dtypes as _dtypes
+from .autograd import grad_mode
+from .autograd.tape import AccumulateGrad, Step
+from .device import CPU, device as _device_type
+from .dtypes import dtype
+
+
+class VersionCounter:
+    """Counts in-place changes of a storage; shared by a base and all its views."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+_LEGACY_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+                      "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def type_name(t: "Tensor") -> str:
+    """PyTorch's legacy type name used in error messages, e.g. ``tapegrad.FloatTensor``."""
+    return f"tapegrad.{_LEGACY_TYPE_NAMES[t.dtype.name]}"
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for autograd.
+
+    >>> import tapegrad
+    >>> x = tapegrad.tensor([2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([4., 6.])
+    """
+
+    __slots__ = ("_data", "_version", "_base", "_view_chain", "_requires_grad", "grad_fn",
+                 "_output_nr", "_grad", "_grad_acc", "_hooks", "_retains_grad", "__weakref__")
+
+    _data: np.ndarray
+    _version: VersionCounter
+    _base: "Tensor | None"
+    _view_chain: "tuple[tuple[Any, Any], ...] | None"
+    _requires_grad: bool
+    grad_fn: Step | None
+    _output_nr: int
+    _grad: "Tensor | None"
+    _grad_acc: AccumulateGrad | None
+    _hooks: "list[Callable[[Tensor], Tensor | None]] | None"
+    _retains_grad: bool
+
+    # The legacy constructor: Tensor(data), Tensor(*sizes) and Tensor() make float32 tensors.
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Tensor":
+        from .creation import legacy_new
+
+        return legacy_new(cls, _dtypes.get_default_dtype(), args, kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    # ---------------------------------------------------------------- basic attributes
+    @property
+    def shape(self) -> "Size":
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> "Size | int":
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def nelement(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def dtype(self) -> dtype:
+        return _dtypes._BY_NUMPY[self._data.dtype]
+
+    @property
+    def device(self) -> _device_type:
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None) -> "tuple[int, ...] | int":
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[_wrap_dim(dim, self._data.ndim)]
+
+    def data_ptr(self) -> int:
+        return int(self._data.__array_interface__["data"][0])
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ---------------------------------------------------------------- values out
+    def item(self) -> bool | int | float:
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def _scalar_check(self, kind: str) -> None:
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to {kind}")
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {'no values' if self._data.size == 0 else 'more than one value'} is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        self._scalar_check("Scalar")
+        return float(self._data.reshape(()))
+
+    def __int__(self) -> int:
+        self._scalar_check("Scalar")
+        return int(self._data.reshape(()))
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()))
+
+    def __repr__(self) -> str:
+        from .formatting import tensor_repr
+
+        grad_fn = self.grad_fn
+        return tensor_repr(self._data, dtype_name=self.dtype.name,
+                           default_float_dtype_name=_dtypes.get_default_dtype().name,
+                           requires_grad=self._requires_grad,
+                           grad_fn_name=grad_fn.name() if grad_fn is not None else None,
+                           device=str(self.device))
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return repr(self)
+
+    # ---------------------------------------------------------------- autograd surface
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> "Tensor | None":
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad {tuple(value.shape)} "
+                                   f"vs tensor {tuple(self.shape)}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+        self._grad = value
+
+    @property
+    def data(self) -> "Tensor":
+        # A fresh version counter: changes made through .data are deliberately not tracked.
+        return _wrap(self._data)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        import weakref
+
+        self.grad_fn.retained = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "RemovableHandle":
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if self.grad_fn.hooks is None:
+                self.grad_fn.hooks = []
+            hooks = self.grad_fn.hooks
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: "list[Tensor] | None" = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        from .autograd.backward import backward
+
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
+                 inputs=inputs)
+
+    def detach(self) -> "Tensor":
+        out = _wrap(self._data)
+        out._version = self._version
+        return out
+
+    def detach_(self) -> "Tensor":
+        if self._base is not None and self._base._requires_grad:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def _accumulator(self) -> AccumulateGrad:
+        acc = self._grad_acc
+        if acc is None:
+            acc = self._grad_acc = AccumulateGrad(self)
+        return acc
+
+    def _edge(self) -> "tuple[Step | AccumulateGrad, int] | None":
+        """Where gradients for this tensor flow: its producing step or its leaf sink."""
+        if not self._requires_grad:
+            return None
+        if self.grad_fn is not None:
+            return (self.grad_fn, self._output_nr)
+        return (self._accumulator(), 0)
+
+    def _alias(self) -> "Tensor":
+        """The same buffer and version counter, without history (for saving outputs)."""
+        out = _wrap(self._data)
+        out._version = self._version
+        return out
+
+    def _attach(self, step: Step) -> "Tensor":
+        """A tensor over this alias's buffer whose history is ``step`` (unpacked saved output)."""
+        out = _wrap(self._data)
+        out._version = self._version
+        out._requires_grad = True
+        out.grad_fn = step
+        return out
+
+    # ---------------------------------------------------------------- conversions
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        from .ops.movement import to
+
+        return to(self, *args, **kwargs)
+
+    def type(self, dtype_: Any = None) -> "str | Tensor":
+        if dtype_ is None:
+            return type_name(self)
+        return self.to(_dtypes.as_dtype(dtype_))
+
+    def float(self) -> "Tensor":
+        return self.to(_dtypes.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(_dtypes.float64)
+
+    def long(self) -> "Tensor":
+        return self.to(_dtypes.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(_dtypes.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(_dtypes.bool_)
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support "
+                               "the deepcopy protocol at the moment.")
+        out = _wrap(self._data.copy())
+        out._requires_grad = self._requires_grad
+        if self._grad is not None:
+            out._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (_rebuild, (self._data.copy(), self._requires_grad))
+
+    @staticmethod
+    def _from_array(data: np.ndarray) -> "Tensor":
+        """A leaf over ``data`` without a copy (internal constructor)."""
+        return _wrap(data)
+
+
+def _rebuild(data: np.ndarray, requires_grad: bool) -> Tensor:
+    out = _wrap(data)
+    out._requires_grad = requires_grad
+    return out
+
+
+class Size(tuple):
+    """``tensor.shape``: a tuple that prints as ``torch.Size([2, 3])`` does."""
+
+    def __repr__(self) -> str:
+        return f"tapegrad.Size({list(self)})"
+
+    def numel(self) -> int:
+        total = 1
+        for s in self:
+            total *= s
+        return total
+
+
+class RemovableHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+_new_object = object.__new__
+
+
+def _wrap(data: np.ndarray) -> Tensor:
+    """A new leaf Tensor over ``data`` (no copy). The hot path of every op."""
+    t = _new_object(Tensor)
+    t._data = data
+    t._version = VersionCounter()
+    t._base = None
+    t._view_chain = None
+    t._requires_grad = False
+    t.grad_fn = None
+    t._output_nr = 0
+    t._grad = None
+    t._grad_acc = None
+    t._hooks = None
+    t._retains_grad = False
+    return t
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    """Normalise a possibly negative dim, raising PyTorch's IndexError when out of range."""
+    low, high = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not low <= dim <= high:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{low}, {high}], but got {dim})")
+    return dim + ndim if dim < 0 else dim
+
+
+def is_tensor(obj: object) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def grad_enabled() -> bool:
+    return grad_mode.state.enabled
