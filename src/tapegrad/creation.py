@@ -69,7 +69,7 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
                 raise TypeError(f"Could not infer dtype of {type(data).__name__}")
     if dtype is not None:
         array = array.astype(_dtypes.as_dtype(dtype).numpy)
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -149,18 +149,18 @@ def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_gr
     return _finish(np.full(_size_arg(size), fill, _dtype_or_default(dtype)), requires_grad)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
-    return _filled(size, 0, dtype, device, requires_grad)
+def zeros(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+    return _filled(sizes if size is None else (size,), 0, dtype, device, requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
-    return _filled(size, 1, dtype, device, requires_grad)
+def ones(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+    return _filled(sizes if size is None else (size,), 1, dtype, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None,
+def empty(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None,
           memory_format: Any = None) -> Tensor:
     _check_device(device)
-    return _finish(np.empty(_size_arg(size), _dtype_or_default(dtype)), requires_grad)
+    return _finish(np.empty(_size_arg(sizes if size is None else (size,)), _dtype_or_default(dtype)), requires_grad)
 
 
 def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -246,18 +246,18 @@ def _generator(generator: Any) -> Any:
     return generator if generator is not None else _random.default_generator
 
 
-def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+def rand(*sizes: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1); after ``manual_seed`` the same numbers as PyTorch's CPU generator."""
     _check_device(device)
-    data = _generator(generator).uniform(_size_arg(size), 0.0, 1.0, _dtype_or_default(dtype))
+    data = _generator(generator).uniform(_size_arg(sizes if size is None else (size,)), 0.0, 1.0, _dtype_or_default(dtype))
     return _finish(data, requires_grad)
 
 
-def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+def randn(*sizes: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     _check_device(device)
-    data = _generator(generator).normal(_size_arg(size), 0.0, 1.0, _dtype_or_default(dtype))
+    data = _generator(generator).normal(_size_arg(sizes if size is None else (size,)), 0.0, 1.0, _dtype_or_default(dtype))
     return _finish(data, requires_grad)
 
 

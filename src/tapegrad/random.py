@@ -26,17 +26,20 @@ Compatibility with torch 2.13 (x86-64 CPU build):
   differ in the last bit or so.
 * ``randint`` (``torch.randint`` / ``Tensor.random_(low, high)``): exact for integer
   dtypes.  Ranges below 2**28 use ``draw32 % range``, larger ranges ``draw64 % range``.
-* ``randperm`` (``torch.randperm``): exact (swap-based shuffle with ``draw32 % (n - i)``);
-  for ``n >= 214748364`` PyTorch switches to an inside-out shuffle with 64-bit draws,
-  which is implemented the same way.
+  Float dtypes get the same integers cast to float: exact for float64, and for
+  float32 with ranges up to 2**24 (PyTorch treats wider float32 ranges differently).
+* ``randperm`` (``torch.randperm``): exact.  Below ``n = 214748364`` it is a swap
+  shuffle with ``draw32 % (n - i)``; from there on an inside-out shuffle with
+  ``draw64 % (i + 1)``, as in PyTorch.
 * ``bernoulli`` (``torch.bernoulli`` / ``Tensor.bernoulli_`` / dropout masks): exact for
-  a tensor of probabilities (float64 probabilities compare against 64-bit uniforms,
-  other dtypes against float32 uniforms) and for a scalar ``p`` on CPUs where PyTorch
-  uses its own kernel (``uniform64 < p``): AMD and ARM CPUs and builds without MKL.
-  On Intel CPUs, PyTorch's MKL build draws scalar-``p`` Bernoulli samples from MKL's
-  MCG31 stream seeded by one 32-bit draw; those numbers are not reproduced here (the
-  samples are still correct Bernoulli(p) samples and consume one 32-bit draw less).
+  an array of probabilities (float64 probabilities compare against 64-bit uniforms,
+  other dtypes against float32 uniforms), and for a scalar ``p`` (``uniform64 < p``)
+  wherever PyTorch uses its own kernel: AMD and ARM CPUs and builds without MKL.  On
+  Intel CPUs PyTorch's MKL build takes one 32-bit draw to seed MKL's MCG31 stream and
+  samples from that stream, so those masks (and the numbers drawn after them) are not
+  reproduced; the samples here are still correct Bernoulli(p) samples.
 
+``Generator.random_bits(n)`` exposes the raw 32-bit engine outputs for other samplers.
 ``get_state``/``set_state`` use a layout of their own (not byte-compatible with
 ``torch.get_rng_state``).
 """

@@ -46,20 +46,22 @@ class Tensor:
     tensor([4., 6.])
     """
 
-    __slots__ = ("_data", "_version", "_base", "_view_chain", "_requires_grad", "grad_fn",
-                 "_output_nr", "_grad", "_grad_acc", "_hooks", "_retains_grad", "__weakref__")
+    # The fields every op sets are slots; the rest are class-level defaults that an
+    # instance overrides only when it needs to (a view's base, hooks, ...), which keeps
+    # creating a tensor, the hot path of every op, down to four stores.
+    __slots__ = ("_data", "_version", "_requires_grad", "grad_fn", "__dict__", "__weakref__")
 
     _data: np.ndarray
     _version: VersionCounter
-    _base: "Tensor | None"
-    _view_chain: "tuple[tuple[Any, Any], ...] | None"
     _requires_grad: bool
     grad_fn: Step | None
-    _output_nr: int
-    _grad: "Tensor | None"
-    _grad_acc: AccumulateGrad | None
-    _hooks: "list[Callable[[Tensor], Tensor | None]] | None"
-    _retains_grad: bool
+    _base: "Tensor | None" = None
+    _view_chain: "tuple[tuple[Any, Any], ...] | None" = None
+    _output_nr: int = 0
+    _grad: "Tensor | None" = None
+    _grad_acc: AccumulateGrad | None = None
+    _hooks: "list[Callable[[Tensor], Tensor | None]] | None" = None
+    _retains_grad: bool = False
 
     # The legacy constructor: Tensor(data), Tensor(*sizes) and Tensor() make float32 tensors.
     def __new__(cls, *args: Any, **kwargs: Any) -> "Tensor":
@@ -217,6 +219,15 @@ class Tensor:
 
     @property
     def grad(self) -> "Tensor | None":
+        if self.grad_fn is not None and self._grad is None and not self._retains_grad:
+            import warnings
+
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+                "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+                "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead.",
+                UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
@@ -305,8 +316,9 @@ class Tensor:
         """Where gradients for this tensor flow: its producing step or its leaf sink."""
         if not self._requires_grad:
             return None
-        if self.grad_fn is not None:
-            return (self.grad_fn, self._output_nr)
+        step = self.grad_fn
+        if step is not None:
+            return (step, 0)
         return (self._accumulator(), 0)
 
     def _alias(self) -> "Tensor":
@@ -411,15 +423,8 @@ def _wrap(data: np.ndarray) -> Tensor:
     t = _new_object(Tensor)
     t._data = data
     t._version = VersionCounter()
-    t._base = None
-    t._view_chain = None
     t._requires_grad = False
     t.grad_fn = None
-    t._output_nr = 0
-    t._grad = None
-    t._grad_acc = None
-    t._hooks = None
-    t._retains_grad = False
     return t
 
 

@@ -19,28 +19,28 @@ def _outputs(func: Callable[..., Any], inputs: tuple) -> list:
 
 
 def numerical_jacobian(func: Callable[..., Any], inputs: tuple, eps: float) -> list[list[np.ndarray]]:
-    """J[i][k][a, b]: d output k element b / d input i element a, by central differences."""
-    from ..autograd.grad_mode import no_grad
+    """J[i][k][a, b]: d output k element b / d input i element a, by central differences.
 
+    Grad mode stays as the caller has it: ``func`` may itself differentiate (gradgradcheck).
+    Inputs are perturbed in their buffers directly, which version counters do not see."""
     jacobians = []
-    with no_grad():
-        for x in inputs:
-            if not (hasattr(x, "_data") and x._requires_grad):
-                jacobians.append(None)
-                continue
-            flat = x._data.reshape(-1)
-            columns: list[list[np.ndarray]] = []
-            for a in range(flat.size):
-                original = flat[a]
-                flat[a] = original + eps
-                plus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
-                flat[a] = original - eps
-                minus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
-                flat[a] = original
-                columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
-            n_out = len(_outputs(func, inputs))
-            jacobians.append([np.stack([c[k] for c in columns]) if columns else np.zeros((0, 0))
-                              for k in range(n_out)])
+    for x in inputs:
+        if not (hasattr(x, "_data") and x._requires_grad):
+            jacobians.append(None)
+            continue
+        flat = x._data.reshape(-1)
+        columns: list[list[np.ndarray]] = []
+        for a in range(flat.size):
+            original = flat[a]
+            flat[a] = original + eps
+            plus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
+            flat[a] = original - eps
+            minus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
+            flat[a] = original
+            columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
+        n_out = len(_outputs(func, inputs))
+        jacobians.append([np.stack([c[k] for c in columns]) if columns else np.zeros((0, 0))
+                          for k in range(n_out)])
     return jacobians
 
 

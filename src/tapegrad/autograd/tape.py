@@ -58,8 +58,11 @@ class SavedTensor:
 class Step:
     """One recorded op application; printed as PyTorch prints a grad_fn."""
 
-    __slots__ = ("op", "edges", "saved", "attrs", "seq", "input_meta", "out_meta",
-                 "hooks", "retained", "__weakref__")
+    __slots__ = ("op", "edges", "saved", "attrs", "seq", "input_meta", "__dict__", "__weakref__")
+
+    # Rarely set: class-level defaults keep recording a step cheap.
+    hooks: "list[Callable[[Any], Any]] | None" = None
+    retained: "weakref.ref | None" = None
 
     def __init__(self, op: "OpDef", edges: tuple[tuple[Any, int] | None, ...],
                  attrs: Any, input_meta: tuple[tuple[tuple[int, ...], Any], ...]) -> None:
@@ -69,9 +72,6 @@ class Step:
         self.input_meta = input_meta
         self.saved: tuple[Any, ...] | str = ()
         self.seq = next(_sequence)
-        self.out_meta: tuple[tuple[int, ...], Any] | None = None
-        self.hooks: list[Callable[[Any], Any]] | None = None
-        self.retained: weakref.ref | None = None
 
     # --- what VJPs use -------------------------------------------------------------------
     def saved_values(self) -> tuple[Any, ...]:

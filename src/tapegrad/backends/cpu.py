@@ -94,15 +94,27 @@ def strided(out, {params}):
         return "\n".join(lines)
 
 
-_elementwise_cache: dict[tuple[ScalarFn, str], ElementwiseKernels] = {}
+# scalar function -> operand pattern -> loaded kernel module (two plain lookups per call)
+_loaded_modules: dict[ScalarFn, dict[str, Any]] = {}
 
 
-def _kernels(fn: ScalarFn, pattern: str) -> ElementwiseKernels:
-    key = (fn, pattern)
-    kernels = _elementwise_cache.get(key)
-    if kernels is None:
-        kernels = _elementwise_cache[key] = ElementwiseKernels(fn, pattern)
-    return kernels
+def _kernels_module(fn: ScalarFn, pattern: str) -> Any:
+    by_pattern = _loaded_modules.get(fn)
+    if by_pattern is None:
+        by_pattern = _loaded_modules[fn] = {}
+    module = by_pattern.get(pattern)
+    if module is None:
+        module = by_pattern[pattern] = ElementwiseKernels(fn, pattern).module()
+    return module
+
+
+def same_shape_kernel(fn: ScalarFn, pattern: str, size: int, contiguous: bool) -> Any:
+    """The kernel for ``fn`` on ``pattern`` when no operand broadcasts: the flat loop
+    (threaded for large sizes) if every array is C-contiguous, else the strided loop nest."""
+    module = _kernels_module(fn, pattern)
+    if not contiguous:
+        return module.strided
+    return module.flat_parallel if size >= PARALLEL_THRESHOLD else module.flat
 
 
 def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
@@ -115,7 +127,7 @@ def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
     if size == 0:
         return out
     pattern = "".join("a" if isinstance(x, np.ndarray) else "s" for x in operands)
-    module = _kernels(fn, pattern).module()
+    module = _kernels_module(fn, pattern)
     flat = out.flags.c_contiguous
     if flat:
         for x in operands:
@@ -193,8 +205,19 @@ def min_rows(x, values, indices):
 """
 
 
+_modules: dict[str, Any] = {}
+
+
+def _module(name: str, source: str) -> Any:
+    """A fixed kernel module, loaded once per process."""
+    module = _modules.get(name)
+    if module is None:
+        module = _modules[name] = kernel_cache.load_module(name, _HEADER + source)
+    return module
+
+
 def _reduce_module() -> Any:
-    return kernel_cache.load_module("reduce", _HEADER + _REDUCE_SOURCE)
+    return _module("reduce", _REDUCE_SOURCE)
 
 
 def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -267,26 +290,11 @@ def scatter_add_rows(out, index, src):
     flat = out.reshape(out.size)
     for i in range(index.shape[0]):
         flat[index[i]] += src[i]
-
-
-@njit(cache=CACHE, nogil=True)
-def gather_last(x, index, out):
-    # x: (r, n), index/out: (r, k): out[r, j] = x[r, index[r, j]]
-    for r in range(index.shape[0]):
-        for j in range(index.shape[1]):
-            out[r, j] = x[r, index[r, j]]
-
-
-@njit(cache=CACHE, nogil=True)
-def scatter_add_last(out, index, src):
-    for r in range(index.shape[0]):
-        for j in range(index.shape[1]):
-            out[r, index[r, j]] += src[r, j]
 """
 
 
 def _linalg_module() -> Any:
-    return kernel_cache.load_module("linalg", _HEADER + _LINALG_SOURCE)
+    return _module("linalg", _LINALG_SOURCE)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -311,16 +319,6 @@ def scatter_add_flat(out: np.ndarray, flat_index: np.ndarray, src: np.ndarray) -
     _linalg_module().scatter_add_rows(out, flat_index, src)
 
 
-def gather_last(x: np.ndarray, index: np.ndarray) -> np.ndarray:
-    out = np.empty(index.shape, x.dtype)
-    _linalg_module().gather_last(x, index, out)
-    return out
-
-
-def scatter_add_last(out: np.ndarray, index: np.ndarray, src: np.ndarray) -> None:
-    _linalg_module().scatter_add_last(out, index, src)
-
-
 def prepare_numba() -> None:
     """Choose a threading layer that survives ``fork`` and concurrent callers."""
     import numba
@@ -342,6 +340,6 @@ def gather_flat(src, positions, out):
 def gather_flat(src: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``src[positions]`` for 1-D ``src`` and in-range int64 ``positions``."""
     out = np.empty(positions.shape[0], src.dtype)
-    kernel_cache.load_module("gather", _HEADER + _GATHER_SOURCE).gather_flat(
+    _module("gather", _GATHER_SOURCE).gather_flat(
         src, np.ascontiguousarray(positions), out)
     return out

@@ -151,8 +151,12 @@ def _pow2_from_i32(builder: ir.IRBuilder, fmt: _Format, k: ir.Value,
 
 
 @intrinsic
-def _exp2i(typingctx, n):
-    """2**n for integer-valued ``n`` in the normal exponent range."""
+def _half_exp2i(typingctx, n):
+    """2**(n - 1) for integer-valued ``n`` with n - 1 in the normal range.
+
+    The 1 is subtracted from the integer: ``n - 1.0`` in float would let a
+    reassociating optimizer fold it into ``_rint``'s magic-number sum.
+    """
     fmt = _format(n)
     if fmt is None:
         return None
@@ -160,6 +164,7 @@ def _exp2i(typingctx, n):
     def codegen(context, builder, sig, args):
         # fptosi to i32 (not i64) vectorizes for float64 too (cvttpd2dq).
         k = builder.fptosi(args[0], _I32)
+        k = builder.sub(k, ir.Constant(_I32, 1))
         return _pow2_from_i32(builder, fmt, k, args[0].type)
 
     return n(n), codegen
@@ -295,6 +300,8 @@ _EXPM1_MIN_32 = _f32(-18.0)
 _TINY_ARG_32 = _f32(2.0**-25)
 # tanh(x) rounds to 1 above about 9.01.
 _TANH_CLAMP_32 = _f32(10.0)
+# Below this tanh uses its odd polynomial.
+_TANH_SMALL_32 = _f32(0.625)
 _MIN_NORMAL_32 = _f32(2.0**-126)
 _SUBNORMAL_SCALE_32 = _f32(2.0**23)
 _SUBNORMAL_SHIFT_32 = _f32(23.0)
@@ -308,6 +315,11 @@ _LOG1P_P32 = tuple(map(_f32, (
     0.3333333, -0.2499998, 0.20000689, -0.16669159, 0.14251111, -0.12396494,
     0.116349384, -0.116615504, 0.073337175,
 )))
+# tanh(x) ~ x + x**3 * P(x**2) on |x| <= 0.625.
+_TANH_P32 = tuple(map(_f32, (
+    -0.33333334, 0.13333304, -0.05395952, 0.02177074, -0.0083491625,
+    0.0022979765,
+)))
 
 _INF_64, _NAN_64 = np.inf, np.nan
 _LOG2E_64 = 1.4426950408889634
@@ -318,6 +330,7 @@ _EXP_MAX_64, _EXP_MIN_64 = 710.0, -746.0
 _EXPM1_MIN_64 = -40.0
 _TINY_ARG_64 = 2.0**-54
 _TANH_CLAMP_64 = 20.0
+_TANH_SMALL_64 = 0.625
 _MIN_NORMAL_64 = 2.0**-1022
 _SUBNORMAL_SCALE_64 = 2.0**52
 _SUBNORMAL_SHIFT_64 = 52.0
@@ -334,6 +347,12 @@ _LOG_Q64 = (
     0.666666666666667, 0.39999999999898384, 0.28571428626427336,
     0.22222211068266806, 0.181828935512829, 0.1533158592582274,
     0.14618008860778808,
+)
+_TANH_P64 = (
+    -0.3333333333333333, 0.13333333333333056, -0.05396825396791124,
+    0.021869488519565577, -0.008863235114419494, 0.0035921218819525303,
+    -0.0014557763659542766, 0.0005896651244321166, -0.00023760408138480562,
+    9.259623393069969e-05, -3.122754116492437e-05, 6.497199112003536e-06,
 )
 
 # --------------------------------------------------------------------------
@@ -389,10 +408,8 @@ def _exp_reduce_64(x):
 
 
 @_jitable
-def _exp_32(x):
-    # Comparisons with nan are false, so nan passes both clamps unchanged.
-    x = _EXP_MAX_32 if x > _EXP_MAX_32 else x
-    x = _EXP_MIN_32 if x < _EXP_MIN_32 else x
+def _exp_core_32(x):
+    """exp for x in [_EXP_MIN_32, _EXP_MAX_32]."""
     n, r, c = _exp_reduce_32(x)
     # 1 + r + c with the rounding error of 1 + r recovered exactly (Fast2Sum,
     # |r| < 1) and added back with c.
@@ -402,9 +419,7 @@ def _exp_32(x):
 
 
 @_jitable
-def _exp_64(x):
-    x = _EXP_MAX_64 if x > _EXP_MAX_64 else x
-    x = _EXP_MIN_64 if x < _EXP_MIN_64 else x
+def _exp_core_64(x):
     n, r, c = _exp_reduce_64(x)
     head = _strict_add(1.0, r)
     tail = _strict_add(_strict_sub(1.0, head), r)
@@ -412,22 +427,46 @@ def _exp_64(x):
 
 
 @_jitable
+def _exp_32(x):
+    # Comparisons with nan are false, so nan passes both clamps unchanged.
+    x = _EXP_MAX_32 if x > _EXP_MAX_32 else x
+    x = _EXP_MIN_32 if x < _EXP_MIN_32 else x
+    return _exp_core_32(x)
+
+
+@_jitable
+def _exp_64(x):
+    x = _EXP_MAX_64 if x > _EXP_MAX_64 else x
+    x = _EXP_MIN_64 if x < _EXP_MIN_64 else x
+    return _exp_core_64(x)
+
+
+@_jitable
 def _expm1_core_32(x):
     """expm1 for x in [_EXPM1_MIN_32, _EXP_MAX_32]."""
     n, r, c = _exp_reduce_32(x)
     # 2**n * (1 + r + c) - 1 = 2 * ((s - 1/2) + s * r + s * c) with
-    # s = 2**(n - 1): s - 1/2 and s * r are exact, so the cancellation for
-    # n = 1, r < 0 costs nothing, and using 2**(n - 1) keeps s finite at
-    # n = 128; the final doubling overflows to inf where it should.
-    s = _exp2i(n - _ONE_32)
-    return _TWO_32 * (((s - _HALF_32) + s * r) + s * c)
+    # s = 2**(n - 1): s - 1/2 and s * r are exact, so only the final sums
+    # round, and using 2**(n - 1) keeps s finite at n = 128; the doubling
+    # then overflows to inf where it should.
+    s = _half_exp2i(n)
+    head, sr, sc = _strict_sub(s, _HALF_32), s * r, s * c
+    # Which pair to add first is chosen by measurement.  The grouping is
+    # pinned: reassociated to (s + s * r + s * c) - 1/2, the sum would cancel
+    # catastrophically for small results.
+    y = (_strict_add(_strict_add(head, sr), sc) if n > _ZERO_32
+         else _strict_add(head, sr + sc))
+    return _TWO_32 * y
 
 
 @_jitable
 def _expm1_core_64(x):
     n, r, c = _exp_reduce_64(x)
-    s = _exp2i(n - 1.0)
-    return 2.0 * (((s - 0.5) + s * r) + s * c)
+    s = _half_exp2i(n)
+    head, sr, sc = _strict_sub(s, 0.5), s * r, s * c
+    y = (_strict_add(_strict_add(head, sr), sc) if n > 0.0
+         else _strict_add(head, sr + sc))
+    return 2.0 * y
 
 
 @_jitable
@@ -539,21 +578,49 @@ def _log1p_64(x):
 
 @_jitable
 def _tanh_32(x):
-    # tanh|x| = expm1(2|x|) / (expm1(2|x|) + 2): no cancellation, and
-    # relatively accurate near 0 because expm1 is.  The clamp keeps expm1
-    # finite (inf / inf would be nan) where tanh already rounds to 1.
     a = abs(x)
-    a = _TANH_CLAMP_32 if a > _TANH_CLAMP_32 else a
-    em = _expm1_core_32(a + a)
-    return _copysign(em / (em + _TWO_32), x)
+    # Near 0 an odd polynomial keeps the relative error small, down to
+    # subnormals.
+    z = a * a
+    c = _TANH_P32
+    p = c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    small = a + (a * z) * p
+    # Elsewhere tanh(a) = 1 - 2 / (exp(2a) + 1); tanh >= 0.55 there, so the
+    # subtraction loses nothing.  The clamp keeps exp finite; tanh has
+    # rounded to 1 long before.  nan passes the clamp and the select.
+    a2 = _TANH_CLAMP_32 if a > _TANH_CLAMP_32 else a
+    large = _ONE_32 - _TWO_32 / (_exp_core_32(a2 + a2) + _ONE_32)
+    t = small if a < _TANH_SMALL_32 else large
+    return _copysign(t, x)
 
 
 @_jitable
 def _tanh_64(x):
     a = abs(x)
-    a = _TANH_CLAMP_64 if a > _TANH_CLAMP_64 else a
-    em = _expm1_core_64(a + a)
-    return _copysign(em / (em + 2.0), x)
+    z = a * a
+    c = _TANH_P64
+    p = c[11]
+    p = p * z + c[10]
+    p = p * z + c[9]
+    p = p * z + c[8]
+    p = p * z + c[7]
+    p = p * z + c[6]
+    p = p * z + c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    small = a + (a * z) * p
+    a2 = _TANH_CLAMP_64 if a > _TANH_CLAMP_64 else a
+    large = 1.0 - 2.0 / (_exp_core_64(a2 + a2) + 1.0)
+    t = small if a < _TANH_SMALL_64 else large
+    return _copysign(t, x)
 
 
 @_jitable

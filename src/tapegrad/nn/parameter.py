@@ -19,15 +19,8 @@ class Parameter(Tensor):
         out = object.__new__(cls)
         out._data = data._data
         out._version = data._version
-        out._base = None
-        out._view_chain = None
         out._requires_grad = False
         out.grad_fn = None
-        out._output_nr = 0
-        out._grad = None
-        out._grad_acc = None
-        out._hooks = None
-        out._retains_grad = False
         if requires_grad:
             out.requires_grad_(True)
         return out

@@ -52,6 +52,18 @@ class ElementwiseOp(OpDef):
     def __call__(self, *args: Any) -> Tensor:
         return apply(self, args)
 
+    def binary_method(self) -> Callable[[Any, Any], Tensor]:
+        """``x.__add__``-style method: the operator path without keyword handling."""
+        op = self
+
+        def method(x: Any, y: Any) -> Tensor:
+            args = (x, y)
+            result = _apply_fast(op, args)
+            return result if result is not None else apply(op, args)
+
+        method.__name__ = self.name
+        return method
+
 
 def _reduce_to_input(grad: Tensor, meta: tuple[tuple[int, ...], np.dtype]) -> Tensor:
     shape, dtype = meta
@@ -130,6 +142,10 @@ def _as_scalar(value: Any) -> Any:
 
 def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor:
     """Run ``op`` on tensors and Python scalars with broadcasting and PyTorch promotion."""
+    if out is None:
+        fast = _apply_fast(op, args)
+        if fast is not None:
+            return fast
     args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else _as_scalar(a) for a in args)
     compute, out_dtype = _promote(op, args)
     shape = _broadcast_shape(args)
@@ -144,6 +160,55 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
             if isinstance(a, Tensor) and a._requires_grad:
                 saved = [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves]
                 return record(op, args, result, None, saved)
+    return result
+
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor | None:
+    """The common cases without promotion or broadcasting work: float tensors of one dtype
+    and shape (any strides) and Python scalars, at most two operands. None otherwise.
+    With ``out`` (same shape and dtype as the operands) the result is written there."""
+    first = args[0]
+    second = args[1] if len(args) == 2 else None
+    if len(args) > 2:
+        return None
+    tensor = first if isinstance(first, Tensor) else second
+    if not isinstance(tensor, Tensor):
+        return None
+    data = tensor._data
+    dtype = data.dtype
+    if dtype.kind != "f":
+        return None
+    contiguous = data.flags.c_contiguous
+    operands = []
+    pattern = ""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            other = arg._data
+            if other.dtype is not dtype or other.shape != data.shape:
+                return None
+            contiguous = contiguous and other.flags.c_contiguous
+            operands.append(other)
+            pattern += "a"
+        elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            operands.append(dtype.type(arg))
+            pattern += "s"
+        else:
+            return None
+    if out is None:
+        out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
+    elif not out.flags.c_contiguous:
+        contiguous = False
+    if data.size:
+        cpu.same_shape_kernel(op.scalar, pattern, data.size, contiguous)(out, *operands)
+    result = _wrap(out)
+    if op.rule is not None and grad_mode.state.enabled and (
+            (isinstance(first, Tensor) and first._requires_grad) or
+            (isinstance(second, Tensor) and second._requires_grad)):
+        return record(op, args, result, None,
+                      [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves])
     return result
 
 
@@ -353,7 +418,20 @@ def _tanh(x):
 
 
 def _tanh_vjp(needs, g, out):
-    return (g * (1 - out * out),)
+    return (TANH_BACKWARD(g, out),)
+
+
+def _tanh_backward(g, y):
+    return g * (1 - y * y)
+
+
+def _tanh_backward_vjp(needs, gg, g, y):
+    return (gg * (1 - y * y) if needs[0] else None, gg * g * y * -2 if needs[1] else None)
+
+
+# One kernel for tanh's backward instead of three; it has its own VJP for double backward.
+TANH_BACKWARD = ElementwiseOp("tanh_backward", "TanhBackwardBackward0", _tanh_backward, _tanh_backward_vjp,
+                              saves=("x0", "x1"))
 
 
 TANH = ElementwiseOp("tanh", "TanhBackward0", _tanh, _tanh_vjp, saves=("out",), result=FLOAT)
@@ -365,7 +443,19 @@ def _sigmoid(x):
 
 
 def _sigmoid_vjp(needs, g, out):
-    return (g * out * (1 - out),)
+    return (SIGMOID_BACKWARD(g, out),)
+
+
+def _sigmoid_backward(g, y):
+    return g * y * (1 - y)
+
+
+def _sigmoid_backward_vjp(needs, gg, g, y):
+    return (gg * y * (1 - y) if needs[0] else None, gg * g * (1 - y * 2) if needs[1] else None)
+
+
+SIGMOID_BACKWARD = ElementwiseOp("sigmoid_backward", "SigmoidBackwardBackward0", _sigmoid_backward,
+                                 _sigmoid_backward_vjp, saves=("x0", "x1"))
 
 
 SIGMOID = ElementwiseOp("sigmoid", "SigmoidBackward0", _sigmoid, _sigmoid_vjp, saves=("out",),

@@ -55,6 +55,9 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
 
 
 def _index_data(data: np.ndarray, key: tuple) -> np.ndarray:
+    if not any(k is Ellipsis for k in key):
+        # A trailing Ellipsis makes NumPy return a 0-d view rather than a scalar for x[i, j].
+        key = key + (Ellipsis,)
     try:
         return data[key]
     except IndexError as error:
@@ -94,7 +97,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
     parts, advanced = _normalize_key(key)
     data = _index_data(input._data, parts)
     if advanced:
-        out = _wrap(np.ascontiguousarray(data))
+        out = _wrap(np.asarray(data, order="C"))
         op = INDEX
     else:
         out = make_view(input, data, getitem, (parts,))

@@ -106,6 +106,10 @@ def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Te
         return update(target, lambda t: ew.apply(op, (t,) + others), others, "x0" in op.saves)
     _check_target(target)
     args = (target,) + others
+    data = target._data
+    if data.dtype.kind == "f" and ew._apply_fast(op, args, data) is not None:
+        target._version.value += 1
+        return target
     _, out_dtype = ew._promote(op, args)
     shape = ew._broadcast_shape(args)
     _check_result(target, shape, out_dtype)

@@ -51,8 +51,9 @@ _METHODS: dict[str, Any] = {
     "logical_xor": ew.logical_xor, "logical_not": ew.logical_not, "isnan": ew.isnan,
     "equal": ew.eq_all, "clone": ew.clone, "masked_fill": index.masked_fill,
     # operators
-    "__add__": ew.add, "__radd__": ew.add, "__sub__": ew.sub, "__rsub__": _reflected(ew.sub),
-    "__mul__": ew.mul, "__rmul__": ew.mul, "__truediv__": ew.div, "__rtruediv__": _reflected(ew.div),
+    "__add__": ew.ADD.binary_method(), "__radd__": ew.ADD.binary_method(), "__sub__": ew.SUB.binary_method(),
+    "__rsub__": _reflected(ew.sub), "__mul__": ew.MUL.binary_method(), "__rmul__": ew.MUL.binary_method(),
+    "__truediv__": ew.DIV.binary_method(), "__rtruediv__": _reflected(ew.div),
     "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
     "__mod__": ew.remainder, "__pow__": ew.pow, "__rpow__": _reflected(ew.pow),
     "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda self: self,

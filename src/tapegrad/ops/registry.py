@@ -55,18 +55,27 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
     ``saved`` holds what the VJP needs: tensors (saved with their version), plain values,
     or ``OUTPUT`` for the op's own result.
     """
-    step = Step(op,
-                tuple(x._edge() if isinstance(x, Tensor) else None for x in inputs),
-                attrs,
-                tuple((x._data.shape, x._data.dtype) if isinstance(x, Tensor) else None
-                      for x in inputs))
+    edges = []
+    meta = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if x._requires_grad:
+                step = x.grad_fn
+                edges.append((step, 0) if step is not None else (x._accumulator(), 0))
+            else:
+                edges.append(None)
+            data = x._data
+            meta.append((data.shape, data.dtype))
+        else:
+            edges.append(None)
+            meta.append(None)
+    step = Step(op, tuple(edges), attrs, tuple(meta))
     if saved:
-        step.saved = tuple(
+        step.saved = tuple([
             SavedTensor(out, True) if item is OUTPUT
             else SavedTensor(item, False) if isinstance(item, Tensor)
             else item
-            for item in saved)
-    step.out_meta = (out._data.shape, out._data.dtype)
+            for item in saved])
     out.grad_fn = step
     out._requires_grad = True
     return out
