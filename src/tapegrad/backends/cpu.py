@@ -11,8 +11,9 @@ pattern) and specialised by Numba per dtype and dimension count:
 from __future__ import annotations
 
 import inspect
-import math
+import os
 import textwrap
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -101,6 +102,7 @@ _loaded_modules: dict[ScalarFn, dict[str, Any]] = {}
 def _kernels_module(fn: ScalarFn, pattern: str) -> Any:
     by_pattern = _loaded_modules.get(fn)
     if by_pattern is None:
+        _prepare_numba()
         by_pattern = _loaded_modules[fn] = {}
     module = by_pattern.get(pattern)
     if module is None:
@@ -114,7 +116,7 @@ def same_shape_kernel(fn: ScalarFn, pattern: str, size: int, contiguous: bool) -
     module = _kernels_module(fn, pattern)
     if not contiguous:
         return module.strided
-    return module.flat_parallel if size >= PARALLEL_THRESHOLD else module.flat
+    return _serialized(module) if size >= PARALLEL_THRESHOLD else module.flat
 
 
 def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
@@ -135,10 +137,7 @@ def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
                 flat = False
                 break
     if flat:
-        if size >= PARALLEL_THRESHOLD:
-            module.flat_parallel(out, *operands)
-        else:
-            module.flat(out, *operands)
+        (_serialized(module) if size >= PARALLEL_THRESHOLD else module.flat)(out, *operands)
         return out
     if out.ndim > 8:
         raise RuntimeError(f"tapegrad supports at most 8 dimensions, got shape {shape}")
@@ -212,6 +211,7 @@ def _module(name: str, source: str) -> Any:
     """A fixed kernel module, loaded once per process."""
     module = _modules.get(name)
     if module is None:
+        _prepare_numba()
         module = _modules[name] = kernel_cache.load_module(name, _HEADER + source)
     return module
 
@@ -319,27 +319,34 @@ def scatter_add_flat(out: np.ndarray, flat_index: np.ndarray, src: np.ndarray) -
     _linalg_module().scatter_add_rows(out, flat_index, src)
 
 
-def prepare_numba() -> None:
-    """Choose a threading layer that survives ``fork`` and concurrent callers."""
+# Numba's threading layers: 'omp' dies in a forked child (data-loader workers), 'workqueue'
+# aborts when two threads launch parallel kernels at once, and 'tbb' (safe for both) has no
+# wheel that loads with current Numba. So tapegrad uses 'workqueue' and serializes parallel
+# launches with a lock, unless the user chose a layer with NUMBA_THREADING_LAYER.
+_PARALLEL_LOCK = threading.Lock()
+_numba_prepared = False
+
+
+def _prepare_numba() -> None:
+    global _numba_prepared
+    if _numba_prepared:
+        return
     import numba
 
-    # 'omp' dies in a forked child and 'workqueue' aborts under concurrent threads; 'tbb'
-    # is safe for both. Without the tbb package Numba falls back to what it can load.
-    if numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
+    _numba_prepared = True
 
 
-_GATHER_SOURCE = """
-@njit(cache=CACHE, nogil=True)
-def gather_flat(src, positions, out):
-    for i in range(positions.shape[0]):
-        out[i] = src[positions[i]]
-"""
+def _serialized(module: Any) -> Any:
+    """``module.flat_parallel`` behind the process-wide lock (made once per module)."""
+    run = module.__dict__.get("flat_parallel_serialized")
+    if run is None:
+        kernel = module.flat_parallel
 
+        def run(*args: Any) -> None:
+            with _PARALLEL_LOCK:
+                kernel(*args)
 
-def gather_flat(src: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """``src[positions]`` for 1-D ``src`` and in-range int64 ``positions``."""
-    out = np.empty(positions.shape[0], src.dtype)
-    _module("gather", _GATHER_SOURCE).gather_flat(
-        src, np.ascontiguousarray(positions), out)
-    return out
+        module.flat_parallel_serialized = run
+    return run
