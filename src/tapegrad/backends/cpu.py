@@ -171,8 +171,8 @@ def prod_rows(x, out):
 
 
 @njit(cache=CACHE, nogil=True)
-def max_rows(x, values, indices):
-    # NaN wins (as in PyTorch); the first of equal maxima is reported.
+def extreme_rows(x, values, indices, largest):
+    # NaN wins (as in PyTorch); the first of equal extremes is reported.
     for r in range(x.shape[0]):
         best = x[r, 0]
         where = 0
@@ -180,23 +180,7 @@ def max_rows(x, values, indices):
             v = x[r, i]
             if best != best:
                 break
-            if v > best or v != v:
-                best = v
-                where = i
-        values[r] = best
-        indices[r] = where
-
-
-@njit(cache=CACHE, nogil=True)
-def min_rows(x, values, indices):
-    for r in range(x.shape[0]):
-        best = x[r, 0]
-        where = 0
-        for i in range(1, x.shape[1]):
-            v = x[r, i]
-            if best != best:
-                break
-            if v < best or v != v:
+            if (v > best if largest else v < best) or v != v:
                 best = v
                 where = i
         values[r] = best
@@ -260,7 +244,7 @@ def reduce_extreme(x: np.ndarray, axes: tuple[int, ...], largest: bool
     if rows.dtype == np.bool_:
         rows = rows.view(np.uint8)
         values = values.view(np.uint8)
-    (module.max_rows if largest else module.min_rows)(rows, values, indices)
+    module.extreme_rows(rows, values, indices, largest)
     return values.view(x.dtype).reshape(kept_shape), indices.reshape(kept_shape)
 
 

@@ -1,7 +1,7 @@
 """``Parameter``: a leaf tensor that a ``Module`` registers as trainable."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -38,6 +38,18 @@ class Parameter(Tensor):
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return (_rebuild_parameter, (self._data.copy(), self._requires_grad))
+
+
+def zero_grads(params: Iterable[Tensor], set_to_none: bool) -> None:
+    """Reset gradients: drop them (``set_to_none``) or zero them in place, detached."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad.detach_()
+            p.grad.zero_()
 
 
 def _rebuild_parameter(data: np.ndarray, requires_grad: bool) -> Parameter:
