@@ -6,16 +6,15 @@ exported here. Its source is part of every kernel's cache key.
 """
 from __future__ import annotations
 
-import math
+from pathlib import Path
 
-from numba import njit
+from . import fastmath, kernel_cache
+from .fastmath import (FASTMATH_FLAGS, fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,
+                       fast_tanh)
 
-from . import kernel_cache
+__all__ = ["FASTMATH_FLAGS", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_sigmoid",
+           "fast_tanh"]
 
-# Flags that keep nan/inf semantics but let LLVM contract and vectorise. Not 'reassoc':
-# it lets LLVM fold away the magic-number rounding used by the polynomial approximations.
-FASTMATH_FLAGS = {"nsz", "arcp", "contract", "afn"}
-
-__all__ = ["FASTMATH_FLAGS"]
-
-kernel_cache.add_fingerprint(open(__file__).read())
+# Kernels compiled against these names must be rebuilt when either module changes.
+kernel_cache.add_fingerprint(Path(__file__).read_text())
+kernel_cache.add_fingerprint(Path(fastmath.__file__).read_text())

@@ -2,7 +2,8 @@
 composed by fusion), what it saves, and its VJP, side by side.
 
 A scalar forward is a plain function of scalars; it may use ``math`` and the names of
-``tapegrad.backends.scalar_math``. VJP rules get ``(needs, grad, *saved)``, ``needs[i]``
+``tapegrad.backends.scalar_math`` (vectorisable ``fast_exp``, ``fast_tanh``, … that the
+kernels use instead of libm calls, which LLVM cannot vectorise). VJP rules get ``(needs, grad, *saved)``, ``needs[i]``
 telling whether input ``i`` wants a gradient, and return one gradient per input at the
 broadcast shape; ``ElementwiseOp.vjp`` sums them back to each input's shape and dtype.
 """
@@ -17,6 +18,8 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401
+                                    fast_tanh)
 from ..tensor import Tensor, _wrap
 from .registry import OUTPUT, OpDef, record
 
@@ -326,7 +329,7 @@ ABS = ElementwiseOp("abs", "AbsBackward0", _abs, _abs_vjp, saves=("x0",))
 
 
 def _exp(x):
-    return math.exp(x)
+    return fast_exp(x)
 
 
 def _exp_vjp(needs, g, out):
@@ -337,7 +340,7 @@ EXP = ElementwiseOp("exp", "ExpBackward0", _exp, _exp_vjp, saves=("out",), resul
 
 
 def _log(x):
-    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+    return fast_log(x)
 
 
 def _log_vjp(needs, g, x):
@@ -348,7 +351,7 @@ LOG = ElementwiseOp("log", "LogBackward0", _log, _log_vjp, saves=("x0",), result
 
 
 def _log1p(x):
-    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+    return fast_log1p(x)
 
 
 def _log1p_vjp(needs, g, x):
@@ -359,7 +362,7 @@ LOG1P = ElementwiseOp("log1p", "Log1PBackward0", _log1p, _log1p_vjp, saves=("x0"
 
 
 def _expm1(x):
-    return math.expm1(x)
+    return fast_expm1(x)
 
 
 def _expm1_vjp(needs, g, out):
@@ -414,7 +417,7 @@ COS = ElementwiseOp("cos", "CosBackward0", _cos, _cos_vjp, saves=("x0",), result
 
 
 def _tanh(x):
-    return math.tanh(x)
+    return fast_tanh(x)
 
 
 def _tanh_vjp(needs, g, out):
@@ -438,8 +441,7 @@ TANH = ElementwiseOp("tanh", "TanhBackward0", _tanh, _tanh_vjp, saves=("out",), 
 
 
 def _sigmoid(x):
-    # exp(-x) overflows to inf for very negative x, giving exactly 0: no special case needed.
-    return 1.0 / (1.0 + math.exp(-x))
+    return fast_sigmoid(x)
 
 
 def _sigmoid_vjp(needs, g, out):
@@ -475,7 +477,7 @@ RELU = ElementwiseOp("relu", "ReluBackward0", _relu, _relu_vjp, saves=("out",))
 
 def _softplus(x, beta, threshold):
     # Linear above the threshold, as PyTorch does, which also avoids exp overflow.
-    return x if x * beta > threshold else math.log1p(math.exp(x * beta)) / beta
+    return x if x * beta > threshold else fast_log1p(fast_exp(x * beta)) / beta
 
 
 def _softplus_vjp(needs, g, x, beta, threshold):
