@@ -75,10 +75,6 @@ def {name}(out, {params}):
 {flat_views}    for i in {loop}(n):
         o[i] = {fn_name}({flat_args})
 """)
-        lines.append(f"""
-def strided(out, {params}):
-    return _STRIDED[out.ndim](out, {params})
-""")
         table = []
         for ndim in range(0, 9):
             index = ", ".join(f"i{d}" for d in range(ndim)) if ndim else "()"
@@ -110,13 +106,15 @@ def _kernels_module(fn: ScalarFn, pattern: str) -> Any:
     return module
 
 
-def same_shape_kernel(fn: ScalarFn, pattern: str, size: int, contiguous: bool) -> Any:
-    """The kernel for ``fn`` on ``pattern`` when no operand broadcasts: the flat loop
-    (threaded for large sizes) if every array is C-contiguous, else the strided loop nest."""
-    module = _kernels_module(fn, pattern)
-    if not contiguous:
-        return module.strided
-    return _serialized(module) if size >= PARALLEL_THRESHOLD else module.flat
+def loop_kernel(fn: ScalarFn, pattern: str, ndim: int) -> Any:
+    """The loop-nest kernel of rank ``ndim`` for operands of the output's shape (any strides;
+    Numba specialises it per layout, so C-contiguous operands get a vectorised inner loop)."""
+    return _kernels_module(fn, pattern)._STRIDED[ndim]
+
+
+def parallel_kernel(fn: ScalarFn, pattern: str) -> Any:
+    """The threaded flat kernel; every array operand and the output must be C-contiguous."""
+    return _serialized(_kernels_module(fn, pattern))
 
 
 def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
@@ -143,7 +141,7 @@ def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
         raise RuntimeError(f"tapegrad supports at most 8 dimensions, got shape {shape}")
     views = [np.broadcast_to(x, shape) if isinstance(x, np.ndarray) and x.shape != shape else x
              for x in operands]
-    module.strided(out, *views)
+    module._STRIDED[out.ndim](out, *views)
     return out
 
 

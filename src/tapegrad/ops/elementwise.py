@@ -173,18 +173,17 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     """The common cases without promotion or broadcasting work: float tensors of one dtype
     and shape (any strides) and Python scalars, at most two operands. None otherwise.
     With ``out`` (same shape and dtype as the operands) the result is written there."""
-    first = args[0]
-    second = args[1] if len(args) == 2 else None
     if len(args) > 2:
         return None
+    first = args[0]
+    second = args[1] if len(args) == 2 else None
     tensor = first if isinstance(first, Tensor) else second
     if not isinstance(tensor, Tensor):
         return None
     data = tensor._data
     dtype = data.dtype
-    if dtype.kind != "f":
+    if dtype.kind != "f" or data.ndim > 8:
         return None
-    contiguous = data.flags.c_contiguous
     operands = []
     pattern = ""
     for arg in args:
@@ -192,7 +191,6 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             other = arg._data
             if other.dtype is not dtype or other.shape != data.shape:
                 return None
-            contiguous = contiguous and other.flags.c_contiguous
             operands.append(other)
             pattern += "a"
         elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
@@ -202,10 +200,12 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             return None
     if out is None:
         out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
-    elif not out.flags.c_contiguous:
-        contiguous = False
-    if data.size:
-        cpu.same_shape_kernel(op.scalar, pattern, data.size, contiguous)(out, *operands)
+    size = data.size
+    if size >= cpu.PARALLEL_THRESHOLD and out.flags.c_contiguous and all(
+            not isinstance(x, np.ndarray) or x.flags.c_contiguous for x in operands):
+        cpu.parallel_kernel(op.scalar, pattern)(out, *operands)
+    elif size:
+        cpu.loop_kernel(op.scalar, pattern, data.ndim)(out, *operands)
     result = _wrap(out)
     if op.rule is not None and grad_mode.state.enabled and (
             (isinstance(first, Tensor) and first._requires_grad) or
