@@ -49,7 +49,7 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
     """``data`` as a fresh array of the dtype PyTorch would infer (or the one given)."""
     if isinstance(data, Tensor):
         array = data._data.copy()
-    elif isinstance(data, np.ndarray):
+    elif isinstance(data, (np.ndarray, np.generic)):
         array = np.array(data, copy=True)
         if dtype is None:
             array = array.astype(_dtypes.from_numpy_dtype(array.dtype).numpy, copy=False)
@@ -229,6 +229,8 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
     # Fill from both ends, as PyTorch does, so the last value is exactly ``end``.
     half = steps // 2
     data = np.where(index < half, start + index * step, end - (steps - 1 - index) * step)
+    if steps == 1:
+        data = np.array([start], np.float64)
     return _finish(data.astype(_dtype_or_default(dtype)), requires_grad)
 
 

@@ -62,6 +62,7 @@ class Tensor:
     _grad_acc: AccumulateGrad | None = None
     _hooks: "list[Callable[[Tensor], Tensor | None]] | None" = None
     _retains_grad: bool = False
+    _view_version: int = 0  # the shared version when a view's history was last made
 
     # The legacy constructor: Tensor(data), Tensor(*sizes) and Tensor() make float32 tensors.
     def __new__(cls, *args: Any, **kwargs: Any) -> "Tensor":
@@ -306,6 +307,19 @@ class Tensor:
         self._requires_grad = False
         return self
 
+    def _refresh_view_history(self) -> None:
+        """Remake a view's history from its base after the storage changed in place through
+        the base or another view (PyTorch does the same, lazily)."""
+        base = self._base
+        self._view_version = self._version.value
+        if base is None or not base._requires_grad or self._view_chain is None:
+            return
+        from .ops.movement import replay_view_chain
+
+        remade = replay_view_chain(base, self._view_chain)
+        self.grad_fn = remade.grad_fn
+        self._requires_grad = True
+
     def _accumulator(self) -> AccumulateGrad:
         acc = self._grad_acc
         if acc is None:
@@ -314,6 +328,8 @@ class Tensor:
 
     def _edge(self) -> "tuple[Step | AccumulateGrad, int] | None":
         """Where gradients for this tensor flow: its producing step or its leaf sink."""
+        if self._base is not None and self._view_version != self._version.value:
+            self._refresh_view_history()
         if not self._requires_grad:
             return None
         step = self.grad_fn

@@ -30,7 +30,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
-        return "torch::autograd::AccumulateGrad"
+        return "AccumulateGrad"
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {hex(id(self))}>"

@@ -64,11 +64,11 @@ class ElementwiseKernels:
                               for i, p in enumerate(self.pattern))
         flat_views = "".join(f"    x{i} = a{i}.reshape(n)\n"
                              for i, p in enumerate(self.pattern) if p == "a")
-        lines = [_HEADER, "", "@njit(cache=CACHE, fastmath=FASTMATH_FLAGS)",
+        lines = [_HEADER, "", "@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy')",
                  _scalar_source(self.fn)]
         for name, flags, loop in (("flat", "", "range"), ("flat_parallel", ", parallel=True", "prange")):
             lines.append(f"""
-@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, nogil=True{flags})
+@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model="numpy", nogil=True{flags})
 def {name}(out, {params}):
     n = out.size
     o = out.reshape(n)
@@ -80,7 +80,7 @@ def {name}(out, {params}):
             index = ", ".join(f"i{d}" for d in range(ndim)) if ndim else "()"
             args = ", ".join(f"a{i}[{index}]" if p == "a" else f"a{i}"
                              for i, p in enumerate(self.pattern))
-            body = [f"@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, nogil=True)",
+            body = [f"@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy', nogil=True)",
                     f"def strided_{ndim}(out, {params}):"]
             for d in range(ndim):
                 body.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")
@@ -148,7 +148,7 @@ def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
 # ----------------------------------------------------------------------------- reductions
 
 _REDUCE_SOURCE = """
-@njit(cache=CACHE, fastmath={'reassoc', 'nsz', 'contract'}, nogil=True)
+@njit(cache=CACHE, fastmath={'reassoc', 'nsz', 'contract'}, error_model='numpy', nogil=True)
 def sum_rows(x, out):
     # The int64 start unifies with float elements to a float64 accumulator, so float32
     # sums are accurate; integer sums stay int64 (PyTorch sums integers to int64).
@@ -159,7 +159,7 @@ def sum_rows(x, out):
         out[r] = acc
 
 
-@njit(cache=CACHE, nogil=True)
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def prod_rows(x, out):
     for r in range(x.shape[0]):
         acc = 1
@@ -168,7 +168,7 @@ def prod_rows(x, out):
         out[r] = acc
 
 
-@njit(cache=CACHE, nogil=True)
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def extreme_rows(x, values, indices, largest):
     # NaN wins (as in PyTorch); the first of equal extremes is reported.
     for r in range(x.shape[0]):
@@ -249,13 +249,13 @@ def reduce_extreme(x: np.ndarray, axes: tuple[int, ...], largest: bool
 # ------------------------------------------------------------------------ matmul, indexing
 
 _LINALG_SOURCE = """
-@njit(cache=CACHE, nogil=True)
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def batched_dot(a, b, out):
     for i in range(a.shape[0]):
         out[i] = np.dot(a[i], b[i])
 
 
-@njit(cache=CACHE, nogil=True)
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def int_batched_matmul(a, b, out):
     for n in range(a.shape[0]):
         for i in range(a.shape[1]):
@@ -266,7 +266,7 @@ def int_batched_matmul(a, b, out):
                 out[n, i, j] = acc
 
 
-@njit(cache=CACHE, nogil=True)
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def scatter_add_rows(out, index, src):
     # out: (n, m); index, src: (k,) flat positions into out.reshape(-1)
     flat = out.reshape(out.size)
@@ -332,3 +332,18 @@ def _serialized(module: Any) -> Any:
 
         module.flat_parallel_serialized = run
     return run
+
+
+_GATHER_SOURCE = """
+@njit(cache=CACHE, error_model='numpy', nogil=True)
+def gather_flat(src, positions, out):
+    for i in range(positions.shape[0]):
+        out[i] = src[positions[i]]
+"""
+
+
+def gather_flat(src: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``src[positions]`` for 1-D ``src`` and in-range int64 ``positions``."""
+    out = np.empty(positions.shape[0], src.dtype)
+    _module("gather", _GATHER_SOURCE).gather_flat(src, np.ascontiguousarray(positions, dtype=np.int64), out)
+    return out

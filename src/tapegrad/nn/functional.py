@@ -6,6 +6,7 @@ with their own VJP; the rest are compositions of ops.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -71,8 +72,11 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
     """
     _check_reduction(reduction)
     if tuple(input.shape) != tuple(target.shape):
-        input, target = input.expand(np.broadcast_shapes(tuple(input.shape), tuple(target.shape))), \
-            target.expand(np.broadcast_shapes(tuple(input.shape), tuple(target.shape)))
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+                      "the same size.", UserWarning, stacklevel=2)
+        shape = ew._broadcast_shape((input, target))
+        input, target = input.expand(shape), target.expand(shape)
     out = _without_grad(lambda: _reduce((input - target) ** 2, reduction))
     if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
         return record(MSE_LOSS, (input, target), out, (reduction,), saved=(input, target))

@@ -654,7 +654,18 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     return apply(ADD, (input, other))
 
 
+def _check_bool_sub(input: Any, other: Any) -> None:
+    bools = [isinstance(x, Tensor) and x._data.dtype == np.bool_ for x in (input, other)]
+    if all(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                           "Use the `^` or `logical_xor()` operator instead.")
+    if any(bools):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    _check_bool_sub(input, other)
     if alpha != 1:
         other = mul(other, alpha)
     if not isinstance(input, Tensor):
@@ -711,6 +722,8 @@ def reciprocal(input: Tensor) -> Tensor:
 
 def pow(input: Any, exponent: Any) -> Tensor:
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
         return apply(POW_SCALAR, (input, exponent))
     if not isinstance(input, Tensor):
         return apply(RPOW, (input, exponent))

@@ -148,7 +148,7 @@ def _gather_positions(shape: tuple[int, ...], axis: int, index: np.ndarray) -> n
 
 
 def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
-    if not isinstance(index, Tensor) or index._data.dtype != np.int64:
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int64 for index")
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")

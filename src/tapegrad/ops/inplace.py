@@ -93,10 +93,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
         target._requires_grad = new._requires_grad
         return target
     record(COPY_SLICES, (base, new), base, target._view_chain)
-    remade = replay_view_chain(base, target._view_chain)
-    target.grad_fn = remade.grad_fn
-    target._output_nr = remade._output_nr
-    target._requires_grad = True
+    target._refresh_view_history()
     return target
 
 
@@ -218,9 +215,21 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
 
     def copied(t: Tensor) -> Tensor:
         value = expand(src, t.shape)
-        return value.to(t.dtype) if value.dtype is not t.dtype else value
+        value = value.to(t.dtype) if value.dtype is not t.dtype else value
+        out = _wrap(np.array(value._data, order="C"))
+        # The old value keeps an edge (with a zero gradient), as in PyTorch.
+        return record(COPY, (t, value), out) if needs_grad(t, value) else out
 
     return update(self, copied, (src,), uses_old=False)
+
+
+def _copy_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    from ..creation import zeros_like
+
+    return (zeros_like(g) if step.needs_input_grad(0) else None, g if step.needs_input_grad(1) else None)
+
+
+COPY = OpDef("copy_", "CopyBackwards", _copy_vjp)
 
 
 def masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
@@ -252,7 +261,4 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
     copy_(region, value)
     if self._base is not None:
         # self is itself a view: its history is remade from the base that CopySlices updated.
-        remade = replay_view_chain(self._base, self._view_chain)
-        self.grad_fn = remade.grad_fn
-        self._output_nr = remade._output_nr
-        self._requires_grad = True
+        self._refresh_view_history()

@@ -51,7 +51,7 @@ _METHODS: dict[str, Any] = {
     "logical_xor": ew.logical_xor, "logical_not": ew.logical_not, "isnan": ew.isnan,
     "equal": ew.eq_all, "clone": ew.clone, "masked_fill": index.masked_fill,
     # operators
-    "__add__": ew.ADD.binary_method(), "__radd__": ew.ADD.binary_method(), "__sub__": ew.SUB.binary_method(),
+    "__add__": ew.ADD.binary_method(), "__radd__": ew.ADD.binary_method(), "__sub__": ew.sub,
     "__rsub__": _reflected(ew.sub), "__mul__": ew.MUL.binary_method(), "__rmul__": ew.MUL.binary_method(),
     "__truediv__": ew.DIV.binary_method(), "__rtruediv__": _reflected(ew.div),
     "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
@@ -94,6 +94,7 @@ _METHODS: dict[str, Any] = {
     "floor_": inplace.floor_, "round_": inplace.round_, "fill_": inplace.fill_, "zero_": inplace.zero_,
     "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
     "uniform_": creation.uniform_, "normal_": creation.normal_,
+    "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
 }
 
 

@@ -23,6 +23,7 @@ def make_view(x: Tensor, data: np.ndarray, fn: Callable[..., Tensor], args: tupl
     """A tensor viewing ``x``'s buffer; ``fn(x, *args)`` remakes it from ``x``."""
     out = _wrap(data)
     out._version = x._version
+    out._view_version = x._version.value
     if x._base is None:
         out._base = x
         out._view_chain = ((fn, args),)
@@ -304,7 +305,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor:
         raise RuntimeError("cat(out=...) is not supported by tapegrad")
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for i, x in enumerate(tensors):
         if not isinstance(x, Tensor):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(x).__name__}")

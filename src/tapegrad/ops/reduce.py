@@ -108,7 +108,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     for d in axes:
         count *= input._data.shape[d]
     total = cpu.reduce_sum(input._data, axes, out_dtype)
-    data = (total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
+    # np.asarray: NumPy arithmetic on a 0-d array returns a scalar, and tensors hold arrays.
+    data = np.asarray(total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
     out = _wrap(_finish(data, input._data.shape, axes, keepdim))
     if grad_mode.state.enabled and input._requires_grad:
         return record(MEAN_ALL if dim is None else MEAN_DIM, (input,), out, (axes, keepdim, count))

@@ -59,6 +59,8 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
     meta = []
     for x in inputs:
         if isinstance(x, Tensor):
+            if x._base is not None and x._view_version != x._version.value:
+                x._refresh_view_history()
             if x._requires_grad:
                 step = x.grad_fn
                 edges.append((step, 0) if step is not None else (x._accumulator(), 0))
