@@ -28,19 +28,19 @@ def numerical_jacobian(func: Callable[..., Any], inputs: tuple, eps: float) -> l
         if not (hasattr(x, "_data") and x._requires_grad):
             jacobians.append(None)
             continue
-        flat = x._data.reshape(-1)
+        data = x._data  # perturbed element by element, in place, whatever its strides
         columns: list[list[np.ndarray]] = []
-        for a in range(flat.size):
-            original = flat[a]
-            flat[a] = original + eps
+        for position in np.ndindex(data.shape):
+            original = data[position]
+            data[position] = original + eps
             plus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
-            flat[a] = original - eps
+            data[position] = original - eps
             minus = [o._data.astype(np.float64).reshape(-1).copy() for o in _outputs(func, inputs)]
-            flat[a] = original
+            data[position] = original
             columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
-        n_out = len(_outputs(func, inputs))
-        jacobians.append([np.stack([c[k] for c in columns]) if columns else np.zeros((0, 0))
-                          for k in range(n_out)])
+        outputs = _outputs(func, inputs)
+        jacobians.append([np.stack([c[k] for c in columns]) if columns else np.zeros((0, o._data.size))
+                          for k, o in enumerate(outputs)])
     return jacobians
 
 

@@ -16,12 +16,14 @@ from ..autograd.tape import Step
 from ..ops import elementwise as ew
 from ..ops.composite import _without_grad, log_softmax, softmax
 from ..ops.index import scatter_into_zeros
+from ..ops.matmul import linear
 from ..ops.registry import OpDef, record
 from ..tensor import Tensor, _wrap
 
 relu = ew.relu
 sigmoid = ew.sigmoid
 tanh = ew.tanh
+linear = linear
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -89,13 +91,35 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any
     return _reduce((input - target).abs(), reduction)
 
 
+def _smooth_l1_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    input, target = step.saved_values()
+    reduction, beta = step.attrs
+    diff = input - target
+    slope = diff.sign() if beta == 0 else ew.where(diff.abs() < beta, diff / beta, diff.sign())
+    grad = slope * _reduce_scale(g, reduction, input.numel())
+    return (grad if step.needs_input_grad(0) else None, -grad if step.needs_input_grad(1) else None)
+
+
+SMOOTH_L1_LOSS = OpDef("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_vjp)
+
+
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Quadratic below ``beta``, linear above it (``beta=0`` is the L1 loss)."""
     _check_reduction(reduction)
-    diff = (input - target).abs()
     if beta == 0:
-        return _reduce(diff, reduction)
-    return _reduce(ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta), reduction)
+        return l1_loss(input, target, reduction=reduction)
+
+    def forward() -> Tensor:
+        diff = (input - target).abs()
+        if beta == 0:
+            return _reduce(diff, reduction)
+        return _reduce(ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta), reduction)
+
+    out = _without_grad(forward)
+    if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
+        return record(SMOOTH_L1_LOSS, (input, target), out, (reduction, float(beta)), saved=(input, target))
+    return out
 
 
 # ---------------------------------------------------------------- binary cross entropy
@@ -193,7 +217,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
 def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
     target_index, picked_weight = step.saved_values()
-    reduction, denominator, class_axis = step.attrs[:3]
+    reduction, denominator, class_axis = step.attrs
     scale = g if reduction != "mean" else g / denominator
     grad = scatter_into_zeros((-scale * picked_weight).unsqueeze(class_axis), step.input_meta[0][0],
                               class_axis, target_index.unsqueeze(class_axis))
@@ -201,49 +225,52 @@ def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
 
 
 NLL_LOSS = OpDef("nll_loss", "NllLossBackward0", _nll_vjp)
+NLL_LOSS_2D = OpDef("nll_loss2d", "NllLoss2DBackward0", _nll_vjp)
 
 
-def _nll(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
-         label_smoothing: float) -> Tensor:
+class _Targets:
+    """Class-index targets checked against log-probabilities, with their per-element weights."""
+
+    def __init__(self, log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> None:
+        if log_probs.ndim == 0:
+            raise ValueError("Expected 1 or more dimensions (got 0)")
+        if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
+            if isinstance(target, Tensor) and target.is_floating_point():
+                raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+            raise TypeError("target must be an integer tensor of class indices")
+        self.class_axis = 0 if log_probs.ndim == 1 else 1
+        classes = self.classes = log_probs.shape[self.class_axis]
+        if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
+            raise ValueError(f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
+                             f"({target.shape[0]}).")
+        expected = tuple(s for d, s in enumerate(log_probs.shape) if d != self.class_axis)
+        if tuple(target.shape) != expected:
+            raise RuntimeError(f"expected target size {list(expected)}, got {list(target.shape)}")
+        if weight is not None and tuple(weight.shape) != (classes,):
+            raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
+                               f"got weight tensor of shape: {list(weight.shape)}")
+        labels = target._data.astype(np.int64)
+        self.ignored = np.asarray(labels == ignore_index)
+        valid = np.asarray(np.where(self.ignored, 0, labels))
+        if np.any((valid < 0) | (valid >= classes)):
+            bad = int(valid[(valid < 0) | (valid >= classes)].reshape(-1)[0])
+            raise IndexError(f"Target {bad} is out of bounds.")
+        dtype = log_probs._data.dtype
+        self.class_weights = np.ones(classes, dtype) if weight is None else weight._data.astype(dtype)
+        self.index = _wrap(valid)
+        picked = np.asarray(np.where(self.ignored, 0, self.class_weights[valid])).astype(dtype)
+        self.picked_weight = _wrap(picked)
+        self.total_weight = float(picked.sum())
+
+
+def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
     _check_reduction(reduction)
-    if log_probs.ndim == 0:
-        raise ValueError("Expected 1 or more dimensions (got 0)")
-    if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
-        if isinstance(target, Tensor) and target.is_floating_point():
-            raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
-        raise TypeError("target must be an integer tensor of class indices")
-    class_axis = 0 if log_probs.ndim == 1 else 1
-    classes = log_probs.shape[class_axis]
-    if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
-        raise ValueError(f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
-                         f"({target.shape[0]}).")
-    expected = tuple(s for d, s in enumerate(log_probs.shape) if d != class_axis)
-    if tuple(target.shape) != expected:
-        raise RuntimeError(f"expected target size {list(expected)}, got {list(target.shape)}")
-    if weight is not None and tuple(weight.shape) != (classes,):
-        raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
-                           f"got weight tensor of shape: {list(weight.shape)}")
-    labels = target._data.astype(np.int64)
-    ignored = labels == ignore_index
-    valid = np.where(ignored, 0, labels)
-    if np.any((valid < 0) | (valid >= classes)):
-        bad = int(valid[(valid < 0) | (valid >= classes)][0])
-        raise IndexError(f"Target {bad} is out of bounds.")
-    index = _wrap(valid)
-    weights = np.ones(classes, log_probs._data.dtype) if weight is None else weight._data.astype(log_probs._data.dtype)
-    picked = np.where(ignored, 0, weights[valid]).astype(log_probs._data.dtype)
-    picked_weight = _wrap(picked)
-    denominator = float(picked.sum()) if reduction == "mean" else 1.0
+    class_axis = targets.class_axis
+    denominator = targets.total_weight if reduction == "mean" else 1.0
 
     def forward() -> Tensor:
-        chosen = log_probs.gather(class_axis, index.unsqueeze(class_axis)).squeeze(class_axis)
-        loss = -chosen * picked_weight
-        if label_smoothing:
-            shape = [1] * log_probs.ndim
-            shape[class_axis] = classes
-            smooth = -(log_probs * _wrap(weights.reshape(shape))).sum(class_axis) / classes
-            smooth = smooth * _wrap((~ignored).astype(log_probs._data.dtype))
-            loss = loss * (1 - label_smoothing) + smooth * label_smoothing
+        chosen = log_probs.gather(class_axis, targets.index.unsqueeze(class_axis)).squeeze(class_axis)
+        loss = -chosen * targets.picked_weight
         if reduction == "none":
             return loss
         total = loss.sum()
@@ -251,60 +278,64 @@ def _nll(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index:
 
     out = _without_grad(forward)
     if grad_mode.state.enabled and log_probs._requires_grad:
-        if label_smoothing:
-            # The smoothing term spreads over every class of each row that is not ignored.
-            rows = _wrap((~ignored).astype(log_probs._data.dtype))
-            attrs = (reduction, denominator, class_axis, float(label_smoothing), _wrap(weights), rows)
-            return record(NLL_LOSS_SMOOTH, (log_probs, None, None), out, attrs, saved=(index, picked_weight))
-        return record(NLL_LOSS, (log_probs, None, None), out, (reduction, denominator, class_axis),
-                      saved=(index, picked_weight))
+        # PyTorch runs inputs with spatial dims through nll_loss2d (and views the result back).
+        op = NLL_LOSS_2D if log_probs.ndim > 2 else NLL_LOSS
+        out = record(op, (log_probs, None, None), out, (reduction, denominator, class_axis),
+                     saved=(targets.index, targets.picked_weight))
+        if reduction == "none" and log_probs.ndim > 2:
+            out = out.view(tuple(out.shape))
     return out
-
-
-def _nll_smooth_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
-    target_index, picked_weight = step.saved_values()
-    reduction, denominator, class_axis, smoothing, class_weight, rows = step.attrs
-    in_shape = step.input_meta[0][0]
-    scale = g if reduction == "none" else (g / denominator if reduction == "mean" else g)
-    nll_part = scatter_into_zeros((-scale * picked_weight * (1 - smoothing)).unsqueeze(class_axis), in_shape,
-                                  class_axis, target_index.unsqueeze(class_axis))
-    shape = [1] * len(in_shape)
-    shape[class_axis] = in_shape[class_axis]
-    smooth_part = (-scale * rows * (smoothing / in_shape[class_axis])).unsqueeze(class_axis) * \
-        class_weight.reshape(tuple(shape))
-    return nll_part + smooth_part, None, None
-
-
-NLL_LOSS_SMOOTH = OpDef("nll_loss_smoothed", "NllLossBackward0", _nll_smooth_vjp)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
-    return _nll(input, target, weight, ignore_index, reduction, 0.0)
+    return _nll(input, _Targets(input, target, weight, ignore_index), reduction)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
                   ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
-    """Log-softmax over the class dim (dim 1, or 0 for unbatched input) then NLL."""
+    """Log-softmax over the class dim (dim 1, or 0 for unbatched input) then NLL.
+
+    Targets are class indices (int) or class probabilities (float, same shape as ``input``).
+    """
+    _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    if isinstance(target, Tensor) and target.is_floating_point():
-        if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
-        class_axis = 0 if input.ndim == 1 else 1
-        log_probs = log_softmax(input, class_axis)
-        classes = input.shape[class_axis]
-        probs = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
-        terms = -(log_probs * probs)
-        if weight is not None:
-            shape = [1] * input.ndim
-            shape[class_axis] = classes
-            terms = terms * weight.reshape(tuple(shape))
-        loss = terms.sum(class_axis)
-        _check_reduction(reduction)
-        if reduction == "mean":
-            return loss.sum() / (input.numel() // classes)
-        return loss.sum() if reduction == "sum" else loss
     class_axis = 0 if input.ndim == 1 else 1
-    return _nll(log_softmax(input, class_axis), target, weight, ignore_index, reduction, label_smoothing)
+    log_probs = log_softmax(input, class_axis)
+    classes = input.shape[class_axis]
+    shape = [1] * input.ndim
+    shape[class_axis] = classes
+    if isinstance(target, Tensor) and target.is_floating_point():
+        return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, tuple(shape))
+    targets = _Targets(log_probs, target, weight, ignore_index)
+    nll = _nll(log_probs, targets, reduction)
+    if not label_smoothing:
+        return nll
+    # PyTorch's composition: (1 - e) * nll + e / classes * (weighted sum of -log p over classes).
+    terms = log_probs * _wrap(targets.class_weights.reshape(shape)) if weight is not None else log_probs
+    smooth = -terms.sum(class_axis) * _wrap(np.asarray(~targets.ignored).astype(log_probs._data.dtype))
+    if reduction == "mean":
+        smooth = smooth.sum() / targets.total_weight
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+
+
+def _cross_entropy_probabilities(log_probs: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
+                                 label_smoothing: float, class_shape: tuple[int, ...]) -> Tensor:
+    if tuple(target.shape) != tuple(log_probs.shape):
+        raise RuntimeError(f"Expected target size {list(log_probs.shape)}, got {list(target.shape)}")
+    class_axis = 0 if log_probs.ndim == 1 else 1
+    classes = log_probs.shape[class_axis]
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    terms = log_probs * target
+    if weight is not None:
+        terms = terms * weight.reshape(class_shape)
+    if reduction == "none":
+        return -terms.sum(class_axis)
+    if reduction == "sum":
+        return -terms.sum()
+    return ew.apply(ew.DIV_SCALAR, (-terms.sum(), log_probs.numel() // classes))

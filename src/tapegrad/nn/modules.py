@@ -35,8 +35,7 @@ class Linear(Module):
                 self.bias.uniform_(-bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        out = input.matmul(self.weight.t())
-        return out + self.bias if self.bias is not None else out
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -47,20 +47,25 @@ def _var_forward(x: Tensor, axes: tuple[int, ...], correction: float, keepdim: b
     return sum(centered * centered, axes, keepdim=keepdim) / dof
 
 
+def _per_dof(numerator: float, shape: tuple[int, ...], axes: tuple[int, ...], correction: float) -> float:
+    """``numerator / (count - correction)``; no degrees of freedom give inf (so 0 * inf = nan, as
+    PyTorch's gradient of a one-element variance is)."""
+    dof = max(_count(shape, axes) - correction, 0)
+    return numerator / dof if dof else math.inf
+
+
 def _var_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     (x,) = step.saved_values()
     axes, correction, keepdim = step.attrs
-    dof = max(_count(x.shape, axes) - correction, 0)
     centered = x - x.mean(axes, keepdim=True)
-    return (_expand_back(g, x.shape, axes) * centered * (2.0 / dof),)
+    return (_expand_back(g, x.shape, axes) * centered * _per_dof(2.0, x.shape, axes, correction),)
 
 
 def _std_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     x, out = step.saved_values()
     axes, correction, keepdim = step.attrs
-    dof = max(_count(x.shape, axes) - correction, 0)
     centered = x - x.mean(axes, keepdim=True)
-    return (_expand_back(g / out, x.shape, axes) * centered * (1.0 / dof),)
+    return (_expand_back(g / out, x.shape, axes) * centered * _per_dof(1.0, x.shape, axes, correction),)
 
 
 VAR = OpDef("var", "VarBackward0", _var_vjp)
@@ -209,12 +214,16 @@ LOG_SOFTMAX = OpDef("log_softmax", "LogSoftmaxBackward0", _log_softmax_vjp)
 
 
 def _softmax_forward(x: Tensor, axis: int) -> Tensor:
+    if x.numel() == 0:
+        return x.clone()
     shifted = x - amax(x, axis, keepdim=True)
     e = shifted.exp()
     return e / sum(e, axis, keepdim=True)
 
 
 def _log_softmax_forward(x: Tensor, axis: int) -> Tensor:
+    if x.numel() == 0:
+        return x.clone()
     return x - _logsumexp_forward(x, (axis,), True)
 
 

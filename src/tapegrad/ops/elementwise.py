@@ -261,6 +261,8 @@ def _div_vjp(needs, g, x, y):
 
 
 DIV = ElementwiseOp("div", "DivBackward0", _div, _div_vjp, saves=("x0", "x1"), result=FLOAT)
+# Division by a Python number as PyTorch's C++ losses record it.
+DIV_SCALAR = DIV.renamed("div_scalar", "DivBackward1")
 
 
 def _neg(x):
@@ -309,6 +311,27 @@ def _rpow_vjp(needs, g, base, y, out):
     return None, g * out * math.log(base) if base != 0 else g * 0
 
 
+def _integer_pow(x, y):
+    # Exponentiation by squaring: Numba's own integer ** can emit a call to a compiler-rt
+    # routine that is missing at run time. Negative exponents follow C integer division.
+    if y < 0:
+        if x == 1:
+            return 1
+        if x == -1:
+            return 1 if y % 2 == 0 else -1
+        return 0
+    result = 1
+    base = x
+    exponent = y
+    while exponent > 0:
+        if exponent & 1:
+            result *= base
+        base *= base
+        exponent >>= 1
+    return result
+
+
+INTEGER_POW = ElementwiseOp("integer_pow", "", _integer_pow, None)
 POW_SCALAR = ElementwiseOp("pow_scalar", "PowBackward0", _pow, _pow_scalar_vjp,
                            saves=("x0", "x1"), result=SAME)
 POW = ElementwiseOp("pow", "PowBackward1", _pow, _pow_vjp, saves=("x0", "x1", "out"))
@@ -655,7 +678,7 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 
 
 def _check_bool_sub(input: Any, other: Any) -> None:
-    bools = [isinstance(x, Tensor) and x._data.dtype == np.bool_ for x in (input, other)]
+    bools = [isinstance(x, bool) or isinstance(x, Tensor) and x._data.dtype == np.bool_ for x in (input, other)]
     if all(bools):
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
@@ -686,15 +709,31 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         if not isinstance(input, Tensor):
             return mul(reciprocal(other), input)
         return apply(DIV, (input, other))
-    quotient = apply(DIV, (input, other))
-    if rounding_mode == "floor":
-        result = floor(quotient)
-    elif rounding_mode == "trunc":
-        result = where(lt(quotient, 0), ceil(quotient), floor(quotient))
-    else:
+    if rounding_mode not in ("floor", "trunc"):
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
-    promoted, _ = _promote(ADD, (input, other))
-    return result if result._data.dtype == promoted else result.to(_dtypes.from_numpy_dtype(promoted))
+    state = grad_mode.state
+    previous, state.enabled = state.enabled, False
+    try:
+        quotient = apply(DIV, (input, other))
+        result = floor(quotient) if rounding_mode == "floor" else \
+            where(lt(quotient, 0), ceil(quotient), floor(quotient))
+        promoted, _ = _promote(ADD, (input, other))
+        if result._data.dtype != promoted:
+            result = result.to(_dtypes.from_numpy_dtype(promoted))
+    finally:
+        state.enabled = previous
+    if previous and any(isinstance(x, Tensor) and x._requires_grad for x in (input, other)):
+        return record(DIV_ROUNDED, (input, other), result)
+    return result
+
+
+def _rounded_div_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    # A step function: zero gradient almost everywhere, as PyTorch gives.
+    return tuple(g * 0 if meta is not None and edge is not None else None
+                 for meta, edge in zip(step.input_meta, step.edges))
+
+
+DIV_ROUNDED = OpDef("div_rounded", "DivBackward2", _rounded_div_vjp)
 
 
 def true_divide(input: Any, other: Any) -> Tensor:
@@ -705,8 +744,32 @@ def floor_divide(input: Any, other: Any) -> Tensor:
     return div(input, other, rounding_mode="floor")
 
 
+def _remainder_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    x, y = step.saved_values()
+    grad_y = None
+    if step.needs_input_grad(1):
+        grad_y = -g * div(x, y, rounding_mode="floor")
+    grads = (g if step.needs_input_grad(0) else None, grad_y)
+    return tuple(_reduce_to_input(gi, meta) if gi is not None and meta is not None else None
+                 for gi, meta in zip(grads, step.input_meta))
+
+
+REMAINDER_SCALAR = OpDef("remainder_scalar", "RemainderBackward0", _remainder_vjp)
+REMAINDER = OpDef("remainder", "RemainderBackward1", _remainder_vjp)
+
+
 def remainder(input: Any, other: Any) -> Tensor:
-    return sub(input, mul(floor_divide(input, other), other))
+    """Python's modulo (the result takes the divisor's sign)."""
+    state = grad_mode.state
+    previous, state.enabled = state.enabled, False
+    try:
+        result = sub(input, mul(floor_divide(input, other), other))
+    finally:
+        state.enabled = previous
+    if previous and any(isinstance(x, Tensor) and x._requires_grad for x in (input, other)):
+        op = REMAINDER if isinstance(other, Tensor) else REMAINDER_SCALAR
+        return record(op, (input, other), result, saved=(input, other))
+    return result
 
 
 def neg(input: Tensor) -> Tensor:
@@ -724,6 +787,9 @@ def pow(input: Any, exponent: Any) -> Tensor:
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if np.dtype(_promote(INTEGER_POW, (input, exponent))[0]).kind in "iub":
+        return apply(INTEGER_POW, (input, exponent))
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         return apply(POW_SCALAR, (input, exponent))
     if not isinstance(input, Tensor):
         return apply(RPOW, (input, exponent))

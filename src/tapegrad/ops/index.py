@@ -86,10 +86,15 @@ SLICE = OpDef("slice", "SliceBackward0", _getitem_vjp)
 UNSQUEEZE_INDEX = OpDef("index_unsqueeze", "UnsqueezeBackward0", _getitem_vjp)
 ALIAS = OpDef("alias", "AliasBackward0", _getitem_vjp)
 INDEX = OpDef("index", "IndexBackward0", _getitem_vjp)
+# The same step under the names PyTorch's split/unbind/index_select report.
+SPLIT = OpDef("split", "SplitBackward0", _getitem_vjp)
+SPLIT_WITH_SIZES = OpDef("split_with_sizes", "SplitWithSizesBackward0", _getitem_vjp)
+UNBIND = OpDef("unbind", "UnbindBackward0", _getitem_vjp)
+INDEX_SELECT = OpDef("index_select", "IndexSelectBackward0", _getitem_vjp)
 
 
-def getitem(input: Tensor, key: Any) -> Tensor:
-    """``input[key]`` with PyTorch semantics (no negative steps)."""
+def getitem(input: Tensor, key: Any, op: OpDef | None = None) -> Tensor:
+    """``input[key]`` with PyTorch semantics (no negative steps); ``op`` names the step."""
     if input._data.ndim == 0 and not isinstance(key, (tuple, type(None), type(Ellipsis))) and \
             not isinstance(key, (Tensor, list, np.ndarray)):
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
@@ -98,10 +103,10 @@ def getitem(input: Tensor, key: Any) -> Tensor:
     data = _index_data(input._data, parts)
     if advanced:
         out = _wrap(np.asarray(data, order="C"))
-        op = INDEX
+        op = op or INDEX
     else:
         out = make_view(input, data, getitem, (parts,))
-        op = _grad_name(parts)
+        op = op or _grad_name(parts)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out, (parts, advanced))
     return out
@@ -211,7 +216,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     axis = _wrap_dim(dim, input.ndim)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
-    return getitem(input, (slice(None),) * axis + (index.reshape(-1),))
+    return getitem(input, (slice(None),) * axis + (index.reshape(-1),), INDEX_SELECT)
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
@@ -221,22 +226,38 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
     return _wrap(np.stack(found, axis=1).astype(np.int64) if found else np.zeros((1, 0), np.int64))
 
 
+def _masked_fill_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+    (mask,) = step.saved_values()
+    from .elementwise import where
+
+    grad_input = where(mask, 0.0, g) if step.needs_input_grad(0) else None
+    grad_value = where(mask, g, 0.0).sum() if step.needs_input_grad(2) else None
+    return grad_input, None, grad_value
+
+
+MASKED_FILL = OpDef("masked_fill", "MaskedFillBackward0", _masked_fill_vjp)
+MASKED_FILL_TENSOR = OpDef("masked_fill_tensor", "MaskedFillBackward1", _masked_fill_vjp)
+
+
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """``input`` with ``value`` wherever ``mask`` (broadcast to ``input``) is True."""
+    from .composite import _without_grad
     from .elementwise import where
 
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
         raise RuntimeError("masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
-    if isinstance(value, Tensor):
-        if value.ndim:
-            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
-                               f"with {value.ndim} dimension(s).")
-        fill = value if value._requires_grad else value.item()
-    else:
-        fill = value
-    result = where(mask, fill, input)
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                           f"with {value.ndim} dimension(s).")
+    fill = value.item() if isinstance(value, Tensor) else value
+    result = _without_grad(where, mask, fill, input)
     if result.dtype is not input.dtype:
-        result = result.to(input.dtype)
+        result = _without_grad(lambda: result.to(input.dtype))
+    value_grad = isinstance(value, Tensor) and value._requires_grad
+    if grad_mode.state.enabled and (input._requires_grad or value_grad):
+        op = MASKED_FILL_TENSOR if isinstance(value, Tensor) else MASKED_FILL
+        return record(op, (input, mask, value if isinstance(value, Tensor) else None), result, saved=(mask,))
     return result
 
 

@@ -41,6 +41,25 @@ def _dot_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
 DOT = OpDef("dot", "DotBackward0", _dot_vjp)
 
 
+def _mv_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    a, v = step.saved_values()
+    return (g.unsqueeze(1) * v.unsqueeze(0) if step.needs_input_grad(0) else None,
+            a.t().mv(g) if step.needs_input_grad(1) else None)
+
+
+MV = OpDef("mv", "MvBackward0", _mv_vjp)
+# PyTorch's matmul reshapes its result through these; the names are what users see.
+SQUEEZE_ROW = OpDef("matmul_squeeze", "SqueezeBackward4", lambda step, g: (g.reshape(step.input_meta[0][0]),))
+UNSAFE_VIEW = OpDef("matmul_view", "UnsafeViewBackward0", lambda step, g: (g.reshape(step.input_meta[0][0]),))
+
+
+def _reshaped(x: Tensor, shape: tuple[int, ...], op: OpDef) -> Tensor:
+    out = _wrap(x._data.reshape(shape))
+    if grad_mode.state.enabled and x._requires_grad:
+        return record(op, (x,), out)
+    return out
+
+
 def _check_dims(name: str, a: Tensor, b: Tensor, ndim: int) -> None:
     if a.ndim != ndim:
         raise RuntimeError(f"{name}: Expected {ndim}-D tensor for argument #1 'self', but got {a.ndim}-D")
@@ -102,12 +121,13 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if a_dim == 2 and b_dim == 2:
         return mm(input, other)
     if a_dim == 1 and b_dim == 2:
-        return mm(input.unsqueeze(0), other).squeeze(0)
+        product = mm(input.unsqueeze(0), other)
+        return _reshaped(product, tuple(product.shape[1:]), SQUEEZE_ROW)
     if a_dim == 2 and b_dim == 1:
-        if input.shape[1] != other.shape[0]:
-            raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat ({input.shape[0]}x{input.shape[1]}), "
-                               f"vec ({other.shape[0]})")
-        return mm(input, other.unsqueeze(1)).squeeze(1)
+        return mv(input, other)
+    if a_dim == 2:
+        # (m, k) @ (..., k, n) as ((..., n, k) @ (k, m)) transposed, as PyTorch does.
+        return matmul(other.transpose(-1, -2), input.t()).transpose(-1, -2).contiguous()
     # Batched: promote vectors, broadcast batch dims, run as (batch, m, k) @ (batch, k, n).
     a = input.unsqueeze(0) if a_dim == 1 else input
     b = other.unsqueeze(-1) if b_dim == 1 else other
@@ -119,26 +139,72 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
     a3 = a.expand(batch + tuple(a.shape[-2:])).reshape((-1,) + tuple(a.shape[-2:]))
     b3 = b.expand(batch + tuple(b.shape[-2:])).reshape((-1,) + tuple(b.shape[-2:]))
-    out = bmm(a3, b3).reshape(batch + (a.shape[-2], b.shape[-1]))
-    if a_dim == 1:
-        out = out.squeeze(-2)
-    if b_dim == 1:
-        out = out.squeeze(-1)
-    return out
+    shape = batch + ((a.shape[-2],) if a_dim > 1 else ()) + ((b.shape[-1],) if b_dim > 1 else ())
+    return _reshaped(bmm(a3, b3), shape, UNSAFE_VIEW)
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     if input.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {vec.ndim}")
-    return matmul(input, vec)
+    if input.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat ({input.shape[0]}x{input.shape[1]}), "
+                           f"vec ({vec.shape[0]})")
+    _same_dtype("mv", input, vec)
+    return _product(MV, input, vec, cpu.matmul(input._data, vec._data.reshape(-1, 1)).reshape(-1))
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
+def _addmm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    mat1, mat2 = step.saved_values()
+    beta, alpha = step.attrs
+    grad_input = None
+    if step.needs_input_grad(0):
+        from .reduce import sum_to
+
+        grad_input = sum_to(g * beta if beta != 1 else g, step.input_meta[0][0])
+    scaled = g * alpha if alpha != 1 else g
+    return (grad_input,
+            scaled.mm(mat2.t()) if step.needs_input_grad(1) else None,
+            mat1.t().mm(scaled) if step.needs_input_grad(2) else None)
+
+
+ADDMM = OpDef("addmm", "AddmmBackward0", _addmm_vjp)
+
+
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    product = mm(mat1, mat2)
+    """``beta * input + alpha * (mat1 @ mat2)`` as one step (``nn.Linear`` runs through it)."""
+    _check_dims("addmm", mat1, mat2, 2)
+    if mat1.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
+                           f"{mat2.shape[0]}x{mat2.shape[1]})")
+    _same_dtype("addmm", mat1, mat2)
+    product = cpu.matmul(mat1._data, mat2._data)
     if alpha != 1:
-        product = product * alpha
-    return input * beta + product if beta != 1 else input + product
+        product *= alpha
+    bias = input._data if beta == 1 else input._data * beta
+    try:
+        product += bias
+    except ValueError:
+        raise RuntimeError(f"The expanded size of the tensor ({product.shape[-1]}) must match the existing size "
+                           f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}") from None
+    out = _wrap(product)
+    if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
+        return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
+    return out
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``; 2-D inputs take the single-step ``addmm`` path."""
+    if input.ndim == 2 and bias is not None:
+        return addmm(bias, input, weight.t())
+    if input.ndim == 2:
+        return mm(input, weight.t())
+    if input.ndim > 2 and bias is not None:
+        lead = tuple(input.shape[:-1])
+        flat = addmm(bias, input.reshape(-1, input.shape[-1]), weight.t())
+        return flat.view(lead + (weight.shape[0],))
+    out = matmul(input, weight.t())
+    return out + bias if bias is not None else out

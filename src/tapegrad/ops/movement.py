@@ -71,6 +71,7 @@ def _reshape_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
 
 
 VIEW = OpDef("view", "ViewBackward0", _reshape_vjp)
+RESHAPE_ALIAS = OpDef("reshape_alias", "ReshapeAliasBackward0", _reshape_vjp)  # a view of strided input
 RESHAPE_COPY = OpDef("reshape_copy", "UnsafeViewBackward0", _reshape_vjp)
 
 
@@ -99,7 +100,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
         data = input._data.reshape(shape)
     if data.size == 0 or np.may_share_memory(data, input._data):
         out = make_view(input, data, reshape, (shape,))
-        op = VIEW
+        op = VIEW if input._data.flags.c_contiguous else RESHAPE_ALIAS
     else:
         out = _wrap(data)
         op = RESHAPE_COPY
@@ -195,6 +196,7 @@ def movedim(input: Tensor, source: int, destination: int) -> Tensor:
 
 SQUEEZE_ALL = OpDef("squeeze", "SqueezeBackward0", _reshape_vjp)
 SQUEEZE_DIM = OpDef("squeeze_dim", "SqueezeBackward1", _reshape_vjp)
+SQUEEZE_DIMS = OpDef("squeeze_dims", "SqueezeBackward2", _reshape_vjp)
 UNSQUEEZE = OpDef("unsqueeze", "UnsqueezeBackward0", _reshape_vjp)
 
 
@@ -215,7 +217,8 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         axes = {_wrap_dim(d, len(shape)) for d in dims if shape and shape[_wrap_dim(d, len(shape))] == 1}
     new_shape = tuple(s for d, s in enumerate(shape) if d not in axes)
-    return _reshape_view(input, new_shape, SQUEEZE_ALL if dim is None else SQUEEZE_DIM, squeeze, (dim,))
+    op = SQUEEZE_ALL if dim is None else SQUEEZE_DIM if isinstance(dim, int) else SQUEEZE_DIMS
+    return _reshape_view(input, new_shape, op, squeeze, (dim,))
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -289,7 +292,7 @@ def _cat_vjp(step: Step, g: Tensor) -> tuple[Tensor, ...]:
     start = 0
     for size, meta in zip(sizes, step.input_meta):
         if meta is not None and len(meta[0]) == 1 and meta[0][0] == 0 and g.ndim != 1:
-            grads.append(None)  # a legacy empty (0,) input took no part
+            grads.append(_wrap(np.zeros((0,), g._data.dtype)))  # a legacy empty (0,) input
             continue
         grads.append(g.narrow(axis, start, size))
         start += size
@@ -363,19 +366,23 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor
     return result
 
 
-def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+def narrow(input: Tensor, dim: int, start: int, length: int, op: OpDef | None = None) -> Tensor:
+    from .index import getitem
+
     axis = _wrap_dim(dim, input.ndim)
     if start < 0:
         start += input.shape[axis]
     if not 0 <= start <= input.shape[axis] - length or length < 0:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({input.shape[axis]}).")
     key = (slice(None),) * axis + (slice(start, start + length),)
-    return input[key]
+    return getitem(input, key, op)
 
 
-def select(input: Tensor, dim: int, index: int) -> Tensor:
+def select(input: Tensor, dim: int, index: int, op: OpDef | None = None) -> Tensor:
+    from .index import getitem
+
     axis = _wrap_dim(dim, input.ndim)
-    return input[(slice(None),) * axis + (index,)]
+    return getitem(input, (slice(None),) * axis + (index,), op)
 
 
 def split(input: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -391,10 +398,13 @@ def split(input: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Ten
         if sum(sections) != size:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size "
                                f"at dimension {axis}), but got split_sizes={sections}")
+    from .index import SPLIT, SPLIT_WITH_SIZES
+
+    op = SPLIT if isinstance(split_size_or_sections, int) else SPLIT_WITH_SIZES
     parts = []
     start = 0
     for length in sections:
-        parts.append(narrow(input, axis, start, length))
+        parts.append(narrow(input, axis, start, length, op))
         start += length
     return tuple(parts)
 
@@ -407,8 +417,10 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    from .index import UNBIND
+
     axis = _wrap_dim(dim, input.ndim)
-    return tuple(select(input, axis, i) for i in range(input.shape[axis]))
+    return tuple(select(input, axis, i, UNBIND) for i in range(input.shape[axis]))
 
 
 # ---------------------------------------------------------------- conversion

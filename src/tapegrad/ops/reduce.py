@@ -25,8 +25,11 @@ def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, (int, np.integer)):
-        return (_wrap_dim(int(dim), ndim),)
+        axis = _wrap_dim(int(dim), ndim)
+        return (axis,) if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and reduces nothing
     axes = tuple(_wrap_dim(int(d), ndim) for d in dim)
+    if not ndim:
+        return ()
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"dim {axes} appears multiple times in the list of dims")
     return tuple(sorted(axes)) if axes else tuple(range(ndim))
@@ -84,7 +87,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     data = _finish(cpu.reduce_sum(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
     out = _wrap(data)
     if grad_mode.state.enabled and input._requires_grad:
-        return record(SUM_ALL if dim is None else SUM_DIM, (input,), out, (axes, keepdim))
+        # PyTorch's full-reduction overload is the one without dim and keepdim.
+        return record(SUM_ALL if dim is None and not keepdim else SUM_DIM, (input,), out, (axes, keepdim))
     return out
 
 
@@ -112,7 +116,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     data = np.asarray(total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
     out = _wrap(_finish(data, input._data.shape, axes, keepdim))
     if grad_mode.state.enabled and input._requires_grad:
-        return record(MEAN_ALL if dim is None else MEAN_DIM, (input,), out, (axes, keepdim, count))
+        return record(MEAN_ALL if dim is None and not keepdim else MEAN_DIM, (input,), out, (axes, keepdim, count))
     return out
 
 
@@ -219,6 +223,8 @@ def _select_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     (indices,) = step.saved_values()
     (axis, keepdim) = step.attrs
     in_shape, dtype = step.input_meta[0]
+    if not in_shape:
+        return (g,)  # a 0-d input is its own maximum
     if not keepdim:
         g = g.unsqueeze(axis)
         indices = indices.unsqueeze(axis)
@@ -239,10 +245,11 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -
     if dim is None:
         return _amax_amin(input, None, False, largest, MAX_ALL if largest else MIN_ALL, name)
     axis = _wrap_dim(dim, input._data.ndim)
-    _check_nonempty(name, input, (axis,), dim)
-    values, indices = _extreme(input, (axis,), largest)
-    values_t = _wrap(_finish(values, input._data.shape, (axis,), keepdim))
-    indices_t = _wrap(_finish(indices, input._data.shape, (axis,), keepdim))
+    axes = normalize_dims(axis, input._data.ndim)
+    _check_nonempty(name, input, axes, dim)
+    values, indices = _extreme(input, axes, largest)
+    values_t = _wrap(_finish(values, input._data.shape, axes, keepdim))
+    indices_t = _wrap(_finish(indices, input._data.shape, axes, keepdim))
     if grad_mode.state.enabled and input._requires_grad:
         record(MAX_DIM if largest else MIN_DIM, (input,), values_t, (axis, keepdim),
                saved=(indices_t,))
@@ -265,10 +272,10 @@ def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str
         _, index = cpu.reduce_extreme(flat, (0,), largest)
         data = index.reshape((1,) * input.ndim) if keepdim else index.reshape(())
         return _wrap(data)
-    axis = _wrap_dim(dim, input._data.ndim)
-    _check_nonempty(name, input, (axis,), dim)
-    _, indices = _extreme(input, (axis,), largest)
-    return _wrap(_finish(indices, input._data.shape, (axis,), keepdim))
+    axes = normalize_dims(dim, input._data.ndim)
+    _check_nonempty(name, input, axes, dim)
+    _, indices = _extreme(input, axes, largest)
+    return _wrap(_finish(indices, input._data.shape, axes, keepdim))
 
 
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:

@@ -1,0 +1,738 @@
+"""The op table: one row per op (adding an op is adding one row to ``ROWS``).
+
+Each row names the op, gives one lambda ``fn(lib, *tensors, **kw)`` that runs it in tapegrad
+or torch (``lib`` is the module), a NumPy reference ``ref(*arrays, **kw)``, its tensor
+arguments (``Arg``: value domain, dtype kind, differentiable or not), the cases (shapes,
+memory layouts, keyword variants), the dtypes it accepts and which gradient checks apply.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp as _sp_logsumexp
+
+from ophelpers import ALL, FLOATS, NUMERIC, Arg, In, Row, case, with_variants
+
+# ----------------------------------------------------------------------------- arguments
+
+R = Arg("real")
+P = Arg("pos")
+NZ = Arg("nonzero")
+D = Arg("distinct")
+G = Arg("grid")
+B = Arg("real", kind="bool", diff=False)
+IDX = Arg(kind="index", diff=False)
+W = Arg("pos", diff=False)            # class / element weights: no gradient taken
+
+# Integer powers in int32 run in a child process (``Row.isolate``): a failing kernel link there
+# aborts the interpreter.
+I32 = ("int32",)
+
+
+# ----------------------------------------------------------------------------- cases
+
+UNARY = (
+    case("2x3", (2, 3)),
+    case("0d", ()),
+    case("empty", (0, 3)),
+    case("T", In((3, 4), "T")),
+    case("S", In((2, 3), "S")),
+    case("X", In((2, 3), "X")),
+)
+
+BINARY = (
+    case("same", (2, 3), (2, 3)),
+    case("bcast", (3, 1), (1, 4)),
+    case("bcast_rank", (4,), (2, 3, 4)),
+    case("0d_left", (), (2, 3)),
+    case("0d_right", (2, 3), ()),
+    case("0d_0d", (), ()),
+    case("empty", (0, 3), (1, 3)),
+    case("T_S", In((2, 3), "T"), In((2, 3), "S")),
+    case("X_T", In((3, 4), "X"), In((3, 4), "T")),
+)
+
+TERNARY = (
+    case("same", (2, 3), (2, 3), (2, 3)),
+    case("bcast", (3, 1), (1, 4), (4,)),
+    case("0d", (), (2, 3), ()),
+    case("empty", (0, 3), (1, 3), (3,)),
+    case("T_S_X", In((2, 3), "T"), In((2, 3), "S"), In((2, 3), "X")),
+)
+
+SHAPE3 = (2, 3, 4)
+LAYOUTS3 = (In(SHAPE3, "T"), In(SHAPE3, "S"), In(SHAPE3, "X"))
+
+
+def reduce_cases(variants, scalar=({},), empty=(), layout_variants=None):
+    """Every variant on a (2, 3, 4) input, then non-contiguous inputs, 0-d and empty inputs."""
+    cases = [case(f"2x3x4:{_kid(kw)}", SHAPE3, **kw) for kw in variants]
+    for spec, kw in zip(LAYOUTS3, layout_variants or (variants * 3)[:3]):
+        cases.append(case(f"{spec.layout}:{_kid(kw)}", spec, **kw))
+    cases += [case(f"0d:{_kid(kw)}", (), **kw) for kw in scalar]
+    cases += [case(f"empty{shape}:{_kid(kw)}".replace(" ", ""), shape, **kw) for shape, kw in empty]
+    return tuple(cases)
+
+
+def _kid(kw):
+    return ",".join(f"{k}={v}" for k, v in kw.items()).replace(" ", "") or "all"
+
+
+SUM_VARIANTS = ({}, dict(dim=1), dict(dim=-1, keepdim=True), dict(dim=(0, 2)),
+                dict(dim=(0, 2), keepdim=True), dict(dim=None, keepdim=True))
+SUM_EMPTY = (((2, 0, 4), {}), ((2, 0, 4), dict(dim=1)), ((2, 0, 4), dict(dim=2, keepdim=True)))
+DIM_VARIANTS = (dict(dim=1), dict(dim=-1, keepdim=True), dict(dim=0))
+VIEW_CASES = (case("2x3x4", SHAPE3),) + tuple(case(s.layout, s) for s in LAYOUTS3)
+GETITEM_CASES = (case("3x4x5", (3, 4, 5)), case("T", In((3, 4, 5), "T")), case("S", In((3, 4, 5), "S")),
+                 case("X", In((3, 4, 5), "X")))
+
+
+# ----------------------------------------------------------------------------- NumPy references
+
+def _ax(dim):
+    return tuple(dim) if isinstance(dim, (list, tuple)) else dim
+
+
+def _axis(x, dim):
+    """A torch dim as a NumPy axis; a 0-d tensor accepts dim 0 or -1, meaning itself."""
+    return None if x.ndim == 0 else _ax(dim)
+
+
+def flt(f):
+    """``f`` on float64 copies of integer and bool inputs (NumPy computes bool maths in float16)."""
+    def ref(*arrays, **kw):
+        return f(*[a.astype(np.float64) if a.dtype.kind in "biu" else a for a in arrays], **kw)
+    return ref
+
+
+def np_sign(x):
+    return x.copy() if x.dtype == np.bool_ else np.sign(x)
+
+
+def np_sum(x, dim=None, keepdim=False):
+    return np.sum(x, axis=_axis(x, dim), keepdims=keepdim)
+
+
+def np_mean(x, dim=None, keepdim=False):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.mean(x, axis=_axis(x, dim), keepdims=keepdim) if x.size else \
+            np.full(np.sum(x, axis=_axis(x, dim), keepdims=keepdim).shape, np.nan)
+
+
+def np_var(x, dim=None, unbiased=True, keepdim=False, correction=None):
+    ddof = correction if correction is not None else (1 if unbiased else 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.var(x, axis=_ax(dim), ddof=ddof, keepdims=keepdim)
+
+
+def np_std(x, **kw):
+    return np.sqrt(np_var(x, **kw))
+
+
+def np_norm(x, p=2, dim=None, keepdim=False):
+    a = np.abs(x)
+    if p == np.inf:
+        return a.max(axis=_ax(dim), keepdims=keepdim)
+    if p == 0:
+        return (a != 0).sum(axis=_ax(dim), keepdims=keepdim).astype(x.dtype)
+    return (a ** p).sum(axis=_ax(dim), keepdims=keepdim) ** (1.0 / p)
+
+
+def np_logsumexp(x, dim, keepdim=False):
+    return _sp_logsumexp(x.astype(np.float64), axis=_axis(x, dim), keepdims=keepdim)
+
+
+def np_softmax(x, dim):
+    if x.ndim == 0:
+        return np.ones_like(x)
+    e = np.exp(x - (x.max(axis=dim, keepdims=True) if x.size else 0))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def np_log_softmax(x, dim):
+    if x.ndim == 0:
+        return np.zeros_like(x)
+    return x - _sp_logsumexp(x, axis=dim, keepdims=True)
+
+
+def np_max_dim(x, dim, keepdim=False, largest=True):
+    pick = np.max if largest else np.min
+    arg = np.argmax if largest else np.argmin
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    return pick(x, axis=dim, keepdims=keepdim), arg(x, axis=dim, keepdims=keepdim)
+
+
+def np_arg(x, dim=None, keepdim=False, largest=True):
+    arg = np.argmax if largest else np.argmin
+    if dim is None or x.ndim == 0:
+        index = arg(x.reshape(-1))
+        return np.reshape(index, (1,) * x.ndim) if keepdim else np.asarray(index)
+    return arg(x, axis=dim, keepdims=keepdim)
+
+
+def np_clamp(x, lo=None, hi=None):
+    if lo is not None:
+        x = np.maximum(x, lo)
+    if hi is not None:
+        x = np.minimum(x, hi)
+    return x
+
+
+def np_squeeze(x, dim=None):
+    if dim is None:
+        return np.squeeze(x)
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return np.squeeze(x, axis=tuple(d for d in dims if x.ndim and x.shape[d] == 1))
+
+
+def np_gather(x, index, dim):
+    where = list(np.indices(index.shape, sparse=True))
+    where[dim] = index
+    return x[tuple(where)]
+
+
+def np_split(x, size, dim):
+    n = x.shape[dim]
+    if isinstance(size, int):
+        bounds = list(range(size, n, size))
+    else:
+        bounds = list(np.cumsum(size)[:-1])
+    return tuple(np.split(x, bounds, axis=dim))
+
+
+def np_chunk(x, chunks, dim):
+    n = x.shape[dim]
+    return np_split(x, max(1, -(-n // chunks)), dim)
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_reduce(loss, reduction):
+    if reduction == "mean":
+        return np.mean(loss)
+    if reduction == "sum":
+        return np.sum(loss)
+    return loss
+
+
+def np_smooth_l1(x, y, reduction="mean", beta=1.0):
+    d = np.abs(x - y)
+    loss = d if beta == 0 else np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    return np_reduce(loss, reduction)
+
+
+def np_bce(x, t, w=None, reduction="mean"):
+    loss = -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log(1 - x), -100))
+    return np_reduce(loss if w is None else loss * w, reduction)
+
+
+def np_bce_logits(x, t, w=None, pw=None, reduction="mean"):
+    log_weight = 1 if pw is None else 1 + (pw - 1) * t
+    loss = (1 - t) * x + log_weight * np.logaddexp(0, -x)
+    return np_reduce(loss if w is None else loss * w, reduction)
+
+
+def np_nll(logp, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    class_axis = 0 if logp.ndim == 1 else 1
+    classes = logp.shape[class_axis]
+    w = np.ones(classes) if weight is None else weight
+    lp = np.moveaxis(logp, class_axis, -1)
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    picked = np.take_along_axis(lp, safe[..., None], -1)[..., 0]
+    wt = np.where(valid, w[safe], 0.0)
+    nll = -picked * wt
+    smooth = -(lp * w).sum(-1) * valid
+    ls = label_smoothing
+    if reduction == "none":
+        return nll * (1 - ls) + smooth * (ls / classes)
+    total = nll.sum() * (1 - ls) + smooth.sum() * (ls / classes)
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / wt.sum()
+
+
+def np_cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    class_axis = 0 if x.ndim == 1 else 1
+    logp = np_log_softmax(x, class_axis)
+    if target.dtype.kind != "f":
+        return np_nll(logp, target, weight, ignore_index, reduction, label_smoothing)
+    classes = x.shape[class_axis]
+    probs = target * (1 - label_smoothing) + label_smoothing / classes
+    shape = [1] * x.ndim
+    shape[class_axis] = classes
+    w = np.ones(shape) if weight is None else weight.reshape(shape)
+    loss = -(logp * probs * w).sum(axis=class_axis)
+    if reduction == "mean":
+        return loss.sum() / (x.size // classes)
+    return loss.sum() if reduction == "sum" else loss
+
+
+def F(lib):
+    return lib.nn.functional
+
+
+REDUCTIONS = (dict(reduction="mean"), dict(reduction="sum"), dict(reduction="none"))
+PAIR = (case("2x3", (2, 3), (2, 3)), case("0d", (), ()), case("T_S", In((2, 3), "T"), In((2, 3), "S")),
+        case("3d", (2, 3, 2), (2, 3, 2)))
+
+
+# ----------------------------------------------------------------------------- the table
+
+def row(name, fn, ref, args=(R,), cases=UNARY, **kw):
+    return Row(name, fn, ref, tuple(args), tuple(cases), **kw)
+
+
+ROWS: list[Row] = [
+    # ---- arithmetic operators and reflected forms -----------------------------------------
+    row("add", lambda t, x, y: x + y, lambda x, y: x + y, (R, R), BINARY, dtypes=ALL, gradgrad=True),
+    row("add_scalar", lambda t, x: x + 2.5, lambda x: x + 2.5, dtypes=ALL),
+    row("radd_scalar", lambda t, x: 2.5 + x, lambda x: 2.5 + x, dtypes=ALL),
+    row("add_int_scalar", lambda t, x: x + 2, lambda x: x + 2, dtypes=ALL),
+    row("add_alpha", lambda t, x, y: t.add(x, y, alpha=2), lambda x, y: x + 2 * y, (R, R), BINARY[:3],
+        dtypes=NUMERIC),
+    row("sub", lambda t, x, y: x - y, lambda x, y: x - y, (R, R), BINARY, dtypes=NUMERIC, gradgrad=True),
+    row("sub_scalar", lambda t, x: x - 2.5, lambda x: x - 2.5, dtypes=NUMERIC),
+    row("rsub_scalar", lambda t, x: 2.5 - x, lambda x: 2.5 - x, dtypes=NUMERIC),
+    row("rsub_int_scalar", lambda t, x: 2 - x, lambda x: 2 - x, dtypes=NUMERIC),
+    row("mul", lambda t, x, y: x * y, lambda x, y: x * y, (R, R), BINARY, dtypes=ALL, gradgrad=True),
+    row("mul_scalar", lambda t, x: x * 2.5, lambda x: x * 2.5, dtypes=ALL),
+    row("rmul_scalar", lambda t, x: 2.5 * x, lambda x: 2.5 * x, dtypes=ALL),
+    row("rmul_int_scalar", lambda t, x: 3 * x, lambda x: 3 * x, dtypes=ALL),
+    row("div", lambda t, x, y: x / y, flt(lambda x, y: x / y), (R, NZ), BINARY, dtypes=ALL, gradgrad=True),
+    row("div_scalar", lambda t, x: x / 2.5, lambda x: x / 2.5, dtypes=ALL),
+    row("div_int_scalar", lambda t, x: x / 2, lambda x: x / 2, dtypes=ALL),
+    row("rdiv_scalar", lambda t, x: 2.5 / x, flt(lambda x: 2.5 / x), (NZ,), dtypes=ALL),
+    row("pow", lambda t, x, y: x ** y, lambda x, y: x ** y, (P, Arg("expo")), BINARY, dtypes=NUMERIC,
+        gradgrad=True, isolate=I32),
+    row("pow_fn", lambda t, x, y: t.pow(x, y), lambda x, y: x ** y, (P, Arg("expo")), BINARY[:2],
+        dtypes=NUMERIC, isolate=I32),
+    row("pow_2", lambda t, x: x ** 2, lambda x: x.astype(np.int64) ** 2 if x.dtype == bool else x ** 2,
+        dtypes=ALL, gradgrad=True, isolate=I32),
+    row("pow_3", lambda t, x: x.pow(3), lambda x: x ** 3, dtypes=NUMERIC, isolate=I32),
+    row("pow_0", lambda t, x: x ** 0, lambda x: x ** 0, dtypes=NUMERIC, isolate=I32),
+    row("pow_2.5", lambda t, x: x ** 2.5, lambda x: x ** 2.5, (P,), dtypes=ALL),
+    row("pow_-1", lambda t, x: x ** -1, lambda x: x ** -1.0, (NZ,)),
+    row("pow_0.5", lambda t, x: x ** 0.5, lambda x: x ** 0.5, (P,)),
+    row("rpow_int", lambda t, x: 2 ** x, lambda x: 2 ** x, (Arg("expo"),), dtypes=NUMERIC, isolate=I32),
+    row("rpow_float", lambda t, x: 2.5 ** x, flt(lambda x: 2.5 ** x), (Arg("expo"),), dtypes=ALL),
+    row("neg_op", lambda t, x: -x, lambda x: -x, dtypes=NUMERIC),
+    row("neg", lambda t, x: t.neg(x), lambda x: -x, dtypes=NUMERIC),
+
+    # ---- unary maths ----------------------------------------------------------------------
+    row("abs", lambda t, x: x.abs(), np.abs, (NZ,), dtypes=NUMERIC),
+    row("exp", lambda t, x: x.exp(), flt(np.exp), dtypes=ALL, gradgrad=True),
+    row("log", lambda t, x: x.log(), flt(np.log), (P,), dtypes=ALL, gradgrad=True),
+    row("log1p", lambda t, x: x.log1p(), flt(np.log1p), (Arg("gt_m1"),), dtypes=ALL),
+    row("expm1", lambda t, x: x.expm1(), flt(np.expm1), dtypes=ALL),
+    row("sqrt", lambda t, x: x.sqrt(), flt(np.sqrt), (P,), dtypes=ALL, gradgrad=True),
+    row("rsqrt", lambda t, x: x.rsqrt(), flt(lambda x: 1 / np.sqrt(x)), (P,), dtypes=ALL),
+    row("sin", lambda t, x: x.sin(), flt(np.sin), dtypes=ALL, gradgrad=True),
+    row("cos", lambda t, x: t.cos(x), flt(np.cos), dtypes=ALL),
+    row("tanh", lambda t, x: x.tanh(), flt(np.tanh), dtypes=ALL, gradgrad=True),
+    row("sigmoid", lambda t, x: t.sigmoid(x), flt(np_sigmoid), dtypes=ALL, gradgrad=True),
+    row("relu", lambda t, x: x.relu(), lambda x: np.maximum(x, 0), (NZ,), dtypes=NUMERIC),
+    row("softplus", lambda t, x: F(t).softplus(x), lambda x: np.logaddexp(0, x)),
+    row("softplus_beta", lambda t, x: F(t).softplus(x, beta=2.0, threshold=3.0),
+        lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), (Arg("nonzero"),)),
+    row("sign", lambda t, x: x.sign(), np_sign, (NZ,), dtypes=ALL),
+    row("reciprocal", lambda t, x: x.reciprocal(), flt(lambda x: 1 / x), (NZ,), dtypes=ALL),
+    row("floor", lambda t, x: x.floor(), np.floor, (Arg("frac"),), dtypes=NUMERIC),
+    row("ceil", lambda t, x: x.ceil(), np.ceil, (Arg("frac"),), dtypes=NUMERIC),
+    row("round", lambda t, x: x.round(), np.round, (Arg("frac"),), dtypes=NUMERIC),
+    row("round_half_even", lambda t, x: x.round(), np.round, (Arg("grid"),), gradcheck=False),
+
+    # ---- clamp, extrema, where ------------------------------------------------------------
+    row("clamp", lambda t, x: x.clamp(-0.5, 0.5), lambda x: np_clamp(x, -0.5, 0.5), dtypes=ALL),
+    row("clamp_min", lambda t, x: x.clamp(min=-0.5), lambda x: np_clamp(x, -0.5), dtypes=NUMERIC),
+    row("clamp_max", lambda t, x: t.clamp(x, max=0.5), lambda x: np_clamp(x, None, 0.5), dtypes=NUMERIC),
+    row("clamp_int_bounds", lambda t, x: x.clamp(-1, 1), lambda x: np_clamp(x, -1, 1), dtypes=ALL),
+    row("clamp_tensor", lambda t, x, lo, hi: x.clamp(lo, hi), np_clamp, (R, Arg("low"), Arg("high")),
+        # (torch's own backward fails when a 0-d input broadcasts against larger bounds, so the
+        # 0-d case keeps the input full size)
+        TERNARY[:2] + (case("0d_bounds", (2, 3), (), ()),) + TERNARY[3:], dtypes=NUMERIC),
+    row("clamp_tensor_min", lambda t, x, lo: t.clamp(x, min=lo), np_clamp, (R, Arg("low")), BINARY,
+        dtypes=NUMERIC),
+    row("clamp_tensor_max", lambda t, x, hi: x.clamp(max=hi), lambda x, hi: np_clamp(x, None, hi),
+        (R, Arg("high")), BINARY, dtypes=NUMERIC),
+    row("maximum", lambda t, x, y: t.maximum(x, y), np.maximum, (R, R), BINARY, dtypes=ALL),
+    row("minimum", lambda t, x, y: t.minimum(x, y), np.minimum, (R, R), BINARY, dtypes=ALL),
+    row("maximum_ties", lambda t, x, y: t.maximum(x, y), np.maximum, (G, G), BINARY[:3], gradcheck=False),
+    row("minimum_ties", lambda t, x, y: t.minimum(x, y), np.minimum, (G, G), BINARY[:3], gradcheck=False),
+    row("where", lambda t, c, x, y: t.where(c, x, y), np.where, (B, R, R), TERNARY, dtypes=ALL),
+    row("where_scalar", lambda t, c, x: t.where(c, x, 2.5), lambda c, x: np.where(c, x, 2.5), (B, R),
+        BINARY[:4], dtypes=ALL),
+
+    # ---- comparisons ----------------------------------------------------------------------
+    row("eq", lambda t, x, y: x == y, np.equal, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("ne", lambda t, x, y: x != y, np.not_equal, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("lt", lambda t, x, y: x < y, np.less, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("le", lambda t, x, y: t.le(x, y), np.less_equal, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("gt", lambda t, x, y: x.gt(y), np.greater, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("ge", lambda t, x, y: x >= y, np.greater_equal, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("eq_scalar", lambda t, x: x == 0.5, lambda x: x == 0.5, (G,), dtypes=ALL, grad=False),
+    row("lt_float_scalar_on_int", lambda t, x: x < 0.5, lambda x: x < 0.5, (G,), dtypes=ALL, grad=False),
+    row("ge_reflected", lambda t, x: 0.5 <= x, lambda x: 0.5 <= x, (G,), dtypes=ALL, grad=False),
+
+    # ---- reductions -----------------------------------------------------------------------
+    row("sum", lambda t, x, **kw: x.sum(**kw), np_sum, (R,),
+        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0), dict(dim=-1, keepdim=True)), empty=SUM_EMPTY),
+        dtypes=ALL, gradgrad=True),
+    row("mean", lambda t, x, **kw: x.mean(**kw), np_mean, (R,),
+        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0)), empty=SUM_EMPTY),
+        gradgrad=True),
+    row("prod", lambda t, x, **kw: x.prod(**kw), lambda x, dim=None, keepdim=False:
+        np.prod(x, axis=dim, keepdims=keepdim),
+        (R,), reduce_cases(({}, dict(dim=1), dict(dim=-1, keepdim=True)), empty=SUM_EMPTY[:2]), dtypes=ALL),
+    row("prod_with_zero", lambda t, x, **kw: (x * (x > 0.2)).prod(**kw),
+        lambda x, dim=None, keepdim=False: np.prod(x * (x > 0.2), axis=dim, keepdims=keepdim),
+        (Arg("distinct"),), reduce_cases(({}, dict(dim=1), dict(dim=0, keepdim=True)), scalar=())),
+    row("amax", lambda t, x, **kw: x.amax(**kw), lambda x, dim=None, keepdim=False:
+        np.max(x, axis=_axis(x, dim), keepdims=keepdim),
+        (D,), reduce_cases(({}, dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(dim=-1)),
+                           scalar=({}, dict(dim=0)), empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
+    row("amin", lambda t, x, **kw: t.amin(x, **kw), lambda x, dim=None, keepdim=False:
+        np.min(x, axis=_ax(dim), keepdims=keepdim),
+        (D,), reduce_cases(({}, dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(dim=-1)),
+                           empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
+    row("amax_ties", lambda t, x, **kw: x.amax(**kw), lambda x, dim=None, keepdim=False:
+        np.max(x, axis=_ax(dim), keepdims=keepdim), (G,), reduce_cases(({}, dict(dim=1))), gradcheck=False),
+    row("max", lambda t, x: x.max(), np.max, (D,), reduce_cases(({},)), dtypes=ALL),
+    row("min", lambda t, x: t.min(x), np.min, (D,), reduce_cases(({},)), dtypes=ALL),
+    row("max_ties", lambda t, x: x.max(), np.max, (G,), reduce_cases(({},)), gradcheck=False),
+    row("max_dim", lambda t, x, **kw: x.max(**kw), np_max_dim, (D,),
+        reduce_cases(DIM_VARIANTS, scalar=(dict(dim=0),), empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
+    row("min_dim", lambda t, x, **kw: t.min(x, **kw), lambda x, **kw: np_max_dim(x, largest=False, **kw), (D,),
+        reduce_cases(DIM_VARIANTS, scalar=(dict(dim=0),), empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
+    row("max_dim_ties", lambda t, x, **kw: x.max(**kw), np_max_dim, (G,),
+        reduce_cases(DIM_VARIANTS, scalar=(dict(dim=-1),)),
+        dtypes=NUMERIC, gradcheck=False),
+    row("argmax", lambda t, x, **kw: x.argmax(**kw), np_arg, (D,),
+        reduce_cases(({}, dict(dim=1), dict(dim=-1, keepdim=True), dict(dim=None, keepdim=True)),
+                     scalar=({}, dict(dim=0))), dtypes=NUMERIC, grad=False),
+    row("argmin", lambda t, x, **kw: t.argmin(x, **kw), lambda x, **kw: np_arg(x, largest=False, **kw), (D,),
+        reduce_cases(({}, dict(dim=1), dict(dim=-1, keepdim=True)), scalar=({},)), dtypes=NUMERIC, grad=False),
+    row("argmax_ties", lambda t, x, **kw: x.argmax(**kw), np_arg, (G,), reduce_cases(({}, dict(dim=1))),
+        dtypes=NUMERIC, grad=False),
+    row("var", lambda t, x, **kw: x.var(**kw), np_var, (R,),
+        reduce_cases(({}, dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(unbiased=False),
+                      dict(dim=-1, correction=0), dict(dim=1, correction=2)), empty=(((2, 0, 4), dict(dim=2)),))),
+    row("std", lambda t, x, **kw: t.std(x, **kw), np_std, (R,),
+        reduce_cases(({}, dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(unbiased=False),
+                      dict(dim=-1, correction=0), dict(dim=1, correction=2)), empty=(((2, 0, 4), dict(dim=2)),))),
+    row("norm", lambda t, x, **kw: x.norm(**kw), np_norm, (D,),
+        reduce_cases(({}, dict(p=1, dim=1), dict(p=float("inf"), dim=-1, keepdim=True), dict(p=3, dim=(0, 2)),
+                      dict(p=2, dim=(0, 1), keepdim=True), dict(p=0, dim=1)),
+                     empty=(((2, 0, 4), dict(dim=2)), ((2, 0, 4), {})))),
+    row("logsumexp", lambda t, x, **kw: x.logsumexp(**kw), np_logsumexp, (R,),
+        reduce_cases((dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(dim=-1)), scalar=(dict(dim=0),),
+                     empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL, gradgrad=True),
+    row("softmax", lambda t, x, dim: x.softmax(dim), np_softmax, (R,),
+        reduce_cases(({"dim": 1}, {"dim": -1}, {"dim": 0}), scalar=({"dim": 0},),
+                     empty=(((2, 0, 4), {"dim": 2}), ((2, 0, 4), {"dim": 1}))), gradgrad=True),
+    row("log_softmax", lambda t, x, dim: t.log_softmax(x, dim), np_log_softmax, (R,),
+        reduce_cases(({"dim": 1}, {"dim": -1}, {"dim": 0}), scalar=({"dim": 0},),
+                     empty=(((2, 0, 4), {"dim": 2}), ((2, 0, 4), {"dim": 1}))), gradgrad=True),
+
+    # ---- matrix products ------------------------------------------------------------------
+    row("matmul", lambda t, x, y: x @ y, np.matmul, (R, R), (
+        case("1d@1d", (3,), (3,)), case("2d@2d", (2, 3), (3, 4)), case("1d@2d", (3,), (3, 4)),
+        case("2d@1d", (2, 3), (3,)), case("1d@3d", (3,), (2, 3, 4)), case("3d@1d", (2, 4, 3), (3,)),
+        case("3d@2d", (2, 2, 3), (3, 4)), case("2d@3d", (2, 3), (2, 3, 4)),
+        case("3d@3d", (2, 2, 3), (2, 3, 4)), case("4d@4d_bcast", (2, 1, 2, 3), (1, 3, 3, 2)),
+        case("T_S", In((2, 3), "T"), In((3, 4), "S")), case("X_2d", In((2, 2, 3), "X"), (3, 4)),
+        case("empty_m", (0, 3), (3, 2)), case("empty_k", (2, 0), (0, 3)), case("empty_batch", (0, 2, 3), (3, 2)),
+    ), dtypes=NUMERIC, gradgrad=True),
+    row("matmul_fn", lambda t, x, y: t.matmul(x, y), np.matmul, (R, R),
+        (case("2d@2d", (2, 3), (3, 4)), case("3d@2d", (2, 2, 3), (3, 4))), dtypes=NUMERIC),
+    row("mm", lambda t, x, y: t.mm(x, y), np.matmul, (R, R),
+        (case("2x3@3x4", (2, 3), (3, 4)), case("T_S", In((2, 3), "T"), In((3, 4), "S")),
+         case("empty_k", (2, 0), (0, 3))), dtypes=NUMERIC, gradgrad=True),
+    row("bmm", lambda t, x, y: x.bmm(y), np.matmul, (R, R),
+        (case("2x2x3@2x3x4", (2, 2, 3), (2, 3, 4)), case("T_X", In((2, 2, 3), "T"), In((2, 3, 4), "X")),
+         case("empty_batch", (0, 2, 3), (0, 3, 4))), dtypes=NUMERIC),
+    row("dot", lambda t, x, y: t.dot(x, y), np.dot, (R, R),
+        (case("3", (3,), (3,)), case("S_X", In((3,), "S"), In((3,), "X")), case("empty", (0,), (0,))),
+        dtypes=NUMERIC),
+    row("mv", lambda t, x, v: t.mv(x, v), np.matmul, (R, R),
+        (case("2x3@3", (2, 3), (3,)), case("T_S", In((2, 3), "T"), In((3,), "S"))), dtypes=NUMERIC),
+
+    # ---- views and movement ---------------------------------------------------------------
+    row("reshape", lambda t, x: x.reshape(4, 6), lambda x: x.reshape(4, 6), (R,), VIEW_CASES, dtypes=ALL),
+    row("reshape_infer", lambda t, x: x.reshape(-1), lambda x: x.reshape(-1), (R,), VIEW_CASES + (
+        case("0d", ()), case("empty", (2, 0, 4))), dtypes=ALL),
+    row("view", lambda t, x: x.view(2, 12), lambda x: x.reshape(2, 12), (R,),
+        (VIEW_CASES[0], VIEW_CASES[2], VIEW_CASES[3]), dtypes=ALL),
+    row("transpose", lambda t, x: x.transpose(0, 2), lambda x: np.swapaxes(x, 0, 2), (R,), VIEW_CASES, dtypes=ALL),
+    row("transpose_neg", lambda t, x: t.transpose(x, -1, 1), lambda x: np.swapaxes(x, -1, 1), (R,), VIEW_CASES,
+        dtypes=ALL),
+    row("permute", lambda t, x: x.permute(2, 0, 1), lambda x: np.transpose(x, (2, 0, 1)), (R,), VIEW_CASES,
+        dtypes=ALL),
+    row("t", lambda t, x: x.t(), lambda x: x.T, (R,),
+        (case("2x3", (2, 3)), case("1d", (3,)), case("0d", ()), case("T", In((2, 3), "T")),
+         case("S", In((2, 3), "S"))), dtypes=ALL),
+    row("T", lambda t, x: x.T, lambda x: x.T, (R,), (case("2x3", (2, 3)), case("S", In((2, 3), "S"))), dtypes=ALL),
+    row("squeeze", lambda t, x, **kw: x.squeeze(**kw), np_squeeze, (R,),
+        with_variants((case("2x1x3x1", (2, 1, 3, 1)), case("X", In((2, 1, 3, 1), "X"))),
+                      ({}, dict(dim=1), dict(dim=-1))) + (
+            case("2x1x3x1:dim=0(noop)", (2, 1, 3, 1), dim=0), case("0d", ())), dtypes=ALL),
+    row("squeeze_dims", lambda t, x: x.squeeze((0, 1, 3)), lambda x: np_squeeze(x, (0, 1, 3)), (R,),
+        (case("2x1x3x1", (2, 1, 3, 1)),), dtypes=ALL),
+    row("unsqueeze", lambda t, x, dim: x.unsqueeze(dim), lambda x, dim: np.expand_dims(x, dim), (R,),
+        with_variants((case("2x3", (2, 3)), case("T", In((2, 3), "T"))), (dict(dim=0), dict(dim=-1), dict(dim=1)))
+        + (case("0d", (), dim=0),), dtypes=ALL),
+    row("expand", lambda t, x: x.expand(2, 3, 4), lambda x: np.broadcast_to(x, (2, 3, 4)), (R,),
+        (case("3x1", (3, 1)), case("4", (4,)), case("0d", ()), case("T", In((3, 1), "T"))), dtypes=ALL),
+    row("expand_infer", lambda t, x: x.expand(2, -1, 4), lambda x: np.broadcast_to(x, (2, 3, 4)), (R,),
+        (case("3x1", (3, 1)), case("1x3x1", (1, 3, 1))), dtypes=ALL),
+    row("flatten", lambda t, x, **kw: x.flatten(**kw),
+        lambda x, start_dim=0, end_dim=-1: x.reshape(x.shape[:start_dim] + (-1,) +
+                                                     x.shape[end_dim % x.ndim + 1:]) if x.ndim else x.reshape(1),
+        (R,), with_variants(VIEW_CASES, ({}, dict(start_dim=1), dict(start_dim=0, end_dim=1))) + (case("0d", ()),),
+        dtypes=ALL),
+    row("narrow", lambda t, x: x.narrow(1, 1, 2), lambda x: x[:, 1:3], (R,), VIEW_CASES, dtypes=ALL),
+    row("narrow_neg", lambda t, x: t.narrow(x, -1, -3, 2), lambda x: x[..., 1:3], (R,), VIEW_CASES, dtypes=ALL),
+    row("select", lambda t, x: x.select(1, -1), lambda x: x[:, -1], (R,), VIEW_CASES, dtypes=ALL),
+    row("split", lambda t, x: x.split(2, dim=-1), lambda x: np_split(x, 2, -1), (R,), VIEW_CASES, dtypes=ALL),
+    row("split_uneven", lambda t, x: x.split(2, 1), lambda x: np_split(x, 2, 1), (R,), VIEW_CASES, dtypes=ALL),
+    row("split_sizes", lambda t, x: t.split(x, [1, 2], 1), lambda x: np_split(x, [1, 2], 1), (R,), VIEW_CASES,
+        dtypes=ALL),
+    row("chunk", lambda t, x: x.chunk(2, 1), lambda x: np_chunk(x, 2, 1), (R,), VIEW_CASES, dtypes=ALL),
+    row("unbind", lambda t, x: x.unbind(1), lambda x: tuple(np.moveaxis(x, 1, 0)), (R,), VIEW_CASES, dtypes=ALL),
+    row("cat", lambda t, x, y: t.cat([x, y], 0), lambda x, y: np.concatenate([x, y], 0), (R, R),
+        (case("2x3+4x3", (2, 3), (4, 3)), case("T_S", In((2, 3), "T"), In((4, 3), "S")),
+         case("empty", (0, 3), (2, 3)), case("X", In((2, 3), "X"), (1, 3))), dtypes=ALL),
+    row("cat3_neg_dim", lambda t, x, y, z: t.cat([x, y, z], -1), lambda *a: np.concatenate(a, -1), (R, R, R),
+        (case("2x1+2x3+2x0", (2, 1), (2, 3), (2, 0)), case("3d", (2, 2, 1), (2, 2, 2), In((2, 2, 3), "T"))),
+        dtypes=ALL),
+    row("cat_legacy_empty", lambda t, x, y: t.cat([x, y]), lambda x, y: x, (R, R), (case("2x3+(0,)", (2, 3), (0,)),),
+        dtypes=FLOATS),
+    row("stack", lambda t, x, y, dim: t.stack([x, y], dim), lambda x, y, dim: np.stack([x, y], dim), (R, R),
+        with_variants((case("2x3", (2, 3), (2, 3)), case("T_X", In((2, 3), "T"), In((2, 3), "X"))),
+                      (dict(dim=0), dict(dim=1), dict(dim=-1))) + (case("0d", (), (), dim=0),
+                                                                   case("empty", (0, 3), (0, 3), dim=1)),
+        dtypes=ALL),
+
+    # ---- indexing -------------------------------------------------------------------------
+    row("getitem_int", lambda t, x: x[1], lambda x: x[1], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_neg_ints", lambda t, x: x[-1, -2], lambda x: x[-1, -2], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_all_ints", lambda t, x: x[2, 1, -1], lambda x: x[2, 1, -1], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_slice_step", lambda t, x: x[::2, 1:4:2], lambda x: x[::2, 1:4:2], (R,), GETITEM_CASES,
+        dtypes=ALL),
+    row("getitem_slice_neg", lambda t, x: x[-2:, :-1], lambda x: x[-2:, :-1], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_int_then_slice", lambda t, x: x[0, 1:], lambda x: x[0, 1:], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_slice_then_int", lambda t, x: x[1:, 0], lambda x: x[1:, 0], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_none", lambda t, x: x[None, :, None], lambda x: x[None, :, None], (R,), GETITEM_CASES,
+        dtypes=ALL),
+    row("getitem_ellipsis", lambda t, x: x[..., 1], lambda x: x[..., 1], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_ellipsis_none", lambda t, x: x[..., None], lambda x: x[..., None], (R,), GETITEM_CASES,
+        dtypes=ALL),
+    row("getitem_ellipsis_only", lambda t, x: x[...], lambda x: x[...], (R,), GETITEM_CASES[:2], dtypes=ALL),
+    row("getitem_full_slice", lambda t, x: x[:], lambda x: x[:], (R,), GETITEM_CASES[:2], dtypes=ALL),
+    row("getitem_mixed", lambda t, x: x[1, None, ::2, -1], lambda x: x[1, None, ::2, -1], (R,), GETITEM_CASES,
+        dtypes=ALL),
+    row("getitem_0d", lambda t, x: x[None], lambda x: x[None], (R,), (case("0d", ()),), dtypes=ALL),
+    row("getitem_0d_ellipsis", lambda t, x: x[...], lambda x: x[...], (R,), (case("0d", ()),), dtypes=ALL),
+    row("getitem_intarray_repeated", lambda t, x: x[t.tensor([0, 2, 0, 0])], lambda x: x[[0, 2, 0, 0]], (R,),
+        GETITEM_CASES, dtypes=ALL),
+    row("getitem_neg_intarray", lambda t, x: x[:, t.tensor([-1, 1, -1])], lambda x: x[:, [-1, 1, -1]], (R,),
+        GETITEM_CASES, dtypes=ALL),
+    row("getitem_list", lambda t, x: x[[2, 0, 2]], lambda x: x[[2, 0, 2]], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_two_arrays", lambda t, x: x[t.tensor([0, 2, 2]), :, t.tensor([1, 1, 4])],
+        lambda x: x[[0, 2, 2], :, [1, 1, 4]], (R,), GETITEM_CASES, dtypes=ALL),
+    row("getitem_2d_intarray", lambda t, x: x[t.tensor([[0, 1], [1, 1]])], lambda x: x[np.array([[0, 1], [1, 1]])],
+        (R,), GETITEM_CASES[:2], dtypes=ALL),
+    row("getitem_int_and_array", lambda t, x: x[1, t.tensor([3, 0, 3])], lambda x: x[1, [3, 0, 3]], (R,),
+        GETITEM_CASES, dtypes=ALL),
+    row("getitem_bool_mask", lambda t, x, m: x[m], lambda x, m: x[m], (R, B),
+        (case("full", (3, 4), (3, 4)), case("rows", (3, 4), (3,)), case("T", In((3, 4), "T"), (3, 4)),
+         case("0d", (), ())), dtypes=ALL),
+    row("getitem_derived_mask", lambda t, x: x[x > 0], lambda x: x[x > 0], (R,), GETITEM_CASES[:2]),
+    row("getitem_slice_and_mask", lambda t, x, m: x[1:, m], lambda x, m: x[1:, m], (R, B),
+        (case("3x4", (3, 4), (4,)),), dtypes=ALL),
+    row("gather", lambda t, x, i, dim: x.gather(dim, i), np_gather, (R, IDX), (
+        case("dim1", (3, 4), In((3, 2), high=4), dim=1),
+        case("dim0", (3, 4), In((2, 4), high=3), dim=0),
+        case("smaller_index", (3, 4), In((2, 2), high=4), dim=1),
+        case("repeats_3d", (2, 3, 4), In((2, 3, 5), values=tuple(np.arange(30) % 4 // 2)), dim=-1),
+        case("T", In((3, 4), "T"), In((3, 3), high=4), dim=1),
+        case("empty_index", (3, 4), In((0, 4), high=3), dim=0),
+    ), dtypes=ALL),
+    row("index_select", lambda t, x, i, dim: x.index_select(dim, i), lambda x, i, dim: np.take(x, i, axis=dim),
+        (R, IDX), (
+            case("dim0_repeats", (3, 4), In((5,), values=(2, 0, 2, 1, 0)), dim=0),
+            case("dim-1", (3, 4), In((2,), values=(3, 3)), dim=-1),
+            case("S", In((3, 4), "S"), In((3,), values=(1, 0, 1)), dim=1),
+            case("empty_index", (3, 4), In((0,), values=()), dim=0),
+        ), dtypes=ALL),
+    row("masked_fill", lambda t, x, m: x.masked_fill(m, 0.5), lambda x, m: np.where(m, 0.5, x).astype(x.dtype),
+        (R, B), (case("same", (2, 3), (2, 3)), case("bcast_mask", (2, 3), (3,)), case("0d", (), ()),
+                 case("T", In((3, 4), "T"), (3, 4)), case("empty", (0, 3), (0, 3))), dtypes=ALL),
+    row("masked_fill_tensor_value", lambda t, x, m, v: t.masked_fill(x, m, v),
+        lambda x, m, v: np.where(m, v, x), (R, B, R), (case("same", (2, 3), (2, 3), ()),
+                                                      case("bcast_mask", (2, 3), (3,), ()))),
+
+    # ---- copies and conversions -----------------------------------------------------------
+    row("clone", lambda t, x: x.clone(), lambda x: x.copy(), dtypes=ALL),
+    row("contiguous", lambda t, x: x.contiguous(), lambda x: x.copy(), dtypes=ALL),
+    row("to_float64", lambda t, x: x.to(t.float64), lambda x: x.astype(np.float64), dtypes=ALL),
+
+    # ---- losses ---------------------------------------------------------------------------
+    row("mse_loss", lambda t, x, y, **kw: F(t).mse_loss(x, y, **kw),
+        lambda x, y, reduction="mean": np_reduce((x - y) ** 2, reduction), (R, R),
+        with_variants(PAIR, REDUCTIONS) + (case("empty:sum", (0, 3), (0, 3), reduction="sum"),), gradgrad=True),
+    row("l1_loss", lambda t, x, y, **kw: F(t).l1_loss(x, y, **kw),
+        lambda x, y, reduction="mean": np_reduce(np.abs(x - y), reduction), (R, R), with_variants(PAIR, REDUCTIONS)),
+    row("smooth_l1_loss", lambda t, x, y, **kw: F(t).smooth_l1_loss(x, y, **kw), np_smooth_l1, (R, R),
+        with_variants(PAIR, REDUCTIONS) + with_variants(PAIR[:1], (dict(beta=0.5), dict(beta=0.0),
+                                                                   dict(beta=2.0, reduction="sum")))),
+    row("binary_cross_entropy", lambda t, x, y, **kw: F(t).binary_cross_entropy(x, y, **kw), np_bce,
+        (Arg("unit_open"), Arg("unit")), with_variants(PAIR, REDUCTIONS)),
+    row("binary_cross_entropy_weight", lambda t, x, y, w, **kw: F(t).binary_cross_entropy(x, y, weight=w, **kw),
+        np_bce, (Arg("unit_open"), Arg("unit"), W),
+        with_variants((case("2x3", (2, 3), (2, 3), (2, 3)), case("bcast_weight", (2, 3), (2, 3), (3,))),
+                      REDUCTIONS)),
+    row("bce_with_logits", lambda t, x, y, **kw: F(t).binary_cross_entropy_with_logits(x, y, **kw),
+        np_bce_logits, (R, Arg("unit")), with_variants(PAIR, REDUCTIONS)),
+    row("bce_with_logits_weight_pos_weight",
+        lambda t, x, y, w, pw, **kw: F(t).binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pw, **kw),
+        np_bce_logits, (R, Arg("unit"), W, W),
+        with_variants((case("2x3", (2, 3), (2, 3), (2, 3), (3,)), case("bcast", (2, 3), (2, 3), (3,), (1, 3))),
+                      REDUCTIONS)),
+    row("bce_with_logits_pos_weight",
+        lambda t, x, y, pw, **kw: F(t).binary_cross_entropy_with_logits(x, y, pos_weight=pw, **kw),
+        lambda x, y, pw, **kw: np_bce_logits(x, y, None, pw, **kw), (R, Arg("unit"), W),
+        with_variants((case("2x3", (2, 3), (2, 3), (3,)),), REDUCTIONS)),
+    row("cross_entropy", lambda t, x, y, **kw: F(t).cross_entropy(x, y, **kw), np_cross_entropy, (R, IDX),
+        with_variants((case("4x3", (4, 3), In((4,), values=(0, 2, 1, 2))),
+                       case("T", In((4, 3), "T"), In((4,), values=(1, 1, 0, 2))),
+                       case("kdim", (2, 3, 2), In((2, 2), values=(0, 2, 1, 1))),
+                       case("unbatched", (3,), In((), values=2))),
+                      REDUCTIONS + (dict(ignore_index=1), dict(ignore_index=2, reduction="sum"),
+                                    dict(label_smoothing=0.1), dict(label_smoothing=0.2, reduction="none"))),
+        gradgrad=True),
+    row("cross_entropy_weight", lambda t, x, y, w, **kw: F(t).cross_entropy(x, y, weight=w, **kw),
+        np_cross_entropy, (R, IDX, W),
+        with_variants((case("4x3", (4, 3), In((4,), values=(0, 2, 1, 2)), (3,)),
+                       case("kdim", (2, 3, 2), In((2, 2), values=(0, 2, 1, 1)), (3,))),
+                      REDUCTIONS + (dict(ignore_index=2), dict(label_smoothing=0.1),
+                                    dict(label_smoothing=0.3, ignore_index=0, reduction="sum"),
+                                    dict(label_smoothing=0.1, ignore_index=1)))),
+    row("cross_entropy_prob_target", lambda t, x, y, **kw: F(t).cross_entropy(x, y, **kw), np_cross_entropy,
+        (R, Arg("simplex", diff=False)),
+        with_variants((case("4x3", (4, 3), (4, 3)), case("kdim", (2, 3, 2), (2, 3, 2)), case("unbatched", (3,), (3,))),
+                      REDUCTIONS + (dict(label_smoothing=0.2),))),
+    row("cross_entropy_prob_target_weight", lambda t, x, y, w, **kw: F(t).cross_entropy(x, y, weight=w, **kw),
+        np_cross_entropy, (R, Arg("simplex", diff=False), W),
+        with_variants((case("4x3", (4, 3), (4, 3), (3,)),), REDUCTIONS)),
+    row("nll_loss", lambda t, x, y, **kw: F(t).nll_loss(x, y, **kw), np_nll, (R, IDX),
+        with_variants((case("4x3", (4, 3), In((4,), values=(0, 2, 1, 2))),
+                       case("kdim", (2, 3, 2), In((2, 2), values=(0, 2, 1, 1))),
+                       case("unbatched", (3,), In((), values=1))),
+                      REDUCTIONS + (dict(ignore_index=2), dict(ignore_index=0, reduction="none")))),
+    row("nll_loss_weight", lambda t, x, y, w, **kw: F(t).nll_loss(x, y, weight=w, **kw), np_nll, (R, IDX, W),
+        with_variants((case("4x3", (4, 3), In((4,), values=(0, 2, 1, 2)), (3,)),),
+                      REDUCTIONS + (dict(ignore_index=2),))),
+
+    # ---- further engine ops ---------------------------------------------------------------
+    row("square", lambda t, x: x.square(), np.square, dtypes=NUMERIC, isolate=I32),
+    # torch records floor_divide with a grad_fn that cannot run backward, so no gradient is taken.
+    row("floor_divide", lambda t, x, y: x // y, np.floor_divide, (Arg("real", diff=False), Arg("nonzero", diff=False)),
+        BINARY[:4], dtypes=NUMERIC, grad=False),
+    row("remainder", lambda t, x, y: x % y, np.remainder, (Arg("frac"), Arg("nonzero")), BINARY[:4],
+        dtypes=NUMERIC),
+    row("outer", lambda t, x, y: t.outer(x, y), np.outer, (R, R), (case("3x4", (3,), (4,)),), dtypes=NUMERIC),
+    row("addmm", lambda t, b, x, y: t.addmm(b, x, y), lambda b, x, y: b + x @ y, (R, R, R),
+        (case("bcast_bias", (4,), (2, 3), (3, 4)), case("full_bias", (2, 4), (2, 3), (3, 4)))),
+    row("movedim", lambda t, x: x.movedim(0, -1), lambda x: np.moveaxis(x, 0, -1), (R,), VIEW_CASES, dtypes=ALL),
+    row("unflatten", lambda t, x: x.unflatten(2, (2, 2)), lambda x: x.reshape(2, 3, 2, 2), (R,), VIEW_CASES[:1],
+        dtypes=ALL),
+    row("expand_as", lambda t, x, y: x.expand_as(y), lambda x, y: np.broadcast_to(x, y.shape), (R, R),
+        (case("3x1_to_2x3x4", (3, 1), (2, 3, 4)),)),
+    row("all", lambda t, x, **kw: x.all(**kw), lambda x, dim=None: np.all(x, axis=dim), (G,),
+        (case("2x3", (2, 3)), case("2x3:dim=1", (2, 3), dim=1), case("empty", (0, 3))), dtypes=ALL, grad=False),
+    row("any", lambda t, x, **kw: t.any(x, **kw), lambda x, dim=None: np.any(x, axis=dim), (G,),
+        (case("2x3", (2, 3)), case("2x3:dim=0", (2, 3), dim=0), case("empty", (0, 3))), dtypes=ALL, grad=False),
+    row("logical_and", lambda t, x, y: t.logical_and(x, y), np.logical_and, (G, G), BINARY[:4], dtypes=ALL,
+        grad=False),
+    row("logical_or", lambda t, x, y: t.logical_or(x, y), np.logical_or, (G, G), BINARY[:4], dtypes=ALL,
+        grad=False),
+    row("logical_xor", lambda t, x, y: t.logical_xor(x, y), np.logical_xor, (G, G), BINARY[:4], dtypes=ALL,
+        grad=False),
+    row("logical_not", lambda t, x: t.logical_not(x), np.logical_not, (G,), dtypes=ALL, grad=False),
+]
+
+ROWS_BY_NAME = {r.name: r for r in ROWS}
+assert len(ROWS_BY_NAME) == len(ROWS), "row names must be unique"
+
+
+# ----------------------------------------------------------------------------- mixed-dtype promotion
+
+# (id, fn(lib, *tensors), inputs as (dtype, shape), expected result dtype). Values are small
+# positive integers so every dtype holds them.
+PROMOTION = [
+    ("int64+2.5", lambda t, x: x + 2.5, [("int64", (3,))], "float32"),
+    ("int32+2", lambda t, x: x + 2, [("int32", (3,))], "int32"),
+    ("int32+int64", lambda t, x, y: x + y, [("int32", (3,)), ("int64", (3,))], "int64"),
+    ("int64*int32", lambda t, x, y: x * y, [("int64", (3,)), ("int32", (3,))], "int64"),
+    ("float32+float64_0d", lambda t, x, y: x + y, [("float32", (3,)), ("float64", ())], "float32"),
+    ("float64_0d+float32", lambda t, x, y: x + y, [("float64", ()), ("float32", (3,))], "float32"),
+    ("float32_0d+float64_0d", lambda t, x, y: x + y, [("float32", ()), ("float64", ())], "float64"),
+    ("float32+float64", lambda t, x, y: x + y, [("float32", (3,)), ("float64", (3,))], "float64"),
+    ("int32*float64_0d", lambda t, x, y: x * y, [("int32", (3,)), ("float64", ())], "float64"),
+    ("int64+float32_0d", lambda t, x, y: x + y, [("int64", (3,)), ("float32", ())], "float32"),
+    ("int32+int64_0d", lambda t, x, y: x + y, [("int32", (3,)), ("int64", ())], "int32"),
+    ("int64_0d+int32_0d", lambda t, x, y: x + y, [("int64", ()), ("int32", ())], "int64"),
+    ("float32+2.5", lambda t, x: x + 2.5, [("float32", (3,))], "float32"),
+    ("float64+2.5", lambda t, x: x + 2.5, [("float64", (3,))], "float64"),
+    ("float32_0d*3", lambda t, x: x * 3, [("float32", ())], "float32"),
+    ("bool+bool", lambda t, x, y: x + y, [("bool", (3,)), ("bool", (3,))], "bool"),
+    ("bool*bool", lambda t, x, y: x * y, [("bool", (3,)), ("bool", (3,))], "bool"),
+    ("bool+2", lambda t, x: x + 2, [("bool", (3,))], "int64"),
+    ("bool+True", lambda t, x: x + True, [("bool", (3,))], "bool"),
+    ("int32+True", lambda t, x: x + True, [("int32", (3,))], "int32"),
+    ("bool+int32", lambda t, x, y: x + y, [("bool", (3,)), ("int32", (3,))], "int32"),
+    ("bool+float64_0d", lambda t, x, y: x + y, [("bool", (3,)), ("float64", ())], "float64"),
+    ("bool/bool", lambda t, x, y: x / y, [("bool", (3,)), ("bool", (3,))], "float32"),
+    ("int64/int64", lambda t, x, y: x / y, [("int64", (3,)), ("int64", (3,))], "float32"),
+    ("int32/2", lambda t, x: x / 2, [("int32", (3,))], "float32"),
+    ("2/int32", lambda t, x: 2 / x, [("int32", (3,))], "float32"),
+    ("int64**2.5", lambda t, x: x ** 2.5, [("int64", (3,))], "float32"),
+    ("int32**float64_0d", lambda t, x, y: x ** y, [("int32", (3,)), ("float64", ())], "float64"),
+    ("2.5**int64", lambda t, x: 2.5 ** x, [("int64", (3,))], "float32"),
+    ("int64.exp", lambda t, x: x.exp(), [("int64", (3,))], "float32"),
+    ("bool.sqrt", lambda t, x: x.sqrt(), [("bool", (3,))], "float32"),
+    ("int32.sum", lambda t, x: x.sum(), [("int32", (3,))], "int64"),
+    ("bool.sum", lambda t, x: x.sum(), [("bool", (3,))], "int64"),
+    ("int32.prod", lambda t, x: x.prod(), [("int32", (3,))], "int64"),
+    ("int32.amax", lambda t, x: x.amax(), [("int32", (3,))], "int32"),
+    ("int64.logsumexp", lambda t, x: x.logsumexp(0), [("int64", (3,))], "float32"),
+    ("maximum(int32,float32)", lambda t, x, y: t.maximum(x, y), [("int32", (3,)), ("float32", (3,))], "float32"),
+    ("minimum(int64,int32)", lambda t, x, y: t.minimum(x, y), [("int64", (3,)), ("int32", (3,))], "int64"),
+    ("where(int64,2.5)", lambda t, c, x: t.where(c, x, 2.5), [("bool", (3,)), ("int64", (3,))], "float32"),
+    ("where(float32,float64)", lambda t, c, x, y: t.where(c, x, y),
+     [("bool", (3,)), ("float32", (3,)), ("float64", (3,))], "float64"),
+    ("where(int32,float64_0d)", lambda t, c, x, y: t.where(c, x, y),
+     [("bool", (3,)), ("int32", (3,)), ("float64", ())], "float64"),
+    ("clamp(int64,0.5,1.5)", lambda t, x: x.clamp(0.5, 1.5), [("int64", (3,))], "float32"),
+    ("clamp(int32,0,2)", lambda t, x: x.clamp(0, 2), [("int32", (3,))], "int32"),
+    ("clamp(float32,float64_bounds)", lambda t, x, lo, hi: x.clamp(lo, hi),
+     [("float32", (3,)), ("float64", (3,)), ("float64", (3,))], "float64"),
+    ("masked_fill(int64,1.5)", lambda t, x, m: x.masked_fill(m, 1.5), [("int64", (3,)), ("bool", (3,))], "int64"),
+    ("masked_fill(bool,0.5)", lambda t, x, m: x.masked_fill(m, 0.5), [("bool", (3,)), ("bool", (3,))], "bool"),
+    ("cat(int32,int64)", lambda t, x, y: t.cat([x, y]), [("int32", (3,)), ("int64", (3,))], "int64"),
+    ("cat(float32,float64)", lambda t, x, y: t.cat([x, y]), [("float32", (3,)), ("float64", (3,))], "float64"),
+    ("cat(bool,int32)", lambda t, x, y: t.cat([x, y]), [("bool", (3,)), ("int32", (3,))], "int32"),
+    ("cat(int64,float32)", lambda t, x, y: t.cat([x, y]), [("int64", (3,)), ("float32", (3,))], "float32"),
+    ("stack(int32,float64)", lambda t, x, y: t.stack([x, y]), [("int32", (3,)), ("float64", (3,))], "float64"),
+    ("eq(int64,float32)", lambda t, x, y: x == y, [("int64", (3,)), ("float32", (3,))], "bool"),
+    ("int64<1.5", lambda t, x: x < 1.5, [("int64", (3,))], "bool"),
+    ("neg(int32)", lambda t, x: -x, [("int32", (3,))], "int32"),
+    ("to(float64)_int32", lambda t, x: x.to(t.float64), [("int32", (3,))], "float64"),
+    ("sum(float32,dtype=float64)", lambda t, x: x.sum(dtype=t.float64), [("float32", (3,))], "float64"),
+    ("float32.softmax(dtype=float64)", lambda t, x: x.softmax(0, dtype=t.float64), [("float32", (3,))],
+     "float64"),
+]
