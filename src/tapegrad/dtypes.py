@@ -12,10 +12,11 @@ import numpy as np
 class dtype:
     """A tapegrad element type, e.g. ``tapegrad.float32``."""
 
-    __slots__ = ("name", "numpy", "is_floating_point", "is_signed", "itemsize", "category")
+    __slots__ = ("name", "numpy", "is_floating_point", "is_signed", "itemsize", "category", "scalar_name")
 
-    def __init__(self, name: str, numpy_dtype: type, category: int) -> None:
+    def __init__(self, name: str, numpy_dtype: type, category: int, scalar_name: str) -> None:
         self.name = name
+        self.scalar_name = scalar_name  # PyTorch's name in messages: "Float", "Long", ...
         self.numpy = np.dtype(numpy_dtype)
         self.category = category  # 0 bool, 1 integer, 2 floating point
         self.is_floating_point = category == 2
@@ -29,11 +30,11 @@ class dtype:
         return self.name
 
 
-bool_ = dtype("bool", np.bool_, 0)
-int32 = dtype("int32", np.int32, 1)
-int64 = dtype("int64", np.int64, 1)
-float32 = dtype("float32", np.float32, 2)
-float64 = dtype("float64", np.float64, 2)
+bool_ = dtype("bool", np.bool_, 0, "Bool")
+int32 = dtype("int32", np.int32, 1, "Int")
+int64 = dtype("int64", np.int64, 1, "Long")
+float32 = dtype("float32", np.float32, 2, "Float")
+float64 = dtype("float64", np.float64, 2, "Double")
 
 ALL: tuple[dtype, ...] = (bool_, int32, int64, float32, float64)
 _BY_NUMPY: dict[np.dtype, dtype] = {d.numpy: d for d in ALL}

@@ -27,13 +27,9 @@ class VersionCounter:
         self.value = 0
 
 
-_LEGACY_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
-                      "int32": "IntTensor", "bool": "BoolTensor"}
-
-
 def type_name(t: "Tensor") -> str:
     """PyTorch's legacy type name used in error messages, e.g. ``tapegrad.FloatTensor``."""
-    return f"tapegrad.{_LEGACY_TYPE_NAMES[t.dtype.name]}"
+    return f"tapegrad.{t.dtype.scalar_name}Tensor"
 
 
 class Tensor:

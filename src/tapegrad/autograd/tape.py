@@ -36,7 +36,6 @@ class AccumulateGrad:
         return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
-Node = "Step | AccumulateGrad"
 
 
 class SavedTensor:

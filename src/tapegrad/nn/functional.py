@@ -236,7 +236,7 @@ class _Targets:
             raise ValueError("Expected 1 or more dimensions (got 0)")
         if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
             if isinstance(target, Tensor) and target.is_floating_point():
-                raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+                raise RuntimeError(f"expected scalar type Long but found {target.dtype.scalar_name}")
             raise TypeError("target must be an integer tensor of class indices")
         self.class_axis = 0 if log_probs.ndim == 1 else 1
         classes = self.classes = log_probs.shape[self.class_axis]

@@ -7,6 +7,7 @@ replaying every primitive. The VJPs are written with tapegrad ops.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable
 
 from ..autograd import grad_mode
@@ -29,7 +30,7 @@ def _without_grad(fn: Callable[..., Tensor], *args: Any) -> Tensor:
 def _check_float(name: str, input: Tensor) -> None:
     if not input.is_floating_point():
         raise RuntimeError(f"{name}(): input dtype should be either floating point or complex dtypes. "
-                           f"Got {input.dtype.name.capitalize()} instead.")
+                           f"Got {input.dtype.scalar_name} instead.")
 
 
 # ---------------------------------------------------------------- variance and std
@@ -80,12 +81,19 @@ def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
     return dim, float(correction)
 
 
+def _warn_no_dof(name: str, input: Tensor, axes: tuple[int, ...], correction: float) -> None:
+    if _count(tuple(input.shape), axes) - correction <= 0:
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+
+
 def var(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
         correction: Any = None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
     _check_float("var", input)
     dim, correction = _correction(dim, unbiased, correction)
     axes = normalize_dims(dim, input.ndim)
+    _warn_no_dof("var", input, axes, correction)
     out = _without_grad(_var_forward, input, axes, correction, keepdim)
     if grad_mode.state.enabled and input._requires_grad:
         return record(VAR, (input,), out, (axes, correction, keepdim), saved=(input,))
@@ -97,6 +105,7 @@ def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = Fa
     _check_float("std", input)
     dim, correction = _correction(dim, unbiased, correction)
     axes = normalize_dims(dim, input.ndim)
+    _warn_no_dof("std", input, axes, correction)
     out = _without_grad(lambda: _var_forward(input, axes, correction, keepdim).sqrt())
     if grad_mode.state.enabled and input._requires_grad:
         return record(STD, (input,), out, (axes, correction, keepdim), saved=(input, OUTPUT))

@@ -43,11 +43,8 @@ def _check_result(target: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> No
     if dtype != target._data.dtype:
         result, own = _dtypes.from_numpy_dtype(dtype), _dtypes.from_numpy_dtype(target._data.dtype)
         if result.category > own.category:
-            raise RuntimeError(f"result type {_CAPITALIZED[result.name]} can't be cast to the desired output "
-                               f"type {_CAPITALIZED[own.name]}")
-
-
-_CAPITALIZED = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
+            raise RuntimeError(f"result type {result.scalar_name} can't be cast to the desired output "
+                               f"type {own.scalar_name}")
 
 
 def _copy_slices_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:

@@ -101,12 +101,9 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
                            f"{input.shape[0]} and {other.shape[0]} elements respectively")
     if input._data.dtype != other._data.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
-                           f"{_LONG[input._data.dtype.name]} and {_LONG[other._data.dtype.name]}")
+                           f"{input.dtype.scalar_name} and {other.dtype.scalar_name}")
     data = cpu.matmul(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
     return _product(DOT, input, other, data)
-
-
-_LONG = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:

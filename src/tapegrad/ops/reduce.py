@@ -105,7 +105,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     if dtype is None and input._data.dtype.kind != "f":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or "
-            f"complex dtype. Got: {_LONG_NAMES[input._data.dtype.name]}")
+            f"complex dtype. Got: {input.dtype.scalar_name}")
     axes = normalize_dims(dim, input._data.ndim)
     out_dtype = _sum_dtype(input, dtype)
     count = 1
@@ -118,9 +118,6 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     if grad_mode.state.enabled and input._requires_grad:
         return record(MEAN_ALL if dim is None and not keepdim else MEAN_DIM, (input,), out, (axes, keepdim, count))
     return out
-
-
-_LONG_NAMES = {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float", "float64": "Double"}
 
 
 # ---------------------------------------------------------------- prod
