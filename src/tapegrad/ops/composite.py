@@ -84,32 +84,34 @@ def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
 def _warn_no_dof(name: str, input: Tensor, axes: tuple[int, ...], correction: float) -> None:
     if _count(tuple(input.shape), axes) - correction <= 0:
         warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
-                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=4)
+
+
+def _variance(op: OpDef, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> Tensor:
+    """var (``VAR``) or its square root std (``STD``), one recorded step either way."""
+    _check_float(op.name, input)
+    dim, correction = _correction(dim, unbiased, correction)
+    axes = normalize_dims(dim, input.ndim)
+    _warn_no_dof(op.name, input, axes, correction)
+    root = op is STD
+    out = _without_grad(_var_forward, input, axes, correction, keepdim)
+    if root:
+        out = _without_grad(out.sqrt)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(op, (input,), out, (axes, correction, keepdim), saved=(input, OUTPUT) if root else (input,))
+    return out
 
 
 def var(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
         correction: Any = None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
-    _check_float("var", input)
-    dim, correction = _correction(dim, unbiased, correction)
-    axes = normalize_dims(dim, input.ndim)
-    _warn_no_dof("var", input, axes, correction)
-    out = _without_grad(_var_forward, input, axes, correction, keepdim)
-    if grad_mode.state.enabled and input._requires_grad:
-        return record(VAR, (input,), out, (axes, correction, keepdim), saved=(input,))
-    return out
+    return _variance(VAR, input, dim, unbiased, keepdim, correction)
 
 
 def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
         correction: Any = None) -> Tensor:
-    _check_float("std", input)
-    dim, correction = _correction(dim, unbiased, correction)
-    axes = normalize_dims(dim, input.ndim)
-    _warn_no_dof("std", input, axes, correction)
-    out = _without_grad(lambda: _var_forward(input, axes, correction, keepdim).sqrt())
-    if grad_mode.state.enabled and input._requires_grad:
-        return record(STD, (input,), out, (axes, correction, keepdim), saved=(input, OUTPUT))
-    return out
+    """Standard deviation, the square root of ``var`` with the same arguments."""
+    return _variance(STD, input, dim, unbiased, keepdim, correction)
 
 
 # ---------------------------------------------------------------- norms
