@@ -53,7 +53,6 @@ class Tensor:
     grad_fn: Step | None
     _base: "Tensor | None" = None
     _view_chain: "tuple[tuple[Any, Any], ...] | None" = None
-    _output_nr: int = 0
     _grad: "Tensor | None" = None
     _grad_acc: AccumulateGrad | None = None
     _hooks: "list[Callable[[Tensor], Tensor | None]] | None" = None
@@ -252,7 +251,7 @@ class Tensor:
 
     @property
     def output_nr(self) -> int:
-        return self._output_nr
+        return 0  # every recorded op has a single differentiable output
 
     @property
     def retains_grad(self) -> bool:
@@ -322,16 +321,14 @@ class Tensor:
             acc = self._grad_acc = AccumulateGrad(self)
         return acc
 
-    def _edge(self) -> "tuple[Step | AccumulateGrad, int] | None":
+    def _edge(self) -> "Step | AccumulateGrad | None":
         """Where gradients for this tensor flow: its producing step or its leaf sink."""
         if self._base is not None and self._view_version != self._version.value:
             self._refresh_view_history()
         if not self._requires_grad:
             return None
         step = self.grad_fn
-        if step is not None:
-            return (step, 0)
-        return (self._accumulator(), 0)
+        return step if step is not None else self._accumulator()
 
     def _alias(self) -> "Tensor":
         """The same buffer and version counter, without history (for saving outputs)."""

@@ -29,8 +29,8 @@ def _reachable_steps(roots: Sequence[Any]) -> list[Step]:
         if isinstance(node, Step):
             steps.append(node)
             for edge in node.edges:
-                if edge is not None and id(edge[0]) not in seen:
-                    stack.append(edge[0])
+                if edge is not None and id(edge) not in seen:
+                    stack.append(edge)
     steps.sort(key=lambda s: s.seq, reverse=True)
     return steps
 
@@ -57,7 +57,7 @@ def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"
     return out
 
 
-def _accumulate(pending: dict, key: tuple, grad: "Tensor") -> None:
+def _accumulate(pending: dict, key: Any, grad: "Tensor") -> None:
     previous = pending.get(key)
     pending[key] = grad if previous is None else previous + grad
 
@@ -65,19 +65,18 @@ def _accumulate(pending: dict, key: tuple, grad: "Tensor") -> None:
 def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph: bool,
          create_graph: bool, capture: dict[int, Any] | None) -> dict:
     """Sweep backward; returns the pending gradients left at leaf sinks and captured steps."""
-    pending: dict[tuple, "Tensor"] = {}
+    pending: dict[Any, "Tensor"] = {}  # node (step or leaf sink) -> gradient arriving there
     for t, g in zip(roots, root_grads):
         if not t._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        edge = t._edge()
-        _accumulate(pending, (edge[0], edge[1]), g)
-    steps = _reachable_steps([k[0] for k in pending])
+        _accumulate(pending, t._edge(), g)
+    steps = _reachable_steps(list(pending))
     state = grad_mode.state
     previous_mode = state.enabled
     state.enabled = create_graph
     try:
         for step in steps:
-            grad = pending.pop((step, 0), None)
+            grad = pending.pop(step, None)
             if grad is None:
                 if not retain_graph:
                     step.release()
@@ -151,7 +150,7 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
     root_grads = _root_gradients(roots, grad_tensors)
     pending = _run(roots, root_grads, retain_graph, create_graph, None)
     wanted = None if inputs is None else {id(t) for t in inputs}
-    for (node, _), grad in pending.items():
+    for node, grad in pending.items():
         if isinstance(node, AccumulateGrad):
             leaf = node.variable
             if wanted is not None and id(leaf) not in wanted:
@@ -190,7 +189,7 @@ def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor
     results: list[Tensor | None] = []
     for t in inputs:
         if t.grad_fn is None:
-            g = pending.get((t._accumulator(), 0))
+            g = pending.get(t._accumulator())
             if g is not None:
                 g = _apply_leaf_hooks(t, g)
         else:

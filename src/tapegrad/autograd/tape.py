@@ -2,7 +2,7 @@
 
 A step records the op, an edge per input (the step that produced it, or the leaf's
 ``AccumulateGrad``; None when that input needs no gradient), the values its VJP needs, and a
-sequence number. Steps link only backwards, so a step lives exactly as long as some tensor
+sequence number. Every op has one differentiable output, so an edge is just that node. Steps link only backwards, so a step lives exactly as long as some tensor
 (or a later step) that needs it, and backward replays steps in decreasing sequence number:
 recording order is a topological order.
 """
@@ -63,7 +63,7 @@ class Step:
     hooks: "list[Callable[[Any], Any]] | None" = None
     retained: "weakref.ref | None" = None
 
-    def __init__(self, op: "OpDef", edges: tuple[tuple[Any, int] | None, ...],
+    def __init__(self, op: "OpDef", edges: "tuple[Step | AccumulateGrad | None, ...]",
                  attrs: Any, input_meta: tuple[tuple[tuple[int, ...], Any], ...]) -> None:
         self.op = op
         self.edges = edges
@@ -114,7 +114,7 @@ class Step:
 
     @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
-        return tuple(edge if edge is not None else (None, 0) for edge in self.edges)
+        return tuple((edge, 0) for edge in self.edges)
 
     def register_hook(self, hook: Callable[..., Any]) -> None:
         raise RuntimeError("grad_fn.register_hook is not supported; use Tensor.register_hook")

@@ -106,10 +106,10 @@ def _kernels_module(fn: ScalarFn, pattern: str) -> Any:
     return module
 
 
-def loop_kernel(fn: ScalarFn, pattern: str, ndim: int) -> Any:
-    """The loop-nest kernel of rank ``ndim`` for operands of the output's shape (any strides;
-    Numba specialises it per layout, so C-contiguous operands get a vectorised inner loop)."""
-    return _kernels_module(fn, pattern)._STRIDED[ndim]
+def loop_kernels(fn: ScalarFn, pattern: str) -> tuple[Any, ...]:
+    """The loop-nest kernels by rank (0 to 8) for operands of the output's shape (any strides;
+    Numba specialises them per layout, so C-contiguous operands get a vectorised inner loop)."""
+    return _kernels_module(fn, pattern)._STRIDED
 
 
 def parallel_kernel(fn: ScalarFn, pattern: str) -> Any:

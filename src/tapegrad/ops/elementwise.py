@@ -30,7 +30,7 @@ _SCALARS = (bool, int, float)
 class ElementwiseOp(OpDef):
     """``saves`` names what the VJP gets after the gradient: "x0", "x1", … (inputs) or "out"."""
 
-    __slots__ = ("scalar", "result", "saves")
+    __slots__ = ("scalar", "result", "saves", "loops")
 
     def __init__(self, name: str, grad_name: str, scalar: Callable[..., Any],
                  rule: Callable[..., Sequence[Tensor | None]] | None,
@@ -39,6 +39,14 @@ class ElementwiseOp(OpDef):
         self.scalar = scalar
         self.result = result
         self.saves = saves
+        # operand pattern -> the backend's loop-nest kernels by rank (filled on first use)
+        self.loops: dict[str, Any] = {}
+
+    def loop(self, pattern: str, ndim: int) -> Any:
+        kernels = self.loops.get(pattern)
+        if kernels is None:
+            kernels = self.loops[pattern] = cpu.loop_kernels(self.scalar, pattern)
+        return kernels[ndim]
 
     def renamed(self, name: str, grad_name: str) -> "ElementwiseOp":
         """The same op under another grad_fn name (e.g. ``2 - x`` is ``RsubBackward1``)."""
@@ -60,6 +68,10 @@ class ElementwiseOp(OpDef):
         op = self
 
         def method(x: Any, y: Any) -> Tensor:
+            if isinstance(y, Tensor):
+                result = _same_shape_pair(op, x, y)
+                if result is not None:
+                    return result
             args = (x, y)
             result = _apply_fast(op, args)
             return result if result is not None else apply(op, args)
@@ -169,6 +181,23 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
 _BOOL = np.dtype(np.bool_)
 
 
+def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
+    """The hottest case, two small float tensors of one dtype and shape; None otherwise."""
+    xd = x._data
+    yd = y._data
+    dtype = xd.dtype
+    if dtype is not yd.dtype or dtype.kind != "f" or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD:
+        return None
+    out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
+    if xd.size:
+        op.loop("aa", xd.ndim)(out, xd, yd)
+    result = _wrap(out)
+    if (x._requires_grad or y._requires_grad) and op.rule is not None and grad_mode.state.enabled:
+        return record(op, (x, y), result, None,
+                      [OUTPUT if name == "out" else (x, y)[int(name[1:])] for name in op.saves])
+    return result
+
+
 def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor | None:
     """The common cases without promotion or broadcasting work: float tensors of one dtype
     and shape (any strides) and Python scalars, at most two operands. None otherwise.
@@ -205,7 +234,7 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             not isinstance(x, np.ndarray) or x.flags.c_contiguous for x in operands):
         cpu.parallel_kernel(op.scalar, pattern)(out, *operands)
     elif size:
-        cpu.loop_kernel(op.scalar, pattern, data.ndim)(out, *operands)
+        op.loop(pattern, data.ndim)(out, *operands)
     result = _wrap(out)
     if op.rule is not None and grad_mode.state.enabled and (
             (isinstance(first, Tensor) and first._requires_grad) or

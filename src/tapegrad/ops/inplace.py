@@ -86,7 +86,6 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
     base = target._base
     if base is None:
         target.grad_fn = new.grad_fn
-        target._output_nr = new._output_nr
         target._requires_grad = new._requires_grad
         return target
     record(COPY_SLICES, (base, new), base, target._view_chain)

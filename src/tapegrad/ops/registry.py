@@ -62,8 +62,8 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
             if x._base is not None and x._view_version != x._version.value:
                 x._refresh_view_history()
             if x._requires_grad:
-                step = x.grad_fn
-                edges.append((step, 0) if step is not None else (x._accumulator(), 0))
+                producer = x.grad_fn
+                edges.append(producer if producer is not None else x._accumulator())
             else:
                 edges.append(None)
             data = x._data
