@@ -23,8 +23,8 @@ B = Arg("real", kind="bool", diff=False)
 IDX = Arg(kind="index", diff=False)
 W = Arg("pos", diff=False)            # class / element weights: no gradient taken
 
-# Integer powers in int32 run in a child process (``Row.isolate``): a failing kernel link there
-# aborts the interpreter.
+# Integer powers in int32 run in a child process (``Row.isolate``), where a kernel that fails to
+# link would abort the interpreter.
 I32 = ("int32",)
 
 
@@ -50,6 +50,15 @@ BINARY = (
     case("T_S", In((2, 3), "T"), In((2, 3), "S")),
     case("X_T", In((3, 4), "X"), In((3, 4), "T")),
 )
+
+# Above the backend's threshold for multi-threaded kernels (2**17 elements), float dtypes only.
+LARGE_UNARY = (case("large", (384, 384), dtypes=FLOATS), case("large_T", In((384, 384), "T"), dtypes=FLOATS))
+LARGE_BINARY = (case("large", (384, 384), (384, 384), dtypes=FLOATS),
+                case("large_bcast", (384, 384), (384,), dtypes=FLOATS),
+                case("large_T", In((384, 384), "T"), (384, 384), dtypes=FLOATS))
+
+# Non-finite values, signed zeros, tiny and huge magnitudes (one cycle of the "special" domain).
+SPECIAL = (case("special", (2, 7)), case("special_T", In((2, 7), "T")))
 
 TERNARY = (
     case("same", (2, 3), (2, 3), (2, 3)),
@@ -288,7 +297,7 @@ def row(name, fn, ref, args=(R,), cases=UNARY, **kw):
 
 ROWS: list[Row] = [
     # ---- arithmetic operators and reflected forms -----------------------------------------
-    row("add", lambda t, x, y: x + y, lambda x, y: x + y, (R, R), BINARY, dtypes=ALL, gradgrad=True),
+    row("add", lambda t, x, y: x + y, lambda x, y: x + y, (R, R), BINARY + LARGE_BINARY, dtypes=ALL, gradgrad=True),
     row("add_scalar", lambda t, x: x + 2.5, lambda x: x + 2.5, dtypes=ALL),
     row("radd_scalar", lambda t, x: 2.5 + x, lambda x: 2.5 + x, dtypes=ALL),
     row("add_int_scalar", lambda t, x: x + 2, lambda x: x + 2, dtypes=ALL),
@@ -298,11 +307,12 @@ ROWS: list[Row] = [
     row("sub_scalar", lambda t, x: x - 2.5, lambda x: x - 2.5, dtypes=NUMERIC),
     row("rsub_scalar", lambda t, x: 2.5 - x, lambda x: 2.5 - x, dtypes=NUMERIC),
     row("rsub_int_scalar", lambda t, x: 2 - x, lambda x: 2 - x, dtypes=NUMERIC),
-    row("mul", lambda t, x, y: x * y, lambda x, y: x * y, (R, R), BINARY, dtypes=ALL, gradgrad=True),
+    row("mul", lambda t, x, y: x * y, lambda x, y: x * y, (R, R), BINARY + LARGE_BINARY, dtypes=ALL, gradgrad=True),
     row("mul_scalar", lambda t, x: x * 2.5, lambda x: x * 2.5, dtypes=ALL),
     row("rmul_scalar", lambda t, x: 2.5 * x, lambda x: 2.5 * x, dtypes=ALL),
     row("rmul_int_scalar", lambda t, x: 3 * x, lambda x: 3 * x, dtypes=ALL),
-    row("div", lambda t, x, y: x / y, flt(lambda x, y: x / y), (R, NZ), BINARY, dtypes=ALL, gradgrad=True),
+    row("div", lambda t, x, y: x / y, flt(lambda x, y: x / y), (R, NZ), BINARY + LARGE_BINARY, dtypes=ALL,
+        gradgrad=True),
     row("div_scalar", lambda t, x: x / 2.5, lambda x: x / 2.5, dtypes=ALL),
     row("div_int_scalar", lambda t, x: x / 2, lambda x: x / 2, dtypes=ALL),
     row("rdiv_scalar", lambda t, x: 2.5 / x, flt(lambda x: 2.5 / x), (NZ,), dtypes=ALL),
@@ -324,17 +334,17 @@ ROWS: list[Row] = [
 
     # ---- unary maths ----------------------------------------------------------------------
     row("abs", lambda t, x: x.abs(), np.abs, (NZ,), dtypes=NUMERIC),
-    row("exp", lambda t, x: x.exp(), flt(np.exp), dtypes=ALL, gradgrad=True),
+    row("exp", lambda t, x: x.exp(), flt(np.exp), cases=UNARY + LARGE_UNARY, dtypes=ALL, gradgrad=True),
     row("log", lambda t, x: x.log(), flt(np.log), (P,), dtypes=ALL, gradgrad=True),
     row("log1p", lambda t, x: x.log1p(), flt(np.log1p), (Arg("gt_m1"),), dtypes=ALL),
     row("expm1", lambda t, x: x.expm1(), flt(np.expm1), dtypes=ALL),
-    row("sqrt", lambda t, x: x.sqrt(), flt(np.sqrt), (P,), dtypes=ALL, gradgrad=True),
+    row("sqrt", lambda t, x: x.sqrt(), flt(np.sqrt), (P,), UNARY + LARGE_UNARY, dtypes=ALL, gradgrad=True),
     row("rsqrt", lambda t, x: x.rsqrt(), flt(lambda x: 1 / np.sqrt(x)), (P,), dtypes=ALL),
     row("sin", lambda t, x: x.sin(), flt(np.sin), dtypes=ALL, gradgrad=True),
     row("cos", lambda t, x: t.cos(x), flt(np.cos), dtypes=ALL),
-    row("tanh", lambda t, x: x.tanh(), flt(np.tanh), dtypes=ALL, gradgrad=True),
-    row("sigmoid", lambda t, x: t.sigmoid(x), flt(np_sigmoid), dtypes=ALL, gradgrad=True),
-    row("relu", lambda t, x: x.relu(), lambda x: np.maximum(x, 0), (NZ,), dtypes=NUMERIC),
+    row("tanh", lambda t, x: x.tanh(), flt(np.tanh), cases=UNARY + LARGE_UNARY, dtypes=ALL, gradgrad=True),
+    row("sigmoid", lambda t, x: t.sigmoid(x), flt(np_sigmoid), cases=UNARY + LARGE_UNARY, dtypes=ALL, gradgrad=True),
+    row("relu", lambda t, x: x.relu(), lambda x: np.maximum(x, 0), (NZ,), UNARY + LARGE_UNARY, dtypes=NUMERIC),
     row("softplus", lambda t, x: F(t).softplus(x), lambda x: np.logaddexp(0, x)),
     row("softplus_beta", lambda t, x: F(t).softplus(x, beta=2.0, threshold=3.0),
         lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), (Arg("nonzero"),)),
@@ -346,7 +356,8 @@ ROWS: list[Row] = [
     row("round_half_even", lambda t, x: x.round(), np.round, (Arg("grid"),), gradcheck=False),
 
     # ---- clamp, extrema, where ------------------------------------------------------------
-    row("clamp", lambda t, x: x.clamp(-0.5, 0.5), lambda x: np_clamp(x, -0.5, 0.5), dtypes=ALL),
+    row("clamp", lambda t, x: x.clamp(-0.5, 0.5), lambda x: np_clamp(x, -0.5, 0.5), cases=UNARY + LARGE_UNARY,
+        dtypes=ALL),
     row("clamp_min", lambda t, x: x.clamp(min=-0.5), lambda x: np_clamp(x, -0.5), dtypes=NUMERIC),
     row("clamp_max", lambda t, x: t.clamp(x, max=0.5), lambda x: np_clamp(x, None, 0.5), dtypes=NUMERIC),
     row("clamp_int_bounds", lambda t, x: x.clamp(-1, 1), lambda x: np_clamp(x, -1, 1), dtypes=ALL),
@@ -354,22 +365,25 @@ ROWS: list[Row] = [
         # (torch's own backward fails when a 0-d input broadcasts against larger bounds, so the
         # 0-d case keeps the input full size)
         TERNARY[:2] + (case("0d_bounds", (2, 3), (), ()),) + TERNARY[3:], dtypes=NUMERIC),
+    row("clamp_tensor_crossed", lambda t, x, lo, hi: t.clamp(x, lo, hi), np_clamp, (R, Arg("high"), Arg("low")),
+        TERNARY[:2], dtypes=NUMERIC),  # min > max: the result is max, and so is the gradient's recipient
     row("clamp_tensor_min", lambda t, x, lo: t.clamp(x, min=lo), np_clamp, (R, Arg("low")), BINARY,
         dtypes=NUMERIC),
     row("clamp_tensor_max", lambda t, x, hi: x.clamp(max=hi), lambda x, hi: np_clamp(x, None, hi),
         (R, Arg("high")), BINARY, dtypes=NUMERIC),
-    row("maximum", lambda t, x, y: t.maximum(x, y), np.maximum, (R, R), BINARY, dtypes=ALL),
+    row("maximum", lambda t, x, y: t.maximum(x, y), np.maximum, (R, R), BINARY + LARGE_BINARY, dtypes=ALL),
     row("minimum", lambda t, x, y: t.minimum(x, y), np.minimum, (R, R), BINARY, dtypes=ALL),
     row("maximum_ties", lambda t, x, y: t.maximum(x, y), np.maximum, (G, G), BINARY[:3], gradcheck=False),
     row("minimum_ties", lambda t, x, y: t.minimum(x, y), np.minimum, (G, G), BINARY[:3], gradcheck=False),
-    row("where", lambda t, c, x, y: t.where(c, x, y), np.where, (B, R, R), TERNARY, dtypes=ALL),
+    row("where", lambda t, c, x, y: t.where(c, x, y), np.where, (B, R, R),
+        TERNARY + (case("large", (384, 384), (384, 384), (384,), dtypes=FLOATS),), dtypes=ALL),
     row("where_scalar", lambda t, c, x: t.where(c, x, 2.5), lambda c, x: np.where(c, x, 2.5), (B, R),
         BINARY[:4], dtypes=ALL),
 
     # ---- comparisons ----------------------------------------------------------------------
     row("eq", lambda t, x, y: x == y, np.equal, (G, G), BINARY, dtypes=ALL, grad=False),
     row("ne", lambda t, x, y: x != y, np.not_equal, (G, G), BINARY, dtypes=ALL, grad=False),
-    row("lt", lambda t, x, y: x < y, np.less, (G, G), BINARY, dtypes=ALL, grad=False),
+    row("lt", lambda t, x, y: x < y, np.less, (G, G), BINARY + LARGE_BINARY, dtypes=ALL, grad=False),
     row("le", lambda t, x, y: t.le(x, y), np.less_equal, (G, G), BINARY, dtypes=ALL, grad=False),
     row("gt", lambda t, x, y: x.gt(y), np.greater, (G, G), BINARY, dtypes=ALL, grad=False),
     row("ge", lambda t, x, y: x >= y, np.greater_equal, (G, G), BINARY, dtypes=ALL, grad=False),
@@ -379,10 +393,14 @@ ROWS: list[Row] = [
 
     # ---- reductions -----------------------------------------------------------------------
     row("sum", lambda t, x, **kw: x.sum(**kw), np_sum, (R,),
-        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0), dict(dim=-1, keepdim=True)), empty=SUM_EMPTY),
+        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0), dict(dim=-1, keepdim=True)), empty=SUM_EMPTY)
+        # (float64 only: a float32 sum of 1.5e5 terms differs between summation orders by more than
+        # the forward tolerance, in torch as much as anywhere)
+        + (case("large", (384, 384), dtypes=("float64",)), case("large:dim=0", (384, 384), dim=0, dtypes=("float64",))),
         dtypes=ALL, gradgrad=True),
     row("mean", lambda t, x, **kw: x.mean(**kw), np_mean, (R,),
-        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0)), empty=SUM_EMPTY),
+        reduce_cases(SUM_VARIANTS, scalar=({}, dict(dim=0)), empty=SUM_EMPTY)
+        + (case("large:dim=1", (384, 384), dim=1),),
         gradgrad=True),
     row("prod", lambda t, x, **kw: x.prod(**kw), lambda x, dim=None, keepdim=False:
         np.prod(x, axis=dim, keepdims=keepdim),
@@ -637,6 +655,51 @@ ROWS: list[Row] = [
         with_variants((case("4x3", (4, 3), In((4,), values=(0, 2, 1, 2)), (3,)),),
                       REDUCTIONS + (dict(ignore_index=2),))),
 
+    # ---- an input used more than once (gradients accumulate) ------------------------------
+    row("mul_self", lambda t, x: x * x, lambda x: x * x, dtypes=NUMERIC, gradgrad=True),
+    row("div_self", lambda t, x: x / x, flt(lambda x: x / x), (NZ,)),
+    row("add_self_transposed", lambda t, x: x + x.t(), lambda x: x + x.T, (R,),
+        (case("3x3", (3, 3)), case("S", In((3, 3), "S")), case("X", In((3, 3), "X"))), dtypes=NUMERIC),
+    row("getitem_reuse", lambda t, x: x[0] * x[-1] + x[0], lambda x: x[0] * x[-1] + x[0], (R,), GETITEM_CASES),
+    row("matmul_self", lambda t, x: x @ x.t(), lambda x: x @ x.T, (R,),
+        (case("2x3", (2, 3)), case("T", In((3, 3), "T")))),
+
+    # ---- special values (forward only) ----------------------------------------------------
+    *[row(f"special_{name}", fn, ref, (Arg("special"),), SPECIAL, grad=False, widen=False) for name, fn, ref in (
+        ("exp", lambda t, x: x.exp(), np.exp),
+        ("log", lambda t, x: x.log(), np.log),
+        ("log1p", lambda t, x: x.log1p(), np.log1p),
+        ("expm1", lambda t, x: x.expm1(), np.expm1),
+        ("sqrt", lambda t, x: x.sqrt(), np.sqrt),
+        ("rsqrt", lambda t, x: x.rsqrt(), lambda x: 1 / np.sqrt(x)),
+        ("sin", lambda t, x: x.sin(), np.sin),
+        ("cos", lambda t, x: x.cos(), np.cos),
+        ("tanh", lambda t, x: x.tanh(), np.tanh),
+        ("sigmoid", lambda t, x: x.sigmoid(), np_sigmoid),
+        ("relu", lambda t, x: x.relu(), lambda x: np.where(np.isnan(x), x, np.maximum(x, 0))),
+        ("softplus", lambda t, x: F(t).softplus(x), lambda x: np.where(x > 20, x, np.log1p(np.exp(x)))),
+        ("abs", lambda t, x: x.abs(), np.abs),
+        ("sign", lambda t, x: x.sign(), lambda x: np.where(np.isnan(x), 0, np.sign(x))),  # torch: sign(nan) = 0
+        ("reciprocal", lambda t, x: x.reciprocal(), lambda x: 1 / x),
+        ("floor", lambda t, x: x.floor(), np.floor),
+        ("ceil", lambda t, x: x.ceil(), np.ceil),
+        ("round", lambda t, x: x.round(), np.round),
+        ("clamp", lambda t, x: x.clamp(-1, 1), lambda x: np_clamp(x, -1, 1)),
+        ("neg", lambda t, x: -x, np.negative),
+        ("square", lambda t, x: x * x, np.square),
+        ("mul_zero", lambda t, x: x * 0.0, lambda x: x * 0.0),
+        ("amax", lambda t, x: x.amax(1), lambda x: np.max(x, 1)),
+        ("max_dim", lambda t, x: x.max(1), lambda x: np_max_dim(x, 1)),
+        ("argmin", lambda t, x: x.argmin(1), lambda x: np.argmin(x, 1)),
+        ("sum", lambda t, x: x.sum(0), lambda x: np.sum(x, 0)),  # columns: no huge terms cancelling
+        ("logsumexp", lambda t, x: x.logsumexp(1), lambda x: np_logsumexp(x, 1).astype(x.dtype)),
+        ("softmax", lambda t, x: x.softmax(1), lambda x: np_softmax(x, 1)),
+    )],
+    row("special_maximum", lambda t, x, y: t.maximum(x, y), np.maximum, (Arg("special"), R),
+        (case("special", (2, 7), (2, 7)),), grad=False, widen=False),
+    row("special_div", lambda t, x, y: x / y, np.divide, (R, Arg("special")), (case("special", (2, 7), (2, 7)),),
+        grad=False, widen=False),
+
     # ---- further engine ops ---------------------------------------------------------------
     row("square", lambda t, x: x.square(), np.square, dtypes=NUMERIC, isolate=I32),
     # torch records floor_divide with a grad_fn that cannot run backward, so no gradient is taken.
@@ -735,4 +798,30 @@ PROMOTION = [
     ("sum(float32,dtype=float64)", lambda t, x: x.sum(dtype=t.float64), [("float32", (3,))], "float64"),
     ("float32.softmax(dtype=float64)", lambda t, x: x.softmax(0, dtype=t.float64), [("float32", (3,))],
      "float64"),
+]
+
+
+# ----------------------------------------------------------------------------- mixed-dtype gradients
+
+# (id, fn(lib, *tensors), inputs as (dtype, shape)): every float input takes a gradient, which
+# must come back in that input's own dtype.
+MIXED_GRAD = [
+    ("float32*float64", lambda t, x, y: x * y, [("float32", (2, 3)), ("float64", (2, 3))]),
+    ("float32+float64_0d", lambda t, x, y: x + y, [("float32", (2, 3)), ("float64", ())]),
+    ("float64_0d*float32", lambda t, x, y: x * y, [("float64", ()), ("float32", (2, 3))]),
+    ("float32/float64_bcast", lambda t, x, y: x / y, [("float32", (2, 3)), ("float64", (3,))]),
+    ("float32**float64_0d", lambda t, x, y: x ** y, [("float32", (2, 3)), ("float64", ())]),
+    ("float32+int64", lambda t, x, i: x + i, [("float32", (2, 3)), ("int64", (2, 3))]),
+    ("maximum(float32,float64)", lambda t, x, y: t.maximum(x, y), [("float32", (2, 3)), ("float64", (2, 3))]),
+    ("where(float32,float64)", lambda t, c, x, y: t.where(c, x, y),
+     [("bool", (2, 3)), ("float32", (2, 3)), ("float64", (2, 3))]),
+    ("clamp(float32,float64_bounds)", lambda t, x, lo, hi: x.clamp(lo, hi),
+     [("float32", (2, 3)), ("float64", (2, 3)), ("float64", (3,))]),
+    ("cat(float32,float64)", lambda t, x, y: t.cat([x, y]), [("float32", (2, 3)), ("float64", (1, 3))]),
+    ("stack(float64,float32)", lambda t, x, y: t.stack([x, y], 1), [("float64", (2, 3)), ("float32", (2, 3))]),
+    ("to(float64)", lambda t, x: x.to(t.float64) * 2, [("float32", (2, 3))]),
+    ("to(float32)", lambda t, x: x.to(t.float32).exp(), [("float64", (2, 3))]),
+    ("float32.sum(dtype=float64)", lambda t, x: x.sum(dtype=t.float64), [("float32", (2, 3))]),
+    ("float32.softmax(dtype=float64)", lambda t, x: x.softmax(1, dtype=t.float64), [("float32", (2, 3))]),
+    ("mse_loss(float32,float64)", lambda t, x, y: F(t).mse_loss(x, y), [("float32", (2, 3)), ("float64", (2, 3))]),
 ]

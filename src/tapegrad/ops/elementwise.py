@@ -436,7 +436,13 @@ SQRT = ElementwiseOp("sqrt", "SqrtBackward0", _sqrt, _sqrt_vjp, saves=("out",), 
 
 
 def _rsqrt(x):
-    return 1.0 / math.sqrt(x) if x >= 0 else math.nan
+    # Under 'arcp' LLVM may use the hardware reciprocal-sqrt estimate, which is wrong for 0 and
+    # inf: those are answered here.
+    if x > 0 and x < math.inf:
+        return 1.0 / math.sqrt(x)
+    if x == 0:
+        return math.copysign(math.inf, x)
+    return 0.0 if x == math.inf else math.nan
 
 
 def _rsqrt_vjp(needs, g, out):
@@ -517,7 +523,8 @@ SIGMOID = ElementwiseOp("sigmoid", "SigmoidBackward0", _sigmoid, _sigmoid_vjp, s
 
 
 def _relu(x):
-    return x if (x > 0 or x != x) else x * 0
+    # A literal zero, not x * 0: that would turn -inf into nan and -1 into -0.
+    return x if (x > 0 or x != x) else 0.0
 
 
 def _relu_vjp(needs, g, out):
@@ -542,7 +549,7 @@ SOFTPLUS = ElementwiseOp("softplus", "SoftplusBackward0", _softplus, _softplus_v
 
 
 def _sign(x):
-    return (x > 0) - (x < 0) if x == x else x
+    return (x > 0) - (x < 0)  # 0 for nan, as PyTorch gives
 
 
 def _zero_vjp(needs, g, *unused):
@@ -553,11 +560,11 @@ SIGN = ElementwiseOp("sign", "SignBackward0", _sign, _zero_vjp)
 
 
 def _floor(x):
-    return math.floor(x)
+    return np.floor(x)  # stays a float: math.floor converts to int64, which overflows
 
 
 def _ceil(x):
-    return math.ceil(x)
+    return np.ceil(x)
 
 
 def _round(x):
@@ -577,10 +584,15 @@ def _clamp(x, low, high):
 
 
 def _clamp_vjp(needs, g, x, low, high):
-    inside = ge(x, low) & le(x, high)
-    grad_x = g * inside if needs[0] else None
-    grad_low = g * lt(x, low) if needs[1] else None
-    grad_high = g * gt(x, high) if needs[2] else None
+    # clamp is min(max(x, low), high): follow which operand each of the two picks took, so
+    # crossed bounds (low > high) send the gradient to high, as the forward does.
+    took_low = lt(x, low)
+    raised = where(took_low, low, x)
+    took_high = gt(raised, high)
+    kept = logical_not(took_high)
+    grad_x = g * (logical_not(took_low) & kept) if needs[0] else None
+    grad_low = g * (took_low & kept) if needs[1] else None
+    grad_high = g * took_high if needs[2] else None
     return grad_x, grad_low, grad_high
 
 
