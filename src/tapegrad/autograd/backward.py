@@ -181,7 +181,7 @@ def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor
         retain_graph = create_graph
     for i, t in enumerate(inputs):
         if not t._requires_grad:
-            raise RuntimeError(f"One of the differentiated Tensors does not require grad")
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
     root_grads = _root_gradients(outputs, grad_outputs)
     # Non-leaf inputs: capture the gradient arriving at their step (output 0).
     capture: dict[Any, Any] = {id(t.grad_fn): None for t in inputs if t.grad_fn is not None}

@@ -19,7 +19,7 @@ import weakref
 from typing import Any
 
 from . import grad_mode
-from .tape import SavedTensor, Step
+from .tape import Step
 
 
 class FunctionCtx:

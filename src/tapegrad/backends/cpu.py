@@ -80,7 +80,7 @@ def {name}(out, {params}):
             index = ", ".join(f"i{d}" for d in range(ndim)) if ndim else "()"
             args = ", ".join(f"a{i}[{index}]" if p == "a" else f"a{i}"
                              for i, p in enumerate(self.pattern))
-            body = [f"@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy', nogil=True)",
+            body = ["@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy', nogil=True)",
                     f"def strided_{ndim}(out, {params}):"]
             for d in range(ndim):
                 body.append("    " * (d + 1) + f"for i{d} in range(out.shape[{d}]):")

@@ -14,7 +14,7 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..ops import elementwise as ew
-from ..ops.composite import _without_grad, log_softmax, softmax
+from ..ops.composite import _without_grad, log_softmax, softmax  # noqa: F401  (F.softmax)
 from ..ops.index import scatter_into_zeros
 from ..ops.matmul import linear
 from ..ops.registry import OpDef, record

@@ -5,7 +5,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..tensor import Tensor, VersionCounter
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):

@@ -117,8 +117,7 @@ def _flat_positions(shape: tuple[int, ...], key: tuple) -> np.ndarray:
 
 
 def _embed_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
-    key, advanced = step.attrs[1], step.attrs[2]
-    return (getitem(g, key),)
+    return (getitem(g, step.attrs[1]),)
 
 
 EMBED = OpDef("index_backward", "IndexPutBackward0", _embed_vjp)
@@ -156,7 +155,7 @@ def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int64 for index")
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
-        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     for d in range(index.ndim):
         if d != axis and index.shape[d] > (input.shape[d] if input.ndim else 1):
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "

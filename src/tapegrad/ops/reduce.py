@@ -6,7 +6,7 @@ dims/keepdim semantics and records a step whose VJP broadcasts the gradient back
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +17,6 @@ from ..backends import cpu
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 
-Dims = "int | Sequence[int] | None"
 
 
 def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:

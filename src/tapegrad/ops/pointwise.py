@@ -1,0 +1,238 @@
+"""How elementwise ops run: ``ElementwiseOp`` (an op defined by a scalar function), PyTorch's
+type promotion and broadcasting for its operands, and the paths from tensors to the backend's
+generated kernels (a lean one for the common same-shape cases, a general one otherwise).
+
+The ops themselves (scalar forward, saved values, VJP) are in ``elementwise.py``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import dtypes as _dtypes
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu
+from ..tensor import Tensor, _wrap
+from .registry import OUTPUT, OpDef, record
+
+SAME, FLOAT, BOOL = "same", "float", "bool"
+_SCALARS = (bool, int, float)
+
+
+class ElementwiseOp(OpDef):
+    """``saves`` names what the VJP gets after the gradient: "x0", "x1", … (inputs) or "out"."""
+
+    __slots__ = ("scalar", "result", "saves", "loops")
+
+    def __init__(self, name: str, grad_name: str, scalar: Callable[..., Any],
+                 rule: Callable[..., Sequence[Tensor | None]] | None,
+                 saves: tuple[str, ...] = (), result: str = SAME) -> None:
+        super().__init__(name, grad_name, rule)
+        self.scalar = scalar
+        self.result = result
+        self.saves = saves
+        # operand pattern -> the backend's loop-nest kernels by rank (filled on first use)
+        self.loops: dict[str, Any] = {}
+
+    def loop(self, pattern: str, ndim: int) -> Any:
+        kernels = self.loops.get(pattern)
+        if kernels is None:
+            kernels = self.loops[pattern] = cpu.loop_kernels(self.scalar, pattern)
+        return kernels[ndim]
+
+    def renamed(self, name: str, grad_name: str) -> "ElementwiseOp":
+        """The same op under another grad_fn name (e.g. ``2 - x`` is ``RsubBackward1``)."""
+        return ElementwiseOp(name, grad_name, self.scalar, self.rule, self.saves, self.result)
+
+    def vjp(self, step: Step, grad: Tensor) -> Sequence[Tensor | None]:
+        if self.rule is None:
+            raise RuntimeError(f"the derivative for '{self.name}' is not implemented")
+        needs = tuple(edge is not None for edge in step.edges)
+        grads = self.rule(needs, grad, *step.saved_values())
+        return tuple(_reduce_to_input(g, meta) if g is not None and meta is not None else None
+                     for g, meta in zip(grads, step.input_meta))
+
+    def __call__(self, *args: Any) -> Tensor:
+        return apply(self, args)
+
+    def binary_method(self) -> Callable[[Any, Any], Tensor]:
+        """``x.__add__``-style method: the operator path without keyword handling."""
+        op = self
+
+        def method(x: Any, y: Any) -> Tensor:
+            if isinstance(y, Tensor):
+                result = _same_shape_pair(op, x, y)
+                if result is not None:
+                    return result
+            args = (x, y)
+            result = _apply_fast(op, args)
+            return result if result is not None else apply(op, args)
+
+        method.__name__ = self.name
+        return method
+
+
+def _reduce_to_input(grad: Tensor, meta: tuple[tuple[int, ...], np.dtype]) -> Tensor:
+    shape, dtype = meta
+    if grad._data.shape != shape:
+        from .reduce import sum_to
+
+        grad = sum_to(grad, shape)
+    if grad._data.dtype != dtype:
+        grad = grad.to(_dtypes.from_numpy_dtype(dtype))
+    return grad
+
+
+# (signature of operands) -> (compute dtype, output dtype); signatures are tiny tuples.
+_promotion_cache: dict[tuple[Any, ...], tuple[np.dtype, np.dtype]] = {}
+
+
+def _promote(op: ElementwiseOp, args: Sequence[Any]) -> tuple[np.dtype, np.dtype]:
+    signature = (op.result,) + tuple(
+        (a._data.ndim > 0, a._data.dtype) if isinstance(a, Tensor) else type(a) for a in args)
+    found = _promotion_cache.get(signature)
+    if found is not None:
+        return found
+    dims, zero_dim, scalars = [], [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            (dims if a._data.ndim > 0 else zero_dim).append(_dtypes.from_numpy_dtype(a._data.dtype))
+        else:
+            scalars.append(_dtypes.scalar_dtype(a))
+    compute = _dtypes.result_type(dims, zero_dim, scalars)
+    if op.result == FLOAT and not compute.is_floating_point:
+        compute = _dtypes.get_default_dtype()
+    out = _dtypes.bool_ if op.result == BOOL else compute
+    found = _promotion_cache[signature] = (compute.numpy, out.numpy)
+    return found
+
+
+def _broadcast_shape(args: Sequence[Any]) -> tuple[int, ...]:
+    shape: tuple[int, ...] | None = None
+    mismatch = False
+    for a in args:
+        if isinstance(a, Tensor):
+            s = a._data.shape
+            if shape is None:
+                shape = s
+            elif s != shape:
+                mismatch = True
+    if not mismatch:
+        return shape if shape is not None else ()
+    shapes = [a._data.shape for a in args if isinstance(a, Tensor)]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise RuntimeError(_broadcast_error(shapes)) from None
+
+
+def _broadcast_error(shapes: list[tuple[int, ...]]) -> str:
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    for d in range(ndim):
+        sizes = {p[d] for p in padded} - {1}
+        if len(sizes) > 1:
+            a, b = sorted(sizes)[:2]
+            which = [i for i, p in enumerate(padded) if p[d] in (a, b)]
+            names = "ab"
+            return (f"The size of tensor {names[0]} ({padded[which[0]][d]}) must match the size of "
+                    f"tensor {names[1]} ({padded[which[1]][d]}) at non-singleton dimension {d}")
+    return f"shapes {shapes} cannot be broadcast together"
+
+
+def _as_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"unsupported operand type {type(value).__name__!r} for a tensor op; "
+                    "expected a Tensor or a Python number")
+
+
+def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor:
+    """Run ``op`` on tensors and Python scalars with broadcasting and PyTorch promotion."""
+    if out is None:
+        fast = _apply_fast(op, args)
+        if fast is not None:
+            return fast
+    args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else _as_scalar(a) for a in args)
+    compute, out_dtype = _promote(op, args)
+    shape = _broadcast_shape(args)
+    operands = [
+        (a._data if a._data.dtype == compute else a._data.astype(compute))
+        if isinstance(a, Tensor) else compute.type(a)
+        for a in args]
+    data = cpu.elementwise(op.scalar, operands, shape, out_dtype, out)
+    result = _wrap(data)
+    if op.rule is not None and grad_mode.state.enabled:
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                saved = [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves]
+                return record(op, args, result, None, saved)
+    return result
+
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
+    """The hottest case, two small float tensors of one dtype and shape; None otherwise."""
+    xd = x._data
+    yd = y._data
+    dtype = xd.dtype
+    if dtype is not yd.dtype or dtype.kind != "f" or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD:
+        return None
+    out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
+    if xd.size:
+        op.loop("aa", xd.ndim)(out, xd, yd)
+    result = _wrap(out)
+    if (x._requires_grad or y._requires_grad) and op.rule is not None and grad_mode.state.enabled:
+        return record(op, (x, y), result, None,
+                      [OUTPUT if name == "out" else (x, y)[int(name[1:])] for name in op.saves])
+    return result
+
+
+def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor | None:
+    """The common cases without promotion or broadcasting work: float tensors of one dtype
+    and shape (any strides) and Python scalars, at most two operands. None otherwise.
+    With ``out`` (same shape and dtype as the operands) the result is written there."""
+    if len(args) > 2:
+        return None
+    first = args[0]
+    second = args[1] if len(args) == 2 else None
+    tensor = first if isinstance(first, Tensor) else second
+    if not isinstance(tensor, Tensor):
+        return None
+    data = tensor._data
+    dtype = data.dtype
+    if dtype.kind != "f" or data.ndim > 8:
+        return None
+    operands = []
+    pattern = ""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            other = arg._data
+            if other.dtype is not dtype or other.shape != data.shape:
+                return None
+            operands.append(other)
+            pattern += "a"
+        elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            operands.append(dtype.type(arg))
+            pattern += "s"
+        else:
+            return None
+    if out is None:
+        out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
+    size = data.size
+    if size >= cpu.PARALLEL_THRESHOLD and out.flags.c_contiguous and all(
+            not isinstance(x, np.ndarray) or x.flags.c_contiguous for x in operands):
+        cpu.parallel_kernel(op.scalar, pattern)(out, *operands)
+    elif size:
+        op.loop(pattern, data.ndim)(out, *operands)
+    result = _wrap(out)
+    if op.rule is not None and grad_mode.state.enabled and (
+            (isinstance(first, Tensor) and first._requires_grad) or
+            (isinstance(second, Tensor) and second._requires_grad)):
+        return record(op, args, result, None,
+                      [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves])
+    return result
