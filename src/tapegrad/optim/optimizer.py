@@ -39,7 +39,8 @@ class Optimizer:
         zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        raise NotImplementedError
+        """Update the parameters; each optimizer (``SGD``, ...) defines it, as in PyTorch."""
+        raise NotImplementedError(f"{type(self).__name__} does not define step()")
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
