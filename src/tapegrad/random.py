@@ -85,48 +85,38 @@ def _jit_inline(function):
 # --------------------------------------------------------------------------- intrinsics
 # Exactly rounded fused multiply-add and float32 <-> int32 bit casts.
 
-@intrinsic
-def _fma32(typingctx, a, b, c):
-    sig = types.float32(types.float32, types.float32, types.float32)
+def _fma_intrinsic(numba_type: types.Type, llvm_type: ir.Type, llvm_name: str):
+    """An exactly rounded ``a * b + c`` for one float type (LLVM's fma intrinsic)."""
 
-    def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.FloatType(), [ir.FloatType()] * 3)
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f32")
-        return builder.call(fn, args)
+    def fma(typingctx, a, b, c):
+        sig = numba_type(numba_type, numba_type, numba_type)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            fnty = ir.FunctionType(llvm_type, [llvm_type] * 3)
+            fn = cgutils.get_or_insert_function(builder.module, fnty, llvm_name)
+            return builder.call(fn, args)
 
+        return sig, codegen
 
-@intrinsic
-def _fma64(typingctx, a, b, c):
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.DoubleType(), [ir.DoubleType()] * 3)
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
-        return builder.call(fn, args)
-
-    return sig, codegen
+    return intrinsic(fma)
 
 
-@intrinsic
-def _f32_as_i32(typingctx, x):
-    sig = types.int32(types.float32)
+def _bitcast_intrinsic(source: types.Type, target: types.Type, llvm_target: ir.Type):
+    """Reinterpret the bits of a ``source`` scalar as a ``target`` scalar of the same width."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
+    def bitcast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_target)
 
-    return sig, codegen
+        return target(source), codegen
+
+    return intrinsic(bitcast)
 
 
-@intrinsic
-def _i32_as_f32(typingctx, x):
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+_fma32 = _fma_intrinsic(types.float32, ir.FloatType(), "llvm.fma.f32")
+_fma64 = _fma_intrinsic(types.float64, ir.DoubleType(), "llvm.fma.f64")
+_f32_as_i32 = _bitcast_intrinsic(types.float32, types.int32, ir.IntType(32))
+_i32_as_f32 = _bitcast_intrinsic(types.int32, types.float32, ir.FloatType())
 
 
 # --------------------------------------------------------------------------- MT19937
