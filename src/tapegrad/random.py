@@ -48,8 +48,11 @@ from __future__ import annotations
 import operator
 import os
 import threading
+from typing import Any
 
 import numpy as np
+
+from .device import device as _device
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -579,7 +582,10 @@ _STATE_BYTES = _STATE_WORDS + 8 * 4  # mt words, position, seed, cache flag, cac
 class Generator:
     """A CPU random number generator reproducing PyTorch's default CPU generator."""
 
-    def __init__(self, seed: int = DEFAULT_SEED) -> None:
+    def __init__(self, device: Any = "cpu", *, seed: int = DEFAULT_SEED) -> None:
+        self.device = _device(device)
+        if self.device.type != "cpu":
+            raise RuntimeError(f"Generator: only device='cpu' has a generator here, got device='{self.device}'")
         self._lock = threading.RLock()
         self._mt = np.empty(_N, dtype=np.uint32)
         self._pos = np.zeros(1, dtype=np.int64)
@@ -759,7 +765,7 @@ class Generator:
 
 # Like PyTorch's default CPU generator, the default generator starts from a
 # non-deterministic seed; call ``manual_seed`` for reproducible numbers.
-default_generator = Generator(_nondeterministic_seed())
+default_generator = Generator(seed=_nondeterministic_seed())
 
 
 def manual_seed(seed: int) -> Generator:
