@@ -79,12 +79,12 @@ def test_seed_values_and_wrapping():
     with pytest.raises(ValueError):
         Generator(seed=2**64)
     with pytest.raises(ValueError):
-        Generator(-2**63 - 1)
+        Generator(seed=-2**63 - 1)
     g = Generator(seed=0)
     s = g.seed()
     assert isinstance(s, int) and 0 <= s < 2**64
     assert g.initial_seed() == s
-    np.testing.assert_array_equal(g.random_bits(8), Generator(s).random_bits(8))
+    np.testing.assert_array_equal(g.random_bits(8), Generator(seed=s).random_bits(8))
     s2 = trandom.seed()
     assert trandom.initial_seed() == s2
 
@@ -188,7 +188,7 @@ def test_randperm_is_permutation(n):
 def test_randperm_is_shuffled():
     perm = Generator(seed=8).randperm(1000)
     assert not np.array_equal(perm, np.arange(1000))
-    firsts = [Generator(s).randperm(4)[0] for s in range(400)]
+    firsts = [Generator(seed=s).randperm(4)[0] for s in range(400)]
     counts = np.bincount(firsts, minlength=4)
     assert counts.min() > 60
 
@@ -395,7 +395,7 @@ def test_torch_state_round_trip():
 def test_torch_separate_generators():
     for seed in (0, 5, 2**40 + 3):
         tg = torch.Generator().manual_seed(seed)
-        g = Generator(seed)
+        g = Generator(seed=seed)
         assert g.initial_seed() == tg.initial_seed()
         assert_matches(g.normal((33,), 0, 1, np.float32), torch.randn(33, generator=tg), EXACT)
         assert_matches(g.randperm(20), torch.randperm(20, generator=tg))

@@ -34,7 +34,8 @@ from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand
                            narrow, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
                            unflatten, unsqueeze)
 from .ops.reduce import all, amax, amin, any, argmax, argmin, max, mean, min, prod, sum
-from .random import get_rng_state, initial_seed, seed, set_rng_state
+from .serialization import load, save
+from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .tensor import Size, Tensor, is_tensor
 
 float = float32
@@ -61,4 +62,4 @@ import builtins as _builtins  # noqa: E402
 
 builtins_bool = _builtins.bool
 
-from . import nn, optim  # noqa: E402  (they use the API above)
+from . import nn, optim, utils  # noqa: E402  (they use the API above)

@@ -1,9 +1,7 @@
-"""``tapegrad.nn``: modules, parameters, and ``functional``."""
-from . import functional
+"""``tapegrad.nn``: modules, parameters, ``functional``, ``init`` and ``utils``."""
+from . import functional, init, utils
+from .conv import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
 from .module import Module
-from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, Linear, MSELoss, NLLLoss, ReLU,
-                      Sequential, Sigmoid, SmoothL1Loss, Tanh)
+from .modules import *  # noqa: F401,F403
 from .parameter import Parameter
-
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "Linear", "MSELoss", "Module", "NLLLoss",
-           "Parameter", "ReLU", "Sequential", "Sigmoid", "SmoothL1Loss", "Tanh", "functional"]

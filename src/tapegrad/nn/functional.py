@@ -14,6 +14,8 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..ops import elementwise as ew
+from ..ops.conv import *  # noqa: F401,F403  (conv2d, max_pool2d, avg_pool2d)
+from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
 from ..ops.composite import _without_grad, log_softmax, softmax  # noqa: F401  (F.softmax)
 from ..ops.index import scatter_into_zeros
 from ..ops.matmul import linear

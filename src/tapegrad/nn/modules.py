@@ -11,6 +11,9 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "Linear", "MSELoss", "NLLLoss", "ReLU",
+           "Sequential", "Sigmoid", "SmoothL1Loss", "Tanh"]
+
 
 class Linear(Module):
     """``y = x @ weight.T + bias``, initialised as PyTorch does (uniform in ±1/sqrt(in_features))."""
