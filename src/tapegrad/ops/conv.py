@@ -1,0 +1,576 @@
+"""Convolution and pooling: ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``adaptive_avg_pool2d``.
+
+Each forward is one recorded step whose kernels live in ``backends/cpu_conv.py``. Every
+backward is itself a recorded op whose VJP is again one of these ops, so gradients of any
+order are exact:
+
+- ``conv2d(x, w)`` has VJPs ``_conv_input_grad(g, w)`` and ``_conv_weight_grad(x, g)``; both
+  are bilinear, and their VJPs are ``conv2d`` and each other.
+- ``max_pool2d`` scatters the gradient to the saved argmax indices; the scatter's VJP is the
+  gather at the same indices, and the gather's is the scatter.
+- the average poolings are linear: forward and backward are each other's VJP.
+
+Without ``create_graph`` the convolution VJP runs one fused backward (the output gradient is
+rearranged once for the input and the weight gradients, and the forward's column buffer is
+reused for the weight gradient) and records nothing.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..backends import cpu_conv
+from ..tensor import Tensor, _wrap, type_name
+from .registry import OpDef, record
+
+__all__: list[str] = ["adaptive_avg_pool2d", "avg_pool2d", "conv2d", "max_pool2d"]
+
+Pair = tuple[int, int]
+
+# The kernels compute in these; other dtypes raise as PyTorch does for an unsupported dtype.
+_FLOAT_KINDS = (np.dtype(np.float32), np.dtype(np.float64))
+# PyTorch's C type names in its dtype-mismatch messages.
+_C_TYPE_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def _check_float(name: str, x: Tensor) -> None:
+    if x._data.dtype not in _FLOAT_KINDS:
+        raise NotImplementedError(f"\"{name}\" not implemented for '{x.dtype.scalar_name}'")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _int_list(fn: str, name: str, position: int, value: Any) -> list[int]:
+    """An int or a sequence of ints as a list, else PyTorch's argument TypeError."""
+    if _is_int(value):
+        return [int(value)]
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        return [int(v) for v in value]
+    raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be tuple of ints, "
+                    f"not {type(value).__name__}")
+
+
+def _planes(data: np.ndarray) -> np.ndarray:
+    """A C-contiguous (planes, H, W) view (or copy) of an (N, C, H, W) or (C, H, W) array."""
+    return np.ascontiguousarray(data).reshape(-1, data.shape[-2], data.shape[-1])
+
+
+def _plane_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """(planes, H, W) of an (N, C, H, W) or (C, H, W) shape."""
+    planes = 1
+    for size in shape[:-2]:
+        planes *= size
+    return planes, shape[-2], shape[-1]
+
+
+def _graph_needed(*tensors: Tensor | None) -> bool:
+    """True when a backward is being recorded (``create_graph``) and something it reads can
+    carry a gradient: the VJP is then built from recorded ops."""
+    if not grad_mode.state.enabled:
+        return False
+    return any(t is not None and t._requires_grad for t in tensors)
+
+
+# ================================================================ convolution
+
+def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geometry, groups: int) -> Tensor:
+    """The checked 4-D convolution as one ``ConvolutionBackward0`` step."""
+    record_step = grad_mode.state.enabled and (x._requires_grad or weight._requires_grad
+                                               or (bias is not None and bias._requires_grad))
+    data, columns = cpu_conv.conv2d_forward(
+        np.ascontiguousarray(x._data), np.ascontiguousarray(weight._data),
+        None if bias is None else np.ascontiguousarray(bias._data),
+        geom, groups, keep_columns=record_step and weight._requires_grad)
+    out = _wrap(data)
+    if record_step:
+        # The column buffer is a plain saved value: released with the step after backward, and
+        # valid while x keeps its version, which unpacking x checks.
+        return record(CONVOLUTION, (x, weight, bias), out, (geom, groups), saved=(x, weight, columns))
+    return out
+
+
+def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...], geom: cpu_conv.Geometry,
+                     groups: int) -> Tensor:
+    """The input gradient of a convolution (bilinear in ``grad`` and ``weight``)."""
+    data, _, _ = cpu_conv.conv2d_backward(
+        np.ascontiguousarray(grad._data, weight._data.dtype), None, np.ascontiguousarray(weight._data),
+        tuple(input_shape), tuple(weight.shape), geom, groups, True, False, False)
+    out = _wrap(data)
+    if grad_mode.state.enabled and (grad._requires_grad or weight._requires_grad):
+        return record(CONV_INPUT_GRAD, (grad, weight), out, (geom, groups), saved=(grad, weight))
+    return out
+
+
+def _conv_weight_grad(x: Tensor, grad: Tensor, weight_shape: tuple[int, ...], geom: cpu_conv.Geometry,
+                      groups: int) -> Tensor:
+    """The weight gradient of a convolution (bilinear in ``x`` and ``grad``)."""
+    _, data, _ = cpu_conv.conv2d_backward(
+        np.ascontiguousarray(grad._data, x._data.dtype), np.ascontiguousarray(x._data), None,
+        tuple(x.shape), tuple(weight_shape), geom, groups, False, True, False)
+    out = _wrap(data)
+    if grad_mode.state.enabled and (x._requires_grad or grad._requires_grad):
+        return record(CONV_WEIGHT_GRAD, (x, grad), out, (geom, groups), saved=(x, grad))
+    return out
+
+
+def _conv_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    x, weight, columns = step.saved_values()
+    geom, groups = step.attrs
+    need_input, need_weight, need_bias = (step.needs_input_grad(0), step.needs_input_grad(1),
+                                          step.needs_input_grad(2))
+    if _graph_needed(g, x, weight):
+        return (_conv_input_grad(g, weight, tuple(x.shape), geom, groups) if need_input else None,
+                _conv_weight_grad(x, g, tuple(weight.shape), geom, groups) if need_weight else None,
+                g.sum((0, 2, 3)) if need_bias else None)
+    dtype = x._data.dtype
+    gx, gw, gb = cpu_conv.conv2d_backward(
+        np.ascontiguousarray(g._data, dtype), np.ascontiguousarray(x._data) if need_weight else None,
+        np.ascontiguousarray(weight._data) if need_input else None, tuple(x.shape), tuple(weight.shape),
+        geom, groups, need_input, need_weight, need_bias, columns)
+    return (None if gx is None else _wrap(gx), None if gw is None else _wrap(gw),
+            None if gb is None else _wrap(gb))
+
+
+def _conv_input_grad_vjp(step: Step, gg: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    grad, weight = step.saved_values()
+    geom, groups = step.attrs
+    return (_convolve(gg, weight, None, geom, groups) if step.needs_input_grad(0) else None,
+            _conv_weight_grad(gg, grad, tuple(weight.shape), geom, groups) if step.needs_input_grad(1) else None)
+
+
+def _conv_weight_grad_vjp(step: Step, gg: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    x, grad = step.saved_values()
+    geom, groups = step.attrs
+    return (_conv_input_grad(grad, gg, tuple(x.shape), geom, groups) if step.needs_input_grad(0) else None,
+            _convolve(x, gg, None, geom, groups) if step.needs_input_grad(1) else None)
+
+
+CONVOLUTION = OpDef("convolution", "ConvolutionBackward0", _conv_vjp)
+# PyTorch records the input and weight gradients of a convolution as one node of this name.
+CONV_INPUT_GRAD = OpDef("convolution_input_grad", "ConvolutionBackwardBackward0", _conv_input_grad_vjp)
+CONV_WEIGHT_GRAD = OpDef("convolution_weight_grad", "ConvolutionBackwardBackward0", _conv_weight_grad_vjp)
+
+
+def _conv_param(name: str, value: list[int], weight_dim: int) -> Pair:
+    """Expand a conv parameter to two values, with PyTorch's check against the weight's rank."""
+    spatial = weight_dim - 2
+    if len(value) == 1:
+        value = value * 2
+    if len(value) != 2 or spatial != 2:
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {spatial} values to "
+                           f"match the convolution dimensions, but got {name}={value}")
+    return value[0], value[1]
+
+
+def _check_conv_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int,
+                       padded: Pair, dilation: Pair) -> None:
+    w_shape = list(weight.shape)
+    if w_shape[0] < groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+                           f"but got weight of size {w_shape} instead")
+    if w_shape[0] % groups:
+        # PyTorch prints this shape inside an extra pair of brackets.
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{w_shape}] instead")
+    if x.shape[1] != w_shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {w_shape}, expected input{list(x.shape)} to have "
+                           f"{w_shape[1] * groups} channels, but got {x.shape[1]} channels instead")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != w_shape[0]):
+        raise RuntimeError(f"Given weight of size {w_shape}, expected bias to be 1-dimensional with {w_shape[0]} "
+                           f"elements, but got bias of size {list(bias.shape)} instead")
+    kernel = (dilation[0] * (w_shape[2] - 1) + 1, dilation[1] * (w_shape[3] - 1) + 1)
+    if padded[0] < kernel[0] or padded[1] < kernel[1]:
+        raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x {padded[1]}). Kernel size: "
+                           f"({kernel[0]} x {kernel[1]}). Kernel size can't be greater than actual input size")
+
+
+def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    if weight._data.dtype != x._data.dtype:
+        raise RuntimeError(f"Input type ({type_name(x)}) and weight type ({type_name(weight)}) should be the same")
+    if bias is not None and bias._data.dtype != x._data.dtype:
+        raise RuntimeError(f"Input type ({_C_TYPE_NAMES.get(x._data.dtype, x.dtype.scalar_name)}) and bias type "
+                           f"({_C_TYPE_NAMES.get(bias._data.dtype, bias.dtype.scalar_name)}) should be the same")
+    _check_float("conv2d", x)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) of an ``(N, C, H, W)`` or unbatched ``(C, H, W)``
+    input with ``weight`` of shape ``(out_channels, C / groups, kH, kW)``.
+
+    ``padding`` is an int, a pair, ``'valid'`` (none) or ``'same'`` (output size = input size,
+    stride 1 only; an even kernel pads one more at the bottom/right, as PyTorch does).
+
+    >>> x = tapegrad.ones(1, 1, 3, 3)
+    >>> F.conv2d(x, tapegrad.ones(1, 1, 2, 2), padding=1)[0, 0]
+    tensor([[1., 2., 2., 1.],
+            [2., 4., 4., 2.],
+            [2., 4., 4., 2.],
+            [1., 2., 2., 1.]])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"conv2d(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"conv2d(): argument 'weight' (position 2) must be Tensor, not {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"conv2d(): argument 'bias' (position 3) must be Tensor, not {type(bias).__name__}")
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
+                           f"{list(input.shape)}")
+    if not _is_int(groups):
+        raise TypeError(f"conv2d(): argument 'groups' (position 7) must be int, not {type(groups).__name__}")
+    weight_dim = weight.ndim
+    stride_hw = _conv_param("stride", _int_list("conv2d", "stride", 4, stride), weight_dim)
+    dilation_hw = _conv_param("dilation", _int_list("conv2d", "dilation", 6, dilation), weight_dim)
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if padding == "same" and stride_hw != (1, 1):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        padding_hw = None
+    else:
+        padding_hw = _conv_param("padding", _int_list("conv2d", "padding", 5, padding), weight_dim)
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    if padding_hw is not None and min(padding_hw) < 0:
+        raise RuntimeError("negative padding is not supported")
+    if min(stride_hw) <= 0:
+        raise RuntimeError("non-positive stride is not supported")
+    if min(dilation_hw) <= 0:
+        raise RuntimeError("non-positive dilation is not supported")
+    kh, kw = weight.shape[2], weight.shape[3]
+    if padding_hw is None:
+        # 'valid': none; 'same': the kernel's extent minus one, the odd one out at the end.
+        totals = (0, 0) if padding == "valid" else (dilation_hw[0] * (kh - 1), dilation_hw[1] * (kw - 1))
+        top_left = (totals[0] // 2, totals[1] // 2)
+        if padding == "same" and (totals[0] % 2 or totals[1] % 2):
+            warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
+                          "zero-padded copy of the input be created", UserWarning, stacklevel=2)
+    else:
+        totals = (2 * padding_hw[0], 2 * padding_hw[1])
+        top_left = padding_hw
+    height, width = x.shape[2], x.shape[3]
+    _check_conv_shapes(x, weight, bias, groups, (height + totals[0], width + totals[1]), dilation_hw)
+    _check_conv_dtypes(x, weight, bias)
+    out_h = (height + totals[0] - dilation_hw[0] * (kh - 1) - 1) // stride_hw[0] + 1
+    out_w = (width + totals[1] - dilation_hw[1] * (kw - 1) - 1) // stride_hw[1] + 1
+    geom = (kh, kw, out_h, out_w) + stride_hw + top_left + dilation_hw
+    out = _convolve(x, weight, bias, geom, int(groups))
+    return out.squeeze(0) if unbatched else out
+
+
+# ================================================================ pooling: shared checks
+
+def _pool_pair(fn: str, name: str, value: Any, position: int, message: str) -> Pair:
+    values = _int_list(fn, name, position, value)
+    if len(values) not in (1, 2):
+        raise RuntimeError(f"{fn}: {name} {message}")
+    return (values[0], values[-1])
+
+
+def _pool_window(fn: str, kernel_size: Any, stride: Any, padding: Any) -> tuple[Pair, Pair, Pair]:
+    """A pooling call's kernel size, stride (the kernel size when omitted) and padding as pairs."""
+    kernel = _pool_pair(fn, "kernel_size", kernel_size, 2, "must either be a single int, or a tuple of two ints")
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        stride_hw = kernel
+    else:
+        stride_hw = _pool_pair(fn, "stride", stride, 3, "must either be omitted, a single int, or a tuple of two ints")
+    pad = _pool_pair(fn, "padding", padding, 4, "must either be a single int, or a tuple of two ints")
+    return kernel, stride_hw, pad
+
+
+def _pool_output_size(size: int, kernel: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
+    """PyTorch's ``pooling_output_shape`` with its checks."""
+    if stride == 0:
+        raise RuntimeError("stride should not be zero")
+    if pad < 0:
+        raise RuntimeError(f"pad must be non-negative, but got pad: {pad}")
+    effective = (kernel - 1) * dilation + 1
+    if pad > int(effective / 2):  # C++ integer division truncates toward zero
+        raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={pad}, "
+                           f"kernel_size={kernel} and dilation={dilation}")
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        # The last window must start inside the input or its left padding.
+        out -= 1
+    return out
+
+
+def _pool_shape_check(input: Tensor, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> None:
+    """PyTorch's ``pool2d_shape_check``."""
+    if kernel[0] <= 0 or kernel[1] <= 0:
+        raise RuntimeError(f"kernel size should be greater than zero, but got kH: {kernel[0]} kW: {kernel[1]}")
+    if stride[0] <= 0 or stride[1] <= 0:
+        raise RuntimeError(f"stride should be greater than zero, but got dH: {stride[0]} dW: {stride[1]}")
+    if dilation[0] <= 0 or dilation[1] <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilationH: {dilation[0]} "
+                           f"dilationW: {dilation[1]}")
+    shape = input.shape
+    if not ((input.ndim == 3 and 0 not in shape) or (input.ndim == 4 and 0 not in shape[1:])):
+        raise RuntimeError("Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, "
+                           f"but got:{list(shape)}")
+    if kernel[1] // 2 < pad[1] or kernel[0] // 2 < pad[0]:
+        raise RuntimeError(f"pad should be smaller than or equal to half of kernel size, but got padW = {pad[1]}, "
+                           f"padH = {pad[0]}, kW = {kernel[1]}, kH = {kernel[0]}")
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        planes, height, width = shape[-3], shape[-2], shape[-1]
+        raise RuntimeError(f"Given input size: ({planes}x{height}x{width}). Calculated output size: "
+                           f"({planes}x{out_hw[0]}x{out_hw[1]}). Output size is too small")
+
+
+def _pool_output_hw(input: Tensor, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, ceil_mode: bool) -> Pair:
+    """The pooled (H, W) of ``input``, with PyTorch's checks of the window and of the result."""
+    height, width = input.shape[-2], input.shape[-1]
+    out_hw = (_pool_output_size(height, kernel[0], pad[0], stride[0], dilation[0], ceil_mode),
+              _pool_output_size(width, kernel[1], pad[1], stride[1], dilation[1], ceil_mode))
+    _pool_shape_check(input, kernel, stride, pad, dilation, out_hw)
+    return out_hw
+
+
+# ================================================================ max pooling
+
+def _max_pool_scatter(grad: Tensor, indices: Tensor, input_shape: tuple[int, ...]) -> Tensor:
+    """Zeros of ``input_shape`` with ``grad`` added at the argmax ``indices``."""
+    data = cpu_conv.max_pool2d_backward(_planes(grad._data), _planes(indices._data), _plane_shape(input_shape))
+    out = _wrap(data.reshape(input_shape))
+    if grad_mode.state.enabled and grad._requires_grad:
+        return record(MAX_POOL2D_BACKWARD, (grad,), out, saved=(indices,))
+    return out
+
+
+def _max_pool_gather(source: Tensor, indices: Tensor) -> Tensor:
+    """``source`` read at the argmax ``indices`` (the scatter's adjoint)."""
+    data = cpu_conv.max_pool2d_gather(_planes(source._data), _planes(indices._data))
+    out = _wrap(data.reshape(indices.shape))
+    if grad_mode.state.enabled and source._requires_grad:
+        return record(MAX_POOL2D_GATHER, (source,), out, saved=(indices,))
+    return out
+
+
+def _max_pool_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (indices,) = step.saved_values()
+    return (_max_pool_scatter(g, indices, step.input_meta[0][0]),)
+
+
+def _max_pool_scatter_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (indices,) = step.saved_values()
+    return (_max_pool_gather(g, indices),)
+
+
+MAX_POOL2D = OpDef("max_pool2d", "MaxPool2DWithIndicesBackward0", _max_pool_vjp)
+MAX_POOL2D_BACKWARD = OpDef("max_pool2d_backward", "MaxPool2DWithIndicesBackwardBackward0", _max_pool_scatter_vjp)
+MAX_POOL2D_GATHER = OpDef("max_pool2d_gather", "GatherBackward0", _max_pool_vjp)
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """Max over ``kernel_size`` windows of an ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    ``stride`` defaults to ``kernel_size``; implicit padding is -inf. With ``return_indices``
+    also returns each maximum's flat index within its ``H * W`` plane. Of equal maxima the
+    first (in row-major order) wins and receives the gradient; a NaN is always the maximum.
+
+    >>> F.max_pool2d(tapegrad.arange(16.).reshape(1, 4, 4), 2)
+    tensor([[[ 5.,  7.],
+             [13., 15.]]])
+    """
+    kernel, stride_hw, pad = _pool_window("max_pool2d", kernel_size, stride, padding)
+    dilation_hw = _pool_pair("max_pool2d", "dilation", dilation, 5,
+                             "must be either a single int, or a tuple of two ints")
+    if input.ndim not in (3, 4):
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
+    out_hw = _pool_output_hw(input, kernel, stride_hw, pad, dilation_hw, ceil_mode)
+    _check_float("max_pool2d", input)
+    values, where = cpu_conv.max_pool2d_forward(_planes(input._data), out_hw,
+                                                kernel + stride_hw + pad + dilation_hw)
+    shape = tuple(input.shape[:-2]) + out_hw
+    out = _wrap(values.reshape(shape))
+    indices = _wrap(where.reshape(shape))
+    if grad_mode.state.enabled and input._requires_grad:
+        record(MAX_POOL2D, (input,), out, saved=(indices,))
+    return (out, indices) if return_indices else out
+
+
+# ================================================================ average pooling
+
+def _avg_pool(input: Tensor, geom: cpu_conv.Geometry, out_hw: Pair) -> Tensor:
+    data = cpu_conv.avg_pool2d_forward(_planes(input._data), out_hw, geom)
+    out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(AVG_POOL2D, (input,), out, (geom, out_hw))
+    return out
+
+
+def _avg_pool_backward(grad: Tensor, geom: cpu_conv.Geometry, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
+    data = cpu_conv.avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape), geom)
+    out = _wrap(data.reshape(input_shape))
+    if grad_mode.state.enabled and grad._requires_grad:
+        return record(AVG_POOL2D_BACKWARD, (grad,), out, (geom, out_hw))
+    return out
+
+
+AVG_POOL2D = OpDef("avg_pool2d", "AvgPool2DBackward0",
+                   lambda step, g: (_avg_pool_backward(g, *step.attrs, step.input_meta[0][0]),))
+AVG_POOL2D_BACKWARD = OpDef("avg_pool2d_backward", "AvgPool2DBackwardBackward0",
+                            lambda step, g: (_avg_pool(g, *step.attrs),))
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over ``kernel_size`` windows of an ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    The divisor is ``divisor_override`` when given, else the window's size counting the
+    zero padding (``count_include_pad=True``) or only the input elements it covers.
+
+    >>> F.avg_pool2d(tapegrad.arange(16.).reshape(1, 4, 4), 2)
+    tensor([[[ 2.5000,  4.5000],
+             [10.5000, 12.5000]]])
+    """
+    kernel, stride_hw, pad = _pool_window("avg_pool2d", kernel_size, stride, padding)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    if input.ndim < 3:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-max(input.ndim, 1)}, "
+                         f"{max(input.ndim, 1) - 1}], but got -3)")
+    out_hw = _pool_output_hw(input, kernel, stride_hw, pad, (1, 1), ceil_mode)
+    _check_float("avg_pool2d", input)
+    geom = kernel + stride_hw + pad + (int(bool(count_include_pad)), int(divisor_override or 0))
+    return _avg_pool(input, geom, out_hw)
+
+
+# ================================================================ adaptive average pooling
+
+def _adaptive_avg_pool(input: Tensor, out_hw: Pair) -> Tensor:
+    data = cpu_conv.adaptive_avg_pool2d_forward(_planes(input._data), out_hw)
+    out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(ADAPTIVE_AVG_POOL2D, (input,), out, (out_hw,))
+    return out
+
+
+def _adaptive_avg_pool_backward(grad: Tensor, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
+    data = cpu_conv.adaptive_avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape))
+    out = _wrap(data.reshape(input_shape))
+    if grad_mode.state.enabled and grad._requires_grad:
+        return record(ADAPTIVE_AVG_POOL2D_BACKWARD, (grad,), out, (out_hw,))
+    return out
+
+
+ADAPTIVE_AVG_POOL2D = OpDef("adaptive_avg_pool2d", "AdaptiveAvgPool2DBackward0",
+                            lambda step, g: (_adaptive_avg_pool_backward(g, *step.attrs, step.input_meta[0][0]),))
+ADAPTIVE_AVG_POOL2D_BACKWARD = OpDef("adaptive_avg_pool2d_backward", "AdaptiveAvgPool2DBackwardBackward0",
+                                     lambda step, g: (_adaptive_avg_pool(g, *step.attrs),))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed ``output_size`` (an int, or a pair whose None entries keep the
+    input's size): output cell ``i`` of ``n`` averages rows ``floor(i*H/n)`` to
+    ``ceil((i+1)*H/n)`` (exclusive), likewise for columns.
+
+    >>> F.adaptive_avg_pool2d(tapegrad.arange(9.).reshape(1, 3, 3), 2)
+    tensor([[[2., 3.],
+             [5., 6.]]])
+    """
+    if isinstance(output_size, (tuple, list)):
+        if len(input.shape) <= len(output_size):
+            raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+        defaults = input.shape[-len(output_size):]
+        output_size = [d if v is None else v for v, d in zip(output_size, defaults)]
+    sizes = _int_list("adaptive_avg_pool2d", "output_size", 2, output_size)
+    if len(sizes) == 1:
+        sizes = sizes * 2
+    if len(sizes) != 2:
+        raise RuntimeError("adaptive_avg_pool2d: output_size must be 2")
+    if sizes[0] < 0 or sizes[1] < 0:
+        raise RuntimeError("adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 "
+                           f"but received {{{sizes[0]}, {sizes[1]}}}")
+    if sizes == [1, 1]:
+        # As in PyTorch: a mean over the last two dims (the step reads MeanBackward1).
+        return input.mean((-1, -2), keepdim=True)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}")
+    for d in range(1, input.ndim):
+        if input.shape[d] == 0:
+            raise RuntimeError("adaptive_avg_pool2d(): Expected input to have non-zero size for non-batch "
+                               f"dimensions, but input has sizes {list(input.shape)} with dimension {d} being empty")
+    _check_float("adaptive_avg_pool2d", input)
+    return _adaptive_avg_pool(input, (sizes[0], sizes[1]))
+
+
+# ================================================================ padding by index maps
+
+def _pad_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each position of the padded dim, the input position it copies."""
+    positions = np.arange(-before, size + after, dtype=np.int64)
+    if mode == "reflect":
+        positions = np.abs(positions)
+        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    return positions % size  # circular
+
+
+def _index_pad_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    rows, cols, ops = step.attrs
+    return (_index_unpad(g, rows, cols, ops, step.input_meta[0][0]),)
+
+
+def _index_unpad_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    rows, cols, ops = step.attrs
+    return (_index_pad(g, rows, cols, ops),)
+
+
+def _index_pad(input: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpDef, OpDef]) -> Tensor:
+    data = cpu_conv.gather_rows_cols(_planes(input._data), rows, cols)
+    out = _wrap(data.reshape(tuple(input.shape[:-2]) + (rows.shape[0], cols.shape[0])))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(ops[0], (input,), out, (rows, cols, ops))
+    return out
+
+
+def _index_unpad(grad: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpDef, OpDef],
+                 input_shape: tuple[int, ...]) -> Tensor:
+    data = cpu_conv.scatter_rows_cols(_planes(grad._data), rows, cols, _plane_shape(input_shape))
+    out = _wrap(data.reshape(input_shape))
+    if grad_mode.state.enabled and grad._requires_grad:
+        return record(ops[1], (grad,), out, (rows, cols, ops))
+    return out
+
+
+_PAD_OPS = {
+    mode: (OpDef(f"{mode}_pad2d", f"{name}Backward0", _index_pad_vjp),
+           OpDef(f"{mode}_pad2d_backward", f"{name}BackwardBackward0", _index_unpad_vjp))
+    for mode, name in (("reflect", "ReflectionPad2D"), ("replicate", "ReplicationPad2D"),
+                       ("circular", "PadCircular"))}
+
+
+def pad_by_mode(input: Tensor, pad: Sequence[int], mode: str) -> Tensor:
+    """Pad the last two dims by ``(left, right, top, bottom)`` copying input elements
+    (``'reflect'``, ``'replicate'`` or ``'circular'``), with PyTorch's size checks.
+
+    >>> pad_by_mode(tapegrad.tensor([[[1., 2., 3.]]]), (1, 1, 0, 0), "reflect")
+    tensor([[[2., 1., 2., 3., 2.]]])
+    """
+    left, right, top, bottom = (int(p) for p in pad)
+    height, width = input.shape[-2], input.shape[-1]
+    if mode == "reflect":
+        for argument, (before, after), dim, size in ((4, (left, right), input.ndim - 1, width),
+                                                     (6, (top, bottom), input.ndim - 2, height)):
+            if before >= size or after >= size:
+                raise RuntimeError(f"Argument #{argument}: Padding size should be less than the corresponding input "
+                                   f"dimension, but got: padding ({before}, {after}) at dimension {dim} of input "
+                                   f"{list(input.shape)}")
+    elif mode == "circular" and (max(left, right) > width or max(top, bottom) > height):
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    rows = _pad_index(height, top, bottom, mode)
+    cols = _pad_index(width, left, right, mode)
+    return _index_pad(input, rows, cols, _PAD_OPS[mode])
+
