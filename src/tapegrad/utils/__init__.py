@@ -1,0 +1,4 @@
+"""``tapegrad.utils``."""
+from . import data
+
+__all__ = ["data"]
