@@ -23,11 +23,11 @@ from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, 
 from .formatting import set_printoptions
 from .ops import methods as _methods  # noqa: F401  (binds Tensor methods)
 from .ops.composite import log_softmax, logsumexp, norm, softmax, std, var
-from .ops.elementwise import (abs, add, ceil, clamp, clamp_max, clamp_min, clip, clone, cos, div, eq,
-                              eq_all as equal, exp, expm1, floor, floor_divide, ge, gt, isnan, le, log,
+from .ops.elementwise import (abs, add, ceil, celu, clamp, clamp_max, clamp_min, clip, clone, cos, div, eq,
+                              eq_all as equal, erf, exp, expm1, floor, floor_divide, ge, gt, isnan, le, log,
                               log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
                               minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, rsub,
-                              sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where)
+                              selu, sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where)
 from .ops.index import gather, index_select, masked_fill, nonzero
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,

@@ -8,6 +8,7 @@ memory layouts, keyword variants), the dtypes it accepts and which gradient chec
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import erf as _sp_erf
 from scipy.special import logsumexp as _sp_logsumexp
 
 from ophelpers import ALL, FLOATS, NUMERIC, Arg, In, Row, case, with_variants
@@ -218,6 +219,29 @@ def np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def np_leaky_relu(x, slope=0.01):
+    return np.where(x > 0, x, x * slope)
+
+
+def np_elu(x, alpha=1.0, scale=1.0, input_scale=1.0):
+    return np.where(x > 0, x * scale, np.expm1(x * input_scale) * alpha * scale)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def np_gelu(x):
+    return x * 0.5 * (1 + _sp_erf(x / np.sqrt(2.0)))
+
+
+def np_gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def np_silu(x):
+    return x / (1 + np.exp(-x))
+
+
 def np_reduce(loss, reduction):
     if reduction == "mean":
         return np.mean(loss)
@@ -349,6 +373,40 @@ ROWS: list[Row] = [
     row("softplus_beta", lambda t, x: F(t).softplus(x, beta=2.0, threshold=3.0),
         lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), (Arg("nonzero"),)),
     row("sign", lambda t, x: x.sign(), np_sign, (NZ,), dtypes=ALL),
+    row("erf", lambda t, x: x.erf(), flt(_sp_erf), dtypes=ALL, gradgrad=True),
+
+    # ---- activations (torch.nn.functional) ----------------------------------------------------
+    row("leaky_relu", lambda t, x: F(t).leaky_relu(x), np_leaky_relu, (NZ,), UNARY + LARGE_UNARY, gradgrad=True),
+    row("leaky_relu_slope", lambda t, x: F(t).leaky_relu(x, negative_slope=0.2), lambda x: np_leaky_relu(x, 0.2),
+        (NZ,), gradgrad=True),
+    # In place on a non-leaf: PyTorch saves the result (LeakyReluBackward1).
+    row("leaky_relu_inplace", lambda t, x: F(t).leaky_relu(x * 1, 0.2, inplace=True),
+        lambda x: np_leaky_relu(x, 0.2), (NZ,), gradgrad=True),
+    row("relu_inplace", lambda t, x: F(t).relu(x * 1, inplace=True), lambda x: np.maximum(x, 0), (NZ,)),
+    row("gelu", lambda t, x: F(t).gelu(x), np_gelu, cases=UNARY + LARGE_UNARY, gradgrad=True),
+    row("gelu_tanh", lambda t, x: F(t).gelu(x, approximate="tanh"), np_gelu_tanh, cases=UNARY + LARGE_UNARY,
+        gradgrad=True),
+    row("silu", lambda t, x: F(t).silu(x), np_silu, cases=UNARY + LARGE_UNARY, gradgrad=True),
+    row("silu_inplace", lambda t, x: F(t).silu(x * 1, inplace=True), np_silu, gradgrad=True),
+    row("elu", lambda t, x: F(t).elu(x), np_elu, (NZ,), UNARY + LARGE_UNARY, gradgrad=True),
+    row("elu_alpha", lambda t, x: F(t).elu(x, alpha=0.5), lambda x: np_elu(x, 0.5), (NZ,), gradgrad=True),
+    row("elu_inplace", lambda t, x: F(t).elu(x * 1, 0.7, inplace=True), lambda x: np_elu(x, 0.7), (NZ,),
+        gradgrad=True),
+    row("selu", lambda t, x: F(t).selu(x), lambda x: np_elu(x, SELU_ALPHA, SELU_SCALE), (NZ,), gradgrad=True),
+    row("selu_inplace", lambda t, x: F(t).selu(x * 1, inplace=True), lambda x: np_elu(x, SELU_ALPHA, SELU_SCALE),
+        (NZ,)),
+    row("celu", lambda t, x: F(t).celu(x, alpha=1.5), lambda x: np_elu(x, 1.5, 1.0, 1 / 1.5), (NZ,),
+        gradgrad=True),
+    row("celu_inplace", lambda t, x: F(t).celu(x * 1, 0.5, inplace=True), lambda x: np_elu(x, 0.5, 1.0, 2.0),
+        (NZ,)),
+    row("hardtanh", lambda t, x: F(t).hardtanh(x, -1.0, 1.5), lambda x: np.clip(x, -1.0, 1.5).astype(x.dtype),
+        dtypes=NUMERIC, gradgrad=True),
+    row("hardtanh_inplace", lambda t, x: F(t).hardtanh(x * 1, -0.5, 0.5, inplace=True),
+        lambda x: np.clip(x, -0.5, 0.5)),
+    row("relu6", lambda t, x: F(t).relu6(x * 4), lambda x: np.clip(x * 4, 0, 6).astype(x.dtype), dtypes=NUMERIC),
+    row("relu6_inplace", lambda t, x: F(t).relu6(x * 4, inplace=True), lambda x: np.clip(x * 4, 0, 6)),
+    row("softmin", lambda t, x: F(t).softmin(x, dim=1), lambda x: np_softmax(-x, 1), (R,),
+        (case("2x3", (2, 3)), case("T", In((3, 4), "T")))),
     row("reciprocal", lambda t, x: x.reciprocal(), flt(lambda x: 1 / x), (NZ,), dtypes=ALL),
     row("floor", lambda t, x: x.floor(), np.floor, (Arg("frac"),), dtypes=NUMERIC),
     row("ceil", lambda t, x: x.ceil(), np.ceil, (Arg("frac"),), dtypes=NUMERIC),
@@ -678,6 +736,13 @@ ROWS: list[Row] = [
         ("sigmoid", lambda t, x: x.sigmoid(), np_sigmoid),
         ("relu", lambda t, x: x.relu(), lambda x: np.where(np.isnan(x), x, np.maximum(x, 0))),
         ("softplus", lambda t, x: F(t).softplus(x), lambda x: np.where(x > 20, x, np.log1p(np.exp(x)))),
+        ("erf", lambda t, x: x.erf(), _sp_erf),
+        ("leaky_relu", lambda t, x: F(t).leaky_relu(x, 0.2), lambda x: np_leaky_relu(x, 0.2)),
+        ("gelu", lambda t, x: F(t).gelu(x), np_gelu),
+        ("gelu_tanh", lambda t, x: F(t).gelu(x, approximate="tanh"), np_gelu_tanh),
+        ("silu", lambda t, x: F(t).silu(x), np_silu),
+        ("elu", lambda t, x: F(t).elu(x), np_elu),
+        ("hardtanh", lambda t, x: F(t).hardtanh(x), lambda x: np.clip(x, -1, 1)),
         ("abs", lambda t, x: x.abs(), np.abs),
         ("sign", lambda t, x: x.sign(), lambda x: np.where(np.isnan(x), 0, np.sign(x))),  # torch: sign(nan) = 0
         ("reciprocal", lambda t, x: x.reciprocal(), lambda x: 1 / x),

@@ -16,25 +16,214 @@ from ..autograd.tape import Step
 from ..ops import elementwise as ew
 from ..ops.conv import *  # noqa: F401,F403  (conv2d, max_pool2d, avg_pool2d)
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
-from ..ops.composite import _without_grad, log_softmax, softmax  # noqa: F401  (F.softmax)
+from ..ops import composite as _composite
+from ..ops import inplace as _inplace_ops
+from ..ops.composite import _without_grad
 from ..ops.index import scatter_into_zeros
 from ..ops.matmul import linear
 from ..ops.registry import OpDef, record
 from ..tensor import Tensor, _wrap
 
-relu = ew.relu
 sigmoid = ew.sigmoid
 tanh = ew.tanh
 linear = linear
 
 
+# ---------------------------------------------------------------- activations
+# Each takes PyTorch's ``inplace`` flag; the in-place forms overwrite ``input`` and record the
+# step on it (PyTorch's ``*_`` functions), saving the result where PyTorch does.
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``, elementwise.
+
+    >>> F.relu(tapegrad.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+    if inplace:
+        return relu_(input)
+    return ew.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    """``relu`` in place."""
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("Boolean inputs not supported for relu")
+    return _inplace_ops.update_elementwise(ew.RELU, input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    >>> F.leaky_relu(tapegrad.tensor([-2., 3.]), 0.5)
+    tensor([-1.,  3.])
+    """
+    if inplace:
+        return leaky_relu_(input, negative_slope)
+    return ew.leaky_relu(input, negative_slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``leaky_relu`` in place (its backward needs ``negative_slope >= 0``)."""
+    ew._check_floating("leaky_relu_cpu", input)
+    return _inplace_ops.update_elementwise(ew.LEAKY_RELU_, input, negative_slope)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """``input`` clamped to ``[min_val, max_val]`` (zero gradient on and past the bounds).
+
+    >>> F.hardtanh(tapegrad.tensor([-2., 0.5, 3.]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    """
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return hardtanh_(input, min_val, max_val)
+    return ew.hardtanh(input, min_val, max_val)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``hardtanh`` in place."""
+    return _inplace_ops.update_elementwise(ew.HARDTANH_, input, *ew._hardtanh_bounds(input, min_val, max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)``: ``hardtanh`` with bounds 0 and 6 (and its grad_fn).
+
+    >>> F.relu6(tapegrad.tensor([-1., 3., 7.]))
+    tensor([0., 3., 6.])
+    """
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    >>> F.elu(tapegrad.tensor([-1., 2.]))
+    tensor([-0.6321,  2.0000])
+    """
+    if inplace:
+        return elu_(input, alpha)
+    return ew.elu(input, alpha)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``elu`` in place (its backward needs ``alpha >= 0``)."""
+    ew._check_floating("elu_cpu", input)
+    return _inplace_ops.update_elementwise(ew.ELU_, input, alpha, 1.0, 1.0)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``SELU_SCALE * elu(x, SELU_ALPHA)``, the self-normalising ELU.
+
+    >>> F.selu(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 1.0507])
+    """
+    if inplace:
+        ew._check_floating("elu_cpu", input)
+        return _inplace_ops.update_elementwise(ew.ELU_, input, ew.SELU_ALPHA, ew.SELU_SCALE, 1.0)
+    return ew.selu(input)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+
+    >>> F.celu(tapegrad.tensor([-1., 2.]), alpha=2.0)
+    tensor([-0.7869,  2.0000])
+    """
+    if inplace:
+        ew._check_floating("elu_cpu", input)
+        return _inplace_ops.update_elementwise(ew.CELU_, input, alpha, 1.0, ew._celu_input_scale(alpha))
+    return ew.celu(input, alpha)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)`` with Phi the standard normal CDF; ``approximate='tanh'`` uses PyTorch's tanh
+    approximation.
+
+    >>> F.gelu(tapegrad.tensor([-1., 0., 1.]))
+    tensor([-0.1587,  0.0000,  0.8413])
+    """
+    return ew.gelu(input, approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (swish).
+
+    >>> F.silu(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 0.7311])
+    """
+    if inplace:
+        ew._check_floating("silu_cpu", input)
+        return _inplace_ops.update_elementwise(ew.SILU, input)
+    return ew.silu(input)
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``.
+
+    >>> F.softplus(tapegrad.tensor([0.]))
+    tensor([0.6931])
+    """
     return ew.softplus(input, beta, threshold)
 
+
+def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    # PyTorch's legacy choice when no dim is given, with its deprecation warning.
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``exp(x) / exp(x).sum(dim)``; without ``dim`` a legacy choice is made, with a warning.
+
+    >>> F.softmax(tapegrad.tensor([0., 0.]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    if dim is None:
+        dim = _get_softmax_dim("softmax", input.ndim, _stacklevel)
+    return _composite.softmax(input, dim, dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``log(softmax(x, dim))``, computed stably; without ``dim`` a legacy choice, with a warning.
+
+    >>> F.log_softmax(tapegrad.tensor([0., 0.]), dim=0)
+    tensor([-0.6931, -0.6931])
+    """
+    if dim is None:
+        dim = _get_softmax_dim("log_softmax", input.ndim, _stacklevel)
+    return _composite.log_softmax(input, dim, dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """``softmax(-x, dim)``.
+
+    >>> F.softmin(tapegrad.tensor([0., 0.]), dim=0)
+    tensor([0.5000, 0.5000])
+    """
+    if dim is None:
+        dim = _get_softmax_dim("softmin", input.ndim, _stacklevel)
+    return _composite.softmax(-input, dim, dtype)
+
+
+# ---------------------------------------------------------------- losses
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: str, stacklevel: int = 3) -> str:
+    """``reduction`` from the deprecated ``size_average``/``reduce`` pair when either is given."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+                  stacklevel=stacklevel)
+    return reduction
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -53,6 +242,18 @@ def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
+
+
+def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Regression losses broadcast mismatched shapes, with PyTorch's warning; the expanded views
+    send each gradient back summed to its own shape."""
+    if tuple(input.shape) == tuple(target.shape):
+        return input, target
+    warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                  "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+                  "the same size.", UserWarning, stacklevel=3)
+    shape = ew._broadcast_shape((input, target))
+    return input.expand(shape), target.expand(shape)
 
 
 # ---------------------------------------------------------------- regression losses
@@ -74,13 +275,9 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
     >>> F.mse_loss(tapegrad.tensor([1., 2.]), tapegrad.tensor([3., 4.]))
     tensor(4.)
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
-                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                      "the same size.", UserWarning, stacklevel=2)
-        shape = ew._broadcast_shape((input, target))
-        input, target = input.expand(shape), target.expand(shape)
+    input, target = _broadcast_pair(input, target)
     out = _without_grad(lambda: _reduce((input - target) ** 2, reduction))
     if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
         return record(MSE_LOSS, (input, target), out, (reduction,), saved=(input, target))
@@ -89,7 +286,14 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
 
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
             reduction: str = "mean") -> Tensor:
+    """Mean absolute error (a composition of ops, as in PyTorch: its grad_fn is the reduction's).
+
+    >>> F.l1_loss(tapegrad.tensor([1., 2.]), tapegrad.tensor([3., 5.]))
+    tensor(2.5000)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    input, target = _broadcast_pair(input, target)
     return _reduce((input - target).abs(), reduction)
 
 
@@ -107,8 +311,16 @@ SMOOTH_L1_LOSS = OpDef("smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1_vjp
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """Quadratic below ``beta``, linear above it (``beta=0`` is the L1 loss)."""
+    """Quadratic below ``beta``, linear above it (``beta=0`` is the L1 loss).
+
+    >>> F.smooth_l1_loss(tapegrad.tensor([0., 0.]), tapegrad.tensor([0.5, 3.]))
+    tensor(1.3125)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    input, target = _broadcast_pair(input, target)
     if beta == 0:
         return l1_loss(input, target, reduction=reduction)
 
@@ -130,22 +342,31 @@ def _bce_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]
     input, target, weight = step.saved_values()
     (reduction,) = step.attrs
     scale = _reduce_scale(g, reduction, input.numel())
-    grad = scale * (input - target) / ((1 - input) * input).clamp_min(1e-12)
+    grad = scale * (input - target) / ((1 - input) * input).clamp_min(_BCE_EPSILON)
     if weight is not None:
         grad = grad * weight
     grad_target = None
     if step.needs_input_grad(1):
-        grad_target = scale * ((1 - input).log().clamp_min(-100) - input.log().clamp_min(-100))
+        # -logit(input), unclamped: infinite at a saturated prediction, as PyTorch gives.
+        grad_target = scale * ((-input).log1p() - input.log())
         if weight is not None:
             grad_target = grad_target * weight
     return grad if step.needs_input_grad(0) else None, grad_target, None
 
 
 BCE = OpDef("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_vjp)
+# PyTorch's floor on p * (1 - p) in the gradient, 1e-12 as its kernel rounds it (to float32).
+_BCE_EPSILON = float(np.float32(1e-12))
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
                          reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross entropy of probabilities ``input`` against ``target`` (logs clamped at -100).
+
+    >>> F.binary_cross_entropy(tapegrad.tensor([0.5]), tapegrad.tensor([1.]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _check_same_size("binary_cross_entropy", input, target)
     if input.numel() and (float(input._data.min()) < 0 or float(input._data.max()) > 1):
@@ -153,7 +374,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
 
     def forward() -> Tensor:
         # log is clamped at -100 as in PyTorch, so a saturated prediction gives a finite loss.
-        loss = -(target * input.log().clamp_min(-100) + (1 - target) * (1 - input).log().clamp_min(-100))
+        loss = -(target * input.log().clamp_min(-100) + (1 - target) * (-input).log1p().clamp_min(-100))
         return _reduce(loss * weight if weight is not None else loss, reduction)
 
     out = _without_grad(forward)
@@ -200,9 +421,15 @@ BCE_LOGITS = OpDef("binary_cross_entropy_with_logits", "BinaryCrossEntropyWithLo
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                      size_average: Any = None, reduce: Any = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
-    """Sigmoid + binary cross entropy in one numerically stable step."""
+    """Sigmoid + binary cross entropy in one numerically stable step.
+
+    >>> F.binary_cross_entropy_with_logits(tapegrad.tensor([0.]), tapegrad.tensor([1.]))
+    tensor(0.6931)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    _check_same_size("binary_cross_entropy_with_logits", input, target)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
 
     def forward() -> Tensor:
         loss = _bce_logits_terms(input, target, pos_weight)
@@ -218,10 +445,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 # ---------------------------------------------------------------- negative log likelihood
 
 def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
-    target_index, picked_weight = step.saved_values()
+    target_index, picked_weight, ignored = step.saved_values()
     reduction, denominator, class_axis = step.attrs
     scale = g if reduction != "mean" else g / denominator
-    grad = scatter_into_zeros((-scale * picked_weight).unsqueeze(class_axis), step.input_meta[0][0],
+    picked = -scale * picked_weight
+    if ignored is not None:
+        # Ignored targets get no gradient at all, not 0 * (g / 0) when every target is ignored.
+        picked = picked.masked_fill(ignored, 0.0)
+    grad = scatter_into_zeros(picked.unsqueeze(class_axis), step.input_meta[0][0],
                               class_axis, target_index.unsqueeze(class_axis))
     return grad, None, None
 
@@ -236,10 +467,11 @@ class _Targets:
     def __init__(self, log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int) -> None:
         if log_probs.ndim == 0:
             raise ValueError("Expected 1 or more dimensions (got 0)")
-        if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
-            if isinstance(target, Tensor) and target.is_floating_point():
-                raise RuntimeError(f"expected scalar type Long but found {target.dtype.scalar_name}")
-            raise TypeError("target must be an integer tensor of class indices")
+        if not isinstance(target, Tensor):
+            raise TypeError(f"nll_loss_nd(): argument 'target' (position 2) must be Tensor, not "
+                            f"{type(target).__name__}")
+        if target._data.dtype != np.int64:
+            raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.scalar_name}")
         self.class_axis = 0 if log_probs.ndim == 1 else 1
         classes = self.classes = log_probs.shape[self.class_axis]
         if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
@@ -247,7 +479,7 @@ class _Targets:
                              f"({target.shape[0]}).")
         expected = tuple(s for d, s in enumerate(log_probs.shape) if d != self.class_axis)
         if tuple(target.shape) != expected:
-            raise RuntimeError(f"expected target size {list(expected)}, got {list(target.shape)}")
+            raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
         if weight is not None and tuple(weight.shape) != (classes,):
             raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
                                f"got weight tensor of shape: {list(weight.shape)}")
@@ -263,6 +495,7 @@ class _Targets:
         picked = np.asarray(np.where(self.ignored, 0, self.class_weights[valid])).astype(dtype)
         self.picked_weight = _wrap(picked)
         self.total_weight = float(picked.sum())
+        self.ignored_mask = _wrap(self.ignored) if self.ignored.any() else None
 
 
 def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
@@ -280,17 +513,25 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
 
     out = _without_grad(forward)
     if grad_mode.state.enabled and log_probs._requires_grad:
-        # PyTorch runs inputs with spatial dims through nll_loss2d (and views the result back).
+        # PyTorch runs inputs with spatial dims through nll_loss2d; all but 4-d inputs are reshaped
+        # to 4-d for it, so their unreduced loss comes back through a view.
         op = NLL_LOSS_2D if log_probs.ndim > 2 else NLL_LOSS
         out = record(op, (log_probs, None, None), out, (reduction, denominator, class_axis),
-                     saved=(targets.index, targets.picked_weight))
-        if reduction == "none" and log_probs.ndim > 2:
+                     saved=(targets.index, targets.picked_weight, targets.ignored_mask))
+        if reduction == "none" and log_probs.ndim > 2 and log_probs.ndim != 4:
             out = out.view(tuple(out.shape))
     return out
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood of class-index targets under log-probabilities ``input`` (classes
+    on dim 1, or dim 0 unbatched); ``mean`` divides by the total weight of the kept targets.
+
+    >>> F.nll_loss(tapegrad.tensor([[-1., -2.], [-3., -4.]]), tapegrad.tensor([0, 1]))
+    tensor(2.5000)
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nll(input, _Targets(input, target, weight, ignore_index), reduction)
 
 
@@ -299,17 +540,31 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
                   label_smoothing: float = 0.0) -> Tensor:
     """Log-softmax over the class dim (dim 1, or 0 for unbatched input) then NLL.
 
-    Targets are class indices (int) or class probabilities (float, same shape as ``input``).
+    Targets are class indices (int64) or, when ``target`` has ``input``'s shape, class
+    probabilities (float).
+
+    >>> F.cross_entropy(tapegrad.tensor([[0., 0.]]), tapegrad.tensor([1]))
+    tensor(0.6931)
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    # A smoothing of 0 or less means none (PyTorch checks only the upper bound).
+    label_smoothing = max(float(label_smoothing), 0.0)
+    probabilities = isinstance(target, Tensor) and tuple(target.shape) == tuple(input.shape)
+    # PyTorch tells probabilities from indices by shape alone.
+    if probabilities and not target.is_floating_point():
+        raise RuntimeError("Expected floating point type for target with class probabilities, got "
+                           f"{target.dtype.scalar_name}")
+    if input.ndim == 0:
+        raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
     class_axis = 0 if input.ndim == 1 else 1
     log_probs = log_softmax(input, class_axis)
     classes = input.shape[class_axis]
     shape = [1] * input.ndim
     shape[class_axis] = classes
-    if isinstance(target, Tensor) and target.is_floating_point():
+    if probabilities:
         return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, tuple(shape))
     targets = _Targets(log_probs, target, weight, ignore_index)
     nll = _nll(log_probs, targets, reduction)
@@ -317,7 +572,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         return nll
     # PyTorch's composition: (1 - e) * nll + e / classes * (weighted sum of -log p over classes).
     terms = log_probs * _wrap(targets.class_weights.reshape(shape)) if weight is not None else log_probs
-    smooth = -terms.sum(class_axis) * _wrap(np.asarray(~targets.ignored).astype(log_probs._data.dtype))
+    smooth = -terms.sum(class_axis)
+    if targets.ignored_mask is not None:
+        # masked_fill, not a product with the mask: its backward gives ignored targets exactly 0
+        # even when the mean divides by a zero total weight.
+        smooth = smooth.masked_fill(targets.ignored_mask, 0.0)
     if reduction == "mean":
         smooth = smooth.sum() / targets.total_weight
     elif reduction == "sum":

@@ -1,18 +1,27 @@
-"""Layers and loss modules."""
+"""Layers, activations, containers and loss modules, with PyTorch's names, arguments and reprs."""
 from __future__ import annotations
 
 import math
-from typing import Any
+import operator
+import warnings
+from collections import OrderedDict
+from collections import abc as container_abcs
+from itertools import chain, islice
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar, overload
 
 from .. import creation
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from . import functional as F
-from .module import Module
+from .module import Module, _add_indent
 from .parameter import Parameter
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "Linear", "MSELoss", "NLLLoss", "ReLU",
-           "Sequential", "Sigmoid", "SmoothL1Loss", "Tanh"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "Hardtanh",
+           "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "ModuleDict", "ModuleList",
+           "NLLLoss", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softmin",
+           "Softplus", "Tanh", "Unflatten"]
+
+_V = TypeVar("_V")
 
 
 class Linear(Module):
@@ -24,8 +33,9 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(creation.empty((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(creation.empty(out_features, dtype=dtype)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, dtype=dtype))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
@@ -44,36 +54,480 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class Identity(Module):
+    """Returns its input; any constructor arguments are accepted and ignored.
+
+    >>> nn.Identity(54, unused=True)(tapegrad.tensor([1.]))
+    tensor([1.])
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input
+
+
+# ---------------------------------------------------------------- activations
+
+def _inplace_repr(inplace: bool, separator: str = "") -> str:
+    return f"{separator}inplace=True" if inplace else ""
+
+
 class ReLU(Module):
+    """``max(x, 0)``, elementwise.
+
+    >>> nn.ReLU()(tapegrad.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class Hardtanh(Module):
+    """``input`` clamped to ``[min_val, max_val]``.
+
+    >>> nn.Hardtanh(-0.5, 0.5)
+    Hardtanh(min_val=-0.5, max_val=0.5)
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None) -> None:
+        super().__init__()
+        if min_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning,
+                          stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning,
+                          stacklevel=2)
+            max_val = max_value
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+        if self.max_val <= self.min_val:
+            raise AssertionError(f"max_val ({self.max_val}) must be greater than min_val ({self.min_val})")
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace_repr(self.inplace, ', ')}"
+
+
+class ReLU6(Hardtanh):
+    """``min(max(x, 0), 6)``.
+
+    >>> nn.ReLU6()(tapegrad.tensor([-1., 3., 7.]))
+    tensor([0., 3., 6.])
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class LeakyReLU(Module):
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    >>> nn.LeakyReLU(0.2)
+    LeakyReLU(negative_slope=0.2)
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace, ', ')}"
+
+
+class _WithAlpha(Module):
+    """ELU and CELU: one function of the input, ``alpha`` and ``inplace``."""
+
+    function: Callable[..., Tensor]
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self).function(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}{_inplace_repr(self.inplace, ', ')}"
+
+
+class ELU(_WithAlpha):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    >>> nn.ELU(alpha=0.5)
+    ELU(alpha=0.5)
+    """
+
+    function = staticmethod(F.elu)
+
+
+class CELU(_WithAlpha):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+
+    >>> nn.CELU(2.0)
+    CELU(alpha=2.0)
+    """
+
+    function = staticmethod(F.celu)
+
+
+class SELU(Module):
+    """The self-normalising ELU.
+
+    >>> nn.SELU()
+    SELU()
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.selu(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class GELU(Module):
+    """``x * Phi(x)``, or PyTorch's tanh approximation with ``approximate='tanh'``.
+
+    >>> nn.GELU()
+    GELU(approximate='none')
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """``x * sigmoid(x)``.
+
+    >>> nn.SiLU()(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 0.7311])
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.silu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
 class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``.
+
+    >>> nn.Sigmoid()(tapegrad.tensor([0.]))
+    tensor([0.5000])
+    """
+
     def forward(self, input: Tensor) -> Tensor:
         return F.sigmoid(input)
 
 
 class Tanh(Module):
+    """``tanh(x)``.
+
+    >>> nn.Tanh()(tapegrad.tensor([0.]))
+    tensor([0.])
+    """
+
     def forward(self, input: Tensor) -> Tensor:
         return F.tanh(input)
 
 
-class Sequential(Module):
-    def __init__(self, *modules: Module) -> None:
-        super().__init__()
-        for i, module in enumerate(modules):
-            self.add_module(str(i), module)
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold``.
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    >>> nn.Softplus()
+    Softplus(beta=1.0, threshold=20.0)
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+# The warning for a missing dim points at the line calling the module: the frames are the dim
+# helper, F.softmax, forward, Module.__call__, then the caller.
+_SOFTMAX_STACKLEVEL = 5
+
+
+class _OverDim(Module):
+    """Softmax, LogSoftmax and Softmin: one function of the input over ``dim``, which may be None
+    (a legacy choice of dim, with PyTorch's warning)."""
+
+    function: Callable[..., Tensor]
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self).function(input, self.dim, _stacklevel=_SOFTMAX_STACKLEVEL)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_OverDim):
+    """Softmax over ``dim``.
+
+    >>> nn.Softmax(dim=1)(tapegrad.tensor([[0., 0.]]))
+    tensor([[0.5000, 0.5000]])
+    """
+
+    function = staticmethod(F.softmax)
+
+
+class LogSoftmax(_OverDim):
+    """Log-softmax over ``dim``.
+
+    >>> nn.LogSoftmax(dim=1)
+    LogSoftmax(dim=1)
+    """
+
+    function = staticmethod(F.log_softmax)
+
+
+class Softmin(_OverDim):
+    """Softmax of ``-input`` over ``dim``.
+
+    >>> nn.Softmin(dim=0)
+    Softmin(dim=0)
+    """
+
+    function = staticmethod(F.softmin)
+
+
+# ---------------------------------------------------------------- reshaping
+
+class Flatten(Module):
+    """Flattens dims ``start_dim`` to ``end_dim`` into one (the batch dim is kept by default).
+
+    >>> nn.Flatten()(tapegrad.zeros(2, 3, 4)).shape
+    tapegrad.Size([2, 12])
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim ``dim`` into ``unflattened_size``.
+
+    >>> nn.Unflatten(1, (2, 3))(tapegrad.zeros(4, 6)).shape
+    tapegrad.Size([4, 2, 3])
+    """
+
+    def __init__(self, dim: int, unflattened_size: Any) -> None:
+        super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            # Named dims (PyTorch's str form) need named tensors, which tapegrad does not have.
+            raise TypeError("invalid argument type for dim parameter")
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for position, element in enumerate(unflattened_size):
+            if not isinstance(element, int):
+                raise TypeError("unflattened_size must be tuple of ints, but found element of type "
+                                f"{type(element).__name__} at pos {position}")
+        self.dim = dim
+        self.unflattened_size = unflattened_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input.unflatten(self.dim, self.unflattened_size)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+# ---------------------------------------------------------------- containers
+
+def _renumbered(modules: Iterable[Module | None]) -> "OrderedDict[str, Module | None]":
+    return OrderedDict((str(i), module) for i, module in enumerate(modules))
+
+
+class Sequential(Module):
+    """Modules called in order, each on the previous one's output; built from modules or an
+    ``OrderedDict`` of named modules.
+
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    >>> model[-1], len(model)
+    (ReLU(), 2)
+    """
+
+    @overload
+    def __init__(self, *args: Module) -> None: ...
+
+    @overload
+    def __init__(self, arg: "OrderedDict[str, Module]") -> None: ...
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for key, module in args[0].items():
+                self.add_module(key, module)
+        else:
+            for index, module in enumerate(args):
+                self.add_module(str(index), module)
+
+    def _get_item_by_idx(self, iterator: Iterable[_V], idx: int) -> _V:
+        size = len(self)
+        idx = operator.index(idx)
+        if not -size <= idx < size:
+            raise IndexError(f"index {idx} is out of range")
+        idx %= size
+        return next(islice(iterator, idx, None))
+
+    def __getitem__(self, idx: int | slice) -> "Sequential | Module":
+        if isinstance(idx, slice):
+            # A slice keeps the original names, as in PyTorch.
+            return self.__class__(OrderedDict(list(self._modules.items())[idx]))
+        return self._get_item_by_idx(self._modules.values(), idx)
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        key = self._get_item_by_idx(self._modules.keys(), idx)
+        setattr(self, key, module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        if isinstance(idx, slice):
+            for key in list(self._modules.keys())[idx]:
+                delattr(self, key)
+        else:
+            delattr(self, self._get_item_by_idx(self._modules.keys(), idx))
+        self._modules = _renumbered(self._modules.values())
 
     def __len__(self) -> int:
         return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __dir__(self) -> list[str]:
+        return [key for key in super().__dir__() if not key.isdigit()]
+
+    def __add__(self, other: "Sequential") -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        combined = Sequential()
+        for layer in chain(self, other):
+            combined.append(layer)
+        return combined
+
+    def __iadd__(self, other: "Sequential") -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        offset = len(self)
+        for i, module in enumerate(other):
+            self.add_module(str(i + offset), module)
+        return self
+
+    def _check_factor(self, other: Any) -> None:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+
+    def __mul__(self, other: int) -> "Sequential":
+        self._check_factor(other)
+        combined = Sequential()
+        offset = 0
+        for _ in range(other):
+            for module in self:
+                combined.add_module(str(offset), module)
+                offset += 1
+        return combined
+
+    def __rmul__(self, other: int) -> "Sequential":
+        return self.__mul__(other)
+
+    def __imul__(self, other: int) -> "Sequential":
+        self._check_factor(other)
+        original = list(self._modules.values())
+        for _ in range(other - 1):
+            for module in original:
+                self.add_module(str(len(self)), module)
+        return self
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove the module(s) at ``key`` and return it (them, as a ``Sequential``)."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def append(self, module: Module) -> "Sequential":
+        """Add ``module`` at the end; returns ``self``."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        """Insert ``module`` before position ``index`` (negative counts from the end)."""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        if index < 0:
+            index += n
+        for i in range(n, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+        return self
+
+    def extend(self, sequential: Iterable[Module]) -> "Sequential":
+        """Append every module of ``sequential``; returns ``self``."""
+        for layer in sequential:
+            self.append(layer)
+        return self
 
     def forward(self, input: Any) -> Any:
         for module in self._modules.values():
@@ -81,27 +535,222 @@ class Sequential(Module):
         return input
 
 
+class ModuleList(Module):
+    """A list of registered submodules (no ``forward`` of its own).
+
+    >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    >>> layers.append(nn.ReLU())[-1]
+    ReLU()
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self += modules
+
+    def _get_abs_string_index(self, idx: int) -> str:
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} is out of range")
+        if idx < 0:
+            idx += len(self)
+        return str(idx)
+
+    def __getitem__(self, idx: int | slice) -> "Module | ModuleList":
+        if isinstance(idx, slice):
+            return self.__class__(list(self._modules.values())[idx])
+        return self._modules[self._get_abs_string_index(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        setattr(self, self._get_abs_string_index(idx), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        if isinstance(idx, slice):
+            for k in range(len(self._modules))[idx]:
+                delattr(self, str(k))
+        else:
+            delattr(self, self._get_abs_string_index(idx))
+        self._modules = _renumbered(self._modules.values())
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules: Iterable[Module]) -> "ModuleList":
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> "ModuleList":
+        combined = ModuleList()
+        for i, module in enumerate(chain(self, other)):
+            combined.add_module(str(i), module)
+        return combined
+
+    def __dir__(self) -> list[str]:
+        return [key for key in super().__dir__() if not key.isdigit()]
+
+    def __repr__(self) -> str:
+        # Runs of identical modules print once, as "(first-last): count x module" (PyTorch's form).
+        reprs = [repr(module) for module in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list[int]] = [[0, 0]]
+        blocks = [reprs[0]]
+        for i, text in enumerate(reprs[1:], 1):
+            if text == blocks[-1]:
+                runs[-1][1] += 1
+                continue
+            runs.append([i, i])
+            blocks.append(text)
+        lines = []
+        for (start, end), block in zip(runs, blocks):
+            line = f"({start}): {block}" if start == end else f"({start}-{end}): {end - start + 1} x {block}"
+            lines.append(_add_indent(line, 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index``."""
+        for i in range(len(self._modules), index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+
+    def append(self, module: Module) -> "ModuleList":
+        """Add ``module`` at the end; returns ``self``."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove the module(s) at ``key`` and return it (them)."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        """Append every module of the iterable ``modules``; returns ``self``."""
+        if not isinstance(modules, container_abcs.Iterable):
+            raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
+        offset = len(self)
+        for i, module in enumerate(modules):
+            self.add_module(str(offset + i), module)
+        return self
+
+
+class ModuleDict(Module):
+    """An ordered dict of registered submodules (no ``forward`` of its own).
+
+    >>> heads = nn.ModuleDict({"act": nn.ReLU()})
+    >>> heads["norm"] = nn.Identity()
+    >>> list(heads.keys())
+    ['act', 'norm']
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def clear(self) -> None:
+        """Remove every module."""
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        """Remove ``key`` and return its module."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def keys(self) -> Any:
+        return self._modules.keys()
+
+    def items(self) -> Any:
+        return self._modules.items()
+
+    def values(self) -> Any:
+        return self._modules.values()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace entries from a mapping or an iterable of ``(name, module)`` pairs."""
+        if not isinstance(modules, container_abcs.Iterable):
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                            + type(modules).__name__)
+        if isinstance(modules, (OrderedDict, ModuleDict, container_abcs.Mapping)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, pair in enumerate(modules):
+            if not isinstance(pair, container_abcs.Iterable):
+                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is"
+                                + type(pair).__name__)
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
+            self[pair[0]] = pair[1]
+
+
+# ---------------------------------------------------------------- losses
+
 class _Loss(Module):
     def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
         super().__init__()
-        F._check_reduction(reduction)
-        self.reduction = reduction
+        # The reduction is checked when the loss runs, as in PyTorch.
+        self.reduction = F._legacy_reduction(size_average, reduce, reduction)
 
-    def extra_repr(self) -> str:
-        return ""
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        # A buffer, so it moves and is saved with the module.
+        self.register_buffer("weight", weight)
 
 
 class MSELoss(_Loss):
+    """Mean squared error.
+
+    >>> nn.MSELoss(reduction="sum")(tapegrad.tensor([1., 2.]), tapegrad.tensor([0., 0.]))
+    tensor(5.)
+    """
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """Mean absolute error.
+
+    >>> nn.L1Loss()(tapegrad.tensor([1., 2.]), tapegrad.tensor([0., 0.]))
+    tensor(1.5000)
+    """
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """Quadratic below ``beta``, linear above.
+
+    >>> nn.SmoothL1Loss()(tapegrad.tensor([0.5]), tapegrad.tensor([0.]))
+    tensor(0.1250)
+    """
+
     def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
                  beta: float = 1.0) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -111,44 +760,65 @@ class SmoothL1Loss(_Loss):
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
+    """Binary cross entropy of probabilities.
+
+    >>> nn.BCELoss()(tapegrad.tensor([0.5]), tapegrad.tensor([1.]))
+    tensor(0.6931)
+    """
+
     def __init__(self, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None,
                  reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
+        super().__init__(weight, size_average, reduce, reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Sigmoid and binary cross entropy in one stable step (``pos_weight`` weighs positives).
+
+    >>> nn.BCEWithLogitsLoss()(tapegrad.tensor([0.]), tapegrad.tensor([1.]))
+    tensor(0.6931)
+    """
+
     def __init__(self, weight: Tensor | None = None, size_average: Any = None, reduce: Any = None,
                  reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
         super().__init__(size_average, reduce, reduction)
-        self.weight = weight
-        self.pos_weight = pos_weight
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
+    """Negative log likelihood of class indices under log-probabilities.
+
+    >>> nn.NLLLoss()(tapegrad.tensor([[-1., -2.]]), tapegrad.tensor([1]))
+    tensor(2.)
+    """
+
     def __init__(self, weight: Tensor | None = None, size_average: Any = None, ignore_index: int = -100,
                  reduce: Any = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_WeightedLoss):
+    """Log-softmax and NLL in one (class indices or class probabilities as targets).
+
+    >>> nn.CrossEntropyLoss()(tapegrad.tensor([[0., 0.]]), tapegrad.tensor([0]))
+    tensor(0.6931)
+    """
+
     def __init__(self, weight: Tensor | None = None, size_average: Any = None, ignore_index: int = -100,
                  reduce: Any = None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 

@@ -22,7 +22,7 @@ from ..backends import cpu
 from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401
                                     fast_tanh)
 from ..tensor import Tensor, _wrap
-from .pointwise import (BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast, _broadcast_shape,  # noqa: F401
+from .pointwise import (_BOOL, BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast, _broadcast_shape,  # noqa: F401
                         _promote, _reduce_to_input, _same_shape_pair, apply)
 from .registry import OpDef, record
 
@@ -328,6 +328,251 @@ def _softplus_vjp(needs, g, x, beta, threshold):
 
 SOFTPLUS = ElementwiseOp("softplus", "SoftplusBackward0", _softplus, _softplus_vjp,
                          saves=("x0", "x1", "x2"), result=FLOAT)
+
+
+# ================================================================ activations
+# Each activation's backward is an elementwise op of its own: one kernel instead of a chain of
+# masks and products, and a VJP of its own, so double backward works as for tanh and sigmoid.
+# Parameters (slopes, bounds) are scalar operands: the kernel sees them in the compute dtype,
+# and the VJPs get them back as the Python numbers they were given as.
+
+def _leaky_relu(x, slope):
+    return x if x > 0 else x * slope
+
+
+def _leaky_relu_backward(g, x, slope):
+    # ``x`` is the input, or the result after the in-place form: with slope >= 0 both are > 0
+    # at the same places.
+    return g if x > 0 else g * slope
+
+
+def _leaky_relu_backward_vjp(needs, gg, x, slope):
+    return (LEAKY_RELU_BACKWARD(gg, x, slope) if needs[0] else None,
+            gg * 0 if needs[1] else None, None)
+
+
+LEAKY_RELU_BACKWARD = ElementwiseOp("leaky_relu_backward", "LeakyReluBackwardBackward0", _leaky_relu_backward,
+                                    _leaky_relu_backward_vjp, saves=("x1", "x2"))
+
+
+def _leaky_relu_vjp(needs, g, x, slope):
+    return LEAKY_RELU_BACKWARD(g, x, slope), None
+
+
+def _leaky_relu_result_vjp(needs, g, out, slope):
+    if slope < 0:
+        # A negative slope flips signs, so the result no longer tells which branch was taken.
+        raise RuntimeError(
+            "In-place leakyReLu backward calculation is triggered with a negative slope which is not supported. "
+            "This is caused by calling in-place forward function with a negative slope, please call out-of-place "
+            "version instead. File an issue at https://github.com/pytorch/pytorch if you do require supporting "
+            "in-place leakRelu backward calculation with negative slope")
+    return LEAKY_RELU_BACKWARD(g, out, slope), None
+
+
+LEAKY_RELU = ElementwiseOp("leaky_relu", "LeakyReluBackward0", _leaky_relu, _leaky_relu_vjp, saves=("x0", "x1"))
+# The in-place form saves its result (the input is overwritten), as PyTorch's does.
+LEAKY_RELU_ = ElementwiseOp("leaky_relu_", "LeakyReluBackward1", _leaky_relu, _leaky_relu_result_vjp,
+                            saves=("out", "x1"))
+
+
+def _hardtanh(x, low, high):
+    # nan compares false both ways and passes through, as in PyTorch's clamp.
+    return low if x < low else (high if x > high else x)
+
+
+def _hardtanh_backward(g, x, low, high):
+    # Zero on the bounds themselves (unlike clamp), as PyTorch's hardtanh_backward.
+    return 0.0 if (x <= low or x >= high) else g
+
+
+def _hardtanh_backward_vjp(needs, gg, x, low, high):
+    return (HARDTANH_BACKWARD(gg, x, low, high) if needs[0] else None,
+            gg * 0 if needs[1] else None, None, None)
+
+
+HARDTANH_BACKWARD = ElementwiseOp("hardtanh_backward", "HardtanhBackwardBackward0", _hardtanh_backward,
+                                  _hardtanh_backward_vjp, saves=("x1", "x2", "x3"))
+
+
+def _hardtanh_vjp(needs, g, x, low, high):
+    # ``x`` may be the result (in-place form): it is on or past a bound exactly where the input is.
+    return HARDTANH_BACKWARD(g, x, low, high), None, None
+
+
+HARDTANH = ElementwiseOp("hardtanh", "HardtanhBackward0", _hardtanh, _hardtanh_vjp, saves=("x0", "x1", "x2"))
+HARDTANH_ = ElementwiseOp("hardtanh_", "HardtanhBackward0", _hardtanh, _hardtanh_vjp, saves=("out", "x1", "x2"))
+
+
+def _elu(x, alpha, scale, input_scale):
+    return x * scale if x > 0 else fast_expm1(x * input_scale) * (alpha * scale)
+
+
+def _elu_backward(g, x, alpha, scale, input_scale):
+    return g * scale if x > 0 else g * input_scale * (alpha * scale) * fast_exp(x * input_scale)
+
+
+def _elu_backward_result(g, y, alpha, scale, input_scale):
+    # From the result y = alpha * scale * (exp(x * input_scale) - 1): the derivative is
+    # input_scale * (y + alpha * scale).
+    return g * scale if y > 0 else g * input_scale * (y + alpha * scale)
+
+
+def _elu_backward_vjp(needs, gg, g, x, alpha, scale, input_scale):
+    grad_x = None
+    if needs[1]:
+        grad_x = ELU_BACKWARD(gg * g * input_scale, x, alpha, scale, input_scale) * lt(x, 0)
+    return (ELU_BACKWARD(gg, x, alpha, scale, input_scale) if needs[0] else None, grad_x, None, None, None)
+
+
+def _elu_backward_result_vjp(needs, gg, g, y, alpha, scale, input_scale):
+    return (ELU_BACKWARD_RESULT(gg, y, alpha, scale, input_scale) if needs[0] else None,
+            gg * g * input_scale * lt(y, 0) if needs[1] else None, None, None, None)
+
+
+ELU_BACKWARD = ElementwiseOp("elu_backward", "EluBackwardBackward0", _elu_backward, _elu_backward_vjp,
+                             saves=("x0", "x1", "x2", "x3", "x4"))
+ELU_BACKWARD_RESULT = ElementwiseOp("elu_backward_result", "EluBackwardBackward0", _elu_backward_result,
+                                    _elu_backward_result_vjp, saves=("x0", "x1", "x2", "x3", "x4"))
+
+
+def _elu_vjp(needs, g, x, alpha, scale, input_scale):
+    return ELU_BACKWARD(g, x, alpha, scale, input_scale), None, None, None
+
+
+def _elu_result_vjp(needs, g, out, alpha, scale, input_scale):
+    if alpha * scale < 0:
+        raise RuntimeError("In-place elu backward calculation is triggered with a negative slope which is not "
+                           "supported. This is caused by calling in-place forward function with a negative slope, "
+                           "please call out-of-place version instead.")
+    return ELU_BACKWARD_RESULT(g, out, alpha, scale, input_scale), None, None, None
+
+
+def _celu_input_scale_for_backward(alpha: float) -> float:
+    # PyTorch's CELU backward takes 1 / alpha with alpha rounded to float32 (its forward does
+    # not), which moves float64 gradients by up to ~1e-7 relative; followed for equal results.
+    return 1.0 / float(np.float32(alpha))
+
+
+def _celu_vjp(needs, g, x, alpha, scale, input_scale):
+    return _elu_vjp(needs, g, x, alpha, scale, _celu_input_scale_for_backward(alpha))
+
+
+def _celu_result_vjp(needs, g, out, alpha, scale, input_scale):
+    return _elu_result_vjp(needs, g, out, alpha, scale, _celu_input_scale_for_backward(alpha))
+
+
+ELU = ElementwiseOp("elu", "EluBackward0", _elu, _elu_vjp, saves=("x0", "x1", "x2", "x3"))
+ELU_ = ElementwiseOp("elu_", "EluBackward1", _elu, _elu_result_vjp, saves=("out", "x1", "x2", "x3"))
+CELU = ElementwiseOp("celu", "CeluBackward0", _elu, _celu_vjp, saves=("x0", "x1", "x2", "x3"))
+CELU_ = ElementwiseOp("celu_", "CeluBackward1", _elu, _celu_result_vjp, saves=("out", "x1", "x2", "x3"))
+
+
+def _gelu(x):
+    # x * Phi(x), Phi the standard normal CDF; the constant is 1/sqrt(2).
+    return x * 0.5 * (1.0 + math.erf(x * 0.7071067811865476))
+
+
+def _gelu_backward(g, x):
+    # Phi(x) + x * phi(x); the constant is 1/sqrt(2 pi).
+    cdf = 0.5 * (1.0 + math.erf(x * 0.7071067811865476))
+    pdf = 0.3989422804014327 * fast_exp(-0.5 * x * x)
+    return g * (cdf + x * pdf)
+
+
+def _gelu_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        # d/dx (Phi + x phi) = phi * (2 - x**2)
+        pdf = exp(x * x * -0.5) * 0.3989422804014327
+        grad_x = gg * g * pdf * (2 - x * x)
+    return GELU_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+GELU_BACKWARD = ElementwiseOp("gelu_backward", "GeluBackwardBackward0", _gelu_backward, _gelu_backward_vjp,
+                              saves=("x0", "x1"))
+
+
+def _gelu_vjp(needs, g, x):
+    return (GELU_BACKWARD(g, x),)
+
+
+GELU = ElementwiseOp("gelu", "GeluBackward0", _gelu, _gelu_vjp, saves=("x0",), result=FLOAT)
+
+
+def _gelu_tanh(x):
+    # PyTorch's tanh approximation: the constants are sqrt(2 / pi) and 0.044715.
+    inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+    return 0.5 * x * (1.0 + fast_tanh(inner))
+
+
+def _gelu_tanh_backward(g, x):
+    inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+    t = fast_tanh(inner)
+    slope = 0.7978845608028654 * (1.0 + 0.134145 * x * x)  # d inner / dx
+    return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * slope)
+
+
+def _gelu_tanh_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        # With t = tanh(inner): f'' = (1 - t**2) * (inner' + x / 2 * (inner'' - 2 t inner'**2)).
+        t = tanh((x + x * x * x * 0.044715) * 0.7978845608028654)
+        slope = (x * x * 0.134145 + 1) * 0.7978845608028654
+        curvature = x * (6 * 0.044715 * 0.7978845608028654)
+        grad_x = gg * g * (1 - t * t) * (slope + x * 0.5 * (curvature - t * slope * slope * 2))
+    return GELU_TANH_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+GELU_TANH_BACKWARD = ElementwiseOp("gelu_tanh_backward", "GeluBackwardBackward0", _gelu_tanh_backward,
+                                   _gelu_tanh_backward_vjp, saves=("x0", "x1"))
+
+
+def _gelu_tanh_vjp(needs, g, x):
+    return (GELU_TANH_BACKWARD(g, x),)
+
+
+GELU_TANH = ElementwiseOp("gelu_tanh", "GeluBackward0", _gelu_tanh, _gelu_tanh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _silu(x):
+    return x * fast_sigmoid(x)
+
+
+def _silu_backward(g, x):
+    s = fast_sigmoid(x)
+    return g * s * (1 + x * (1 - s))
+
+
+def _silu_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        # d/dx s (1 + x (1 - s)) = s (1 - s) (2 + x (1 - 2 s))
+        s = sigmoid(x)
+        grad_x = gg * g * s * (1 - s) * (x * (1 - s * 2) + 2)
+    return SILU_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+SILU_BACKWARD = ElementwiseOp("silu_backward", "SiluBackwardBackward0", _silu_backward, _silu_backward_vjp,
+                              saves=("x0", "x1"))
+
+
+def _silu_vjp(needs, g, x):
+    return (SILU_BACKWARD(g, x),)
+
+
+SILU = ElementwiseOp("silu", "SiluBackward0", _silu, _silu_vjp, saves=("x0",), result=FLOAT)
+
+
+def _erf(x):
+    return math.erf(x)
+
+
+def _erf_vjp(needs, g, x):
+    return (g * exp(x * x * -1) * 1.1283791670955126,)  # 2 / sqrt(pi)
+
+
+ERF = ElementwiseOp("erf", "ErfBackward0", _erf, _erf_vjp, saves=("x0",), result=FLOAT)
 
 
 def _sign(x):
@@ -668,11 +913,107 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
+    if isinstance(input, Tensor) and input._data.dtype is _BOOL:  # identity: the cheapest test on a hot path
+        raise RuntimeError("Boolean inputs not supported for relu")
     return apply(RELU, (input,))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return apply(SOFTPLUS, (input, float(beta), float(threshold)))
+
+
+def _check_floating(kernel: str, input: Tensor) -> None:
+    """PyTorch's error for a floating-point-only kernel given an integer or bool tensor."""
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{input.dtype.scalar_name}'")
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    >>> tapegrad.ops.elementwise.leaky_relu(tapegrad.tensor([-2., 3.]), 0.5)
+    tensor([-1.,  3.])
+    """
+    _check_floating("leaky_relu_cpu", input)
+    return apply(LEAKY_RELU, (input, negative_slope))
+
+
+def _hardtanh_bounds(input: Tensor, min_val: Any, max_val: Any) -> tuple[Any, Any]:
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("Bool inputs not supported for hardtanh")
+    if input._data.dtype.kind in "iu":
+        # The bounds are cast to the integer dtype (truncated), so the result stays an integer.
+        return int(min_val), int(max_val)
+    return min_val, max_val
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``input`` clamped to ``[min_val, max_val]``, with zero gradient on the bounds.
+
+    >>> tapegrad.ops.elementwise.hardtanh(tapegrad.tensor([-2., 0.5, 3.]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    """
+    return apply(HARDTANH, (input,) + _hardtanh_bounds(input, min_val, max_val))
+
+
+def elu(input: Tensor, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
+    """``scale * x`` where ``x > 0``, else ``scale * alpha * (exp(input_scale * x) - 1)``."""
+    _check_floating("elu_cpu", input)
+    return apply(ELU, (input, alpha, scale, input_scale))
+
+
+# SELU's constants (Klambauer et al.), as PyTorch spells them.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor) -> Tensor:
+    """``elu`` with the self-normalising constants ``SELU_ALPHA`` and ``SELU_SCALE``."""
+    _check_floating("elu_cpu", input)
+    return apply(ELU, (input, SELU_ALPHA, SELU_SCALE, 1.0))
+
+
+def _celu_input_scale(alpha: float) -> float:
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return 1.0 / alpha
+
+
+def celu(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    _check_floating("elu_cpu", input)
+    return apply(CELU, (input, alpha, 1.0, _celu_input_scale(alpha)))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``x * Phi(x)`` (Phi the standard normal CDF), or its tanh approximation.
+
+    >>> tapegrad.ops.elementwise.gelu(tapegrad.tensor([-1., 0., 1.]))
+    tensor([-0.1587,  0.0000,  0.8413])
+    """
+    if approximate == "none":
+        op = GELU
+    elif approximate == "tanh":
+        op = GELU_TANH
+    else:
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    _check_floating("GeluKernelImpl", input)
+    return apply(op, (input,))
+
+
+def silu(input: Tensor) -> Tensor:
+    """``x * sigmoid(x)`` (also known as swish)."""
+    _check_floating("silu_cpu", input)
+    return apply(SILU, (input,))
+
+
+def erf(input: Tensor) -> Tensor:
+    """The error function, elementwise (integers and bools give the default float dtype).
+
+    >>> tapegrad.ops.elementwise.erf(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 0.8427])
+    """
+    return apply(ERF, (input,))
 
 
 def sign(input: Tensor) -> Tensor:
