@@ -141,7 +141,7 @@ def test_uniform_range(dtype):
     y = g.uniform((100_000,), -3.0, 2.0, dtype)
     assert y.min() >= -3.0 and y.max() < 2.0
     assert abs(y.mean() + 0.5) < 5 * 5 * np.sqrt(1 / 12 / y.size)
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError):
         g.uniform((2,), 1.0, 0.0, dtype)
 
 
@@ -159,7 +159,7 @@ def test_normal_statistics(dtype, n):
     y = g.normal((100_000,), 2.5, 0.5, dtype).astype(np.float64)
     assert abs(y.mean() - 2.5) < 5 * 0.5 / np.sqrt(y.size)
     assert abs(y.std() - 0.5) < 0.01
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError):
         g.normal((2,), 0.0, -1.0, dtype)
 
 

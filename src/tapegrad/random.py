@@ -656,7 +656,7 @@ class Generator:
         shape = _shape_of(shape)
         dt = _float_dtype(dtype, "uniform")
         if not low <= high:
-            raise ValueError(f"uniform expects low <= high, got low={low}, high={high}")
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={low} > to={high}")
         n = _numel(shape)
         with self._lock:
             if dt == np.float32:
@@ -673,7 +673,7 @@ class Generator:
         shape = _shape_of(shape)
         dt = _float_dtype(dtype, "normal")
         if not std >= 0.0:
-            raise ValueError(f"normal expects std >= 0.0, got std={std}")
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         n = _numel(shape)
         with self._lock:
             if n >= 16 and dt == np.float32:
