@@ -1,59 +1,292 @@
-"""Side-by-side timings of tapegrad against PyTorch eager on the small workloads.
+"""Side-by-side timings of tapegrad against PyTorch and JAX on the design document's workloads.
 
-Runs the two libraries alternately (A, B, A, B, ...) and reports the median of the per-round
-ratios, because these machines are shared and noisy: only ratios from one run mean anything.
-Usage: ``python benchmarks/compare.py [--rounds 31]``.
+Each library runs in its own worker process (so no library's idle threads share a process with
+another's timing) and the parent asks them for samples in turn, round after round: tapegrad,
+torch, jax, then the next round in a rotated order. Reported per workload: the median over the
+rounds of tapegrad's time divided by the peer's time in the same round. These machines are
+shared and noisy: only such ratios mean anything; the median times are printed for orientation.
+
+The same rounds time a NumPy memory copy of W2's array and NumPy's float32 matmul at W6's size,
+for the roofline lines: achieved GB/s of W2 (it must read x and write its gradient) against the
+copy, achieved GFLOP/s of W3's and W6's matmuls against sgemm.
+
+W5 (a new process to the end of the first W3 step) alternates tapegrad with a warm kernel cache,
+tapegrad with an empty one (fresh temporary directories, see ``workloads.cache_env``), PyTorch
+and JAX, in rounds of their own.
+
+Usage: ``python benchmarks/compare.py [--rounds 21] [--startup-rounds 5] [--markdown]``.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import multiprocessing
+import os
+import platform
 import statistics
-import timeit
-from typing import Any, Callable
+import sys
+import tempfile
+import time
+from importlib import metadata
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asv_benchmarks import workloads
+
+STEP_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W6")
+REFERENCES = ("copy", "sgemm")
+# The design document's targets, shown next to the ratios.
+TARGETS = {
+    "W1": "eager <= 1.0x torch",
+    "W1b": "eager <= 0.3x torch",
+    "W2": "eager <= 0.5x torch; compiled <= 0.75x jax",
+    "W3": "eager <= 0.8x torch; compiled <= 0.8x jax",
+    "W4": "eager <= 0.3x torch; compiled <= 0.2x jax",
+    "W5 warm cache": "<= 1.5 s",
+    "W5 empty cache": "<= 20 s",
+    "W6": "<= 1.2x torch",
+}
 
 
-def workloads(lib: Any) -> dict[str, Callable[[], Any]]:
-    lib.manual_seed(0)
-    a = lib.randn(16, requires_grad=True)
-    b = lib.randn(16, requires_grad=True)
+# ----------------------------------------------------------------------------- worker processes
 
-    def add() -> Any:
-        return a + b
+def _threads(library: str, torch_threads: int | None) -> str:
+    """Applies ``--torch-threads`` and says how many threads the library computes with."""
+    if library == "torch":
+        import torch
 
-    def chain_backward() -> None:
-        ((a * b + 1).tanh() * a).sum().backward()
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        return f"torch {torch.get_num_threads()} intra-op threads"
+    if library == "tapegrad":
+        import numba
 
-    return {"W1 a + b (16 floats, requires_grad)": add,
-            "W1b ((a*b+1).tanh()*a).sum().backward()": chain_backward}
+        return f"tapegrad {numba.get_num_threads()} Numba threads"
+    return ""
 
 
-def per_call(fn: Callable[[], Any], number: int) -> float:
-    return timeit.timeit(fn, number=number) / number
+def _worker(library: str, names: list[str], mode: str, torch_threads: int | None, connection: Connection) -> None:
+    """Builds and warms the steps of one library, then answers timing requests."""
+    sys.path.insert(0, str(ROOT))
+    from asv_benchmarks import workloads
+
+    threads = _threads(library, torch_threads)
+    if library == "numpy":
+        steps = {"copy": workloads.numpy_copy(), "sgemm": workloads.numpy_sgemm()}
+    else:
+        steps = {name: workloads.build(name, library, mode) for name in names
+                 if workloads.has_workload(name, library, mode)}
+    for step in steps.values():
+        workloads.warmed(step, 3)
+    connection.send((sorted(steps), threads))
+    while (request := connection.recv()) is not None:
+        name, number = request
+        step = steps[name]
+        start = time.perf_counter()
+        for _ in range(number):
+            step()
+        connection.send((time.perf_counter() - start) / number)
+
+
+class Worker:
+    def __init__(self, library: str, names: list[str], mode: str, torch_threads: int | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.library = library
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_worker, args=(library, names, mode, torch_threads, child), daemon=True)
+        self.process.start()
+        self.names, self.threads = self.connection.recv()
+        self.number: dict[str, int] = {}
+
+    def calibrate(self, name: str, sample_seconds: float) -> None:
+        """Calls per sample, so that a sample lasts about ``sample_seconds``."""
+        per_call = min(self.sample(name, 1) for _ in range(3))
+        self.number[name] = max(1, round(sample_seconds / per_call))
+
+    def sample(self, name: str, number: int | None = None) -> float:
+        self.connection.send((name, number or self.number[name]))
+        return self.connection.recv()
+
+    def close(self) -> None:
+        self.connection.send(None)
+        self.process.join(timeout=30)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def alternate_steps(libraries: list[str], names: list[str], rounds: int, sample_seconds: float,
+                    mode: str, torch_threads: int | None) -> dict[tuple[str, str], list[float]]:
+    """Per (row, library): one per-call time per round, the libraries taking turns."""
+    workers = [Worker(library, names, mode, torch_threads) for library in [*libraries, "numpy"]]
+    try:
+        print("threads: " + "; ".join(worker.threads for worker in workers if worker.threads), flush=True)
+        jobs = [(worker, name) for name in [*names, *REFERENCES] for worker in workers if name in worker.names]
+        for worker, name in jobs:
+            worker.calibrate(name, sample_seconds)
+        samples: dict[tuple[str, str], list[float]] = {(name, worker.library): [] for worker, name in jobs}
+        for round_index in range(rounds):
+            for name in [*names, *REFERENCES]:
+                turn = [worker for worker in workers if name in worker.names]
+                shift = round_index % len(turn)
+                for worker in turn[shift:] + turn[:shift]:
+                    samples[name, worker.library].append(worker.sample(name))
+        return samples
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def alternate_startup(libraries: list[str], rounds: int, mode: str) -> dict[tuple[str, str], list[float]]:
+    """W5 rounds: tapegrad with a warm cache, tapegrad with an empty cache, then each peer."""
+    samples: dict[tuple[str, str], list[float]] = {}
+    peers = [library for library in libraries if library != "tapegrad"]
+    with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as warm_dir:
+        workloads.run_startup("tapegrad", warm_dir, mode)  # fills the warm cache
+        for peer in peers:
+            workloads.run_startup(peer)  # every library's files in the page cache
+        for _ in range(rounds):
+            samples.setdefault(("W5 warm cache", "tapegrad"), []).append(
+                workloads.run_startup("tapegrad", warm_dir, mode)["seconds"])
+            with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as empty_dir:
+                samples.setdefault(("W5 empty cache", "tapegrad"), []).append(
+                    workloads.run_startup("tapegrad", empty_dir, mode)["seconds"])
+            for peer in peers:
+                seconds = workloads.run_startup(peer)["seconds"]
+                samples.setdefault(("W5 warm cache", peer), []).append(seconds)
+                samples.setdefault(("W5 empty cache", peer), []).append(seconds)
+    return samples
+
+
+def median_ratio(ours: list[float], theirs: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(ours, theirs))
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def _format_seconds(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def machine_description(libraries: list[str]) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = ", ".join(f"{name} {metadata.version(name)}"
+                         for name in ["numpy", "numba", *[lib for lib in libraries if lib != "tapegrad"]])
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, tapegrad {metadata.version('tapegrad')}, {versions}")
+
+
+def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], markdown: bool) -> list[str]:
+    peers = [library for library in libraries if library != "tapegrad"]
+    rows = [row for row in ["W1", "W1b", "W2", "W3", "W4", "W5 warm cache", "W5 empty cache", "W6"]
+            if (row, "tapegrad") in samples]
+    header = ["workload", "tapegrad"]
+    for peer in peers:
+        header += [peer, f"ratio vs {peer}"]
+    header.append("target")
+    table = [header]
+    for row in rows:
+        ours = samples[row, "tapegrad"]
+        line = [f"{row}: {workloads.WORKLOADS[row.split()[0]]}" if markdown else row,
+                _format_seconds(statistics.median(ours))]
+        for peer in peers:
+            theirs = samples.get((row, peer))
+            line += ([_format_seconds(statistics.median(theirs)), f"{median_ratio(ours, theirs):.2f}x"]
+                     if theirs else ["-", "-"])
+        line.append(TARGETS.get(row, ""))
+        table.append(line)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(line) + " |" for line in table[1:]]
+    else:
+        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
+    return lines + [""] + roofline(samples, libraries)
+
+
+def roofline(samples: dict[tuple[str, str], list[float]], libraries: list[str]) -> list[str]:
+    lines = []
+    copy, sgemm = samples.get(("copy", "numpy")), samples.get(("sgemm", "numpy"))
+    if copy and ("W2", "tapegrad") in samples:
+        peak = workloads.COPY_BYTES / statistics.median(copy) / 1e9
+        parts = []
+        for library in libraries:
+            times = samples.get(("W2", library))
+            if times:
+                achieved = workloads.W2_BYTES / statistics.median(times) / 1e9
+                # Per round: achieved bandwidth over the copy's bandwidth in that round.
+                fraction = statistics.median(workloads.W2_BYTES / t / (workloads.COPY_BYTES / c)
+                                             for t, c in zip(times, copy))
+                parts.append(f"{library} {achieved:.2f} GB/s ({fraction:.0%} of copy)")
+        lines.append(f"- W2 roofline (reads x, writes its gradient: {workloads.W2_BYTES / 1e6:.1f} MB; "
+                     f"NumPy copy {peak:.1f} GB/s): " + ", ".join(parts))
+    if sgemm:
+        peak = workloads.SGEMM_FLOPS / statistics.median(sgemm) / 1e9
+        for row, flops in (("W3", workloads.W3_FLOPS), ("W6", workloads.W6_FLOPS)):
+            parts = []
+            for library in libraries:
+                times = samples.get((row, library))
+                if times:
+                    achieved = flops / statistics.median(times) / 1e9
+                    fraction = statistics.median(flops / t / (workloads.SGEMM_FLOPS / s) for t, s in zip(times, sgemm))
+                    parts.append(f"{library} {achieved:.1f} GFLOP/s ({fraction:.0%} of sgemm)")
+            if parts:
+                lines.append(f"- {row} roofline ({flops / 1e9:.3g} GFLOP of matmul; NumPy sgemm "
+                             f"{peak:.0f} GFLOP/s at {workloads.W6_SIZE}^2): " + ", ".join(parts))
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--rounds", type=int, default=21, help="alternating rounds of W1-W4, W6")
+    parser.add_argument("--startup-rounds", type=int, default=5, help="rounds of W5 (0: skip W5)")
+    parser.add_argument("--sample-seconds", type=float, default=0.1, help="length of one sample")
+    parser.add_argument("--workloads", default=",".join(STEP_WORKLOADS), help="comma-separated, e.g. W1,W2")
+    parser.add_argument("--libraries", default=",".join(workloads.LIBRARIES),
+                        help="comma-separated; peers that are not installed are left out")
+    parser.add_argument("--mode", default="eager", choices=workloads.MODES, help="tapegrad's execution mode")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads in PyTorch's worker (default: PyTorch's own choice)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
-    import tapegrad
-    import torch
 
-    torch.set_num_threads(1)
-    ours, theirs = workloads(tapegrad), workloads(torch)
-    print(f"{'workload':45s} {'tapegrad':>10s} {'torch':>10s} {'ratio':>7s}")
-    for name in ours:
-        fa, fb = ours[name], theirs[name]
-        for fn in (fa, fb):  # warm up: compile, caches
-            per_call(fn, 200)
-        number = 2000 if "W1 " in name else 300
-        ratios, ta, tb = [], [], []
-        for _ in range(args.rounds):
-            a_time, b_time = per_call(fa, number), per_call(fb, number)
-            ta.append(a_time)
-            tb.append(b_time)
-            ratios.append(a_time / b_time)
-        print(f"{name:45s} {statistics.median(ta) * 1e6:8.2f}us {statistics.median(tb) * 1e6:8.2f}us "
-              f"{statistics.median(ratios):7.2f}")
+    libraries = [library for library in args.libraries.split(",")
+                 if library == "tapegrad" or workloads.available(library)]
+    names = [name for name in args.workloads.split(",") if name in STEP_WORKLOADS]
+    print(f"{datetime.date.today().isoformat()}: {machine_description(libraries)}")
+    print(f"tapegrad mode {args.mode}; {args.rounds} alternating rounds of W1-W4/W6, {args.startup_rounds} of W5; "
+          "ratio = median over rounds of tapegrad / peer (below 1: tapegrad is faster); "
+          "times are medians, for orientation only", flush=True)
+    print(f"load average at the start: {_load()}", flush=True)
+    samples: dict[tuple[str, str], list[float]] = {}
+    if names and args.rounds:
+        samples.update(alternate_steps(libraries, names, args.rounds, args.sample_seconds, args.mode,
+                                       args.torch_threads))
+    if args.startup_rounds:
+        try:
+            samples.update(alternate_startup(libraries, args.startup_rounds, args.mode))
+        except (RuntimeError, OSError) as error:  # keep the rounds already measured
+            print(f"W5 left out: {error}", file=sys.stderr)
+    print(f"load average at the end: {_load()}")
+    print("\n".join(report(samples, libraries, args.markdown)))
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews every timing."""
+    try:
+        return ", ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":
