@@ -183,6 +183,28 @@ def extreme_rows(x, values, indices, largest):
                 where = i
         values[r] = best
         indices[r] = where
+
+
+# No 'reassoc': the row maximum must be exact for the shift to keep exp() in range.
+@njit(cache=CACHE, error_model='numpy', nogil=True)
+def softmax_rows(x, out, log):
+    for r in range(x.shape[0]):
+        peak = -np.inf
+        for c in range(x.shape[1]):
+            if x[r, c] > peak or x[r, c] != x[r, c]:
+                peak = x[r, c]
+        if log and (peak == np.inf or peak == -np.inf):
+            peak = 0.0  # as logsumexp: inf - inf would be nan; shifting by 0 is exact
+        total = 0.0
+        for c in range(x.shape[1]):
+            total += np.exp(np.float64(x[r, c] - peak))
+        if log:
+            shift = peak + np.log(total)
+            for c in range(x.shape[1]):
+                out[r, c] = x[r, c] - shift
+        else:
+            for c in range(x.shape[1]):
+                out[r, c] = np.exp(np.float64(x[r, c] - peak)) / total
 """
 
 
@@ -190,7 +212,28 @@ _modules: dict[str, Any] = {}
 
 
 def _module(name: str, source: str) -> Any:
-    """A fixed kernel module, loaded once per process."""
+    """A fixed kernel module, loaded once per process.
+# No 'reassoc' here: the row maximum must be exact for the shift to keep exp() in range.
+@njit(cache=CACHE, error_model='numpy', nogil=True)
+def softmax_rows(x, out, log):
+    for r in range(x.shape[0]):
+        peak = -np.inf
+        for c in range(x.shape[1]):
+            if x[r, c] > peak or x[r, c] != x[r, c]:
+                peak = x[r, c]
+        if log and (peak == np.inf or peak == -np.inf):
+            peak = 0.0  # as logsumexp: inf - inf would be nan; shifting by 0 is exact
+        total = 0.0
+        for c in range(x.shape[1]):
+            total += np.exp(np.float64(x[r, c] - peak))
+        if log:
+            shift = peak + np.log(total)
+            for c in range(x.shape[1]):
+                out[r, c] = x[r, c] - shift
+        else:
+            for c in range(x.shape[1]):
+                out[r, c] = np.exp(np.float64(x[r, c] - peak)) / total
+"""
     module = _modules.get(name)
     if module is None:
         _prepare_numba()
@@ -225,6 +268,17 @@ def reduce_sum(x: np.ndarray, axes: tuple[int, ...], out_dtype: np.dtype) -> np.
     return acc.astype(out_dtype, copy=False).reshape(kept_shape)
 
 
+def softmax(x: np.ndarray, axis: int, log: bool) -> np.ndarray:
+    """Softmax (or log-softmax) of a float array along ``axis``, one pass over each row."""
+    last = axis == x.ndim - 1
+    rows = np.ascontiguousarray(x if last else np.moveaxis(x, axis, -1))
+    out = np.empty_like(rows)
+    if rows.size:
+        width = rows.shape[-1]
+        _reduce_module().softmax_rows(rows.reshape(-1, width), out.reshape(-1, width), log)
+    return out if last else np.ascontiguousarray(np.moveaxis(out, -1, axis))
+
+
 def reduce_prod(x: np.ndarray, axes: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
     rows, kept_shape = _as_rows(x.astype(out_dtype, copy=False), axes)
     out = np.empty(rows.shape[0], out_dtype)
@@ -250,6 +304,11 @@ def reduce_extreme(x: np.ndarray, axes: tuple[int, ...], largest: bool
 
 _LINALG_SOURCE = """
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def dot(a, b, out):
+    np.dot(a, b, out)
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def batched_dot(a, b, out):
     for i in range(a.shape[0]):
         out[i] = np.dot(a[i], b[i])
@@ -267,6 +326,15 @@ def int_batched_matmul(a, b, out):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def picked_sum(rows, index, weight, denominator):
+    # -sum_i rows[i, index[i]] * weight[i] / denominator: NLL of class-index targets in one pass.
+    total = 0.0
+    for i in range(index.shape[0]):
+        total -= rows[i, index[i]] * weight[i]
+    return total / denominator
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def scatter_add_rows(out, index, src):
     # out: (n, m); index, src: (k,) flat positions into out.reshape(-1)
     flat = out.reshape(out.size)
@@ -281,11 +349,16 @@ def _linalg_module() -> Any:
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D or batched 3-D operands of one dtype (batch dims already matched)."""
+    module = _linalg_module()
+    if a.ndim == 2 and a.dtype.kind == "f" and a.shape[1] > 0:
+        # BLAS reads a transposed (Fortran-ordered) operand as it is: no copy of a weight's .T.
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        module.dot(_blas_ready(a), _blas_ready(b), out)
+        return out
     squeeze = a.ndim == 2
     if squeeze:
         a, b = a[None], b[None]
     out = np.empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
-    module = _linalg_module()
     if a.dtype.kind == "f":
         if a.shape[2] == 0:
             out[...] = 0
@@ -294,6 +367,17 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     else:
         module.int_batched_matmul(a, b, out)
     return out[0] if squeeze else out
+
+
+def _blas_ready(x: np.ndarray) -> np.ndarray:
+    flags = x.flags
+    return x if flags.c_contiguous or flags.f_contiguous else np.ascontiguousarray(x)
+
+
+def negative_picked_sum(rows: np.ndarray, index: np.ndarray, weight: np.ndarray, denominator: float) -> np.ndarray:
+    """``-sum(rows[i, index[i]] * weight[i]) / denominator`` as a 0-d array of ``rows``' dtype."""
+    value = _linalg_module().picked_sum(rows, index, weight, float(denominator))
+    return np.asarray(value, dtype=rows.dtype)
 
 
 def scatter_add_flat(out: np.ndarray, flat_index: np.ndarray, src: np.ndarray) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd.tape import Step
+from ..backends import cpu
 from ..ops import elementwise as ew
 from ..ops.conv import *  # noqa: F401,F403  (conv2d, max_pool2d, avg_pool2d)
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
@@ -511,7 +512,12 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
         total = loss.sum()
         return total / denominator if reduction == "mean" else total
 
-    out = _without_grad(forward)
+    if log_probs.ndim == 2 and reduction != "none":
+        # The common (batch, classes) case as one kernel instead of gather, multiply and sum.
+        out = _wrap(cpu.negative_picked_sum(log_probs._data, targets.index._data, targets.picked_weight._data,
+                                            denominator))
+    else:
+        out = _without_grad(forward)
     if grad_mode.state.enabled and log_probs._requires_grad:
         # PyTorch runs inputs with spatial dims through nll_loss2d; all but 4-d inputs are reshaped
         # to 4-d for it, so their unreduced loss comes back through a view.
