@@ -212,28 +212,7 @@ _modules: dict[str, Any] = {}
 
 
 def _module(name: str, source: str) -> Any:
-    """A fixed kernel module, loaded once per process.
-# No 'reassoc' here: the row maximum must be exact for the shift to keep exp() in range.
-@njit(cache=CACHE, error_model='numpy', nogil=True)
-def softmax_rows(x, out, log):
-    for r in range(x.shape[0]):
-        peak = -np.inf
-        for c in range(x.shape[1]):
-            if x[r, c] > peak or x[r, c] != x[r, c]:
-                peak = x[r, c]
-        if log and (peak == np.inf or peak == -np.inf):
-            peak = 0.0  # as logsumexp: inf - inf would be nan; shifting by 0 is exact
-        total = 0.0
-        for c in range(x.shape[1]):
-            total += np.exp(np.float64(x[r, c] - peak))
-        if log:
-            shift = peak + np.log(total)
-            for c in range(x.shape[1]):
-                out[r, c] = x[r, c] - shift
-        else:
-            for c in range(x.shape[1]):
-                out[r, c] = np.exp(np.float64(x[r, c] - peak)) / total
-"""
+    """A fixed kernel module, loaded once per process."""
     module = _modules.get(name)
     if module is None:
         _prepare_numba()
