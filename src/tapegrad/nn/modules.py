@@ -74,22 +74,30 @@ def _inplace_repr(inplace: bool, separator: str = "") -> str:
     return f"{separator}inplace=True" if inplace else ""
 
 
-class ReLU(Module):
-    """``max(x, 0)``, elementwise.
+class _WithInplace(Module):
+    """ReLU, SiLU and SELU: one function of the input and ``inplace``."""
 
-    >>> nn.ReLU()(tapegrad.tensor([-1., 2.]))
-    tensor([0., 2.])
-    """
+    function: Callable[..., Tensor]
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input, inplace=self.inplace)
+        return type(self).function(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace)
+
+
+class ReLU(_WithInplace):
+    """``max(x, 0)``, elementwise.
+
+    >>> nn.ReLU()(tapegrad.tensor([-1., 2.]))
+    tensor([0., 2.])
+    """
+
+    function = staticmethod(F.relu)
 
 
 class Hardtanh(Module):
@@ -193,22 +201,14 @@ class CELU(_WithAlpha):
     function = staticmethod(F.celu)
 
 
-class SELU(Module):
+class SELU(_WithInplace):
     """The self-normalising ELU.
 
     >>> nn.SELU()
     SELU()
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.selu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    function = staticmethod(F.selu)
 
 
 class GELU(Module):
@@ -229,22 +229,14 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_WithInplace):
     """``x * sigmoid(x)``.
 
     >>> nn.SiLU()(tapegrad.tensor([0., 1.]))
     tensor([0.0000, 0.7311])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    function = staticmethod(F.silu)
 
 
 class Sigmoid(Module):
