@@ -12,6 +12,8 @@ import numpy as np
 from . import dtypes as _dtypes
 from .device import as_device
 from .dtypes import dtype as DType
+from .compiler import trace
+from .compiler import rules
 from .tensor import Tensor, _wrap
 
 
@@ -146,7 +148,10 @@ def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
 
 def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
     _check_device(device)
-    return _finish(np.full(_size_arg(size), fill, _dtype_or_default(dtype)), requires_grad)
+    data = np.full(_size_arg(size), fill, _dtype_or_default(dtype))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.FULL, (), data, data.dtype.type(fill).item())
+    return _finish(data, requires_grad)
 
 
 def zeros(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:

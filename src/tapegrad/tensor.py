@@ -134,20 +134,28 @@ class Tensor:
 
     # ---------------------------------------------------------------- values out
     def item(self) -> bool | int | float:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("Tensor.item()")
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("Tensor.tolist()")
         return self._data.tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("Tensor.numpy()")
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         return self._data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("converting a Tensor to a NumPy array")
         return self._data if dtype is None else self._data.astype(dtype)
 
     def _scalar_check(self, kind: str) -> None:
@@ -155,15 +163,21 @@ class Tensor:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to {kind}")
 
     def __bool__(self) -> bool:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("bool(tensor) (an if or while on a tensor)")
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {'no values' if self._data.size == 0 else 'more than one value'} is ambiguous")
         return bool(self._data.reshape(()))
 
     def __float__(self) -> float:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("float(tensor)")
         self._scalar_check("Scalar")
         return float(self._data.reshape(()))
 
     def __int__(self) -> int:
+        if _trace.ACTIVE is not None:
+            _trace.refuse("int(tensor)")
         self._scalar_check("Scalar")
         return int(self._data.reshape(()))
 
@@ -451,3 +465,7 @@ def is_tensor(obj: object) -> bool:
 
 def grad_enabled() -> bool:
     return grad_mode.state.enabled
+
+
+# Imported last: the compiler's tracer imports this module.
+from .compiler import trace as _trace  # noqa: E402

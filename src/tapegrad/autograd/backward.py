@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..compiler import trace
+from ..compiler import rules
 from . import grad_mode
 from .tape import AccumulateGrad, Step
 
@@ -48,6 +50,8 @@ def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"
             if not t.is_floating_point():
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
             g = _wrap(np.ones(t._data.shape, t._data.dtype))
+            if trace.ACTIVE is not None:
+                trace.ACTIVE.emit(rules.FULL, (), g, 1.0)
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient must be a Tensor or None, got {type(g).__name__}")
         elif g.shape != t.shape:
@@ -114,7 +118,10 @@ def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
     elif tensor._grad is None:
         # An owned, contiguous copy: the same gradient tensor may reach several leaves, or
         # be a broadcast view, and .grad is later updated in place.
-        tensor._grad = _wrap(grad._data.copy())
+        copy = grad._data.copy()
+        if trace.ACTIVE is not None:
+            trace.ACTIVE.emit(rules.ELEMENTWISE, (grad,), copy, (rules.identity, copy.dtype))
+        tensor._grad = _wrap(copy)
     else:
         state = grad_mode.state
         previous = state.enabled

@@ -14,6 +14,8 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..ops import elementwise as ew
 from ..ops.conv import *  # noqa: F401,F403  (conv2d, max_pool2d, avg_pool2d)
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
@@ -497,6 +499,18 @@ class _Targets:
         self.picked_weight = _wrap(picked)
         self.total_weight = float(picked.sum())
         self.ignored_mask = _wrap(self.ignored) if self.ignored.any() else None
+        if trace.ACTIVE is not None:
+            self._trace(target, weight, ignore_index)
+
+    def _trace(self, target: Tensor, weight: Tensor | None, ignore_index: int) -> None:
+        # The replay checks every batch's labels, as this constructor does; with no ignored
+        # label the index is the target itself and each picked weight is 1.
+        tracer = trace.ACTIVE
+        if weight is not None or self.ignored_mask is not None:
+            raise trace.TraceError("tapegrad.compile: class weights and ignored targets in losses are not supported")
+        tracer.emit(rules.CHECK_LABELS, (target,), (), (self.classes, ignore_index))
+        tracer.alias(self.index._data, target)
+        tracer.emit(rules.FULL, (), self.picked_weight._data, 1.0)
 
 
 def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
@@ -516,6 +530,8 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
         # The common (batch, classes) case as one kernel instead of gather, multiply and sum.
         out = _wrap(cpu.negative_picked_sum(log_probs._data, targets.index._data, targets.picked_weight._data,
                                             denominator))
+        if trace.ACTIVE is not None:
+            trace.ACTIVE.emit(rules.PICKED_SUM, (log_probs, targets.index, targets.picked_weight), out, denominator)
     else:
         out = _without_grad(forward)
     if grad_mode.state.enabled and log_probs._requires_grad:

@@ -13,6 +13,8 @@ from typing import Any, Callable
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 from .reduce import _expand_back, amax, normalize_dims, sum
@@ -225,12 +227,15 @@ SOFTMAX = OpDef("softmax", "SoftmaxBackward0", _softmax_vjp)
 LOG_SOFTMAX = OpDef("log_softmax", "LogSoftmaxBackward0", _log_softmax_vjp)
 
 
-def _softmax_forward(x: Tensor, axis: int) -> Tensor:
-    return _wrap(cpu.softmax(x._data, axis, log=False))
+def _softmax_forward(x: Tensor, axis: int, log: bool = False) -> Tensor:
+    data = cpu.softmax(x._data, axis, log=log)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.SOFTMAX, (x,), data, (axis, log))
+    return _wrap(data)
 
 
 def _log_softmax_forward(x: Tensor, axis: int) -> Tensor:
-    return _wrap(cpu.softmax(x._data, axis, log=True))
+    return _softmax_forward(x, axis, log=True)
 
 
 def _cast_for_softmax(input: Tensor, dtype: Any) -> Tensor:

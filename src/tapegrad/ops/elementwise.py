@@ -19,6 +19,8 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401
                                     fast_tanh)
 from ..tensor import Tensor, _wrap
@@ -1155,6 +1157,8 @@ def cast(input: Tensor, dtype: _dtypes.dtype) -> Tensor:
     """A copy of ``input`` in ``dtype`` (grad flows back, cast to the input's dtype)."""
     data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
     result = _wrap(data)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, dtype.numpy))
     if dtype.is_floating_point and grad_mode.state.enabled and input._requires_grad:
         return record(TO_COPY, (input,), result)
     return result
@@ -1170,6 +1174,8 @@ TO_COPY = OpDef("to_copy", "ToCopyBackward0", _to_copy_vjp)
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
     result = _wrap(data)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, input._data.dtype))
     if grad_mode.state.enabled and input._requires_grad:
         return record(CLONE, (input,), result)
     return result

@@ -11,6 +11,8 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .movement import make_view
 from .registry import OpDef, record
@@ -206,6 +208,10 @@ def scatter_into_zeros(src: Tensor, shape: tuple[int, ...], axis: int, index: Te
     cpu.scatter_add_flat(data, positions.reshape(-1),
                          np.ascontiguousarray(src._data, dtype=data.dtype).reshape(-1))
     out = _wrap(data.reshape(shape))
+    if trace.ACTIVE is not None:
+        if len(shape) != 2 or axis != 1 or src._data.shape != (shape[0], 1):
+            raise trace.TraceError("tapegrad.compile: only (batch, classes) class-index losses are supported")
+        trace.ACTIVE.emit(rules.SCATTER_ROWS, (src, index), out)
     if grad_mode.state.enabled and src._requires_grad:
         return record(SCATTER_ADD_ZEROS, (src,), out, (axis,), saved=(index,))
     return out

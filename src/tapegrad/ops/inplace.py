@@ -16,6 +16,8 @@ import numpy as np
 from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap
 from . import elementwise as ew
 from .composite import _without_grad
@@ -74,6 +76,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
         new = _without_grad(compute, target)
         _check_result(target, new._data.shape, new._data.dtype)
         np.copyto(target._data, new._data, casting="unsafe")
+        _trace_write(target, new)
         target._version.value += 1
         return target
     source = ew.clone(target) if uses_old and target._requires_grad else target
@@ -82,6 +85,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
     if new._data.dtype != target._data.dtype:
         new = new.to(target.dtype)
     np.copyto(target._data, new._data)
+    _trace_write(target, new)
     target._version.value += 1
     base = target._base
     if base is None:
@@ -93,9 +97,16 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
     return target
 
 
+def _trace_write(target: Tensor, new: Tensor) -> None:
+    """Record ``target[...] = new`` (broadcast and cast) as an in-place node while tracing."""
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (new,), target._data, (rules.identity, target._data.dtype), into=(target,))
+
+
 def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Tensor:
     """``target = op(target, *others)`` in place; without grad the kernel writes the buffer."""
-    if needs_grad(target, *others):
+    if needs_grad(target, *others) or trace.ACTIVE is not None:
+        # While tracing, the value is computed out of place and written back as a recorded copy.
         return update(target, lambda t: ew.apply(op, (t,) + others), others, "x0" in op.saves)
     _check_target(target)
     args = (target,) + others
@@ -184,6 +195,11 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     if not needs_grad(self, value):
         _check_target(self)
         self._data[...] = value._data if isinstance(value, Tensor) else value
+        if trace.ACTIVE is not None:
+            if isinstance(value, Tensor):
+                trace.ACTIVE.emit(rules.ELEMENTWISE, (value,), self._data, (rules.identity, self._data.dtype), into=(self,))
+            else:
+                trace.ACTIVE.emit(rules.FULL, (), self._data, self._data.dtype.type(value).item(), into=(self,))
         self._version.value += 1
         return self
     never = _wrap(np.zeros(self._data.shape, np.bool_))
@@ -206,6 +222,7 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     if not needs_grad(src, self):
         _check_target(self)
         np.copyto(self._data, np.broadcast_to(src._data, self._data.shape), casting="unsafe")
+        _trace_write(self, src)
         self._version.value += 1
         return self
 

@@ -13,6 +13,8 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap
 from .registry import OpDef, record
 
@@ -53,6 +55,11 @@ SQUEEZE_ROW = OpDef("matmul_squeeze", "SqueezeBackward4", lambda step, g: (g.res
 UNSAFE_VIEW = OpDef("matmul_view", "UnsafeViewBackward0", lambda step, g: (g.reshape(step.input_meta[0][0]),))
 
 
+def _check_traceable(a: Tensor) -> None:
+    if a._data.dtype.kind != "f":
+        raise trace.TraceError(f"tapegrad.compile: integer matrix products ({a.dtype}) are not supported")
+
+
 def _reshaped(x: Tensor, shape: tuple[int, ...], op: OpDef) -> Tensor:
     out = _wrap(x._data.reshape(shape))
     if grad_mode.state.enabled and x._requires_grad:
@@ -80,7 +87,11 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("mm", input, mat2)
-    return _product(MM, input, mat2, cpu.matmul(input._data, mat2._data))
+    data = cpu.matmul(input._data, mat2._data)
+    if trace.ACTIVE is not None:
+        _check_traceable(input)
+        trace.ACTIVE.emit(rules.MATMUL, (input, mat2), data)
+    return _product(MM, input, mat2, data)
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -188,6 +199,9 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
         raise RuntimeError(f"The expanded size of the tensor ({product.shape[-1]}) must match the existing size "
                            f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}") from None
     out = _wrap(product)
+    if trace.ACTIVE is not None:
+        _check_traceable(mat1)
+        trace.ACTIVE.emit(rules.ADDMM, (input, mat1, mat2), product, (beta, alpha))
     if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
         return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
     return out

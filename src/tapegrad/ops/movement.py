@@ -15,6 +15,7 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..device import as_device
+from ..compiler import trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OpDef, record
 
@@ -104,6 +105,10 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     else:
         out = _wrap(data)
         op = RESHAPE_COPY
+        if trace.ACTIVE is not None:
+            from ..compiler.rules import RESHAPE_COPY as RESHAPE_COPY_RULE
+
+            trace.ACTIVE.emit(RESHAPE_COPY_RULE, (input,), data)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out)
     return out

@@ -14,6 +14,8 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap
 from .registry import OUTPUT, OpDef, record
 
@@ -164,6 +166,8 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
         for a in args]
     data = cpu.elementwise(op.scalar, operands, shape, out_dtype, out)
     result = _wrap(data)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, args, data, (op.scalar, compute))
     if op.rule is not None and grad_mode.state.enabled:
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
@@ -186,6 +190,8 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     if xd.size:
         op.loop("aa", xd.ndim)(out, xd, yd)
     result = _wrap(out)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x, y), out, (op.scalar, dtype))
     if (x._requires_grad or y._requires_grad) and op.rule is not None and grad_mode.state.enabled:
         return record(op, (x, y), result, None,
                       [OUTPUT if name == "out" else (x, y)[int(name[1:])] for name in op.saves])
@@ -230,6 +236,8 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     elif size:
         op.loop(pattern, data.ndim)(out, *operands)
     result = _wrap(out)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, args, out, (op.scalar, dtype))
     if op.rule is not None and grad_mode.state.enabled and (
             (isinstance(first, Tensor) and first._requires_grad) or
             (isinstance(second, Tensor) and second._requires_grad)):

@@ -14,6 +14,8 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
+from ..compiler import trace
+from ..compiler import rules
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 
@@ -85,6 +87,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     out_dtype = _sum_dtype(input, dtype)
     data = _finish(cpu.reduce_sum(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
     out = _wrap(data)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.SUM, (input,), data, (axes, 1))
     if grad_mode.state.enabled and input._requires_grad:
         # PyTorch's full-reduction overload is the one without dim and keepdim.
         return record(SUM_ALL if dim is None and not keepdim else SUM_DIM, (input,), out, (axes, keepdim))
@@ -114,6 +118,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     # np.asarray: NumPy arithmetic on a 0-d array returns a scalar, and tensors hold arrays.
     data = np.asarray(total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
     out = _wrap(_finish(data, input._data.shape, axes, keepdim))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.SUM, (input,), out, (axes, count if count else float("nan")))
     if grad_mode.state.enabled and input._requires_grad:
         return record(MEAN_ALL if dim is None and not keepdim else MEAN_DIM, (input,), out, (axes, keepdim, count))
     return out

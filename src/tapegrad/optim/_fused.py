@@ -88,16 +88,22 @@ class Update:
     ``step`` is a 0-d step counter and ``new_step`` its value after this update.
     """
 
-    __slots__ = ("kernel", "args", "copy_back", "bumped", "step", "new_step")
+    __slots__ = ("kernel", "args", "copy_back", "bumped", "step", "new_step", "fused", "flags", "tensors")
 
     def __init__(self, kernel: Callable[..., None], args: tuple[Any, ...], copy_back: list,
-                 bumped: tuple[Tensor, ...], step: Tensor | None = None, new_step: float = 0.0) -> None:
+                 bumped: tuple[Tensor, ...], step: Tensor | None = None, new_step: float = 0.0,
+                 fused: "FusedKernel | None" = None, flags: tuple[bool, ...] = (),
+                 tensors: tuple[Tensor | None, ...] = ()) -> None:
         self.kernel = kernel
         self.args = args
         self.copy_back = copy_back
         self.bumped = bumped
         self.step = step
         self.new_step = new_step
+        # What tapegrad.compile records: the kernel, its flags, (param, grad, *buffers).
+        self.fused = fused
+        self.flags = flags
+        self.tensors = tensors
 
     def run(self) -> None:
         self.kernel(*self.args)
@@ -206,4 +212,5 @@ def plan_update(kernel: FusedKernel, flags: tuple[bool, ...], param: Tensor, gra
             if bump_buffers:
                 bumped.append(buffer)
     args.append(scalars)
-    return Update(kernel.launcher(flags, param_flat.shape[0]), tuple(args), copy_back, tuple(bumped), step, new_step)
+    return Update(kernel.launcher(flags, param_flat.shape[0]), tuple(args), copy_back, tuple(bumped), step, new_step,
+                  kernel, flags, (param, grad, *buffers))

@@ -73,13 +73,15 @@ class Adagrad(Optimizer):
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         return self._fused_step(closure)
 
-    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
-        lr = as_float(group["lr"])
-        lr_decay = as_float(group["lr_decay"])
-        eps = as_float(group["eps"])
+    def _constants(self, group: dict[str, Any], dtype: np.dtype, t: float) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """The kernel's scalar array and flags for ``group`` at step ``t``."""
         weight_decay = as_float(group["weight_decay"])
-        flags = (weight_decay != 0, bool(group["maximize"]))
-        by_dtype_and_step: dict[tuple[np.dtype, float], np.ndarray] = {}
+        clr = as_float(group["lr"]) / (1 + (t - 1) * as_float(group["lr_decay"]))
+        scalars = np.array([weight_decay, as_float(group["eps"]), -clr], dtype)
+        return scalars, (weight_decay != 0, bool(group["maximize"]))
+
+    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
+        by_dtype_and_step: dict[tuple[np.dtype, float], tuple[np.ndarray, tuple[bool, ...]]] = {}
         state = self.state
         for p, grad, dtype in with_grads(group["params"]):
             entry = state.get(p)
@@ -90,8 +92,8 @@ class Adagrad(Optimizer):
             state_sum = check_state(p, "sum", entry["sum"])
             step = entry["step"]
             t = next_step(step)
-            scalars = by_dtype_and_step.get((dtype, t))
-            if scalars is None:
-                clr = lr / (1 + (t - 1) * lr_decay)
-                scalars = by_dtype_and_step[(dtype, t)] = np.array([weight_decay, eps, -clr], dtype)
+            constants = by_dtype_and_step.get((dtype, t))
+            if constants is None:
+                constants = by_dtype_and_step[(dtype, t)] = self._constants(group, dtype, t)
+            scalars, flags = constants
             updates.append(plan_update(_ADAGRAD, flags, p, grad, (state_sum,), scalars, step, t))

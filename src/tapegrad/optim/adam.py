@@ -99,15 +99,25 @@ class Adam(Optimizer):
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         return self._fused_step(closure)
 
-    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
+    def _constants(self, group: dict[str, Any], dtype: np.dtype, t: float) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """The kernel's scalar array and flags for ``group`` at step ``t``."""
         lr = as_float(group["lr"])
         beta1, beta2 = (as_float(b) for b in group["betas"])
-        eps = as_float(group["eps"])
         weight_decay = as_float(group["weight_decay"])
+        bias_correction1 = 1 - beta1 ** t
+        bias_correction2 = 1 - beta2 ** t
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        # lerp's weight and its complement are rounded to the parameter's dtype first.
+        lerp_weight = dtype.type(1 - beta1)
+        scalars = np.array([lerp_weight, dtype.type(1) - lerp_weight, beta2, 1 - beta2, weight_decay,
+                            1 - lr * weight_decay, bias_correction2_sqrt, as_float(group["eps"]), -step_size], dtype)
+        flags = (bool(abs(lerp_weight) < 0.5), weight_decay != 0, bool(group["decoupled_weight_decay"]),
+                 bool(group["amsgrad"]), bool(group["maximize"]))
+        return scalars, flags
+
+    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
         amsgrad = bool(group["amsgrad"])
-        maximize = bool(group["maximize"])
-        decoupled = bool(group["decoupled_weight_decay"])
-        has_weight_decay = weight_decay != 0
         step_dtype = scalar_step_dtype(group["fused"])
         # The scalars depend on the dtype and on the step count, which the parameters of a
         # group normally share: one scalar array (and flag set) per distinct pair.
@@ -119,16 +129,7 @@ class Adam(Optimizer):
             t = next_step(step)
             cached = by_dtype_and_step.get((dtype, t))
             if cached is None:
-                bias_correction1 = 1 - beta1 ** t
-                bias_correction2 = 1 - beta2 ** t
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
-                # lerp's weight and its complement are rounded to the parameter's dtype first.
-                lerp_weight = dtype.type(1 - beta1)
-                scalars = np.array([lerp_weight, dtype.type(1) - lerp_weight, beta2, 1 - beta2, weight_decay,
-                                    1 - lr * weight_decay, bias_correction2_sqrt, eps, -step_size], dtype)
-                flags = (bool(abs(lerp_weight) < 0.5), has_weight_decay, decoupled, amsgrad, maximize)
-                cached = by_dtype_and_step[(dtype, t)] = (scalars, flags)
+                cached = by_dtype_and_step[(dtype, t)] = self._constants(group, dtype, t)
             scalars, flags = cached
             buffers = (entry["exp_avg"], entry["exp_avg_sq"], entry["max_exp_avg_sq"] if amsgrad else None)
             updates.append(plan_update(_ADAM, flags, p, grad, buffers, scalars, step, t))

@@ -23,10 +23,48 @@ from .. import dtypes as _dtypes
 from ..autograd.grad_mode import enable_grad
 from ..nn.parameter import zero_grads
 from ..tensor import Tensor, _wrap
+from ..compiler import trace
+from ..compiler import rules
 from ._fused import Update, check_state, zeros_state
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 StateDict = dict[str, Any]
+
+
+def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[str, Any], update: Update) -> None:
+    """Report one parameter's update to the tracer. Its scalars (learning rate, bias
+    corrections) are recomputed by Python before every replay, from the group's current
+    hyperparameters and the advanced step counter, so schedulers keep working."""
+    if update.copy_back:
+        raise trace.TraceError("tapegrad.compile: optimizers over non-contiguous parameters are not supported")
+    param, grad, *buffers = update.tensors
+    step = update.step
+    flags = update.flags
+    dtype = param._data.dtype
+    kernel_scalars = update.args[-1]
+
+    def scalars() -> np.ndarray:
+        t = 0.0
+        if step is not None:
+            t = step._data.item() + 1.0
+        values, now = optimizer._constants(group, dtype, t)
+        if now != flags:
+            from ..compiler.replay import GuardFailure
+
+            raise GuardFailure(f"{type(optimizer).__name__} options changed to {now} (traced with {flags})")
+        if step is not None:
+            step._data.fill(t)  # its version is bumped with the others after the replay
+        return values
+
+    scalars.__name__ = f"{type(optimizer).__name__.lower()}_scalars"
+    host = tracer.host(scalars, kernel_scalars)
+    written = tuple(b for b in [param, *buffers] if b is not None)
+    present = tuple(b is not None for b in buffers)
+    tracer.emit(rules.FUSED_UPDATE, (param, grad, *(b for b in buffers if b is not None), host),
+                tuple(t._data for t in written), (update.fused, flags, present), into=written)
+    if step is not None:
+        key = id(step._version)
+        tracer.bumps[key] = tracer.bumps.get(key, 0) + 1
 
 
 class _RequiredParameter:
@@ -203,13 +241,18 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         updates: list[Update] = []
+        groups: list[dict[str, Any]] = []
         new_state: list[tuple[Tensor, dict]] = []
         for group in self.param_groups:
             self._plan(group, updates, new_state)
+            groups += [group] * (len(updates) - len(groups))
         state = self.state
         for param, entry in new_state:
             state[param] = entry
-        for update in updates:
+        tracer = trace.ACTIVE
+        for update, group in zip(updates, groups):
+            if tracer is not None:
+                _record_update(tracer, self, group, update)
             update.run()
         return loss
 

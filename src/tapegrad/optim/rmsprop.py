@@ -81,16 +81,22 @@ class RMSprop(Optimizer):
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         return self._fused_step(closure)
 
-    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
-        lr = as_float(group["lr"])
+    def _constants(self, group: dict[str, Any], dtype: np.dtype, t: float) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """The kernel's scalar array and flags for ``group``."""
         alpha = as_float(group["alpha"])
-        eps = as_float(group["eps"])
         weight_decay = as_float(group["weight_decay"])
         momentum = as_float(group["momentum"])
+        # grad_avg's lerp weight is 1 - alpha, rounded to the dtype like its complement.
+        one_minus_alpha = dtype.type(1 - alpha)
+        scalars = np.array([alpha, one_minus_alpha, dtype.type(1) - one_minus_alpha, weight_decay,
+                            as_float(group["eps"]), momentum, -as_float(group["lr"])], dtype)
+        flags = (bool(abs(one_minus_alpha) < 0.5), weight_decay != 0, bool(group["centered"]), momentum > 0,
+                 bool(group["maximize"]))
+        return scalars, flags
+
+    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
         centered = bool(group["centered"])
-        maximize = bool(group["maximize"])
-        has_momentum = momentum > 0
-        has_weight_decay = weight_decay != 0
+        has_momentum = as_float(group["momentum"]) > 0
         step_dtype = scalar_step_dtype()
         by_dtype: dict[np.dtype, tuple[np.ndarray, tuple[bool, ...]]] = {}
         names = ("square_avg",) + (("momentum_buffer",) if has_momentum else ()) + (("grad_avg",) if centered else ())
@@ -100,12 +106,7 @@ class RMSprop(Optimizer):
             t = next_step(step)
             cached = by_dtype.get(dtype)
             if cached is None:
-                # grad_avg's lerp weight is 1 - alpha, rounded to the dtype like its complement.
-                one_minus_alpha = dtype.type(1 - alpha)
-                scalars = np.array([alpha, one_minus_alpha, dtype.type(1) - one_minus_alpha, weight_decay, eps,
-                                    momentum, -lr], dtype)
-                flags = (bool(abs(one_minus_alpha) < 0.5), has_weight_decay, centered, has_momentum, maximize)
-                cached = by_dtype[dtype] = (scalars, flags)
+                cached = by_dtype[dtype] = self._constants(group, dtype, t)
             scalars, flags = cached
             buffers = (entry["square_avg"], entry["grad_avg"] if centered else None,
                        entry["momentum_buffer"] if has_momentum else None)

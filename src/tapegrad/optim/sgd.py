@@ -80,22 +80,22 @@ class SGD(Optimizer):
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         return self._fused_step(closure)
 
-    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
-        lr = as_float(group["lr"])
+    def _constants(self, group: dict[str, Any], dtype: np.dtype, t: float) -> tuple[np.ndarray, tuple[bool, ...]]:
+        """The kernel's scalar array and flags for ``group`` (``first`` is set per parameter)."""
         momentum = as_float(group["momentum"])
         weight_decay = as_float(group["weight_decay"])
-        one_minus_dampening = 1.0 - as_float(group["dampening"])
-        nesterov = bool(group["nesterov"])
-        maximize = bool(group["maximize"])
-        has_momentum = momentum != 0
-        has_weight_decay = weight_decay != 0
-        scalars_by_dtype: dict[np.dtype, np.ndarray] = {}
+        scalars = np.array([weight_decay, momentum, 1.0 - as_float(group["dampening"]), -as_float(group["lr"])], dtype)
+        return scalars, (weight_decay != 0, momentum != 0, False, bool(group["nesterov"]), bool(group["maximize"]))
+
+    def _plan(self, group: dict[str, Any], updates: list[Update], new_state: list[tuple[Tensor, dict]]) -> None:
+        has_momentum = as_float(group["momentum"]) != 0
+        by_dtype: dict[np.dtype, tuple[np.ndarray, tuple[bool, ...]]] = {}
         state = self.state
         for p, grad, dtype in with_grads(group["params"]):
-            scalars = scalars_by_dtype.get(dtype)
-            if scalars is None:
-                scalars = scalars_by_dtype[dtype] = np.array([weight_decay, momentum, one_minus_dampening, -lr],
-                                                             dtype)
+            constants = by_dtype.get(dtype)
+            if constants is None:
+                constants = by_dtype[dtype] = self._constants(group, dtype, 0.0)
+            scalars, flags = constants
             buf = None
             first = False
             if has_momentum:
@@ -109,5 +109,6 @@ class SGD(Optimizer):
                     new_state.append((p, {**(entry or {}), "momentum_buffer": buf}))
                 else:
                     check_state(p, "momentum_buffer", buf)
-            updates.append(plan_update(_SGD, (has_weight_decay, has_momentum, first, nesterov, maximize), p, grad,
-                                       (buf,), scalars, bump_buffers=not first))
+            if first:
+                flags = flags[:2] + (True,) + flags[3:]
+            updates.append(plan_update(_SGD, flags, p, grad, (buf,), scalars, bump_buffers=not first))

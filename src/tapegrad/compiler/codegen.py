@@ -1,0 +1,205 @@
+"""Code generation: the fused list becomes the source of one Numba function that runs the
+whole step, so a replay is one call from Python.
+
+The function takes the step's arguments, the captured tensors' buffers and the host-computed
+arrays, and returns the values Python needs back. Elementwise groups become loop nests over
+their shape (the outermost loop a ``prange`` for large ones) whose body calls the ops' own
+scalar functions, pasted in as the eager backend does; other nodes write what their rule says.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .fusion import Group, stored_values
+from .graph import Graph, Node, Value
+from .rules import numpy_type
+
+# Groups at least this large run their outermost loop on threads (as the eager kernels do).
+PARALLEL_THRESHOLD = 1 << 17
+
+_HEADER = """\
+import math
+import numpy as np
+from numba import njit, prange
+from tapegrad.backends.scalar_math import *
+from tapegrad.backends import cpu as _cpu
+from tapegrad.compiler import rules as _rules
+"""
+
+
+def _fingerprint() -> str:
+    # Numba's cache only checks the generated file; kernels it calls live in these files.
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for relative in ("compiler/rules.py", "compiler/codegen.py", "backends/cpu.py", "optim/_fused.py",
+                     "backends/cpu_conv.py", "backends/cpu_norm.py"):
+        path = root / relative
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Source:
+    """The generated function's text, with the names given to values and module globals."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.globals: dict[str, str] = {}
+        self.scalars: dict[Callable[..., Any], str] = {}
+        self.names: dict[int, str] = {}
+        self.exprs: dict[int, str] = {}
+        self._temps = 0
+
+    # -------------------------------------------------------------- names
+    def name(self, value: Value) -> str:
+        return self.names[value.index]
+
+    def fresh(self, value: Value) -> str:
+        self.names[value.index] = value.name
+        return value.name
+
+    def define(self, value: Value, expr: str) -> None:
+        self.line(f"{self.fresh(value)} = {expr}")
+        self.exprs[value.index] = expr
+
+    def alias(self, value: Value, target: Value) -> None:
+        """``value`` lives in ``target``'s buffer (an in-place node's new version)."""
+        self.names[value.index] = self.names[target.index]
+
+    def expression(self, value: Value) -> str:
+        return self.exprs.get(value.index, "")
+
+    def temp(self, prefix: str) -> str:
+        self._temps += 1
+        return f"{prefix}{self._temps}"
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def global_(self, name: str, expr: str) -> str:
+        self.globals[name] = expr
+        return name
+
+    def scalar(self, fn: Callable[..., Any]) -> str:
+        name = self.scalars.get(fn)
+        if name is None:
+            name = self.scalars[fn] = f"f{len(self.scalars)}_{fn.__name__.strip('_')}"
+        return name
+
+    # -------------------------------------------------------------- expressions
+    def literal(self, value: Any, dtype: np.dtype) -> str:
+        if isinstance(value, bool) or dtype.kind == "b":
+            return repr(bool(value))
+        if dtype.kind == "f":
+            number = float(value)
+            text = "np.inf" if number == np.inf else "-np.inf" if number == -np.inf else (
+                "np.nan" if number != number else repr(number))
+            return f"np.{dtype.name}({text})"
+        return f"{numpy_type(dtype)}({int(value)})"
+
+    def broadcast_index(self, value: Value, shape: tuple[int, ...], indices: list[str]) -> str:
+        """``value`` loaded at the loop indices of ``shape`` it broadcasts to."""
+        lead = len(shape) - len(value.shape)
+        parts = ["0" if size == 1 and shape[lead + d] != 1 else indices[lead + d]
+                 for d, size in enumerate(value.shape)]
+        return f"{self.name(value)}[{', '.join(parts) if parts else '()'}]"
+
+    # -------------------------------------------------------------- the module
+    def module_source(self, function: str, params: list[str], parallel: bool) -> str:
+        parts = [_HEADER, f"# tapegrad compiled step; depends on {_fingerprint()}"]
+        for fn, name in self.scalars.items():
+            parts.append("@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy', inline='always')")
+            parts.append(textwrap.dedent(inspect.getsource(fn)))
+            parts.append(f"{name} = {fn.__name__}\n")
+        for name, expr in self.globals.items():
+            parts.append(f"{name} = {expr}")
+        body = textwrap.indent("\n".join(self.lines), "    ")
+        flags = ", parallel=True" if parallel else ""
+        parts.append(f"\n\n@njit(cache=CACHE, fastmath=FASTMATH_FLAGS, error_model='numpy', nogil=True{flags})\n"
+                     f"def {function}({', '.join(params)}):\n{body}\n")
+        return "\n".join(parts)
+
+
+def generate(graph: Graph, units: list["Node | Group"]) -> tuple[str, bool]:
+    """The module source of the step function ``step`` and whether it uses threads."""
+    src = Source()
+    params = []
+    for value in graph.arguments + graph.captured + graph.host:
+        params.append(src.fresh(value))
+    stored = stored_values(graph, units)
+    parallel = False
+    for unit in units:
+        if isinstance(unit, Group):
+            parallel |= _emit_group(unit, stored[id(unit)], src)
+        elif unit.rule.elementwise:
+            # An in-place elementwise node (``p.add_(...)``, a gradient accumulated into
+            # ``.grad``): a loop of its own that stores into the written buffer.
+            group = Group(unit.outputs[0].shape)
+            group.nodes.append(unit)
+            group.members.add(unit.outputs[0].index)
+            parallel |= _emit_group(group, {unit.outputs[0].index}, src)
+        else:
+            unit.rule.emit(unit, src)
+    results = [src.name(v) for v in graph.outputs]
+    src.line(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    return src.module_source("step", params, parallel), parallel
+
+
+def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
+    shape = group.shape
+    indices = [f"i{d}" for d in range(len(shape))]
+    here = f"[{', '.join(indices)}]" if shape else "[()]"
+    for node in group.nodes:
+        out = node.outputs[0]
+        if node.writes:
+            src.alias(out, node.writes[0])
+        elif out.index in stored:
+            src.line(f"{src.fresh(out)} = np.empty({shape!r}, {numpy_type(out.dtype)})")
+    accumulators = {}
+    for node in group.sums:
+        acc = accumulators[id(node)] = src.temp("acc")
+        src.line(f"{acc} = 0.0")
+    size = 1
+    for s in shape:
+        size *= s
+    parallel = size >= PARALLEL_THRESHOLD and len(shape) > 0
+    for depth, extent in enumerate(shape):
+        loop = "prange" if depth == 0 and parallel else "range"
+        src.line("    " * depth + f"for i{depth} in {loop}({extent}):")
+    pad = "    " * len(shape)
+    for node in group.nodes:
+        fn, compute = node.attrs
+        compute = np.dtype(compute)
+        args = []
+        for x in node.inputs:
+            if isinstance(x, Value):
+                if x.index in group.members:
+                    expr = f"t{x.index}"
+                else:
+                    expr = src.broadcast_index(x, shape, indices)
+                if x.dtype != compute:
+                    expr = f"{numpy_type(compute)}({expr})"
+                args.append(expr)
+            else:
+                args.append(src.literal(x, compute) if isinstance(x, (bool, int, float)) else repr(x))
+        out = node.outputs[0]
+        call = f"{src.scalar(fn)}({', '.join(args)})"
+        if out.dtype != compute or out.dtype.kind == "b":
+            call = f"{numpy_type(out.dtype)}({call})"
+        src.line(f"{pad}t{out.index} = {call}")
+        if out.index in stored:
+            src.line(f"{pad}{src.name(out)}{here} = t{out.index}")
+    for node in group.sums:
+        src.line(f"{pad}{accumulators[id(node)]} += t{node.inputs[0].index}")
+    for node in group.sums:
+        out = node.outputs[0]
+        _, divisor = node.attrs
+        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        src.line(f"{src.fresh(out)} = np.full({out.shape!r}, {accumulators[id(node)]}{scale}, {numpy_type(out.dtype)})")
+    return parallel

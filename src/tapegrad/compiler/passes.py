@@ -1,0 +1,170 @@
+"""Passes over the recorded list that run before fusion: constant folding, copy elision and
+dead-step elimination. Each takes and rewrites a ``Graph`` in place."""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import NODE, Graph, Node, Value
+from .rules import ELEMENTWISE, FULL, MATMUL, VIEW, identity
+
+
+def fold_constants(graph: Graph) -> int:
+    """Evaluate elementwise nodes whose inputs are all Python scalars or filled constants
+    (the ones that start backward, divided by a mean's count, ...) into one filled constant.
+    Returns how many nodes were folded."""
+    folded = 0
+    for position, node in enumerate(graph.nodes):
+        if node.rule is not ELEMENTWISE or node.writes:
+            continue
+        values = []
+        for x in node.inputs:
+            if isinstance(x, Value):
+                producer = x.producer
+                if producer is None or producer.rule is not FULL:
+                    break
+                values.append(x.dtype.type(producer.attrs))
+            else:
+                values.append(x)
+        else:
+            fn, compute = node.attrs
+            compute = np.dtype(compute)
+            with np.errstate(all="ignore"):
+                args = [compute.type(v) if not isinstance(v, bool) else v for v in values]
+                result = fn(*args)
+            out = node.outputs[0]
+            graph.nodes[position] = Node(FULL, (), node.outputs, out.dtype.type(result).item())
+            out.producer = graph.nodes[position]
+            folded += 1
+    return folded
+
+
+def elide_copies(graph: Graph) -> int:
+    """Drop identity copies (``clone``, a gradient stored into ``.grad``) of a fresh array
+    nothing else uses: the copy's users read the original instead."""
+    graph.link_users()
+    outputs = {v.index for v in graph.outputs}
+    replace: dict[int, Value] = {}
+    kept = []
+    for node in graph.nodes:
+        if node.rule is ELEMENTWISE and not node.writes and node.attrs[0] is identity:
+            (source,) = node.inputs
+            out = node.outputs[0]
+            if (isinstance(source, Value) and source.dtype == out.dtype and source.shape == out.shape
+                    and len(source.users) == 1 and source.index not in outputs and _fresh(source)):
+                replace[out.index] = source
+                continue
+        kept.append(node)
+    if not replace:
+        return 0
+    for node in kept:
+        node.inputs = tuple(replace.get(x.index, x) if isinstance(x, Value) else x for x in node.inputs)
+        node.writes = tuple(replace.get(x.index, x) for x in node.writes)
+    graph.outputs = [replace.get(v.index, v) for v in graph.outputs]
+    graph.nodes = kept
+    graph.link_users()
+    return len(replace)
+
+
+def _fresh(value: Value) -> bool:
+    """Whether ``value`` is a new array no one else sees (or a reshaping view of one): a copy
+    of it can be the array itself."""
+    producer = value.producer
+    if value.kind != NODE or producer is None or producer.rule is FULL or value.storage is not value:
+        return False
+    if producer.rule is VIEW:
+        (base,) = producer.inputs
+        shape, strides, offset = producer.attrs
+        c_order = all(strides[d] == _size(shape[d + 1:]) for d in range(len(shape)) if shape[d] != 1)
+        return offset == 0 and c_order and len(base.users) == 1 and _fresh(base)
+    return True
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    total = 1
+    for s in shape:
+        total *= s
+    return total
+
+
+def eliminate_dead(graph: Graph) -> int:
+    """Remove nodes whose results nothing uses and that write no buffer."""
+    graph.link_users()
+    live = {v.index for v in graph.outputs}
+    kept: list[Node] = []
+    removed = 0
+    for node in reversed(graph.nodes):
+        if node.writes or node.rule.effect or any(out.index in live for out in node.outputs):
+            kept.append(node)
+            for x in node.input_values():
+                live.add(x.index)
+            for target in node.writes:
+                live.add(target.index)
+        else:
+            removed += 1
+    kept.reverse()
+    graph.nodes = kept
+    graph.link_users()
+    return removed
+
+
+def _transpose_of(value: Value) -> Value | None:
+    """The value whose 2-D transpose ``value`` is, if it is one (a view node's base)."""
+    producer = value.producer
+    if producer is None or producer.rule is not VIEW or len(value.shape) != 2:
+        return None
+    (base,) = producer.inputs
+    shape, strides, offset = producer.attrs
+    if offset == 0 and len(base.shape) == 2 and shape == base.shape[::-1] and strides == (1, shape[0]):
+        return base
+    return None
+
+
+def fold_transposes(graph: Graph) -> int:
+    """``(a @ b).T`` becomes ``b.T @ a.T`` when the product is used only transposed: the
+    gradient of a weight used as ``x @ w.T`` then comes out in the weight's own layout, and
+    the copy into ``.grad`` becomes a copy of a contiguous array that ``elide_copies`` drops."""
+    graph.link_users()
+    folded = 0
+    removed: set[int] = set()
+    inserted: dict[int, list[Node]] = {}
+    for position, node in enumerate(graph.nodes):
+        if node.rule is not VIEW:
+            continue
+        (out,) = node.outputs
+        base = _transpose_of(out)
+        if base is None or base.producer is None or base.producer.rule is not MATMUL or len(base.users) != 1:
+            continue
+        a, b = base.producer.inputs
+        a_t, a_view = _transposed(graph, a)
+        b_t, b_view = _transposed(graph, b)
+        if a_t is None or b_t is None:
+            continue
+        inserted.setdefault(position, []).extend(v for v in (b_view, a_view) if v is not None)
+        product = Node(MATMUL, (b_t, a_t), (out,), None)
+        out.producer = product
+        graph.nodes[position] = product
+        removed.add(id(base.producer))
+        folded += 1
+    nodes = []
+    for position, node in enumerate(graph.nodes):
+        nodes += inserted.get(position, [])
+        if id(node) not in removed:
+            nodes.append(node)
+    graph.nodes = nodes
+    graph.link_users()
+    return folded
+
+
+def _transposed(graph: Graph, value: Value) -> tuple[Value | None, Node | None]:
+    """``value.T`` as a value: the base of a transposing view, or a new view of a 2-D
+    C-ordered value (returned with the node that makes it)."""
+    base = _transpose_of(value)
+    if base is not None:
+        return base, None
+    if len(value.shape) != 2 or (value.producer is not None and value.producer.rule is VIEW):
+        return None, None
+    rows, cols = value.shape
+    out = graph.new_value((cols, rows), value.dtype, NODE)
+    node = Node(VIEW, (value,), (out,), ((cols, rows), (1, cols), 0))
+    out.producer = node
+    return out, node

@@ -1,0 +1,282 @@
+"""``tapegrad.compile``: trace a step once, then replay its generated code.
+
+Per input signature (shapes, dtypes, requires_grad of the tensor arguments, the other
+arguments' values, grad mode), the first call runs eagerly (it creates what steps create
+lazily, such as optimizer state), the second is traced (it also runs eagerly and returns real
+results) and compiled, and later calls replay: guards on what the trace read by reference
+(buffer shapes and dtypes, requires_grad, modules' train/eval mode, optimizer flags) are
+checked, Python computes the optimizer's per-step scalars, and one call runs the generated
+function. A failed guard retraces and keeps both versions, up to ``cache_size``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+
+from ..autograd import grad_mode
+from ..backends import cpu, kernel_cache
+from ..tensor import Tensor, _wrap
+from . import codegen, fusion, passes, trace
+from .graph import ARGUMENT, CAPTURED, HOST, Graph
+from .scan import reachable_tensors
+
+_TRACE_LOCK = threading.Lock()
+
+
+class GuardFailure(Exception):
+    """A replay's assumption does not hold this call: retrace."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _log_enabled(debug: bool) -> bool:
+    return debug or "compile" in os.environ.get("TAPEGRAD_LOG", "").split(",")
+
+
+def _log(message: str) -> None:
+    print(f"[tapegrad.compile] {message}", file=sys.stderr)
+
+
+def _flatten(value: Any, path: tuple, found: list[tuple[tuple, Tensor]]) -> Any:
+    """The call's structure with tensors replaced by their position in ``found``."""
+    if isinstance(value, Tensor):
+        found.append((path, value))
+        return _Slot(len(found) - 1)
+    if isinstance(value, (list, tuple)):
+        items = [_flatten(v, path + (i,), found) for i, v in enumerate(value)]
+        return type(value)(items) if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _flatten(v, path + (k,), found) for k, v in value.items()}
+    return value
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"<tensor {self.index}>"
+
+
+def _rebuild(template: Any, values: list[Any]) -> Any:
+    if isinstance(template, _Slot):
+        return values[template.index]
+    if isinstance(template, list):
+        return [_rebuild(v, values) for v in template]
+    if isinstance(template, tuple):
+        return tuple(_rebuild(v, values) for v in template)
+    if isinstance(template, dict):
+        return {k: _rebuild(v, values) for k, v in template.items()}
+    return template
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    found: list[tuple[tuple, Tensor]] = []
+    structure = _flatten((args, kwargs), (), found)
+    tensors = tuple((t._data.shape, t._data.dtype, t._requires_grad) for _, t in found)
+    try:
+        hash(repr(structure))
+        shape_key = repr(structure)
+    except Exception:  # noqa: BLE001 - an unprintable argument: key by its type only
+        shape_key = repr(type(structure))
+    return grad_mode.state.enabled, tensors, shape_key
+
+
+class CompiledStep:
+    """One traced version of the function: its code and what to check before replaying."""
+
+    def __init__(self, graph: Graph, units: list[Any], function: Callable[..., tuple], parallel: bool,
+                 argument_slots: list[int], captured: list[tuple[Tensor, tuple, np.dtype, bool]],
+                 result_template: Any, result_slots: list[int], grad_outputs: list[tuple[Tensor, int | None]],
+                 bumps: list[Tensor], modules: list[tuple[Any, bool]]) -> None:
+        self.graph = graph
+        self.units = units
+        self.function = function
+        self.parallel = parallel
+        self.argument_slots = argument_slots
+        self.captured = captured
+        self.result_template = result_template
+        self.result_slots = result_slots
+        self.grad_outputs = grad_outputs
+        self.bumps = bumps
+        self.modules = modules
+
+    def replay(self, tensors: list[Tensor]) -> Any:
+        for module, training in self.modules:
+            if module.training is not training:
+                raise GuardFailure(f"{type(module).__name__}.training changed to {module.training}")
+        arrays = []
+        for slot in self.argument_slots:
+            data = tensors[slot]._data
+            arrays.append(data if data.flags.c_contiguous else np.ascontiguousarray(data))
+        for tensor, shape, dtype, requires_grad in self.captured:
+            data = tensor._data
+            if data.shape != shape or data.dtype != dtype or not data.flags.c_contiguous:
+                raise GuardFailure(f"a captured tensor is now {data.dtype.name}{list(data.shape)}, "
+                                   f"traced as {dtype.name}{list(shape)}")
+            if tensor._requires_grad is not requires_grad:
+                raise GuardFailure("a captured tensor's requires_grad changed")
+            arrays.append(data)
+        for value in self.graph.host:
+            arrays.append(value.source())
+        if self.parallel:
+            with cpu._PARALLEL_LOCK:
+                outputs = self.function(*arrays)
+        else:
+            outputs = self.function(*arrays)
+        for tensor, index in self.grad_outputs:
+            tensor._grad = None if index is None else _wrap(outputs[index])
+        for tensor in self.bumps:
+            tensor._version.value += 1
+        return _rebuild(self.result_template, [_wrap(outputs[i]) for i in self.result_slots])
+
+
+class CompiledFunction:
+    """The callable ``tapegrad.compile(fn)`` returns; ``tape`` is the last traced list."""
+
+    def __init__(self, fn: Callable[..., Any], debug: bool = False, cache_size: int = 8) -> None:
+        self.fn = fn
+        self.debug = debug
+        self.cache_size = cache_size
+        self._steps: OrderedDict[tuple, list[CompiledStep]] = OrderedDict()
+        self._seen: set[tuple] = set()
+        self.tape: Graph | None = None
+        self.traces = 0
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = _signature(args, kwargs)
+        candidates = self._steps.get(key)
+        if candidates:
+            found: list[tuple[tuple, Tensor]] = []
+            _flatten((args, kwargs), (), found)
+            tensors = [t for _, t in found]
+            for compiled in candidates:
+                try:
+                    return compiled.replay(tensors)
+                except GuardFailure as failure:
+                    if _log_enabled(self.debug):
+                        _log(f"guard failed for {self.__name__}: {failure.reason}; retracing")
+        if key not in self._seen:
+            # The first call of a signature runs eagerly: steps create state lazily
+            # (optimizer buffers, gradients), and the trace should see it existing.
+            self._seen.add(key)
+            return self.fn(*args, **kwargs)
+        return self._trace(key, args, kwargs)
+
+    def _trace(self, key: tuple, args: tuple, kwargs: dict) -> Any:
+        found: list[tuple[tuple, Tensor]] = []
+        template = _flatten((args, kwargs), (), found)
+        arguments = {id(t._data): (path, t) for path, t in found}
+        externals, modules = reachable_tensors(self.fn, args, kwargs)
+        for path, t in found:
+            externals.pop(id(t._data), None)
+        before = {id(t): (t, t._data, t._version.value, t._grad) for t in externals.values()}
+        tracer = trace.Tracer(arguments, externals)
+        with _TRACE_LOCK:
+            if trace.ACTIVE is not None:
+                raise trace.TraceError("tapegrad.compile: a compiled function called another one while tracing")
+            trace.ACTIVE = tracer
+            try:
+                result = self.fn(*args, **kwargs)
+            finally:
+                trace.ACTIVE = None
+        compiled = self._build(tracer, template, found, result, before, modules)
+        entries = self._steps.setdefault(key, [])
+        entries.append(compiled)
+        while sum(len(v) for v in self._steps.values()) > self.cache_size:
+            oldest = next(iter(self._steps))
+            self._steps[oldest].pop(0)
+            if not self._steps[oldest]:
+                del self._steps[oldest]
+        self._steps.move_to_end(key)
+        return result
+
+    def _build(self, tracer: trace.Tracer, template: Any, found: list, result: Any, before: dict,
+               modules: list[Any]) -> CompiledStep:
+        graph = tracer.graph
+        result_found: list[tuple[tuple, Tensor]] = []
+        result_template = _flatten(result, (), result_found)
+        result_slots = []
+        for _, tensor in result_found:
+            graph.outputs.append(tracer.value(tensor))
+            result_slots.append(len(graph.outputs) - 1)
+        grad_outputs: list[tuple[Tensor, int | None]] = []
+        bumps: list[Tensor] = []
+        counted: set[int] = set()
+        for tensor, data, version, grad in before.values():
+            if tensor._data is not data:
+                raise trace.TraceError("tapegrad.compile: the step replaced a tensor's buffer (.data = ...); "
+                                       "use in-place ops such as copy_() instead")
+            # Views and aliases share a version counter: check and replay each counter once.
+            if id(tensor._version) not in counted:
+                counted.add(id(tensor._version))
+                recorded = tracer.bumps.get(id(tensor._version), 0)
+                if tensor._version.value - version != recorded:
+                    raise trace.TraceError(
+                        f"tapegrad.compile: a {tensor.dtype} tensor of shape {list(tensor.shape)} was changed in "
+                        "place by code the compiler cannot record")
+                bumps += [tensor] * recorded
+            new_grad = tensor._grad
+            if new_grad is grad:
+                continue
+            if new_grad is None:
+                grad_outputs.append((tensor, None))
+            else:
+                graph.outputs.append(tracer.value(new_grad))
+                grad_outputs.append((tensor, len(graph.outputs) - 1))
+        counts = [passes.fold_constants(graph), passes.fold_transposes(graph), passes.elide_copies(graph),
+                  passes.eliminate_dead(graph)]
+        units = fusion.fuse(graph)
+        source, parallel = codegen.generate(graph, units)
+        name = getattr(self.fn, "__name__", "step").strip("<>") or "step"
+        module = kernel_cache.load_module(f"step_{name}", source)
+        self.tape = graph
+        self.traces += 1
+        if _log_enabled(self.debug):
+            _log(f"traced {name}: folded {counts[0]} constants and {counts[1]} transposes, elided {counts[2]} "
+                 f"copies, removed {counts[3]} dead nodes\n"
+                 f"{graph.format()}\nfused groups:\n" + "\n".join(f"  {u!r}" for u in units
+                                                                  if isinstance(u, fusion.Group)))
+        slots_by_path = {path: i for i, (path, _) in enumerate(found)}
+        argument_slots = [slots_by_path[value.source] for value in graph.arguments]
+        captured = [(value.source, value.shape, value.dtype, value.source._requires_grad) for value in graph.captured]
+        assert all(v.kind == HOST for v in graph.host) and all(v.kind == ARGUMENT for v in graph.arguments)
+        assert all(v.kind == CAPTURED for v in graph.captured)
+        return CompiledStep(graph, units, module.step, parallel, argument_slots, captured, result_template,
+                            result_slots, grad_outputs, bumps, [(m, m.training) for m in modules])
+
+
+def compile(fn: Callable[..., Any] | None = None, *, debug: bool = False, cache_size: int = 8) -> Any:
+    """Compile a training or inference step: ``tapegrad.compile(step)`` or ``@tapegrad.compile``.
+
+    The first call per signature runs eagerly, the second records forward, ``backward()`` and
+    optimizer updates as one list and compiles it, later calls replay it as one Numba call.
+    Returned tensors are detached; gradients land in ``.grad`` as in eager mode.
+
+    >>> import tapegrad
+    >>> w = tapegrad.ones(3, requires_grad=True)
+    >>> @tapegrad.compile
+    ... def step(x):
+    ...     w.grad = None
+    ...     loss = (w * x).sum()
+    ...     loss.backward()
+    ...     return loss
+    >>> [step(tapegrad.arange(3.0)).item() for _ in range(3)]
+    [3.0, 3.0, 3.0]
+    >>> w.grad
+    tensor([0., 1., 2.])
+    """
+    if fn is None:
+        return functools.partial(compile, debug=debug, cache_size=cache_size)
+    return CompiledFunction(fn, debug, cache_size)

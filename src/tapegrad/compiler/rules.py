@@ -1,0 +1,353 @@
+"""The primitives of a compiled step, each with the Numba source it becomes.
+
+Ops report themselves to the tracer with one of these rules. Elementwise work is one rule,
+``ELEMENTWISE``, carrying the op's scalar function: the fusion pass merges such nodes into
+loop nests that ``codegen`` writes (so no rule here writes an elementwise loop). The other
+rules write a few lines each, calling the same Numba kernels the eager backend runs where one
+exists, so the compiled and eager steps share their arithmetic.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .graph import Node, Value
+
+if TYPE_CHECKING:
+    from .codegen import Source
+
+
+def numpy_type(dtype: np.dtype) -> str:
+    """The NumPy scalar type's name in generated code (``np.bool`` is missing before NumPy 2)."""
+    return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
+
+
+class Rule:
+    """One primitive. ``elementwise`` rules are fused by the fusion pass; the others ``emit``.
+    ``effect`` rules are kept even when nothing uses their result (checks that raise)."""
+
+    elementwise = False
+    effect = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def describe(self, node: Node) -> str:
+        return ""
+
+    def emit(self, node: Node, src: "Source") -> None:
+        raise NotImplementedError(f"rule {self.name} has no code generator")
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name})"
+
+
+class ElementwiseRule(Rule):
+    """``attrs = (scalar function, compute dtype)``: inputs are cast to the compute dtype,
+    broadcast to the output's shape, and the scalar function is applied per element."""
+
+    elementwise = True
+
+    def describe(self, node: Node) -> str:
+        fn, compute = node.attrs
+        return f"{fn.__name__.strip('_')}:{np.dtype(compute).name}"
+
+
+def identity(x):  # noqa: ANN001, ANN201 - a scalar definition compiled by Numba
+    return x
+
+
+ELEMENTWISE = ElementwiseRule("elementwise")
+
+
+class View(Rule):
+    """``attrs = (shape, strides in elements, offset in elements)`` over the input's buffer."""
+
+    def describe(self, node: Node) -> str:
+        shape, strides, offset = node.attrs
+        return f"{list(shape)}/{list(strides)}+{offset}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (base,) = node.inputs
+        (out,) = node.outputs
+        shape, strides, offset = node.attrs
+        base_name = src.name(base)
+        c_strides = _c_strides(shape)
+        if offset == 0 and strides == c_strides and _size(shape) == _size(base.shape):
+            expr = f"{base_name}.reshape({shape!r})"
+        elif (offset == 0 and len(shape) == 2 and len(base.shape) == 2 and shape == base.shape[::-1]
+              and strides == (1, shape[0])):
+            expr = f"{base_name}.T"
+        elif all(s == 0 for s in strides) and offset == 0:
+            expr = f"np.broadcast_to({base_name}.reshape(-1)[0], {shape!r})"
+        else:
+            itemsize = out.dtype.itemsize
+            byte_strides = tuple(s * itemsize for s in strides)
+            expr = (f"np.lib.stride_tricks.as_strided({base_name}.reshape(-1)[{offset}:], "
+                    f"{shape!r}, {byte_strides!r})")
+        src.define(out, expr)
+
+
+VIEW = View("view")
+
+
+class Sum(Rule):
+    """``attrs = (axes, divisor)``: the sum over ``axes`` (float32 accumulates in float64, as
+    the eager kernel does), divided by ``divisor`` (1 for sum, the count for mean); the output
+    keeps the reduced axes as size 1 or drops them, as the eager op's result does."""
+
+    def describe(self, node: Node) -> str:
+        axes, divisor = node.attrs
+        return f"axes={list(axes)}" + (f"/{divisor}" if divisor != 1 else "")
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        axes, divisor = node.attrs
+        kept = [d for d in range(len(x.shape)) if d not in axes]
+        kept_shape = tuple(x.shape[d] for d in kept)
+        acc_dtype = "np.float64" if out.dtype.kind == "f" else "np.int64"
+        acc = src.temp("acc")
+        src.line(f"{acc} = np.zeros({kept_shape!r}, {acc_dtype})")
+        indices = [f"i{d}" for d in range(len(x.shape))]
+        for depth, size in enumerate(x.shape):
+            src.line("    " * depth + f"for i{depth} in range({size}):")
+        kept_index = ", ".join(indices[d] for d in kept) if kept else ""
+        load = f"{src.name(x)}[{', '.join(indices)}]" if x.shape else f"{src.name(x)}[()]"
+        src.line("    " * len(x.shape) + f"{acc}[{kept_index or '()'}] += {load}")
+        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        result = src.fresh(out)
+        src.line(f"{result} = ({acc}{scale}).astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
+
+
+SUM = Sum("sum")
+
+
+class ReshapeCopy(Rule):
+    """The input (any strides) copied into a new C-ordered array of the output's shape."""
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        src.define(out, f"np.ascontiguousarray({src.name(x)}).reshape({out.shape!r})")
+
+
+RESHAPE_COPY = ReshapeCopy("reshape_copy")
+
+
+def _as_matrix_expr(src: "Source", value: Value) -> str:
+    # np.dot in Numba wants C- or F-ordered operands; views reach here as reshapes or
+    # transposes of contiguous buffers (C and F), anything else is copied.
+    name = src.name(value)
+    producer = value.producer
+    if producer is not None and producer.rule is VIEW:
+        code = src.expression(value)
+        if code.endswith(".T") or ".reshape(" in code and "as_strided" not in code:
+            return name
+        return f"np.ascontiguousarray({name})"
+    return name
+
+
+class MatMul(Rule):
+    """``out = a @ b`` for 2-D float operands (``attrs`` unused)."""
+
+    def emit(self, node: Node, src: "Source") -> None:
+        a, b = node.inputs
+        (out,) = node.outputs
+        result = src.fresh(out)
+        src.line(f"{result} = np.empty({out.shape!r}, {numpy_type(out.dtype)})")
+        src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
+
+
+MATMUL = MatMul("mm")
+
+
+class AddMatMul(Rule):
+    """``out = beta * bias + alpha * (a @ b)`` (``attrs = (beta, alpha)``): ``nn.Linear``."""
+
+    def describe(self, node: Node) -> str:
+        beta, alpha = node.attrs
+        return "" if beta == 1 and alpha == 1 else f"beta={beta}, alpha={alpha}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        bias, a, b = node.inputs
+        (out,) = node.outputs
+        beta, alpha = node.attrs
+        result = src.fresh(out)
+        dtype = f"{numpy_type(out.dtype)}"
+        src.line(f"{result} = np.empty({out.shape!r}, {dtype})")
+        src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
+        rows, cols = out.shape
+        bias_index = src.broadcast_index(bias, out.shape, ["i0", "i1"])
+        product = f"{result}[i0, i1]" if alpha == 1 else f"{dtype}({alpha!r}) * {result}[i0, i1]"
+        bias_term = bias_index if beta == 1 else f"{dtype}({beta!r}) * {bias_index}"
+        src.line(f"for i0 in range({rows}):")
+        src.line(f"    for i1 in range({cols}):")
+        src.line(f"        {result}[i0, i1] = {product} + {bias_term}")
+
+
+ADDMM = AddMatMul("addmm")
+
+
+class Softmax(Rule):
+    """``attrs = (axis, log)``: softmax or log-softmax along ``axis`` (the eager row kernel)."""
+
+    def describe(self, node: Node) -> str:
+        axis, log = node.attrs
+        return f"{'log_' if log else ''}axis={axis}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        axis, log = node.attrs
+        kernel = src.global_("softmax_rows", "_cpu._reduce_module().softmax_rows")
+        last = axis == len(x.shape) - 1
+        width = x.shape[axis]
+        rows = _size(x.shape) // width if width else 0
+        name = src.name(x)
+        moved = name if last else f"np.moveaxis({name}, {axis}, -1)"
+        source_rows = src.temp("rows")
+        src.line(f"{source_rows} = np.ascontiguousarray({moved}).reshape(({rows}, {width}))")
+        result_rows = src.temp("rows")
+        src.line(f"{result_rows} = np.empty_like({source_rows})")
+        src.line(f"{kernel}({source_rows}, {result_rows}, {bool(log)})")
+        result = src.fresh(out)
+        if last:
+            src.line(f"{result} = {result_rows}.reshape({out.shape!r})")
+        else:
+            moved_shape = tuple(s for d, s in enumerate(x.shape) if d != axis) + (width,)
+            src.line(f"{result} = np.ascontiguousarray(np.moveaxis({result_rows}.reshape({moved_shape!r}), -1, {axis}))")
+
+
+SOFTMAX = Softmax("softmax")
+
+
+class PickedSum(Rule):
+    """``attrs = denominator``: ``-sum(rows[i, index[i]] * weight[i]) / denominator``, the NLL of
+    class-index targets for (batch, classes) log-probabilities, as a 0-d array."""
+
+    def emit(self, node: Node, src: "Source") -> None:
+        rows, index, weight = node.inputs
+        (out,) = node.outputs
+        kernel = src.global_("picked_sum", "_cpu._linalg_module().picked_sum")
+        result = src.fresh(out)
+        src.line(f"{result} = np.empty((), {numpy_type(out.dtype)})")
+        src.line(f"{result}[()] = {kernel}({src.name(rows)}, {src.name(index)}, {src.name(weight)}, "
+                 f"{float(node.attrs)!r})")
+
+
+PICKED_SUM = PickedSum("nll")
+
+
+class ScatterRows(Rule):
+    """``attrs = shape``: zeros of ``shape`` (batch, classes) with ``src[i, 0]`` added at
+    ``[i, index[i, 0]]``: the gradient of picking one class per row."""
+
+    def emit(self, node: Node, src: "Source") -> None:
+        values, index = node.inputs
+        (out,) = node.outputs
+        result = src.fresh(out)
+        src.line(f"{result} = np.zeros({out.shape!r}, {numpy_type(out.dtype)})")
+        src.line(f"for i0 in range({out.shape[0]}):")
+        src.line(f"    {result}[i0, {src.name(index)}[i0, 0]] += {src.name(values)}[i0, 0]")
+
+
+SCATTER_ROWS = ScatterRows("scatter_rows")
+
+
+class Full(Rule):
+    """``attrs = value``: a new array of the output's shape and dtype filled with ``value``."""
+
+    def describe(self, node: Node) -> str:
+        return repr(node.attrs)
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (out,) = node.outputs
+        value = src.literal(node.attrs, out.dtype)
+        if node.writes:
+            src.alias(out, node.writes[0])
+            src.line(f"{src.name(out)}.fill({value})")
+            return
+        result = src.fresh(out)
+        src.line(f"{result} = np.full({out.shape!r}, {value}, {numpy_type(out.dtype)})")
+
+
+FULL = Full("full")
+
+
+class CheckLabels(Rule):
+    """``attrs = (classes, ignore_index)``: raise if a class-index target is out of range, or
+    equals ``ignore_index`` (the step was recorded for batches without ignored targets: their
+    count is part of the mean's denominator)."""
+
+    effect = True
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (labels,) = node.inputs
+        classes, ignore_index = node.attrs
+        flat = src.temp("labels")
+        src.line(f"{flat} = {src.name(labels)}.reshape(-1)")
+        src.line(f"for i0 in range({flat}.shape[0]):")
+        src.line(f"    if {flat}[i0] == {int(ignore_index)}:")
+        src.line("        raise ValueError('tapegrad.compile: this step was recorded for batches without ignored targets "
+                 "(target == ignore_index); run such batches eagerly')")
+        src.line(f"    if {flat}[i0] < 0 or {flat}[i0] >= {int(classes)}:")
+        src.line("        raise IndexError('Target is out of bounds.')")
+
+
+CHECK_LABELS = CheckLabels("check_labels")
+
+
+class FusedUpdate(Rule):
+    """An optimizer's per-parameter update kernel (``attrs = (FusedKernel, flags, present)``):
+    inputs are the parameter, its gradient, the state buffers (``present`` says which of the
+    kernel's buffer slots are used) and the scalar array Python computes before each replay."""
+
+    def describe(self, node: Node) -> str:
+        kernel, flags, present = node.attrs
+        return kernel.name
+
+    def emit(self, node: Node, src: "Source") -> None:
+        kernel, flags, present = node.attrs
+        bits = "".join("1" if flag else "0" for flag in flags)
+        _OPTIMIZER_KERNELS[kernel.name] = kernel
+        function = src.global_(f"{kernel.name}_{bits}",
+                               f"_rules.optimizer_kernel({kernel.name!r}, {tuple(bool(f) for f in flags)!r})")
+        param, grad, *buffers, scalars = node.inputs
+        dtype = f"{numpy_type(param.dtype)}"
+        args = [f"{src.name(param)}.reshape(-1)", f"{src.name(grad)}.reshape(-1)"]
+        supplied = iter(buffers)
+        for used in present:
+            args.append(f"{src.name(next(supplied))}.reshape(-1)" if used else f"np.empty(0, {dtype})")
+        args.append(src.name(scalars))
+        src.line(f"{function}({', '.join(args)})")
+        for out, target in zip(node.outputs, node.writes):
+            src.alias(out, target)
+
+
+FUSED_UPDATE = FusedUpdate("optimizer_update")
+
+
+def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides = []
+    step = 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    total = 1
+    for s in shape:
+        total *= s
+    return total
+
+
+_OPTIMIZER_KERNELS: dict[str, Any] = {}
+
+
+def optimizer_kernel(name: str, flags: tuple[bool, ...]) -> Any:
+    """The serial kernel of a registered optimizer update (generated modules call this)."""
+    return _OPTIMIZER_KERNELS[name].module(flags).flat

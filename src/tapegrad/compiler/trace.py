@@ -1,0 +1,211 @@
+"""Recording a step: while a ``Tracer`` is active, every op that compile supports reports what
+it computed (``emit``), and the tracer turns those reports into a ``Graph``.
+
+The step runs eagerly while it is traced, so the traced call returns real results. Arrays are
+identified by object identity: an op's result array becomes a node's value; an array the
+tracer has never seen must be a view of one it has (recorded as a view node), the buffer of
+a call argument, or the buffer of a tensor found by scanning what the function can reach
+(its arguments, closure, globals, bound ``self``: modules' parameters and buffers,
+optimizers' parameters and state). Anything else was computed by code compile cannot record,
+and using it raises ``TraceError`` instead of freezing its trace-time value into the replay.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..tensor import Tensor
+from .graph import ARGUMENT, CAPTURED, HOST, NODE, Graph, Node, Value
+
+ACTIVE: "Tracer | None" = None
+"""The tracer of the step being recorded, or None (the eager fast path checks only this)."""
+
+
+class TraceError(RuntimeError):
+    """The function does something ``tapegrad.compile`` cannot record faithfully."""
+
+
+def refuse(what: str) -> None:
+    """Raise for a data-dependent use of a traced value (``.item()``, ``bool()``, ...)."""
+    raise TraceError(
+        f"tapegrad.compile: {what} reads a tensor's value in Python while the step is being recorded, "
+        "so the recorded step would replay with this call's value forever. Keep such reads outside the "
+        "compiled function (return the tensor and call .item() on the result), or run this function "
+        "eagerly.")
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
+    """The first and one-past-last byte addresses ``array`` touches."""
+    low = high = _address(array)
+    for size, stride in zip(array.shape, array.strides):
+        if size == 0:
+            return low, low
+        extent = (size - 1) * stride
+        if extent < 0:
+            low += extent
+        else:
+            high += extent
+    return low, high + array.itemsize
+
+
+class Tracer:
+    """Builds the ``Graph`` of one call. ``arguments`` maps ``id(buffer)`` to the argument's
+    path; ``externals`` maps ``id(buffer)`` to a tensor found by the reachability scan."""
+
+    def __init__(self, arguments: dict[int, tuple[Any, Tensor]], externals: dict[int, Tensor]) -> None:
+        self.graph = Graph()
+        self.arguments = arguments
+        self.externals = externals
+        self.known: dict[int, Value] = {}
+        self._alive: list[Any] = []          # keeps every seen array alive so ids stay unique
+        self.bumps: dict[int, int] = {}       # id(version counter) -> in-place writes recorded
+        self.view_base: dict[int, Value] = {}  # view value index -> value whose storage it views
+
+    # ------------------------------------------------------------------ resolving inputs
+    def value(self, x: "Tensor | np.ndarray") -> Value:
+        array = x._data if isinstance(x, Tensor) else x
+        found = self.known.get(id(array))
+        if found is not None:
+            return found
+        found = self._leaf(array)
+        if found is not None:
+            return found
+        base = array.base
+        while isinstance(base, np.ndarray):
+            base_value = self.known.get(id(base)) or self._leaf(base)
+            if base_value is not None:
+                return self._view(array, base, base_value)
+            base = base.base
+        if array.base is not None:
+            # A view whose owner the tracer never saw (an input that is itself a view of a
+            # bigger buffer): find a contiguous array it knows that spans the same memory.
+            container = self._containing(array)
+            if container is not None:
+                return self._view(array, container, self.value(container))
+        raise TraceError(
+            f"tapegrad.compile: a {array.dtype.name} array of shape {list(array.shape)} was computed by code "
+            f"the compiler cannot record ({_caller()}). Supported are the tensor ops of tapegrad's nn, optim "
+            "and autograd; pass other tensors in as arguments, or run this function eagerly.")
+
+    def _containing(self, array: np.ndarray) -> np.ndarray | None:
+        low, high = _byte_bounds(array)
+        candidates = [t._data for _, t in self.arguments.values()] + [t._data for t in self.externals.values()]
+        candidates += [a for a in self._alive if isinstance(a, np.ndarray)]
+        for candidate in reversed(candidates):
+            if candidate.dtype != array.dtype or not candidate.flags.c_contiguous:
+                continue
+            start, end = _byte_bounds(candidate)
+            if start <= low and high <= end:
+                return candidate
+        return None
+
+    def _leaf(self, array: np.ndarray) -> Value | None:
+        key = id(array)
+        if key in self.arguments:
+            path, tensor = self.arguments[key]
+            value = self.graph.new_value(array.shape, array.dtype, ARGUMENT, path)
+        elif key in self.externals:
+            tensor = self.externals[key]
+            if not array.flags.c_contiguous:
+                raise TraceError(
+                    f"tapegrad.compile: a tensor the step reads ({list(array.shape)}, strides "
+                    f"{list(array.strides)}) is not contiguous; make it contiguous before compiling")
+            value = self.graph.new_value(array.shape, array.dtype, CAPTURED, tensor)
+        else:
+            return None
+        self._remember(array, value)
+        return value
+
+    def _view(self, array: np.ndarray, base: np.ndarray, base_value: Value) -> Value:
+        from . import rules
+
+        if array.dtype != base.dtype:
+            raise TraceError(f"tapegrad.compile: a view changing dtype ({base.dtype} to {array.dtype}) is not supported")
+        if base_value.kind != NODE and not base.flags.c_contiguous:
+            raise TraceError("tapegrad.compile: views of non-contiguous inputs are not supported")
+        itemsize = array.itemsize
+        offset = (_address(array) - _address(base)) // itemsize
+        strides = tuple(s // itemsize for s in array.strides)
+        out = self.graph.new_value(array.shape, array.dtype, NODE)
+        self.graph.add(Node(rules.VIEW, (base_value,), (out,), (tuple(array.shape), strides, offset)))
+        self.view_base[out.index] = base_value
+        self._remember(array, out)
+        return out
+
+    def _remember(self, array: np.ndarray, value: Value) -> None:
+        self.known[id(array)] = value
+        self._alive.append(array)
+
+    # ------------------------------------------------------------------ what ops report
+    def emit(self, rule: Any, inputs: Iterable[Any], outputs: Any, attrs: Any = None,
+             into: "tuple[Tensor, ...]" = ()) -> Node:
+        """Record ``outputs = rule(inputs, attrs)`` (a tensor/array or a tuple of them). An
+        in-place op names the tensors it writes in ``into``; its outputs are their new
+        versions, in the same order (their arrays are the written buffers)."""
+        args = tuple(self._input(x) for x in inputs)
+        arrays = outputs if isinstance(outputs, tuple) else (outputs,)
+        arrays = tuple(x._data if isinstance(x, Tensor) else x for x in arrays)
+        writes = []
+        for target in into:
+            value = self.value(target)
+            if value.index in self.view_base or value.kind == HOST:
+                raise TraceError("tapegrad.compile: an in-place write through a view is not supported")
+            writes.append(value)
+            key = id(target._version)
+            self.bumps[key] = self.bumps.get(key, 0) + 1
+        values = tuple(self.graph.new_value(array.shape, array.dtype, NODE) for array in arrays)
+        node = self.graph.add(Node(rule, args, values, attrs, tuple(writes)))
+        for target in writes:
+            self._forget_views_of(target.storage)
+        for array, value in zip(arrays, values):
+            self._remember(array, value)
+        return node
+
+    def alias(self, array: np.ndarray, same_as: "Tensor | np.ndarray") -> None:
+        """``array`` holds the same values as ``same_as`` (a copy made by glue code)."""
+        self._remember(array, self.value(same_as))
+
+    def host(self, provider: Callable[[], np.ndarray], current: np.ndarray) -> Value:
+        """An array Python computes before each replay (``provider()``); ``current`` is this call's."""
+        value = self.graph.new_value(current.shape, current.dtype, HOST, provider)
+        self._remember(current, value)
+        return value
+
+    def _input(self, x: Any) -> Any:
+        if isinstance(x, (Tensor, np.ndarray)):
+            return self.value(x)
+        if isinstance(x, np.generic):
+            return x.item()
+        return x
+
+    def _forget_views_of(self, storage: Value) -> None:
+        # Views made before an in-place write would replay the old version: drop them, so a
+        # later use makes a new view of the written value.
+        stale = [key for key, value in self.known.items()
+                 if value.index in self.view_base and self.view_base[value.index].storage is storage]
+        for key in stale:
+            del self.known[key]
+
+
+def _caller() -> str:
+    """The innermost tapegrad function on the stack outside the compiler, for error messages."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "compiler" not in name:
+            return f"{frame.f_code.co_name} in {name.rsplit('/', 1)[-1]}"
+        frame = frame.f_back
+    return "unknown"
+
+
+def emit(rule: Any, inputs: Iterable[Any], outputs: Any, attrs: Any = None, into: tuple = ()) -> None:
+    """Report an op to the active tracer (callers check ``trace.ACTIVE`` first)."""
+    tracer = ACTIVE
+    if tracer is not None:
+        tracer.emit(rule, inputs, outputs, attrs, into)
