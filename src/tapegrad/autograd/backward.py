@@ -12,7 +12,7 @@ import numpy as np
 
 from ..compiler import trace
 from ..compiler import rules
-from . import grad_mode
+from . import fused_backward, grad_mode
 from .tape import AccumulateGrad, Step
 
 if TYPE_CHECKING:
@@ -67,14 +67,15 @@ def _accumulate(pending: dict, key: Any, grad: "Tensor") -> None:
 
 
 def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph: bool,
-         create_graph: bool, capture: dict[int, Any] | None) -> dict:
+         create_graph: bool, capture: dict[int, Any] | None, steps: list[Step] | None = None) -> dict:
     """Sweep backward; returns the pending gradients left at leaf sinks and captured steps."""
     pending: dict[Any, "Tensor"] = {}  # node (step or leaf sink) -> gradient arriving there
     for t, g in zip(roots, root_grads):
         if not t._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
         _accumulate(pending, t._edge(), g)
-    steps = _reachable_steps(list(pending))
+    if steps is None:
+        steps = _reachable_steps(list(pending))
     state = grad_mode.state
     previous_mode = state.enabled
     state.enabled = create_graph
@@ -155,7 +156,16 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
         retain_graph = create_graph
     roots = list(tensors)
     root_grads = _root_gradients(roots, grad_tensors)
-    pending = _run(roots, root_grads, retain_graph, create_graph, None)
+    pending = None
+    if not create_graph and len(roots) == 1 and roots[0].grad_fn is not None:
+        # One root with history: the sweep may run as one fused kernel (fused_backward.py).
+        steps = _reachable_steps([roots[0].grad_fn])
+        pending = fused_backward.run(roots[0], root_grads[0], steps, retain_graph,
+                                     lambda: _run(roots, root_grads, retain_graph, False, None, steps))
+        if pending is None:
+            pending = _run(roots, root_grads, retain_graph, create_graph, None, steps)
+    else:
+        pending = _run(roots, root_grads, retain_graph, create_graph, None)
     wanted = None if inputs is None else {id(t) for t in inputs}
     for node, grad in pending.items():
         if isinstance(node, AccumulateGrad):

@@ -56,9 +56,10 @@ def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
 
 class Tracer:
     """Builds the ``Graph`` of one call. ``arguments`` maps ``id(buffer)`` to the argument's
-    path; ``externals`` maps ``id(buffer)`` to a tensor found by the reachability scan."""
+    path and its tensor (or the buffer itself); ``externals`` maps ``id(buffer)`` to a tensor
+    found by the reachability scan."""
 
-    def __init__(self, arguments: dict[int, tuple[Any, Tensor]], externals: dict[int, Tensor]) -> None:
+    def __init__(self, arguments: dict[int, tuple[Any, Any]], externals: dict[int, Tensor]) -> None:
         self.graph = Graph()
         self.arguments = arguments
         self.externals = externals
@@ -95,7 +96,8 @@ class Tracer:
 
     def _containing(self, array: np.ndarray) -> np.ndarray | None:
         low, high = _byte_bounds(array)
-        candidates = [t._data for _, t in self.arguments.values()] + [t._data for t in self.externals.values()]
+        candidates = [x._data if isinstance(x, Tensor) else x for _, x in self.arguments.values()]
+        candidates += [t._data for t in self.externals.values()]
         candidates += [a for a in self._alive if isinstance(a, np.ndarray)]
         for candidate in reversed(candidates):
             if candidate.dtype != array.dtype or not candidate.flags.c_contiguous:

@@ -1,0 +1,132 @@
+"""Backward-time fusion in eager mode: a tape of elementwise ops and sums, seen often enough,
+runs its whole backward sweep as one generated kernel, with the results of the unfused sweep."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad.autograd import fused_backward
+
+
+@pytest.fixture(autouse=True)
+def fresh_structures() -> Any:
+    fused_backward._seen.clear()
+    fused_backward._compiled.clear()
+    yield
+    fused_backward._seen.clear()
+    fused_backward._compiled.clear()
+
+
+def _grads(fn: Callable[..., Any], inputs: list[np.ndarray], runs: int) -> list[list[np.ndarray]]:
+    tensors = [tapegrad.tensor(x, requires_grad=True) for x in inputs]
+    results = []
+    for _ in range(runs):
+        for t in tensors:
+            t.grad = None
+        fn(*tensors).backward()
+        results.append([t.grad.numpy().copy() for t in tensors])
+    return results
+
+
+CHAINS = {
+    "w1b": (lambda a, b: ((a * b + 1).tanh() * a).sum(), [(16,), (16,)]),
+    "w2": (lambda x: (tapegrad.tanh(x * 0.5 + 1) * x + tapegrad.sigmoid(x)).sum(), [(257,)]),
+    "broadcast": (lambda x, b: (tapegrad.exp(x - b) * x.sigmoid() / (b * b + 1)).mean(), [(5, 7), (7,)]),
+    "sum_dim": (lambda x, y: ((x * y).relu().sum(1) ** 2).sum(), [(4, 6), (4, 6)]),
+    "pow_where": (lambda x: tapegrad.where(x > 0, x ** 3, -x * 0.5).sum(), [(33,)]),
+}
+
+
+@pytest.mark.parametrize("name, dtype", [(name, np.float32) for name in sorted(CHAINS)]
+                         + [("w1b", np.float64), ("broadcast", np.float64)])
+def test_fused_sweep_matches_unfused(name: str, dtype: Any) -> None:
+    fn, shapes = CHAINS[name]
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    runs = fused_backward.FUSE_AFTER + 3
+    results = _grads(fn, inputs, runs)
+    assert len(fused_backward._compiled) == 1 and None not in fused_backward._compiled.values()
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    for later in results[fused_backward.FUSE_AFTER:]:
+        for got, want in zip(later, results[0]):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_gradients_match_finite_differences_after_fusion() -> None:
+    fn, shapes = CHAINS["broadcast"]
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal(s) for s in shapes]
+    results = _grads(fn, inputs, fused_backward.FUSE_AFTER + 1)
+    fused = results[-1]
+    eps = 1e-6
+    for which, x in enumerate(inputs):
+        numeric = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            up = [v.copy() for v in inputs]
+            down = [v.copy() for v in inputs]
+            up[which][index] += eps
+            down[which][index] -= eps
+            f_up = fn(*[tapegrad.tensor(v) for v in up]).item()
+            f_down = fn(*[tapegrad.tensor(v) for v in down]).item()
+            numeric[index] = (f_up - f_down) / (2 * eps)
+        np.testing.assert_allclose(fused[which], numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_other_shapes_get_their_own_kernel() -> None:
+    fn, _ = CHAINS["w2"]
+    for size in (8, 9):
+        _grads(fn, [np.linspace(-2, 2, size)], fused_backward.FUSE_AFTER + 1)
+    assert len(fused_backward._compiled) == 2
+
+
+def test_non_elementwise_tape_is_not_fused() -> None:
+    def fn(a: Any, b: Any) -> Any:
+        return (a @ b).tanh().sum()
+
+    _grads(fn, [np.ones((3, 4)), np.ones((4, 2))], fused_backward.FUSE_AFTER + 2)
+    assert not fused_backward._compiled
+
+
+def test_inplace_change_of_saved_tensor_still_raises() -> None:
+    fn, shapes = CHAINS["w1b"]
+    a = tapegrad.ones(16, requires_grad=True)
+    b = tapegrad.ones(16, requires_grad=True)
+    for _ in range(fused_backward.FUSE_AFTER + 1):
+        fn(a, b).backward()
+    assert fused_backward._compiled
+    x = a * 1
+    loss = ((x * b + 1).tanh() * x).sum()
+    with tapegrad.no_grad():
+        x.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_hooks_and_retained_grads_take_the_ordinary_sweep() -> None:
+    a = tapegrad.ones(4, requires_grad=True)
+    for _ in range(fused_backward.FUSE_AFTER + 1):
+        (a * 2).sum().backward()
+    seen = []
+    y = a * 2
+    y.register_hook(lambda g: seen.append(g.clone()))
+    y.retain_grad()
+    a.grad = None
+    y.sum().backward()
+    assert len(seen) == 1 and y.grad is not None
+    np.testing.assert_array_equal(a.grad.numpy(), np.full(4, 2.0, np.float32))
+
+
+def test_retain_graph_allows_a_second_fused_sweep() -> None:
+    a = tapegrad.tensor([0.5, -1.0], requires_grad=True)
+    for _ in range(fused_backward.FUSE_AFTER + 1):
+        a.grad = None
+        loss = (a.exp() * a).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+    expected = 2 * (np.exp([0.5, -1.0]) * (1 + np.array([0.5, -1.0])))
+    np.testing.assert_allclose(a.grad.numpy(), expected, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
