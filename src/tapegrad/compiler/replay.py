@@ -98,7 +98,8 @@ class CompiledStep:
     def __init__(self, graph: Graph, units: list[Any], function: Callable[..., tuple], parallel: bool,
                  argument_slots: list[int], captured: list[tuple[Tensor, tuple, np.dtype, bool]],
                  result_template: Any, result_slots: list[int], grad_outputs: list[tuple[Tensor, int | None]],
-                 bumps: list[Tensor], modules: list[tuple[Any, bool]]) -> None:
+                 bumps: list[Tensor], modules: list[tuple[Any, bool, tuple]],
+                 argument_grads: list[tuple[int, int | None]], grads_read: list[tuple[Tensor, Tensor]]) -> None:
         self.graph = graph
         self.units = units
         self.function = function
@@ -110,11 +111,18 @@ class CompiledStep:
         self.grad_outputs = grad_outputs
         self.bumps = bumps
         self.modules = modules
+        self.argument_grads = argument_grads
+        self.grads_read = grads_read
 
     def replay(self, tensors: list[Tensor]) -> Any:
-        for module, training in self.modules:
+        for module, training, parameters in self.modules:
             if module.training is not training:
                 raise GuardFailure(f"{type(module).__name__}.training changed to {module.training}")
+            if any(a is not b for a, b in zip(module._parameters.values(), parameters)):
+                raise GuardFailure(f"a parameter of {type(module).__name__} was replaced")
+        for tensor, grad in self.grads_read:
+            if tensor._grad is not grad:
+                raise GuardFailure("a gradient the step accumulates into was replaced or reset")
         arrays = []
         for slot in self.argument_slots:
             data = tensors[slot]._data
@@ -127,15 +135,23 @@ class CompiledStep:
             if tensor._requires_grad is not requires_grad:
                 raise GuardFailure("a captured tensor's requires_grad changed")
             arrays.append(data)
+        after = []
         for value in self.graph.host:
-            arrays.append(value.source())
+            array, commit = value.source()
+            arrays.append(array)
+            if commit is not None:
+                after.append(commit)
         if self.parallel:
             with cpu._PARALLEL_LOCK:
                 outputs = self.function(*arrays)
         else:
             outputs = self.function(*arrays)
+        for commit in after:
+            commit()
         for tensor, index in self.grad_outputs:
             tensor._grad = None if index is None else _wrap(outputs[index])
+        for slot, index in self.argument_grads:
+            tensors[slot]._grad = None if index is None else _wrap(outputs[index])
         for tensor in self.bumps:
             tensor._version.value += 1
         return _rebuild(self.result_template, [_wrap(outputs[i]) for i in self.result_slots])
@@ -182,6 +198,7 @@ class CompiledFunction:
         for path, t in found:
             externals.pop(id(t._data), None)
         before = {id(t): (t, t._data, t._version.value, t._grad) for t in externals.values()}
+        argument_grads = [t._grad for _, t in found]
         tracer = trace.Tracer(arguments, externals)
         with _TRACE_LOCK:
             if trace.ACTIVE is not None:
@@ -191,7 +208,7 @@ class CompiledFunction:
                 result = self.fn(*args, **kwargs)
             finally:
                 trace.ACTIVE = None
-        compiled = self._build(tracer, template, found, result, before, modules)
+        compiled = self._build(tracer, template, found, result, before, modules, argument_grads)
         entries = self._steps.setdefault(key, [])
         entries.append(compiled)
         while sum(len(v) for v in self._steps.values()) > self.cache_size:
@@ -203,7 +220,7 @@ class CompiledFunction:
         return result
 
     def _build(self, tracer: trace.Tracer, template: Any, found: list, result: Any, before: dict,
-               modules: list[Any]) -> CompiledStep:
+               modules: list[Any], argument_grads: list[Tensor | None]) -> CompiledStep:
         graph = tracer.graph
         result_found: list[tuple[tuple, Tensor]] = []
         result_template = _flatten(result, (), result_found)
@@ -235,6 +252,16 @@ class CompiledFunction:
             else:
                 graph.outputs.append(tracer.value(new_grad))
                 grad_outputs.append((tensor, len(graph.outputs) - 1))
+        argument_outputs: list[tuple[int, int | None]] = []
+        for slot, ((_, tensor), grad) in enumerate(zip(found, argument_grads)):
+            if tensor._grad is not grad:
+                if tensor._grad is None:
+                    argument_outputs.append((slot, None))
+                else:
+                    graph.outputs.append(tracer.value(tensor._grad))
+                    argument_outputs.append((slot, len(graph.outputs) - 1))
+        captured_sources = {id(v.source) for v in graph.captured}
+        grads_read = [(t, grad) for t, _, _, grad in before.values() if grad is not None and id(grad) in captured_sources]
         counts = [passes.fold_constants(graph), passes.fold_transposes(graph), passes.elide_copies(graph),
                   passes.eliminate_dead(graph)]
         units = fusion.fuse(graph)
@@ -254,7 +281,9 @@ class CompiledFunction:
         assert all(v.kind == HOST for v in graph.host) and all(v.kind == ARGUMENT for v in graph.arguments)
         assert all(v.kind == CAPTURED for v in graph.captured)
         return CompiledStep(graph, units, module.step, parallel, argument_slots, captured, result_template,
-                            result_slots, grad_outputs, bumps, [(m, m.training) for m in modules])
+                            result_slots, grad_outputs, bumps,
+                            [(m, m.training, tuple(m._parameters.values())) for m in modules],
+                            argument_outputs, grads_read)
 
 
 def compile(fn: Callable[..., Any] | None = None, *, debug: bool = False, cache_size: int = 8) -> Any:

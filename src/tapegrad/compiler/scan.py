@@ -28,14 +28,15 @@ def reachable_tensors(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tupl
     def visit(obj: Any, depth: int) -> None:
         if obj is None or isinstance(obj, (int, float, str, bytes, bool)) or id(obj) in seen:
             return
-        seen.add(id(obj))
         if isinstance(obj, Tensor):
+            seen.add(id(obj))
             tensors.setdefault(id(obj._data), obj)
             if obj._grad is not None:
                 tensors.setdefault(id(obj._grad._data), obj._grad)
             return
         if depth <= 0:
-            return
+            return  # not marked seen: a shorter path may still reach it
+        seen.add(id(obj))
         if isinstance(obj, Module):
             modules.append(obj)
             for value in list(obj._parameters.values()) + list(obj._buffers.values()):

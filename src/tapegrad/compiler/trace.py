@@ -54,6 +54,15 @@ def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
     return low, high + array.itemsize
 
 
+def _inside(array: np.ndarray, candidate: np.ndarray) -> bool:
+    """Whether ``array`` lies within contiguous ``candidate``'s memory (same dtype)."""
+    if candidate.dtype != array.dtype or not candidate.flags.c_contiguous:
+        return False
+    low, high = _byte_bounds(array)
+    start, end = _byte_bounds(candidate)
+    return start <= low and high <= end
+
+
 class Tracer:
     """Builds the ``Graph`` of one call. ``arguments`` maps ``id(buffer)`` to the argument's
     path and its tensor (or the buffer itself); ``externals`` maps ``id(buffer)`` to a tensor
@@ -77,6 +86,13 @@ class Tracer:
         found = self._leaf(array)
         if found is not None:
             return found
+        if array.base is not None:
+            # A view of an argument (a batch sliced from a data set the step can also reach)
+            # must follow the argument, not the buffer it happens to live in.
+            for _, x in self.arguments.values():
+                candidate = x._data if isinstance(x, Tensor) else x
+                if candidate.base is not None and _inside(array, candidate):
+                    return self._view(array, candidate, self.value(candidate))
         base = array.base
         while isinstance(base, np.ndarray):
             base_value = self.known.get(id(base)) or self._leaf(base)
@@ -95,15 +111,11 @@ class Tracer:
             "and autograd; pass other tensors in as arguments, or run this function eagerly.")
 
     def _containing(self, array: np.ndarray) -> np.ndarray | None:
-        low, high = _byte_bounds(array)
         candidates = [x._data if isinstance(x, Tensor) else x for _, x in self.arguments.values()]
         candidates += [t._data for t in self.externals.values()]
         candidates += [a for a in self._alive if isinstance(a, np.ndarray)]
         for candidate in reversed(candidates):
-            if candidate.dtype != array.dtype or not candidate.flags.c_contiguous:
-                continue
-            start, end = _byte_bounds(candidate)
-            if start <= low and high <= end:
+            if _inside(array, candidate):
                 return candidate
         return None
 
@@ -173,8 +185,9 @@ class Tracer:
         """``array`` holds the same values as ``same_as`` (a copy made by glue code)."""
         self._remember(array, self.value(same_as))
 
-    def host(self, provider: Callable[[], np.ndarray], current: np.ndarray) -> Value:
-        """An array Python computes before each replay (``provider()``); ``current`` is this call's."""
+    def host(self, provider: Callable[[], tuple[np.ndarray, Any]], current: np.ndarray) -> Value:
+        """An array Python computes before each replay: ``provider()`` returns it and a
+        callable to run once the replay has succeeded (or None); ``current`` is this call's."""
         value = self.graph.new_value(current.shape, current.dtype, HOST, provider)
         self._remember(current, value)
         return value

@@ -258,6 +258,9 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
         value = _wrap(np.asarray(value, dtype=self._data.dtype))
     if not needs_grad(self, value):
         _check_target(self)
+        if trace.ACTIVE is not None:
+            raise trace.TraceError("tapegrad.compile: index assignment (tensor[...] = value) is not supported; "
+                                   "use torch-style ops such as where() or masked_fill() in a compiled step")
         try:
             self._data[parts] = value._data
         except ValueError as error:

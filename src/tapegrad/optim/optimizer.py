@@ -43,18 +43,21 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
     dtype = param._data.dtype
     kernel_scalars = update.args[-1]
 
-    def scalars() -> np.ndarray:
+    def scalars() -> tuple[np.ndarray, Any]:
+        from ..compiler.replay import GuardFailure
+
+        entry = optimizer.state.get(param)
+        if entry is None or (step is not None and entry.get("step") is not step) or any(
+                all(b is not v for v in entry.values()) for b in buffers if b is not None):
+            raise GuardFailure(f"{type(optimizer).__name__}'s state was replaced (load_state_dict?)")
         t = 0.0
         if step is not None:
             t = step._data.item() + 1.0
         values, now = optimizer._constants(group, dtype, t)
         if now != flags:
-            from ..compiler.replay import GuardFailure
-
             raise GuardFailure(f"{type(optimizer).__name__} options changed to {now} (traced with {flags})")
-        if step is not None:
-            step._data.fill(t)  # its version is bumped with the others after the replay
-        return values
+        # The step counter moves only once the replay has run (its version is bumped then too).
+        return values, (lambda: step._data.fill(t)) if step is not None else None
 
     scalars.__name__ = f"{type(optimizer).__name__.lower()}_scalars"
     host = tracer.host(scalars, kernel_scalars)
