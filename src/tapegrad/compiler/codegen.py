@@ -54,6 +54,7 @@ class Source:
         self.scalars: dict[Callable[..., Any], str] = {}
         self.names: dict[int, str] = {}
         self.exprs: dict[int, str] = {}
+        self.threaded = False  # a rule chose a threaded kernel: replays take the launch lock
         self._temps = 0
 
     # -------------------------------------------------------------- names
@@ -148,7 +149,7 @@ def generate(graph: Graph, units: list["Node | Group"]) -> tuple[str, bool]:
             unit.rule.emit(unit, src)
     results = [src.name(v) for v in graph.outputs]
     src.line(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-    return src.module_source("step", params, parallel), parallel
+    return src.module_source("step", params, parallel), parallel or src.threaded
 
 
 def _emit_group(group: Group, stored: set[int], src: Source) -> bool:

@@ -136,6 +136,10 @@ class ReshapeCopy(Rule):
 RESHAPE_COPY = ReshapeCopy("reshape_copy")
 
 
+def name_of_base(view: Node, src: "Source") -> str:
+    return src.name(view.inputs[0])
+
+
 def _as_matrix_expr(src: "Source", value: Value) -> str:
     # np.dot in Numba wants C- or F-ordered operands; views reach here as reshapes or
     # transposes of contiguous buffers (C and F), anything else is copied.
@@ -143,7 +147,7 @@ def _as_matrix_expr(src: "Source", value: Value) -> str:
     producer = value.producer
     if producer is not None and producer.rule is VIEW:
         code = src.expression(value)
-        if code.endswith(".T") or ".reshape(" in code and "as_strided" not in code:
+        if code.endswith(".T") or (code.startswith(name_of_base(producer, src)) and ".reshape(" in code):
             return name
         return f"np.ascontiguousarray({name})"
     return name

@@ -13,6 +13,10 @@ order are exact:
 Without ``create_graph`` the convolution VJP runs one fused backward (the output gradient is
 rearranged once for the input and the weight gradients, and the forward's column buffer is
 reused for the weight gradient) and records nothing.
+
+While ``tapegrad.compile`` records a step (``trace.ACTIVE`` is set), each of these kernels,
+forward and backward, reports what it computed through ``compiler/conv_rules.py``, whose
+rules replay the same kernels; the eager path only checks ``trace.ACTIVE``.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu_conv
+from ..compiler import conv_rules, trace
 from ..tensor import Tensor, _wrap, type_name
 from .registry import OpDef, record
 
@@ -87,6 +92,8 @@ def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geo
         np.ascontiguousarray(x._data), np.ascontiguousarray(weight._data),
         None if bias is None else np.ascontiguousarray(bias._data),
         geom, groups, keep_columns=record_step and weight._requires_grad)
+    if trace.ACTIVE is not None:
+        conv_rules.emit_conv2d(x, weight, bias, data, columns, geom, groups)
     out = _wrap(data)
     if record_step:
         # The column buffer is a plain saved value: released with the step after backward, and
@@ -101,6 +108,9 @@ def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...],
     data, _, _ = cpu_conv.conv2d_backward(
         np.ascontiguousarray(grad._data, weight._data.dtype), None, np.ascontiguousarray(weight._data),
         tuple(input_shape), tuple(weight.shape), geom, groups, True, False, False)
+    if trace.ACTIVE is not None:
+        conv_rules.emit_conv2d_backward(grad, None, weight, None, (data, None, None), input_shape,
+                                        tuple(weight.shape), geom, groups)
     out = _wrap(data)
     if grad_mode.state.enabled and (grad._requires_grad or weight._requires_grad):
         return record(CONV_INPUT_GRAD, (grad, weight), out, (geom, groups), saved=(grad, weight))
@@ -113,6 +123,9 @@ def _conv_weight_grad(x: Tensor, grad: Tensor, weight_shape: tuple[int, ...], ge
     _, data, _ = cpu_conv.conv2d_backward(
         np.ascontiguousarray(grad._data, x._data.dtype), np.ascontiguousarray(x._data), None,
         tuple(x.shape), tuple(weight_shape), geom, groups, False, True, False)
+    if trace.ACTIVE is not None:
+        conv_rules.emit_conv2d_backward(grad, x, None, None, (None, data, None), tuple(x.shape), weight_shape,
+                                        geom, groups)
     out = _wrap(data)
     if grad_mode.state.enabled and (x._requires_grad or grad._requires_grad):
         return record(CONV_WEIGHT_GRAD, (x, grad), out, (geom, groups), saved=(x, grad))
@@ -133,6 +146,9 @@ def _conv_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tens
         np.ascontiguousarray(g._data, dtype), np.ascontiguousarray(x._data) if need_weight else None,
         np.ascontiguousarray(weight._data) if need_input else None, tuple(x.shape), tuple(weight.shape),
         geom, groups, need_input, need_weight, need_bias, columns)
+    if trace.ACTIVE is not None:
+        conv_rules.emit_conv2d_backward(g, x, weight, columns, (gx, gw, gb), tuple(x.shape), tuple(weight.shape),
+                                        geom, groups)
     return (None if gx is None else _wrap(gx), None if gw is None else _wrap(gw),
             None if gb is None else _wrap(gb))
 
@@ -341,6 +357,8 @@ def _max_pool_scatter(grad: Tensor, indices: Tensor, input_shape: tuple[int, ...
     """Zeros of ``input_shape`` with ``grad`` added at the argmax ``indices``."""
     data = cpu_conv.max_pool2d_backward(_planes(grad._data), _planes(indices._data), _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.MAX_POOL2D_SCATTER, (grad, indices), out._data)
     if grad_mode.state.enabled and grad._requires_grad:
         return record(MAX_POOL2D_BACKWARD, (grad,), out, saved=(indices,))
     return out
@@ -350,6 +368,8 @@ def _max_pool_gather(source: Tensor, indices: Tensor) -> Tensor:
     """``source`` read at the argmax ``indices`` (the scatter's adjoint)."""
     data = cpu_conv.max_pool2d_gather(_planes(source._data), _planes(indices._data))
     out = _wrap(data.reshape(indices.shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.MAX_POOL2D_GATHER, (source, indices), out._data)
     if grad_mode.state.enabled and source._requires_grad:
         return record(MAX_POOL2D_GATHER, (source,), out, saved=(indices,))
     return out
@@ -394,6 +414,8 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     shape = tuple(input.shape[:-2]) + out_hw
     out = _wrap(values.reshape(shape))
     indices = _wrap(where.reshape(shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_max_pool2d(input, out._data, indices._data, kernel + stride_hw + pad + dilation_hw, out_hw)
     if grad_mode.state.enabled and input._requires_grad:
         record(MAX_POOL2D, (input,), out, saved=(indices,))
     return (out, indices) if return_indices else out
@@ -404,6 +426,8 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 def _avg_pool(input: Tensor, geom: cpu_conv.Geometry, out_hw: Pair) -> Tensor:
     data = cpu_conv.avg_pool2d_forward(_planes(input._data), out_hw, geom)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.AVG_POOL2D, (input,), out._data, geom)
     if grad_mode.state.enabled and input._requires_grad:
         return record(AVG_POOL2D, (input,), out, (geom, out_hw))
     return out
@@ -412,6 +436,8 @@ def _avg_pool(input: Tensor, geom: cpu_conv.Geometry, out_hw: Pair) -> Tensor:
 def _avg_pool_backward(grad: Tensor, geom: cpu_conv.Geometry, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
     data = cpu_conv.avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape), geom)
     out = _wrap(data.reshape(input_shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.AVG_POOL2D_BACKWARD, (grad,), out._data, geom)
     if grad_mode.state.enabled and grad._requires_grad:
         return record(AVG_POOL2D_BACKWARD, (grad,), out, (geom, out_hw))
     return out
@@ -451,6 +477,8 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 def _adaptive_avg_pool(input: Tensor, out_hw: Pair) -> Tensor:
     data = cpu_conv.adaptive_avg_pool2d_forward(_planes(input._data), out_hw)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.ADAPTIVE_AVG_POOL2D, (input,), out._data)
     if grad_mode.state.enabled and input._requires_grad:
         return record(ADAPTIVE_AVG_POOL2D, (input,), out, (out_hw,))
     return out
@@ -459,6 +487,8 @@ def _adaptive_avg_pool(input: Tensor, out_hw: Pair) -> Tensor:
 def _adaptive_avg_pool_backward(grad: Tensor, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
     data = cpu_conv.adaptive_avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.ADAPTIVE_AVG_POOL2D_BACKWARD, (grad,), out._data)
     if grad_mode.state.enabled and grad._requires_grad:
         return record(ADAPTIVE_AVG_POOL2D_BACKWARD, (grad,), out, (out_hw,))
     return out
@@ -531,6 +561,8 @@ def _index_unpad_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
 def _index_pad(input: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpDef, OpDef]) -> Tensor:
     data = cpu_conv.gather_rows_cols(_planes(input._data), rows, cols)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + (rows.shape[0], cols.shape[0])))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.INDEX_PAD, (input,), out._data, (rows, cols))
     if grad_mode.state.enabled and input._requires_grad:
         return record(ops[0], (input,), out, (rows, cols, ops))
     return out
@@ -540,6 +572,8 @@ def _index_unpad(grad: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[Op
                  input_shape: tuple[int, ...]) -> Tensor:
     data = cpu_conv.scatter_rows_cols(_planes(grad._data), rows, cols, _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
+    if trace.ACTIVE is not None:
+        conv_rules.emit_pool(conv_rules.INDEX_UNPAD, (grad,), out._data, (rows, cols))
     if grad_mode.state.enabled and grad._requires_grad:
         return record(ops[1], (grad,), out, (rows, cols, ops))
     return out
