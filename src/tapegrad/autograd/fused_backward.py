@@ -127,7 +127,7 @@ def _record(key: tuple, arrays: list[Any], leaves: list[AccumulateGrad], sweep: 
     from ..compiler import codegen, fusion, passes, trace
     from ..backends import kernel_cache
 
-    tracer = trace.Tracer({id(array): (position, None) for position, array in enumerate(arrays)}, {})
+    tracer = trace.Tracer({id(array): (position, array) for position, array in enumerate(arrays)}, {})
     trace.ACTIVE = tracer
     try:
         pending = sweep()
