@@ -46,6 +46,7 @@ SCRIPT = textwrap.dedent("""
 
 def _run(script: Path, cache: Path) -> dict:
     env = dict(os.environ, TAPEGRAD_CACHE_DIR=str(cache))
+    env.pop("NUMBA_CACHE_DIR", None)  # Numba's index files must sit beside the generated modules
     env.pop("TAPEGRAD_LOG", None)
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

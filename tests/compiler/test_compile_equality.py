@@ -162,6 +162,27 @@ def test_inference_under_no_grad(inside):
     assert compiled.traces == 1
 
 
+def test_compiling_a_module_and_a_bound_method():
+    """``tapegrad.compile(model)`` and ``tapegrad.compile(obj.method)``: the tensors are found
+    through the module / the bound ``self``."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = inference_model()
+
+        def forward(self, x):
+            return self.body(x)
+
+    net = Net()
+    x = tapegrad.linspace(-1, 1, 50).reshape(10, 5)
+    for compiled in (tapegrad.compile(net.body), tapegrad.compile(net.forward)):
+        with tapegrad.no_grad():
+            for i in range(4):
+                _perturb(net, i)
+                np.testing.assert_allclose(compiled(x).numpy(), net(x).numpy(), **F32_TOL)
+        assert compiled.traces == 1
+
+
 def test_gradient_accumulation_over_two_batches():
     """Two backward passes in one step: the second accumulates into gradients the first made."""
     import tapegrad.nn.functional as F

@@ -237,3 +237,20 @@ def test_a_replayed_compiled_function_inside_a_trace_is_refused():
     with pytest.raises(TraceError):
         outer(v)
     assert trace.ACTIVE is None
+
+
+def test_in_place_write_the_tracer_cannot_see_is_refused():
+    """``embedding(max_norm=...)`` renormalises rows of its weight in place, outside the
+    recorded ops: the version counter shows the write, and compile refuses the step."""
+    weight = tapegrad.linspace(-3, 3, 15).reshape(5, 3)
+    index = tapegrad.tensor([0, 4])
+
+    def fn(x):
+        F.embedding(index, weight, max_norm=1.0)
+        return (weight * x).sum()
+
+    compiled = tapegrad.compile(fn)
+    x = tapegrad.ones(5, 3)
+    compiled(x)
+    with pytest.raises(TraceError, match="changed in\\s+place by code the compiler cannot record"):
+        compiled(x)

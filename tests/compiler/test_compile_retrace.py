@@ -7,7 +7,7 @@ import pytest
 
 import tapegrad
 import tapegrad.nn as nn
-from compile_helpers import F32_TOL, Pair, classification_batch, mlp
+from compile_helpers import F32_TOL, Pair, classification_batch, make_predict, mlp
 from tapegrad.compiler import TraceError
 
 
@@ -110,15 +110,11 @@ def test_train_eval_toggle_retraces_and_keeps_both(monkeypatch, capfd):
 
 
 def test_dropout_switched_to_training_mode_is_not_replayed_from_eval_mode():
-    tapegrad.manual_seed(5)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2)).eval()
-
-    def predict(x):
-        with tapegrad.no_grad():
-            return model(x)
-
+    tapegrad.manual_seed(11)  # inference_model() plus a dropout, which eval mode skips: the same code
+    model = nn.Sequential(nn.Flatten(), nn.Linear(5, 32), nn.Tanh(), nn.Dropout(0.5), nn.Linear(32, 3)).eval()
+    predict = make_predict(model, inside_no_grad=True)
     compiled = tapegrad.compile(predict)
-    x = tapegrad.randn(3, 4)
+    x = tapegrad.linspace(-1, 1, 50).reshape(10, 5)
     for _ in range(3):
         np.testing.assert_allclose(compiled(x).numpy(), predict(x).numpy(), **F32_TOL)
     assert compiled.traces == 1
@@ -145,16 +141,6 @@ def test_optimizer_flag_change_retraces_with_correct_results():
     pair.step(*classification_batch(rng, 8, 6, 3))
     pair.both(lambda m, o: o.param_groups[0].__setitem__("weight_decay", 0.1))
     pair.step(*classification_batch(rng, 8, 6, 3))
-    assert pair.compiled.traces == 2
-
-
-def test_adam_flag_change_retraces_with_correct_results():
-    pair = Pair(lambda: mlp((6, 3), seed=2), lambda p: tapegrad.optim.Adam(p, lr=1e-2))
-    rng = np.random.default_rng(5)
-    for i in range(7):
-        if i == 3:
-            pair.both(lambda m, o: o.param_groups[0].__setitem__("maximize", True))
-        pair.step(*classification_batch(rng, 8, 6, 3))
     assert pair.compiled.traces == 2
 
 

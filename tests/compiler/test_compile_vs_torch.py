@@ -20,7 +20,7 @@ TORCH_OPTIMIZERS = {
     "adagrad": lambda torch, p: torch.optim.Adagrad(p, lr=5e-2, lr_decay=1e-2),
 }
 
-NAMES = ["big_sgd_momentum", "small_sgd_momentum", "small_sgd_nesterov_wd", "small_adam", "small_adamw",
+NAMES = ["big_sgd_momentum", "big_adamw", "small_sgd_momentum", "small_sgd_nesterov_wd", "small_adam", "small_adamw",
          "small_rmsprop", "small_adagrad", "small_f64_adam", "f64_ce_sgd_momentum"]
 
 
@@ -50,6 +50,13 @@ def test_compiled_losses_match_torch(name):
         opt.step()
         np.testing.assert_allclose(r.compiled.losses[i], loss.item(), **tolerance, err_msg=f"step {i}")
     assert len(r.compiled.losses) == STEPS
+    # Parameters too. Adaptive optimizers divide by sqrt(v): where a gradient is nearly zero
+    # the rounding differences of the two BLAS libraries are amplified (the eager run shows
+    # the same), so their float32 parameters get a looser absolute tolerance.
+    adaptive = config["opt"] in ("adam", "adamw", "rmsprop", "adagrad")
+    if dtype == torch.float64:
+        param_tolerance = dict(rtol=1e-10, atol=1e-10)
+    else:
+        param_tolerance = dict(rtol=1e-4, atol=1e-3 if adaptive else 1e-5)
     for p, q in zip(model.parameters(), r.compiled.params[-1]):
-        np.testing.assert_allclose(q, p.detach().numpy(), rtol=1e-4 if dtype == torch.float32 else 1e-10,
-                                   atol=1e-5 if dtype == torch.float32 else 1e-10)
+        np.testing.assert_allclose(q, p.detach().numpy(), **param_tolerance)
