@@ -4,6 +4,8 @@ Each measurement is a new Python process whose kernel caches (``TAPEGRAD_CACHE_D
 ``NUMBA_CACHE_DIR``) point at a temporary directory: a fresh one for "empty", one filled by an
 earlier run for "warm". Processes are slow (an empty cache compiles every kernel W3 needs), so
 they run once per asv run in ``setup_cache`` and the ``track_`` benchmarks report the medians.
+In the "compiled" mode the process runs the W3 step under ``tapegrad.compile`` until its first
+replay (three calls, see ``workloads.run_first_step``), so tracing and code generation count.
 """
 from __future__ import annotations
 

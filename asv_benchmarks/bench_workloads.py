@@ -1,8 +1,9 @@
 """Workloads W1-W4 and W6 of the design document: time and peak memory of one step.
 
-Every class is parameterized over tapegrad's execution modes (``workloads.MODES``); only eager
-exists today, and a compiled mode shows up here as a new parameter value once it is added there.
-W5 (a new process) is in ``bench_startup.py``.
+Every class is parameterized over tapegrad's execution modes (``workloads.MODES``): "eager", and
+"compiled" (the step under ``tapegrad.compile``; its setup traces and compiles it, so the timed
+calls replay the generated code). A workload without a compiled variant (W1, W6) is reported as
+skipped in that mode. W5 (a new process) is in ``bench_startup.py``.
 """
 from __future__ import annotations
 

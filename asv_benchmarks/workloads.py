@@ -9,6 +9,11 @@ Every step does the same work in every library: fresh gradients each call (``.gr
 ``zero_grad()`` does), the same shapes and dtypes (float32), and for the training steps real
 parameter updates, so no call can reuse an earlier call's result.
 
+tapegrad runs in each of its execution modes (``MODES``): "eager", and "compiled", the same step
+function wrapped in ``tapegrad.compile``. A compiled step's builder calls it
+``COMPILED_WARMUP_CALLS`` times (eager call, traced call, first replay), so every later call, and
+so every timed one, is a replay of the generated code.
+
 This module is shared by the asv suite (``asv_benchmarks/``), the pytest-benchmark suite
 (``tests/benchmarks/``) and ``benchmarks/compare.py``. It imports only the standard library at
 module level, so a new process timed by W5 pays for nothing but the library under test. Its
@@ -30,9 +35,12 @@ from typing import Any
 
 Step = Callable[[], Any]
 
-# Execution modes of tapegrad. Only eager exists; a compiled variant is added here (and in
-# ``_BUILDERS`` below) when ``tapegrad.compile`` lands, and every suite picks it up.
-MODES: tuple[str, ...] = ("eager",)
+# Execution modes of tapegrad; each suite runs every workload in every mode it is defined for
+# (``_BUILDERS`` below). "compiled" wraps the eager step in ``tapegrad.compile``.
+MODES: tuple[str, ...] = ("eager", "compiled")
+# Calls of a ``tapegrad.compile``d step per input signature until its generated code has run once:
+# the first runs eagerly, the second traces and compiles (and runs eagerly), the third replays.
+COMPILED_WARMUP_CALLS = 3
 LIBRARIES: tuple[str, ...] = ("tapegrad", "torch", "jax")
 
 WORKLOADS: dict[str, str] = {
@@ -261,14 +269,36 @@ def _jax_w6_matmul(jax_module: Any) -> Step:
     return lambda: jax.block_until_ready(forward_backward(a, b, grad))
 
 
-# (workload, library family, mode) -> builder. "torch-like" covers tapegrad and PyTorch.
-_BUILDERS: dict[tuple[str, str, str], Callable[[Any], Step]] = {
+# ----------------------------------------------------------------------------- tapegrad.compile
+
+def _compiled(builder: Callable[[Any], Step]) -> Callable[..., Step]:
+    """The builder of ``builder``'s step wrapped in ``tapegrad.compile``. By default the step is
+    called ``COMPILED_WARMUP_CALLS`` times first, so that each later call replays the compiled
+    code; ``warm=False`` returns it before its first call (W5 times those calls)."""
+
+    def build_compiled(lib: Any, warm: bool = True) -> Step:
+        step = lib.compile(builder(lib))
+        return warmed(step, COMPILED_WARMUP_CALLS) if warm else step
+
+    build_compiled.__name__ = f"{builder.__name__}_compiled"
+    build_compiled.__doc__ = f"``{builder.__name__}``'s step under ``tapegrad.compile``."
+    return build_compiled
+
+
+# (workload, library family, mode) -> builder. "torch-like" covers tapegrad and PyTorch in eager
+# mode; the compiled mode is tapegrad's own ("tapegrad" family).
+_BUILDERS: dict[tuple[str, str, str], Callable[..., Step]] = {
     ("W1", "torch-like", "eager"): _w1_add,
     ("W1b", "torch-like", "eager"): _w1b_chain,
     ("W2", "torch-like", "eager"): _w2_elementwise,
     ("W3", "torch-like", "eager"): _w3_mlp,
     ("W4", "torch-like", "eager"): _w4_mlp,
     ("W6", "torch-like", "eager"): _w6_matmul,
+    # W1 is one op and W6 three BLAS calls: compiling them would measure nothing new.
+    ("W1b", "tapegrad", "compiled"): _compiled(_w1b_chain),
+    ("W2", "tapegrad", "compiled"): _compiled(_w2_elementwise),
+    ("W3", "tapegrad", "compiled"): _compiled(_w3_mlp),
+    ("W4", "tapegrad", "compiled"): _compiled(_w4_mlp),
     # JAX has no eager tape with requires_grad: W1 has no JAX twin. Its steps run under jit.
     ("W1b", "jax", "jit"): _jax_w1b_chain,
     ("W2", "jax", "jit"): _jax_w2_elementwise,
@@ -281,7 +311,9 @@ _BUILDERS: dict[tuple[str, str, str], Callable[[Any], Step]] = {
 def _family_and_mode(library: str, mode: str) -> tuple[str, str]:
     if library == "jax":
         return "jax", "jit"
-    return "torch-like", mode
+    if mode == "eager":
+        return "torch-like", mode
+    return library, mode  # tapegrad's own modes: PyTorch has none of them here
 
 
 def has_workload(workload: str, library: str, mode: str = "eager") -> bool:
@@ -289,19 +321,38 @@ def has_workload(workload: str, library: str, mode: str = "eager") -> bool:
     return (workload, *_family_and_mode(library, mode)) in _BUILDERS
 
 
+def _builder(workload: str, library: str, mode: str) -> Callable[..., Step]:
+    family, family_mode = _family_and_mode(library, mode)
+    try:
+        return _BUILDERS[workload, family, family_mode]
+    except KeyError:
+        raise ValueError(f"no {workload} for {library} in mode {mode!r}") from None
+
+
 def build(workload: str, library: str, mode: str = "eager") -> Step:
     """One step of ``workload`` in ``library`` ("tapegrad", "torch" or "jax"), inputs made.
+    ``mode`` is tapegrad's execution mode (``MODES``); a "compiled" step comes back already
+    called ``COMPILED_WARMUP_CALLS`` times, so its next call replays the compiled code.
 
     >>> step = build("W1", "tapegrad")
     >>> step().shape
     tapegrad.Size([16])
     """
-    family, family_mode = _family_and_mode(library, mode)
-    try:
-        builder = _BUILDERS[workload, family, family_mode]
-    except KeyError:
-        raise ValueError(f"no {workload} for {library} in mode {mode!r}") from None
-    return builder(importlib.import_module(library))
+    return _builder(workload, library, mode)(importlib.import_module(library))
+
+
+def run_first_step(workload: str, library: str, mode: str = "eager") -> Any:
+    """Builds ``workload`` and runs it until its first step in ``mode`` has finished: one call,
+    or for "compiled" the ``COMPILED_WARMUP_CALLS`` calls that end with the first replay of the
+    compiled code. Returns the last call's result (W5 runs this in a new process)."""
+    builder = _builder(workload, library, mode)
+    lib = importlib.import_module(library)
+    if _family_and_mode(library, mode)[1] != "compiled":
+        return builder(lib)()
+    step = builder(lib, warm=False)
+    for _ in range(COMPILED_WARMUP_CALLS):
+        result = step()
+    return result
 
 
 def warmed(step: Step, calls: int = 2) -> Step:
@@ -355,8 +406,8 @@ os._exit(0)
 """
 _FIRST_W3_STEP = """\
 sys.path.insert(0, {root!r})
-from asv_benchmarks.workloads import build
-build("W3", {library!r}, {mode!r})()"""
+from asv_benchmarks.workloads import run_first_step
+run_first_step("W3", {library!r}, {mode!r})"""
 
 
 def _run_child(work: str, cache_dir: str | os.PathLike[str] | None, timeout: float) -> dict[str, float]:
@@ -386,6 +437,10 @@ def cache_env(cache_dir: str | os.PathLike[str]) -> dict[str, str]:
 def run_startup(library: str, cache_dir: str | os.PathLike[str] | None = None, mode: str = "eager",
                 timeout: float = 600.0) -> dict[str, float]:
     """W5: start a new Python process that runs the first W3 step of ``library``.
+
+    In tapegrad's "compiled" mode the first step is the first replay of the compiled step (the
+    third call: eager, traced and compiled, replayed; see ``run_first_step``), so the time
+    includes tracing and generating the step's code, and with an empty cache compiling it.
 
     Returns ``seconds`` (from just before the process is spawned to the end of the first step)
     and ``peak_rss_mb`` (the child's peak resident memory). ``cache_dir``: where the kernel

@@ -1,20 +1,30 @@
 """Side-by-side timings of tapegrad against PyTorch and JAX on the design document's workloads.
 
 Each library runs in its own worker process (so no library's idle threads share a process with
-another's timing) and the parent asks them for samples in turn, round after round: tapegrad,
-torch, jax, then the next round in a rotated order. Reported per workload: the median over the
-rounds of tapegrad's time divided by the peer's time in the same round. These machines are
-shared and noisy: only such ratios mean anything; the median times are printed for orientation.
+another's timing), and so does each of tapegrad's execution modes (``--modes``: eager, and
+compiled, the step under ``tapegrad.compile`` replaying its generated code). The parent asks
+them for samples in turn, round after round: tapegrad eager, tapegrad compiled, torch, jax, then
+the next round in a rotated order. Reported per workload and tapegrad mode: the median over the
+rounds of tapegrad's time divided by the peer's time in the same round, the modes side by side.
+These machines are shared and noisy: only such ratios mean anything; the median times are
+printed for orientation.
+
+Under outside load a library's threads can slow small matrix products by orders of magnitude:
+PyTorch's intra-op pool, and the OpenBLAS that NumPy and tapegrad's matmuls call (a 64x64 by
+64x128 product measured 24 ms instead of 0.03 ms with two threads while another process kept a
+core busy). ``--torch-threads 1`` and ``--blas-threads 1`` rule that out; say so when quoting.
 
 The same rounds time a NumPy memory copy of W2's array and NumPy's float32 matmul at W6's size,
 for the roofline lines: achieved GB/s of W2 (it must read x and write its gradient) against the
 copy, achieved GFLOP/s of W3's and W6's matmuls against sgemm.
 
 W5 (a new process to the end of the first W3 step) alternates tapegrad with a warm kernel cache,
-tapegrad with an empty one (fresh temporary directories, see ``workloads.cache_env``), PyTorch
-and JAX, in rounds of their own.
+tapegrad with an empty one (fresh temporary directories, see ``workloads.cache_env``), each in
+every mode (compiled: to the end of the first replayed step, ``workloads.run_first_step``),
+PyTorch and JAX, in rounds of their own.
 
-Usage: ``python benchmarks/compare.py [--rounds 21] [--startup-rounds 5] [--markdown]``.
+Usage: ``python benchmarks/compare.py [--rounds 21] [--startup-rounds 5] [--modes eager,compiled]
+[--torch-threads N] [--blas-threads N] [--markdown]``.
 """
 from __future__ import annotations
 
@@ -64,12 +74,18 @@ def _threads(library: str, torch_threads: int | None) -> str:
     if library == "tapegrad":
         import numba
 
-        return f"tapegrad {numba.get_num_threads()} Numba threads"
+        return (f"tapegrad {numba.get_num_threads()} Numba threads, "
+                f"OpenBLAS {os.environ.get('OPENBLAS_NUM_THREADS', 'default')} threads")
     return ""
 
 
+def label(library: str, mode: str) -> str:
+    """The name of a worker and of its column: tapegrad's modes are contenders of their own."""
+    return f"tapegrad {mode}" if library == "tapegrad" else library
+
+
 def _worker(library: str, names: list[str], mode: str, torch_threads: int | None, connection: Connection) -> None:
-    """Builds and warms the steps of one library, then answers timing requests."""
+    """Builds and warms the steps of one library in one mode, then answers timing requests."""
     sys.path.insert(0, str(ROOT))
     from asv_benchmarks import workloads
 
@@ -95,6 +111,7 @@ class Worker:
     def __init__(self, library: str, names: list[str], mode: str, torch_threads: int | None) -> None:
         context = multiprocessing.get_context("spawn")
         self.library = library
+        self.label = label(library, mode)
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(library, names, mode, torch_threads, child), daemon=True)
         self.process.start()
@@ -117,42 +134,54 @@ class Worker:
 
 # ----------------------------------------------------------------------------- measuring
 
-def alternate_steps(libraries: list[str], names: list[str], rounds: int, sample_seconds: float,
-                    mode: str, torch_threads: int | None) -> dict[tuple[str, str], list[float]]:
-    """Per (row, library): one per-call time per round, the libraries taking turns."""
-    workers = [Worker(library, names, mode, torch_threads) for library in [*libraries, "numpy"]]
+def contenders(libraries: list[str], modes: list[str]) -> list[tuple[str, str]]:
+    """(library, mode) of each worker: tapegrad once per mode, each peer its own way (JAX jit)."""
+    return [(library, mode) for library in libraries
+            for mode in (modes if library == "tapegrad" else ["eager"])]
+
+
+def alternate_steps(libraries: list[str], modes: list[str], names: list[str], rounds: int, sample_seconds: float,
+                    torch_threads: int | None) -> dict[tuple[str, str], list[float]]:
+    """Per (row, label): one per-call time per round, the libraries and modes taking turns."""
+    workers = [Worker(library, names, mode, torch_threads)
+               for library, mode in [*contenders(libraries, modes), ("numpy", "eager")]]
     try:
-        print("threads: " + "; ".join(worker.threads for worker in workers if worker.threads), flush=True)
+        # One line per library (tapegrad's modes run with the same threads).
+        threads = dict.fromkeys(worker.threads for worker in workers if worker.threads)
+        print("threads: " + "; ".join(threads), flush=True)
         jobs = [(worker, name) for name in [*names, *REFERENCES] for worker in workers if name in worker.names]
         for worker, name in jobs:
             worker.calibrate(name, sample_seconds)
-        samples: dict[tuple[str, str], list[float]] = {(name, worker.library): [] for worker, name in jobs}
+        samples: dict[tuple[str, str], list[float]] = {(name, worker.label): [] for worker, name in jobs}
         for round_index in range(rounds):
             for name in [*names, *REFERENCES]:
                 turn = [worker for worker in workers if name in worker.names]
                 shift = round_index % len(turn)
                 for worker in turn[shift:] + turn[:shift]:
-                    samples[name, worker.library].append(worker.sample(name))
+                    samples[name, worker.label].append(worker.sample(name))
         return samples
     finally:
         for worker in workers:
             worker.close()
 
 
-def alternate_startup(libraries: list[str], rounds: int, mode: str) -> dict[tuple[str, str], list[float]]:
-    """W5 rounds: tapegrad with a warm cache, tapegrad with an empty cache, then each peer."""
+def alternate_startup(libraries: list[str], modes: list[str], rounds: int) -> dict[tuple[str, str], list[float]]:
+    """W5 rounds: per tapegrad mode, a warm cache and an empty cache, then each peer."""
     samples: dict[tuple[str, str], list[float]] = {}
     peers = [library for library in libraries if library != "tapegrad"]
-    with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as warm_dir:
-        workloads.run_startup("tapegrad", warm_dir, mode)  # fills the warm cache
+    with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as warm_root:
+        warm_dirs = {mode: os.path.join(warm_root, mode) for mode in modes}
+        for mode, warm_dir in warm_dirs.items():
+            workloads.run_startup("tapegrad", warm_dir, mode)  # fills the warm cache
         for peer in peers:
             workloads.run_startup(peer)  # every library's files in the page cache
         for _ in range(rounds):
-            samples.setdefault(("W5 warm cache", "tapegrad"), []).append(
-                workloads.run_startup("tapegrad", warm_dir, mode)["seconds"])
-            with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as empty_dir:
-                samples.setdefault(("W5 empty cache", "tapegrad"), []).append(
-                    workloads.run_startup("tapegrad", empty_dir, mode)["seconds"])
+            for mode, warm_dir in warm_dirs.items():
+                samples.setdefault(("W5 warm cache", label("tapegrad", mode)), []).append(
+                    workloads.run_startup("tapegrad", warm_dir, mode)["seconds"])
+                with tempfile.TemporaryDirectory(prefix="tapegrad-bench-") as empty_dir:
+                    samples.setdefault(("W5 empty cache", label("tapegrad", mode)), []).append(
+                        workloads.run_startup("tapegrad", empty_dir, mode)["seconds"])
             for peer in peers:
                 seconds = workloads.run_startup(peer)["seconds"]
                 samples.setdefault(("W5 warm cache", peer), []).append(seconds)
@@ -162,6 +191,11 @@ def alternate_startup(libraries: list[str], rounds: int, mode: str) -> dict[tupl
 
 def median_ratio(ours: list[float], theirs: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(ours, theirs))
+
+
+def _format_ratio(ratio: float) -> str:
+    # Compiled small steps can be hundreds of times faster than a peer: keep a digit showing.
+    return f"{ratio:.2f}x" if ratio >= 0.095 else f"{ratio:.2g}x"
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -186,23 +220,29 @@ def machine_description(libraries: list[str]) -> str:
             f"Python {platform.python_version()}, tapegrad {metadata.version('tapegrad')}, {versions}")
 
 
-def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], markdown: bool) -> list[str]:
+def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], modes: list[str],
+           markdown: bool) -> list[str]:
+    """The table: per workload tapegrad's median time in each mode, then per peer its median time
+    and the ratio of each mode to it, side by side."""
     peers = [library for library in libraries if library != "tapegrad"]
+    ours_labels = [label("tapegrad", mode) for mode in modes]
     rows = [row for row in ["W1", "W1b", "W2", "W3", "W4", "W5 warm cache", "W5 empty cache", "W6"]
-            if (row, "tapegrad") in samples]
-    header = ["workload", "tapegrad"]
+            if any((row, ours) in samples for ours in ours_labels)]
+    header = ["workload", *ours_labels]
     for peer in peers:
-        header += [peer, f"ratio vs {peer}"]
+        header += [peer, *(f"{mode} / {peer}" for mode in modes)]
     header.append("target")
     table = [header]
     for row in rows:
-        ours = samples[row, "tapegrad"]
-        line = [f"{row}: {workloads.WORKLOADS[row.split()[0]]}" if markdown else row,
-                _format_seconds(statistics.median(ours))]
+        line = [f"{row}: {workloads.WORKLOADS[row.split()[0]]}" if markdown else row]
+        line += [_format_seconds(statistics.median(samples[row, ours])) if (row, ours) in samples else "-"
+                 for ours in ours_labels]
         for peer in peers:
             theirs = samples.get((row, peer))
-            line += ([_format_seconds(statistics.median(theirs)), f"{median_ratio(ours, theirs):.2f}x"]
-                     if theirs else ["-", "-"])
+            line.append(_format_seconds(statistics.median(theirs)) if theirs else "-")
+            for ours in ours_labels:
+                line.append(_format_ratio(median_ratio(samples[row, ours], theirs))
+                            if theirs and (row, ours) in samples else "-")
         line.append(TARGETS.get(row, ""))
         table.append(line)
     if markdown:
@@ -211,35 +251,36 @@ def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], ma
     else:
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-    return lines + [""] + roofline(samples, libraries)
+    return lines + [""] + roofline(samples, [*ours_labels, *peers])
 
 
-def roofline(samples: dict[tuple[str, str], list[float]], libraries: list[str]) -> list[str]:
+def roofline(samples: dict[tuple[str, str], list[float]], labels: list[str]) -> list[str]:
+    """Achieved rates of W2, W3 and W6 per contender (``labels``: tapegrad's modes, the peers)."""
     lines = []
     copy, sgemm = samples.get(("copy", "numpy")), samples.get(("sgemm", "numpy"))
-    if copy and ("W2", "tapegrad") in samples:
+    if copy and any(("W2", name) in samples for name in labels):
         peak = workloads.COPY_BYTES / statistics.median(copy) / 1e9
         parts = []
-        for library in libraries:
-            times = samples.get(("W2", library))
+        for name in labels:
+            times = samples.get(("W2", name))
             if times:
                 achieved = workloads.W2_BYTES / statistics.median(times) / 1e9
                 # Per round: achieved bandwidth over the copy's bandwidth in that round.
                 fraction = statistics.median(workloads.W2_BYTES / t / (workloads.COPY_BYTES / c)
                                              for t, c in zip(times, copy))
-                parts.append(f"{library} {achieved:.2f} GB/s ({fraction:.0%} of copy)")
+                parts.append(f"{name} {achieved:.2f} GB/s ({fraction:.0%} of copy)")
         lines.append(f"- W2 roofline (reads x, writes its gradient: {workloads.W2_BYTES / 1e6:.1f} MB; "
                      f"NumPy copy {peak:.1f} GB/s): " + ", ".join(parts))
     if sgemm:
         peak = workloads.SGEMM_FLOPS / statistics.median(sgemm) / 1e9
         for row, flops in (("W3", workloads.W3_FLOPS), ("W6", workloads.W6_FLOPS)):
             parts = []
-            for library in libraries:
-                times = samples.get((row, library))
+            for name in labels:
+                times = samples.get((row, name))
                 if times:
                     achieved = flops / statistics.median(times) / 1e9
                     fraction = statistics.median(flops / t / (workloads.SGEMM_FLOPS / s) for t, s in zip(times, sgemm))
-                    parts.append(f"{library} {achieved:.1f} GFLOP/s ({fraction:.0%} of sgemm)")
+                    parts.append(f"{name} {achieved:.1f} GFLOP/s ({fraction:.0%} of sgemm)")
             if parts:
                 lines.append(f"- {row} roofline ({flops / 1e9:.3g} GFLOP of matmul; NumPy sgemm "
                              f"{peak:.0f} GFLOP/s at {workloads.W6_SIZE}^2): " + ", ".join(parts))
@@ -254,31 +295,43 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(STEP_WORKLOADS), help="comma-separated, e.g. W1,W2")
     parser.add_argument("--libraries", default=",".join(workloads.LIBRARIES),
                         help="comma-separated; peers that are not installed are left out")
-    parser.add_argument("--mode", default="eager", choices=workloads.MODES, help="tapegrad's execution mode")
+    parser.add_argument("--modes", "--mode", default=",".join(workloads.MODES),
+                        help="tapegrad's execution modes, comma-separated, each timed in its own worker: "
+                             f"{', '.join(workloads.MODES)} (default: all)")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads in PyTorch's worker (default: PyTorch's own choice)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="OPENBLAS_NUM_THREADS for every process started (NumPy's and SciPy's OpenBLAS, "
+                             "which tapegrad's matmuls call; PyTorch and JAX do not use it)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
+    modes = list(dict.fromkeys(args.modes.split(",")))
+    unknown = [mode for mode in modes if mode not in workloads.MODES]
+    if unknown or not modes:
+        parser.error(f"--modes: unknown mode {', '.join(unknown)!r}; choose from {', '.join(workloads.MODES)}")
 
     libraries = [library for library in args.libraries.split(",")
                  if library == "tapegrad" or workloads.available(library)]
     names = [name for name in args.workloads.split(",") if name in STEP_WORKLOADS]
+    if args.blas_threads:
+        # Read when OpenBLAS loads: set before any worker or W5 process starts.
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
     print(f"{datetime.date.today().isoformat()}: {machine_description(libraries)}")
-    print(f"tapegrad mode {args.mode}; {args.rounds} alternating rounds of W1-W4/W6, {args.startup_rounds} of W5; "
+    print(f"tapegrad modes {', '.join(modes)}; {args.rounds} alternating rounds of W1-W4/W6, {args.startup_rounds} of W5; "
           "ratio = median over rounds of tapegrad / peer (below 1: tapegrad is faster); "
           "times are medians, for orientation only", flush=True)
     print(f"load average at the start: {_load()}", flush=True)
     samples: dict[tuple[str, str], list[float]] = {}
     if names and args.rounds:
-        samples.update(alternate_steps(libraries, names, args.rounds, args.sample_seconds, args.mode,
+        samples.update(alternate_steps(libraries, modes, names, args.rounds, args.sample_seconds,
                                        args.torch_threads))
     if args.startup_rounds:
         try:
-            samples.update(alternate_startup(libraries, args.startup_rounds, args.mode))
+            samples.update(alternate_startup(libraries, modes, args.startup_rounds))
         except (RuntimeError, OSError) as error:  # keep the rounds already measured
             print(f"W5 left out: {error}", file=sys.stderr)
     print(f"load average at the end: {_load()}")
-    print("\n".join(report(samples, libraries, args.markdown)))
+    print("\n".join(report(samples, libraries, modes, args.markdown)))
 
 
 def _load() -> str:

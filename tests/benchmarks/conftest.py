@@ -53,22 +53,29 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _format_ratio(ratio: float) -> str:
+    # A compiled small step can be hundreds of times faster than a peer: keep a digit showing.
+    return f"{ratio:.2f}x" if ratio >= 0.095 else f"{ratio:.2g}x"
+
+
 def _ratio_table() -> list[str]:
-    header = f"{'workload':16s} {'tapegrad':>10s}"
+    # Grouped by workload, in the order they ran (the sort is stable); tapegrad's modes other than
+    # eager are rows of their own ("W2 compiled", "W5 compiled warm cache").
+    rows = sorted(dict.fromkeys(row for row, library in _medians if library == "tapegrad"),
+                  key=lambda row: row.split()[0])
+    width = max([16, *(len(row) for row in rows)])
+    header = f"{'workload':{width}s} {'tapegrad':>10s}"
     for peer in PEERS:
         header += f" {peer:>10s} {'ratio':>7s}"
     lines = [header]
-    # Grouped by workload, in the order they ran (the sort is stable).
-    rows = sorted(dict.fromkeys(row for row, library in _medians if library == "tapegrad"),
-                  key=lambda row: row.split()[0])
     for row in rows:
         ours = _medians[row, "tapegrad"]
-        line = f"{row:16s} {_format_seconds(ours):>10s}"
+        line = f"{row:{width}s} {_format_seconds(ours):>10s}"
         for peer in PEERS:
             # A peer has one time per workload ("W2", "W5"), set against each of tapegrad's modes
             # and cache states ("W2 compiled", "W5 warm cache").
             theirs = _medians.get((row, peer)) or _medians.get((row.split()[0], peer))
-            line += (f" {_format_seconds(theirs):>10s} {ours / theirs:6.2f}x" if theirs
+            line += (f" {_format_seconds(theirs):>10s} {_format_ratio(ours / theirs):>7s}" if theirs
                      else f" {'-':>10s} {'-':>7s}")
         lines.append(line)
     return lines
