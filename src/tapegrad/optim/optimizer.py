@@ -42,13 +42,15 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
     flags = update.flags
     dtype = param._data.dtype
     kernel_scalars = update.args[-1]
+    stateful = step is not None or any(b is not None for b in buffers)
 
     def scalars() -> tuple[np.ndarray, Any]:
         from ..compiler.replay import GuardFailure
 
-        entry = optimizer.state.get(param)
-        if entry is None or (step is not None and entry.get("step") is not step) or any(
-                all(b is not v for v in entry.values()) for b in buffers if b is not None):
+        # Stateless updates (plain SGD) keep no entry, so there is nothing to have been replaced.
+        entry = optimizer.state.get(param, {}) if stateful else {}
+        if stateful and (not entry or (step is not None and entry.get("step") is not step) or any(
+                all(b is not v for v in entry.values()) for b in buffers if b is not None)):
             raise GuardFailure(f"{type(optimizer).__name__}'s state was replaced (load_state_dict?)")
         t = 0.0
         if step is not None:
