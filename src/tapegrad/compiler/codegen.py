@@ -18,6 +18,7 @@ import numpy as np
 
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
+from .planning import Plan, workspace_name
 from .rules import numpy_type
 
 # Groups at least this large run their outermost loop on threads (as the eager kernels do).
@@ -48,7 +49,8 @@ def _fingerprint() -> str:
 class Source:
     """The generated function's text, with the names given to values and module globals."""
 
-    def __init__(self) -> None:
+    def __init__(self, plan: Plan | None = None) -> None:
+        self.plan = plan or Plan()
         self.lines: list[str] = []
         self.globals: dict[str, str] = {}
         self.scalars: dict[Callable[..., Any], str] = {}
@@ -75,6 +77,19 @@ class Source:
 
     def expression(self, value: Value) -> str:
         return self.exprs.get(value.index, "")
+
+    def allocate(self, value: Value, shape: tuple[int, ...] | None = None) -> str:
+        """An expression for a new C-ordered array for ``value`` (of ``shape``, by default the
+        value's): its slot in the workspace when the buffer plan placed it, else ``np.empty``."""
+        shape = value.shape if shape is None else shape
+        slot = self.plan.slots.get(value.index)
+        if slot is None:
+            return f"np.empty({shape!r}, {numpy_type(value.dtype)})"
+        dtype, offset = slot
+        size = 1
+        for s in shape:
+            size *= s
+        return f"{workspace_name(dtype)}[{offset}:{offset + size}].reshape({shape!r})"
 
     def temp(self, prefix: str) -> str:
         self._temps += 1
@@ -127,12 +142,14 @@ class Source:
         return "\n".join(parts)
 
 
-def generate(graph: Graph, units: list["Node | Group"]) -> tuple[str, bool]:
-    """The module source of the step function ``step`` and whether it uses threads."""
-    src = Source()
+def generate(graph: Graph, units: list["Node | Group"], plan: Plan | None = None) -> tuple[str, bool]:
+    """The module source of the step function ``step`` and whether it uses threads. With a
+    buffer ``plan``, the function takes that plan's workspaces after the step's inputs."""
+    src = Source(plan)
     params = []
     for value in graph.arguments + graph.captured + graph.host:
         params.append(src.fresh(value))
+    params += src.plan.parameter_names()
     stored = stored_values(graph, units)
     parallel = False
     for unit in units:
@@ -161,7 +178,7 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
         if node.writes:
             src.alias(out, node.writes[0])
         elif out.index in stored:
-            src.line(f"{src.fresh(out)} = np.empty({shape!r}, {numpy_type(out.dtype)})")
+            src.line(f"{src.fresh(out)} = {src.allocate(out)}")
     accumulators = {}
     for node in group.sums:
         acc = accumulators[id(node)] = src.temp("acc")

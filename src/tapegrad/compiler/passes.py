@@ -1,11 +1,37 @@
-"""Passes over the recorded list that run before fusion: constant folding, copy elision and
-dead-step elimination. Each takes and rewrites a ``Graph`` in place."""
+"""Passes over the recorded list that run before fusion: matmul epilogues, constant folding,
+transposed products, copy elision, dead-step elimination and the merging of optimizer updates. Each takes and rewrites a ``Graph`` in place."""
 from __future__ import annotations
 
 import numpy as np
 
 from .graph import NODE, Graph, Node, Value
-from .rules import ELEMENTWISE, FULL, MATMUL, VIEW, identity
+from .rules import ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, MULTI_UPDATE, VIEW, identity
+
+
+def split_bias_products(graph: Graph) -> int:
+    """``addmm(bias, a, b)`` (``nn.Linear``) becomes ``a @ b`` followed by an elementwise bias
+    add, so that fusion puts the bias add into the loop of what follows the product (the
+    activation, its backward mask): the matmul epilogue. Scaled forms (``beta``, ``alpha``
+    not 1) stay one node. Returns how many products were split."""
+    from ..ops.elementwise import _add
+
+    nodes: list[Node] = []
+    split = 0
+    for node in graph.nodes:
+        if node.rule is not ADDMM or node.attrs != (1, 1) or node.writes:
+            nodes.append(node)
+            continue
+        bias, a, b = node.inputs
+        (out,) = node.outputs
+        product = graph.new_value(out.shape, out.dtype, NODE)
+        nodes.append(Node(MATMUL, (a, b), (product,), None))
+        product.producer = nodes[-1]
+        nodes.append(Node(ELEMENTWISE, (product, bias), (out,), (_add, out.dtype)))
+        out.producer = nodes[-1]
+        split += 1
+    graph.nodes = nodes
+    graph.link_users()
+    return split
 
 
 def fold_constants(graph: Graph) -> int:
@@ -168,3 +194,46 @@ def _transposed(graph: Graph, value: Value) -> tuple[Value | None, Node | None]:
     node = Node(VIEW, (value,), (out,), ((cols, rows), (1, cols), 0))
     out.producer = node
     return out, node
+
+
+def fuse_updates(graph: Graph) -> int:
+    """Merge each run of consecutive optimizer updates that share a kernel, its options and a
+    dtype (an optimizer's ``step()`` over its parameters) into one ``MULTI_UPDATE`` node: one
+    loop over all the parameters' elements instead of a call per parameter. Only adjacent
+    nodes merge, so no update moves past a node that reads or writes what it touches.
+    Returns how many nodes were merged away."""
+    nodes: list[Node] = []
+    run: list[Node] = []
+    merged = 0
+
+    def key(node: Node) -> tuple:
+        kernel, flags, present = node.attrs
+        return kernel.name, flags, present, node.inputs[0].dtype
+
+    def flush() -> None:
+        nonlocal merged
+        if len(run) < 2:
+            nodes.extend(run)
+        else:
+            kernel, flags, present = run[0].attrs
+            node = Node(MULTI_UPDATE, tuple(x for n in run for x in n.inputs), tuple(v for n in run for v in n.outputs),
+                        (kernel, flags, present, len(run)), tuple(v for n in run for v in n.writes))
+            for out in node.outputs:
+                out.producer = node
+            nodes.append(node)
+            merged += len(run) - 1
+        run.clear()
+
+    for node in graph.nodes:
+        if node.rule is FUSED_UPDATE and (not run or key(run[0]) == key(node)):
+            run.append(node)
+            continue
+        flush()
+        if node.rule is FUSED_UPDATE:
+            run.append(node)
+        else:
+            nodes.append(node)
+    flush()
+    graph.nodes = nodes
+    graph.link_users()
+    return merged

@@ -22,7 +22,7 @@ import numpy as np
 from ..autograd import grad_mode
 from ..backends import cpu, kernel_cache
 from ..tensor import Tensor, _wrap
-from . import codegen, fusion, passes, trace
+from . import codegen, fusion, passes, planning, trace
 from .graph import ARGUMENT, CAPTURED, HOST, Graph
 from .scan import reachable_tensors
 
@@ -262,17 +262,19 @@ class CompiledFunction:
                     argument_outputs.append((slot, len(graph.outputs) - 1))
         captured_sources = {id(v.source) for v in graph.captured}
         grads_read = [(t, grad) for t, _, _, grad in before.values() if grad is not None and id(grad) in captured_sources]
-        counts = [passes.fold_constants(graph), passes.fold_transposes(graph), passes.elide_copies(graph),
-                  passes.eliminate_dead(graph)]
+        counts = [passes.split_bias_products(graph), passes.fold_constants(graph), passes.fold_transposes(graph),
+                  passes.elide_copies(graph), passes.eliminate_dead(graph), passes.fuse_updates(graph)]
         units = fusion.fuse(graph)
-        source, parallel = codegen.generate(graph, units)
+        layout = planning.plan(graph, units, fusion.stored_values(graph, units))
+        source, parallel = codegen.generate(graph, units, layout)
         name = getattr(self.fn, "__name__", "step").strip("<>") or "step"
         module = kernel_cache.load_module(f"step_{name}", source)
         self.tape = graph
         self.traces += 1
         if _log_enabled(self.debug):
-            _log(f"traced {name}: folded {counts[0]} constants and {counts[1]} transposes, elided {counts[2]} "
-                 f"copies, removed {counts[3]} dead nodes\n"
+            _log(f"traced {name}: split {counts[0]} bias products, folded {counts[1]} constants and {counts[2]} "
+                 f"transposes, elided {counts[3]} copies, removed {counts[4]} dead nodes, merged {counts[5]} "
+                 f"optimizer updates; {layout!r}\n"
                  f"{graph.format()}\nfused groups:\n" + "\n".join(f"  {u!r}" for u in units
                                                                   if isinstance(u, fusion.Group)))
         slots_by_path = {path: i for i, (path, _) in enumerate(found)}
@@ -280,7 +282,7 @@ class CompiledFunction:
         captured = [(value.source, value.shape, value.dtype, value.source._requires_grad) for value in graph.captured]
         assert all(v.kind == HOST for v in graph.host) and all(v.kind == ARGUMENT for v in graph.arguments)
         assert all(v.kind == CAPTURED for v in graph.captured)
-        return CompiledStep(graph, units, module.step, parallel, argument_slots, captured, result_template,
+        return CompiledStep(graph, units, planning.with_workspaces(module.step, layout), parallel, argument_slots, captured, result_template,
                             result_slots, grad_outputs, bumps,
                             [(m, m.training, tuple(m._parameters.values())) for m in modules],
                             argument_outputs, grads_read)

@@ -160,7 +160,7 @@ class MatMul(Rule):
         a, b = node.inputs
         (out,) = node.outputs
         result = src.fresh(out)
-        src.line(f"{result} = np.empty({out.shape!r}, {numpy_type(out.dtype)})")
+        src.line(f"{result} = {src.allocate(out)}")
         src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
 
 
@@ -180,7 +180,7 @@ class AddMatMul(Rule):
         beta, alpha = node.attrs
         result = src.fresh(out)
         dtype = f"{numpy_type(out.dtype)}"
-        src.line(f"{result} = np.empty({out.shape!r}, {dtype})")
+        src.line(f"{result} = {src.allocate(out)}")
         src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
         rows, cols = out.shape
         bias_index = src.broadcast_index(bias, out.shape, ["i0", "i1"])
@@ -214,7 +214,7 @@ class Softmax(Rule):
         source_rows = src.temp("rows")
         src.line(f"{source_rows} = np.ascontiguousarray({moved}).reshape(({rows}, {width}))")
         result_rows = src.temp("rows")
-        src.line(f"{result_rows} = np.empty_like({source_rows})")
+        src.line(f"{result_rows} = {src.allocate(out, (rows, width))}")
         src.line(f"{kernel}({source_rows}, {result_rows}, {bool(log)})")
         result = src.fresh(out)
         if last:
@@ -252,7 +252,8 @@ class ScatterRows(Rule):
         values, index = node.inputs
         (out,) = node.outputs
         result = src.fresh(out)
-        src.line(f"{result} = np.zeros({out.shape!r}, {numpy_type(out.dtype)})")
+        src.line(f"{result} = {src.allocate(out)}")
+        src.line(f"{result}.fill(0)")
         src.line(f"for i0 in range({out.shape[0]}):")
         src.line(f"    {result}[i0, {src.name(index)}[i0, 0]] += {src.name(values)}[i0, 0]")
 
@@ -332,6 +333,69 @@ class FusedUpdate(Rule):
 
 FUSED_UPDATE = FusedUpdate("optimizer_update")
 
+# Parameters are cut into pieces of this many elements for the many-parameter update, so its
+# threads share out a few large weights and many small biases evenly.
+UPDATE_CHUNK = 1 << 16
+# The many-parameter update runs on threads from this many elements in all (the per-parameter
+# kernels' threshold, measured in optim/_fused.py).
+UPDATE_PARALLEL_THRESHOLD = 1 << 20
+
+
+class MultiUpdate(Rule):
+    """The updates of several parameters by one optimizer kernel, as ONE loop over all their
+    elements (``attrs = (FusedKernel, flags, present, count)``): ``count`` runs of the inputs
+    of ``FUSED_UPDATE`` (parameter, gradient, present buffers, scalar array) follow each other,
+    as do the written values. Made by ``passes.fuse_updates``."""
+
+    def describe(self, node: Node) -> str:
+        kernel, flags, present, count = node.attrs
+        return f"{kernel.name} x{count}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        kernel, flags, present, count = node.attrs
+        _OPTIMIZER_KERNELS[kernel.name] = kernel
+        width = len(node.inputs) // count
+        runs = [node.inputs[k * width:(k + 1) * width] for k in range(count)]
+        sizes = [_size(run[0].shape) for run in runs]
+        parallel = sum(sizes) >= UPDATE_PARALLEL_THRESHOLD
+        variant = "multi_parallel" if parallel else "multi"
+        src.threaded |= parallel
+        bits = "".join("1" if flag else "0" for flag in flags)
+        function = src.global_(f"{kernel.name}_{bits}_{variant}",
+                               f"_rules.optimizer_kernel({kernel.name!r}, "
+                               f"{tuple(bool(f) for f in flags)!r}, {variant!r})")
+        chunks = [(k, start, min(start + UPDATE_CHUNK, size))
+                  for k, size in enumerate(sizes) for start in range(0, size, UPDATE_CHUNK)]
+        table = src.global_(src.temp("chunks"), f"np.array({chunks!r}, np.int64).reshape(({len(chunks)}, 3))")
+        dtype = numpy_type(runs[0][0].dtype)
+        tuples = []
+        for slot in range(2 + len(present)):
+            items = []
+            for run in runs:
+                param, grad, *buffers, _ = run
+                if slot == 0:
+                    items.append(f"{src.name(param)}.reshape(-1)")
+                elif slot == 1:
+                    # The tuple's arrays must share one type: a gradient typed as a strided
+                    # view becomes C-ordered (Numba returns a C-ordered array unchanged).
+                    items.append(f"np.ascontiguousarray({src.name(grad)}).reshape(-1)")
+                elif present[slot - 2]:
+                    items.append(f"{src.name(buffers[sum(present[:slot - 2])])}.reshape(-1)")
+                else:
+                    items.append(f"np.empty(0, {dtype})")
+            tuples.append(f"({', '.join(items)},)")
+        scalars = src.temp("scalars")
+        width_scalars = len(kernel.scalars)
+        src.line(f"{scalars} = np.empty(({count}, {width_scalars}), {dtype})")
+        for k, run in enumerate(runs):
+            src.line(f"{scalars}[{k}] = {src.name(run[-1])}")
+        src.line(f"{function}({', '.join(tuples)}, {scalars}, {table})")
+        for out, target in zip(node.outputs, node.writes):
+            src.alias(out, target)
+
+
+MULTI_UPDATE = MultiUpdate("optimizer_update_all")
+
 
 def _c_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     strides = []
@@ -352,6 +416,7 @@ def _size(shape: tuple[int, ...]) -> int:
 _OPTIMIZER_KERNELS: dict[str, Any] = {}
 
 
-def optimizer_kernel(name: str, flags: tuple[bool, ...]) -> Any:
-    """The serial kernel of a registered optimizer update (generated modules call this)."""
-    return _OPTIMIZER_KERNELS[name].module(flags).flat
+def optimizer_kernel(name: str, flags: tuple[bool, ...], variant: str = "flat") -> Any:
+    """A kernel (``flat``, ``multi`` or ``multi_parallel``) of a registered optimizer update
+    (generated modules call this)."""
+    return getattr(_OPTIMIZER_KERNELS[name].module(flags), variant)

@@ -55,14 +55,40 @@ class FusedKernel:
 
     def source(self, flag_values: tuple[bool, ...]) -> str:
         body = textwrap.indent(textwrap.dedent(self.body).strip("\n"), " " * 8)
-        prologue = "".join(f"    {name} = scalars[{k}]\n" for k, name in enumerate(self.scalars))
-        prologue += "".join(f"    {flag} = {bool(value)}\n" for flag, value in zip(self.flags, flag_values))
+        flags = "".join(f"    {flag} = {bool(value)}\n" for flag, value in zip(self.flags, flag_values))
+        prologue = "".join(f"    {name} = scalars[{k}]\n" for k, name in enumerate(self.scalars)) + flags
         parts = []
         for fn_name, options, loop in (("flat", "", "range"), ("flat_parallel", ", parallel=True", "prange")):
             parts.append(f"""
 @njit(cache=CACHE, error_model="numpy", nogil=True{options})
 def {fn_name}({self.arrays}, scalars):
 {prologue}    for i in {loop}(param.shape[0]):
+{body}
+""")
+        parts.append(self._multi_source(flags))
+        return "\n".join(parts)
+
+    def _multi_source(self, flags: str) -> str:
+        """``multi`` and ``multi_parallel``: the update of many parameters in one kernel.
+
+        Each buffer argument is a tuple (one flat array per parameter; all the same type, so
+        Numba indexes it at run time), ``scalars`` has a row per parameter, and ``chunks``
+        rows ``(parameter, start, stop)`` cut the parameters into pieces of similar size, so
+        the threaded variant spreads small and large parameters alike over the cores.
+        """
+        names = [name.strip() for name in self.arrays.split(",")]
+        body = textwrap.indent(textwrap.dedent(self.body).strip("\n"), " " * 12)
+        bind = "".join(f"        {name} = {name}_all[t]\n" for name in names)
+        bind += "".join(f"        {name} = scalars[t, {k}]\n" for k, name in enumerate(self.scalars))
+        arguments = ", ".join(f"{name}_all" for name in names)
+        parts = []
+        for fn_name, options, loop in (("multi", "", "range"), ("multi_parallel", ", parallel=True", "prange")):
+            parts.append(f"""
+@njit(cache=CACHE, error_model="numpy", nogil=True{options})
+def {fn_name}({arguments}, scalars, chunks):
+{flags}    for c in {loop}(chunks.shape[0]):
+        t = chunks[c, 0]
+{bind}        for i in range(chunks[c, 1], chunks[c, 2]):
 {body}
 """)
         return "\n".join(parts)
