@@ -146,6 +146,26 @@ def test_unsupported_op_is_refused(fn, grad):
     np.testing.assert_allclose(step(x).detach().numpy(), want.detach().numpy())
 
 
+NAMED = [(_cat, "cat"), (_stack, "stack"), (_gather, "gather"), (_index, "index"), (_dot, "dot"),
+         (_layer_norm, "layer_norm")]
+
+
+@pytest.mark.parametrize("fn, op", NAMED, ids=[op for _, op in NAMED])
+def test_refusal_names_the_op_that_made_the_value(fn, op):
+    """With autograd history, the value's producer is known: the message says which op it was."""
+    def step(x):
+        out = fn(x)
+        W.grad = None
+        out.backward()
+        return out
+
+    compiled = tapegrad.compile(step)
+    x = tapegrad.linspace(0, 1, 6)
+    compiled(x)
+    with pytest.raises(TraceError, match=f"computed by code the compiler cannot record \\(made by the op `{op}`"):
+        compiled(x)
+
+
 # ---------------------------------------------------------------------------- random ops
 def _dropout_module():
     drop = nn.Dropout(0.5)

@@ -1,21 +1,24 @@
 """``tapegrad.compile``: trace a step once, then replay its generated code.
 
-Per input signature (shapes, dtypes, requires_grad of the tensor arguments, the other
-arguments' values, grad mode), the first call runs eagerly (it creates what steps create
-lazily, such as optimizer state), the second is traced (it also runs eagerly and returns real
-results) and compiled, and later calls replay: guards on what the trace read by reference
-(buffer shapes and dtypes, requires_grad, modules' train/eval mode, optimizer flags) are
-checked, Python computes the optimizer's per-step scalars, and one call runs the generated
-function. A failed guard retraces and keeps both versions, up to ``cache_size``.
+Per input signature (shapes, dtypes, requires_grad and whether a ``.grad`` exists of the
+tensor arguments, which of them share memory, the other arguments' values, grad mode), the
+first call runs eagerly (it creates what steps create lazily, such as optimizer state), the
+second is traced (it also runs eagerly and returns real results) and compiled, and later calls
+replay: guards on what the trace read by reference (the closure cells, globals and attributes
+it names, buffer shapes and dtypes, requires_grad, modules' train/eval mode and parameters,
+optimizers' parameter groups and flags) are checked, Python computes the optimizer's per-step
+scalars, and one call runs the generated function. A failed guard retraces and keeps both
+versions, up to ``cache_size``.
 """
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import sys
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -24,7 +27,7 @@ from ..backends import cpu, kernel_cache
 from ..tensor import Tensor, _wrap
 from . import codegen, fusion, passes, planning, trace
 from .graph import ARGUMENT, CAPTURED, HOST, Graph
-from .scan import reachable_tensors
+from .scan import Binding, bindings, reachable_tensors
 
 _TRACE_LOCK = threading.Lock()
 
@@ -80,51 +83,131 @@ def _rebuild(template: Any, values: list[Any]) -> Any:
     return template
 
 
-def _signature(args: tuple, kwargs: dict) -> tuple:
-    found: list[tuple[tuple, Tensor]] = []
-    structure = _flatten((args, kwargs), (), found)
-    tensors = tuple((t._data.shape, t._data.dtype, t._requires_grad) for _, t in found)
+class _GradOf(NamedTuple):
+    """The source of an argument's existing ``.grad``: the step reads it and accumulates into
+    it in place, so every replay takes it from that call's argument, as it does the argument."""
+
+    path: tuple
+
+
+def _signature(found: list[tuple[tuple, Tensor]], structure: Any) -> tuple:
+    tensors = tuple((t._data.shape, t._data.dtype, t._requires_grad, t._grad is not None) for _, t in found)
     try:
         hash(repr(structure))
         shape_key = repr(structure)
     except Exception:  # noqa: BLE001 - an unprintable argument: key by its type only
         shape_key = repr(type(structure))
-    return grad_mode.state.enabled, tensors, shape_key
+    return grad_mode.state.enabled, tensors, _aliasing([t for _, t in found]), shape_key
+
+
+def _aliasing(tensors: list[Tensor]) -> tuple[tuple[int, int, bool], ...]:
+    """``(i, j, same_buffer)`` for the tensor arguments ``i < j`` that share memory. A trace
+    records one value per buffer, so f(x, x) and f(x, y) need traces of their own."""
+    if len(tensors) < 2:
+        return ()
+    by_owner: dict[int, list[int]] = {}
+    for i, tensor in enumerate(tensors):
+        owner = tensor._data
+        while isinstance(owner, np.ndarray) and owner.base is not None:
+            owner = owner.base
+        by_owner.setdefault(id(owner), []).append(i)
+    if len(by_owner) == len(tensors):
+        return ()  # the usual case: no two arguments live in the same allocation
+    pairs = []
+    for members in by_owner.values():
+        for n, i in enumerate(members):
+            for j in members[n + 1:]:
+                a, b = tensors[i]._data, tensors[j]._data
+                if a is b or np.may_share_memory(a, b):
+                    pairs.append((i, j, a is b))
+    return tuple(pairs)
+
+
+def _argument_grad(tensor: Tensor, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The buffer of ``tensor.grad``, which the step accumulates into in place."""
+    grad = tensor._grad
+    if grad is None:
+        raise GuardFailure("an argument's .grad is None now")
+    data = grad._data
+    if data.shape != shape or data.dtype != dtype or not data.flags.c_contiguous:
+        raise GuardFailure(f"an argument's .grad is now {data.dtype.name}{list(data.shape)} "
+                           f"({'' if data.flags.c_contiguous else 'not '}contiguous), traced as "
+                           f"contiguous {dtype.name}{list(shape)}")
+    return data
+
+
+def _same_params(group: dict[str, Any], params: tuple[Tensor, ...]) -> bool:
+    current = group["params"]
+    return len(current) == len(params) and all(map(operator.is_, current, params))
+
+
+class _Guards:
+    """What the trace read by reference, checked before every replay: the names it read
+    (closure cells, globals, attributes), modules' mode and parameters, optimizers' parameter
+    groups, the gradients it accumulates into, and arguments that were also reachable by
+    reference. Each check is a few attribute reads per item: no scanning."""
+
+    def __init__(self, names: list[Binding], modules: list[Any], optimizers: list[Any],
+                 grads_read: list[tuple[Tensor, Tensor]], aliased: list[tuple[int, np.ndarray]]) -> None:
+        self.names = names
+        self.modules = [(m, m.training, tuple(m._parameters.values())) for m in modules]
+        self.optimizers = [(o, tuple(tuple(g["params"]) for g in o.param_groups)) for o in optimizers]
+        self.grads_read = grads_read
+        self.aliased = aliased
+
+    def check(self, tensors: list[Tensor]) -> None:
+        for binding in self.names:
+            current = binding.current()
+            if not binding.holds(current):
+                raise GuardFailure(binding.describe(current))
+        for module, training, parameters in self.modules:
+            if module.training is not training:
+                raise GuardFailure(f"{type(module).__name__}.training changed to {module.training}")
+            if any(a is not b for a, b in zip(module._parameters.values(), parameters)):
+                raise GuardFailure(f"a parameter of {type(module).__name__} was replaced")
+        for optimizer, groups in self.optimizers:
+            current = optimizer.param_groups
+            if len(current) != len(groups) or not all(map(_same_params, current, groups)):
+                raise GuardFailure(f"{type(optimizer).__name__}'s parameter groups changed "
+                                   f"({len(current)} groups, traced with {len(groups)})")
+        for tensor, grad in self.grads_read:
+            if tensor._grad is not grad:
+                raise GuardFailure("a gradient the step accumulates into was replaced or reset")
+        for slot, data in self.aliased:
+            if tensors[slot]._data is not data:
+                raise GuardFailure(f"argument {slot} was traced as a tensor the function also reads by reference")
 
 
 class CompiledStep:
     """One traced version of the function: its code and what to check before replaying."""
 
     def __init__(self, graph: Graph, units: list[Any], function: Callable[..., tuple], parallel: bool,
-                 argument_slots: list[int], captured: list[tuple[Tensor, tuple, np.dtype, bool]],
+                 argument_slots: list[tuple[int, tuple | None]], captured: list[tuple[Tensor, tuple, np.dtype, bool]],
                  result_template: Any, result_slots: list[int], grad_outputs: list[tuple[Tensor, int | None]],
-                 bumps: list[Tensor], modules: list[tuple[Any, bool, tuple]],
-                 argument_grads: list[tuple[int, int | None]], grads_read: list[tuple[Tensor, Tensor]]) -> None:
+                 bumps: list[Tensor], guards: _Guards, argument_grads: list[tuple[int, int | None]],
+                 argument_bumps: list[tuple[int, bool, int]]) -> None:
         self.graph = graph
         self.units = units
         self.function = function
         self.parallel = parallel
+        # (slot, None) reads argument ``slot``; (slot, (shape, dtype)) its existing .grad.
         self.argument_slots = argument_slots
         self.captured = captured
         self.result_template = result_template
         self.result_slots = result_slots
         self.grad_outputs = grad_outputs
         self.bumps = bumps
-        self.modules = modules
+        self.guards = guards
         self.argument_grads = argument_grads
-        self.grads_read = grads_read
+        self.argument_bumps = argument_bumps  # (slot, of its .grad, in-place writes to count)
 
     def replay(self, tensors: list[Tensor]) -> Any:
-        for module, training, parameters in self.modules:
-            if module.training is not training:
-                raise GuardFailure(f"{type(module).__name__}.training changed to {module.training}")
-            if any(a is not b for a, b in zip(module._parameters.values(), parameters)):
-                raise GuardFailure(f"a parameter of {type(module).__name__} was replaced")
-        for tensor, grad in self.grads_read:
-            if tensor._grad is not grad:
-                raise GuardFailure("a gradient the step accumulates into was replaced or reset")
+        self.guards.check(tensors)
         arrays = []
-        for slot in self.argument_slots:
+        for slot, grad_meta in self.argument_slots:
+            if grad_meta is not None:
+                arrays.append(_argument_grad(tensors[slot], *grad_meta))
+                continue
             data = tensors[slot]._data
             arrays.append(data if data.flags.c_contiguous else np.ascontiguousarray(data))
         for tensor, shape, dtype, requires_grad in self.captured:
@@ -154,6 +237,9 @@ class CompiledStep:
             tensors[slot]._grad = None if index is None else _wrap(outputs[index])
         for tensor in self.bumps:
             tensor._version.value += 1
+        for slot, of_grad, count in self.argument_bumps:
+            tensor = tensors[slot]
+            (tensor._grad if of_grad else tensor)._version.value += count
         return _rebuild(self.result_template, [_wrap(outputs[i]) for i in self.result_slots])
 
 
@@ -171,11 +257,10 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key = _signature(args, kwargs)
+        found: list[tuple[tuple, Tensor]] = []
+        key = _signature(found, _flatten((args, kwargs), (), found))
         candidates = self._steps.get(key)
         if candidates:
-            found: list[tuple[tuple, Tensor]] = []
-            _flatten((args, kwargs), (), found)
             tensors = [t for _, t in found]
             for compiled in candidates:
                 try:
@@ -193,12 +278,20 @@ class CompiledFunction:
     def _trace(self, key: tuple, args: tuple, kwargs: dict) -> Any:
         found: list[tuple[tuple, Tensor]] = []
         template = _flatten((args, kwargs), (), found)
-        arguments = {id(t._data): (path, t) for path, t in found}
-        externals, modules = reachable_tensors(self.fn, args, kwargs)
+        arguments: dict[int, tuple[Any, Tensor]] = {id(t._data): (path, t) for path, t in found}
+        externals, modules, optimizers, by_reference = reachable_tensors(self.fn, args, kwargs)
+        aliased = [(slot, t._data) for slot, (_, t) in enumerate(found) if id(t._data) in by_reference]
         for path, t in found:
             externals.pop(id(t._data), None)
+        for path, t in found:
+            if t._grad is not None and id(t._grad._data) not in arguments:
+                # Read and accumulated into through this call's argument, not captured.
+                externals.pop(id(t._grad._data), None)
+                arguments[id(t._grad._data)] = (_GradOf(path), t._grad)
         before = {id(t): (t, t._data, t._version.value, t._grad) for t in externals.values()}
         argument_grads = [t._grad for _, t in found]
+        argument_versions = _argument_versions(found)
+        names = bindings(self.fn)
         tracer = trace.Tracer(arguments, externals)
         with _TRACE_LOCK:
             if trace.ACTIVE is not None:
@@ -208,7 +301,9 @@ class CompiledFunction:
                 result = self.fn(*args, **kwargs)
             finally:
                 trace.ACTIVE = None
-        compiled = self._build(tracer, template, found, result, before, modules, argument_grads)
+        _check_not_rebound(names)
+        guards = _Guards(names, modules, optimizers, [], aliased)
+        compiled = self._build(tracer, template, found, result, before, guards, argument_grads, argument_versions)
         entries = self._steps.setdefault(key, [])
         entries.append(compiled)
         while sum(len(v) for v in self._steps.values()) > self.cache_size:
@@ -220,7 +315,8 @@ class CompiledFunction:
         return result
 
     def _build(self, tracer: trace.Tracer, template: Any, found: list, result: Any, before: dict,
-               modules: list[Any], argument_grads: list[Tensor | None]) -> CompiledStep:
+               guards: _Guards, argument_grads: list[Tensor | None],
+               argument_versions: list[tuple[int, bool, Tensor, int]]) -> CompiledStep:
         graph = tracer.graph
         result_found: list[tuple[tuple, Tensor]] = []
         result_template = _flatten(result, (), result_found)
@@ -252,6 +348,12 @@ class CompiledFunction:
             else:
                 graph.outputs.append(tracer.value(new_grad))
                 grad_outputs.append((tensor, len(graph.outputs) - 1))
+        for tensor in tracer.adopted:
+            # Created by this call (new optimizer state): replays change it in place as it did.
+            if id(tensor._version) not in counted:
+                counted.add(id(tensor._version))
+                bumps += [tensor] * tracer.bumps.get(id(tensor._version), 0)
+        argument_bumps = _argument_bumps(tracer, argument_versions, counted)
         argument_outputs: list[tuple[int, int | None]] = []
         for slot, ((_, tensor), grad) in enumerate(zip(found, argument_grads)):
             if tensor._grad is not grad:
@@ -260,8 +362,10 @@ class CompiledFunction:
                 else:
                     graph.outputs.append(tracer.value(tensor._grad))
                     argument_outputs.append((slot, len(graph.outputs) - 1))
+        _check_argument_grads(graph, found, argument_grads)
         captured_sources = {id(v.source) for v in graph.captured}
-        grads_read = [(t, grad) for t, _, _, grad in before.values() if grad is not None and id(grad) in captured_sources]
+        guards.grads_read = [(t, grad) for t, _, _, grad in before.values()
+                             if grad is not None and id(grad) in captured_sources]
         counts = [passes.split_bias_products(graph), passes.fold_constants(graph), passes.fold_transposes(graph),
                   passes.elide_copies(graph), passes.eliminate_dead(graph), passes.fuse_updates(graph)]
         units = fusion.fuse(graph)
@@ -278,14 +382,72 @@ class CompiledFunction:
                  f"{graph.format()}\nfused groups:\n" + "\n".join(f"  {u!r}" for u in units
                                                                   if isinstance(u, fusion.Group)))
         slots_by_path = {path: i for i, (path, _) in enumerate(found)}
-        argument_slots = [slots_by_path[value.source] for value in graph.arguments]
+        argument_slots = [(slots_by_path[value.source.path], (value.shape, value.dtype))
+                          if isinstance(value.source, _GradOf) else (slots_by_path[value.source], None)
+                          for value in graph.arguments]
         captured = [(value.source, value.shape, value.dtype, value.source._requires_grad) for value in graph.captured]
         assert all(v.kind == HOST for v in graph.host) and all(v.kind == ARGUMENT for v in graph.arguments)
         assert all(v.kind == CAPTURED for v in graph.captured)
         return CompiledStep(graph, units, planning.with_workspaces(module.step, layout), parallel, argument_slots, captured, result_template,
-                            result_slots, grad_outputs, bumps,
-                            [(m, m.training, tuple(m._parameters.values())) for m in modules],
-                            argument_outputs, grads_read)
+                            result_slots, grad_outputs, bumps, guards, argument_outputs, argument_bumps)
+
+
+def _argument_versions(found: list[tuple[tuple, Tensor]]) -> list[tuple[int, bool, Tensor, int]]:
+    """``(slot, of_grad, tensor, version)`` for every argument and existing argument gradient."""
+    versions = []
+    for slot, (_, tensor) in enumerate(found):
+        versions.append((slot, False, tensor, tensor._version.value))
+        if tensor._grad is not None:
+            versions.append((slot, True, tensor._grad, tensor._grad._version.value))
+    return versions
+
+
+def _argument_bumps(tracer: trace.Tracer, versions: list[tuple[int, bool, Tensor, int]],
+                    counted: set[int]) -> list[tuple[int, bool, int]]:
+    """The in-place writes to arguments (and their gradients) a replay must count on that
+    call's tensors; a write the tracer did not see is refused, as for captured tensors."""
+    bumps = []
+    for slot, of_grad, tensor, version in versions:
+        key = id(tensor._version)
+        if key in counted:
+            continue  # shared with a captured tensor (a view) or an earlier argument
+        counted.add(key)
+        recorded = tracer.bumps.get(key, 0)
+        if tensor._version.value - version != recorded:
+            what = "an argument's gradient" if of_grad else "an argument"
+            raise trace.TraceError(
+                f"tapegrad.compile: {what} ({tensor.dtype}, shape {list(tensor.shape)}) was changed in place "
+                "by code the compiler cannot record")
+        if recorded:
+            bumps.append((slot, of_grad, recorded))
+    return bumps
+
+
+def _check_argument_grads(graph: Graph, found: list[tuple[tuple, Tensor]],
+                          argument_grads: list[Tensor | None]) -> None:
+    """Replays write an argument's gradient in place, so it must be a buffer the generated
+    code can write directly: a contiguous copy would lose the update."""
+    slots = {path: i for i, (path, _) in enumerate(found)}
+    for value in graph.arguments:
+        if isinstance(value.source, _GradOf):
+            grad = argument_grads[slots[value.source.path]]
+            if grad is not None and not grad._data.flags.c_contiguous:
+                raise trace.TraceError(
+                    "tapegrad.compile: the step accumulates into an argument's .grad that is not contiguous; "
+                    "give the argument a contiguous gradient (x.grad = x.grad.contiguous()) or none (x.grad = None)")
+
+
+def _check_not_rebound(names: list[Binding]) -> None:
+    """A step that assigns a global, nonlocal or attribute it reads would do so only when
+    traced: a replay runs no Python. Refuse it rather than replay a stale value."""
+    for binding in names:
+        current = binding.current()
+        if not binding.holds(current):
+            raise trace.TraceError(
+                f"tapegrad.compile: the step assigns a name it reads while it runs ({binding.describe(current)}); "
+                "a replay runs no Python, so the assignment would not happen again. Make the assignment outside "
+                "the compiled function (pass the value in as an argument, or return it), or run this function "
+                "eagerly.")
 
 
 def compile(fn: Callable[..., Any] | None = None, *, debug: bool = False, cache_size: int = 8) -> Any:
@@ -294,6 +456,17 @@ def compile(fn: Callable[..., Any] | None = None, *, debug: bool = False, cache_
     The first call per signature runs eagerly, the second records forward, ``backward()`` and
     optimizer updates as one list and compiles it, later calls replay it as one Numba call.
     Returned tensors are detached; gradients land in ``.grad`` as in eager mode.
+
+    A replay runs no Python, so what the step read by reference is guarded instead: the
+    closure variables and globals its code names (and those of the user-defined functions it
+    reaches through them) and the referenced attributes of its bound object must still be the
+    same objects, and Python numbers among them (``int``, ``float``, ``bool``, also strings
+    and tuples of such) must still have the traced value, since the trace baked them into the
+    code as constants. A changed one (an annealed loss weight, a rebound tensor) traces again;
+    a step that assigns such a name itself is refused with ``TraceError``. Module parameters
+    and train/eval mode, optimizers' parameter groups and flags, and captured tensors' shapes
+    are guarded too. Values inside containers or other objects (``config["beta"]``,
+    ``args.beta``) are not: pass those in as arguments.
 
     >>> import tapegrad
     >>> w = tapegrad.ones(3, requires_grad=True)

@@ -76,6 +76,9 @@ class Tracer:
         self._alive: list[Any] = []          # keeps every seen array alive so ids stay unique
         self.bumps: dict[int, int] = {}       # id(version counter) -> in-place writes recorded
         self.view_base: dict[int, Value] = {}  # view value index -> value whose storage it views
+        self.adopted: list[Tensor] = []       # tensors created while tracing, read by reference later
+        self.views_by_step = _views_by_step(x for _, x in arguments.values())
+        self.views_by_step.update(_views_by_step(externals.values()))
 
     # ------------------------------------------------------------------ resolving inputs
     def value(self, x: "Tensor | np.ndarray") -> Value:
@@ -86,11 +89,19 @@ class Tracer:
         found = self._leaf(array)
         if found is not None:
             return found
-        if array.base is not None:
+        # A tensor view knows what it was made from: follow that first, so that a slice of a
+        # captured data set that happens to share memory with this call's batch still reads
+        # the data set. Memory overlap decides only for arrays whose origin is unknown.
+        traced_view = isinstance(x, Tensor) and x._base is not None and x._view_chain is not None
+        if traced_view:
+            found = self._through_base(x)
+            if found is not None:
+                return found
+        if array.base is not None and not traced_view:
             # A view of an argument (a batch sliced from a data set the step can also reach)
             # must follow the argument, not the buffer it happens to live in.
-            for _, x in self.arguments.values():
-                candidate = x._data if isinstance(x, Tensor) else x
+            for _, argument in self.arguments.values():
+                candidate = argument._data if isinstance(argument, Tensor) else argument
                 if candidate.base is not None and _inside(array, candidate):
                     return self._view(array, candidate, self.value(candidate))
         base = array.base
@@ -102,22 +113,64 @@ class Tracer:
         if array.base is not None:
             # A view whose owner the tracer never saw (an input that is itself a view of a
             # bigger buffer): find a contiguous array it knows that spans the same memory.
-            container = self._containing(array)
+            container = self._containing(array, with_arguments=not traced_view)
             if container is not None:
                 return self._view(array, container, self.value(container))
         raise TraceError(
             f"tapegrad.compile: a {array.dtype.name} array of shape {list(array.shape)} was computed by code "
-            f"the compiler cannot record ({_caller()}). Supported are the tensor ops of tapegrad's nn, optim "
-            "and autograd; pass other tensors in as arguments, or run this function eagerly.")
+            f"the compiler cannot record ({_producer(x)}{_caller()}). Supported are the tensor ops of "
+            "tapegrad's nn, optim and autograd; pass other tensors in as arguments, or run this function "
+            "eagerly.")
 
-    def _containing(self, array: np.ndarray) -> np.ndarray | None:
-        candidates = [x._data if isinstance(x, Tensor) else x for _, x in self.arguments.values()]
-        candidates += [t._data for t in self.externals.values()]
-        candidates += [a for a in self._alive if isinstance(a, np.ndarray)]
+    def _through_base(self, x: Tensor) -> Value | None:
+        """``x`` as a view of the nearest tensor on its own view chain that the tracer knows:
+        a tensor it was made from by views (an argument, a captured tensor), else its base."""
+        base, chain = x._base, x._view_chain
+        ancestors = [self.views_by_step.get(id(step)) for step in chain[:-1]]
+        for ancestor in reversed([base, *ancestors]):
+            if ancestor is None or (ancestor is not base and ancestor._base is not base):
+                continue
+            data = ancestor._data
+            if data.dtype != x._data.dtype:
+                continue
+            if not data.flags.c_contiguous:
+                if self._from_argument(data):
+                    # Replays pass a contiguous copy of such an argument: a view of it would
+                    # read the wrong memory.
+                    raise TraceError(
+                        f"tapegrad.compile: the step takes a view of a non-contiguous argument "
+                        f"({list(data.shape)}, strides {list(data.strides)}); pass a contiguous tensor "
+                        "(.contiguous()) instead")
+                continue  # view nodes address a row-major buffer: try an older ancestor
+            value = self.known.get(id(data))
+            if value is None:
+                value = self._leaf(data)
+                if value is None:
+                    continue
+            elif value.index in self.view_base:
+                continue  # a view of a view: take it of the buffer underneath instead
+            return self._view(x._data, data, value)
+        return None
+
+    def _containing(self, array: np.ndarray, with_arguments: bool = True) -> np.ndarray | None:
+        candidates = [t._data for t in self.externals.values()]
+        if with_arguments:
+            candidates = [x._data if isinstance(x, Tensor) else x for _, x in self.arguments.values()] + candidates
+        candidates += [a for a in self._alive if isinstance(a, np.ndarray)
+                       and (with_arguments or not self._from_argument(a))]
         for candidate in reversed(candidates):
             if _inside(array, candidate):
                 return candidate
         return None
+
+    def _from_argument(self, array: np.ndarray) -> bool:
+        """Whether ``array`` is an argument's buffer, a version of it, or a view of either."""
+        value = self.known.get(id(array))
+        if value is None:
+            return id(array) in self.arguments
+        while value.index in self.view_base:
+            value = self.view_base[value.index]
+        return value.storage.kind == ARGUMENT
 
     def _leaf(self, array: np.ndarray) -> Value | None:
         key = id(array)
@@ -181,6 +234,15 @@ class Tracer:
             self._remember(array, value)
         return node
 
+    def adopt(self, tensor: Tensor) -> None:
+        """``tensor`` persists by reference after this call (optimizer state the traced call
+        created, e.g. for a parameter group added since the last trace): replays read its
+        buffer then, as they read any captured tensor."""
+        key = id(tensor._data)
+        if key not in self.known and key not in self.arguments and key not in self.externals:
+            self.externals[key] = tensor
+            self.adopted.append(tensor)
+
     def alias(self, array: np.ndarray, same_as: "Tensor | np.ndarray") -> None:
         """``array`` holds the same values as ``same_as`` (a copy made by glue code)."""
         self._remember(array, self.value(same_as))
@@ -206,6 +268,29 @@ class Tracer:
                  if value.index in self.view_base and self.view_base[value.index].storage is storage]
         for key in stale:
             del self.known[key]
+
+
+def _views_by_step(tensors: Iterable[Any]) -> dict[int, Tensor]:
+    """Views among ``tensors`` by the last step of their view chain. A view chain's steps are
+    shared by every view made from it, so a tensor whose chain contains that step object was
+    made from the indexed one (not merely from the same base in the same way)."""
+    found: dict[int, Tensor] = {}
+    for tensor in tensors:
+        if isinstance(tensor, Tensor) and tensor._base is not None and tensor._view_chain:
+            found.setdefault(id(tensor._view_chain[-1]), tensor)
+    return found
+
+
+def _producer(x: Any) -> str:
+    """Which op made ``x`` (or the tensor ``x`` views), where autograd history says so, for
+    error messages."""
+    if not isinstance(x, Tensor):
+        return ""
+    for tensor, what in ((x, "made by"), (x._base, "a view of the result of")):
+        op = getattr(getattr(tensor, "grad_fn", None), "op", None)
+        if op is not None:
+            return f"{what} the op `{op.name}` ({op.grad_name}), which the compiler does not record; used in "
+    return ""
 
 
 def _caller() -> str:

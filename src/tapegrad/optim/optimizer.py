@@ -63,6 +63,11 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
 
     scalars.__name__ = f"{type(optimizer).__name__.lower()}_scalars"
     host = tracer.host(scalars, kernel_scalars)
+    # State this call created (a parameter seen for the first time) stays in optimizer.state:
+    # later replays read it there. A first-step flag, if any, makes the next call retrace.
+    for tensor in (*buffers, step):
+        if tensor is not None:
+            tracer.adopt(tensor)
     written = tuple(b for b in [param, *buffers] if b is not None)
     present = tuple(b is not None for b in buffers)
     tracer.emit(rules.FUSED_UPDATE, (param, grad, *(b for b in buffers if b is not None), host),
