@@ -67,8 +67,12 @@ def _accumulate(pending: dict, key: Any, grad: "Tensor") -> None:
 
 
 def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph: bool,
-         create_graph: bool, capture: dict[int, Any] | None, steps: list[Step] | None = None) -> dict:
-    """Sweep backward; returns the pending gradients left at leaf sinks and captured steps."""
+         create_graph: bool, capture: dict[int, Any] | None, steps: list[Step] | None = None,
+         chains: "dict[Step, fused_backward.Chain] | None" = None) -> dict:
+    """Sweep backward; returns the pending gradients left at leaf sinks and captured steps.
+
+    ``chains`` maps the head of each fusable chain to it: reaching the head, the chain may run
+    as one kernel, its members then get no gradient here and are only released."""
     pending: dict[Any, "Tensor"] = {}  # node (step or leaf sink) -> gradient arriving there
     for t, g in zip(roots, root_grads):
         if not t._requires_grad:
@@ -97,6 +101,15 @@ def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph
                     _store_grad(tensor, grad, create_graph)
             if capture is not None and id(step) in capture:
                 capture[id(step)] = grad
+            chain = chains.get(step) if chains is not None else None
+            if chain is not None:
+                sunk = fused_backward.run_chain(chain, grad)
+                if sunk is not None:
+                    if not retain_graph:
+                        step.release()
+                    for node, g in sunk.items():
+                        _accumulate(pending, node, g)
+                    continue
             input_grads = step.op.vjp(step, grad)
             if not retain_graph:
                 step.release()
@@ -163,7 +176,9 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
         pending = fused_backward.run(roots[0], root_grads[0], steps, retain_graph,
                                      lambda: _run(roots, root_grads, retain_graph, False, None, steps))
         if pending is None:
-            pending = _run(roots, root_grads, retain_graph, create_graph, None, steps)
+            # Not fused whole (a mixed tape, say): chains of elementwise steps may still be.
+            pending = _run(roots, root_grads, retain_graph, create_graph, None, steps,
+                           fused_backward.chains(steps))
     else:
         pending = _run(roots, root_grads, retain_graph, create_graph, None)
     wanted = None if inputs is None else {id(t) for t in inputs}

@@ -1,12 +1,21 @@
 """Backward-time fusion in eager mode.
 
-When ``backward()`` runs, the reachable part of the tape is known. If every step in it is an
-elementwise op or a sum (``((a*b+1).tanh()*a).sum()``, an activation chain, a pointwise loss),
-the whole sweep can run as one generated kernel: the VJPs are recorded once with the
-compiler's tracer (they are written with tapegrad ops), fused into one loop per shape,
-compiled, and cached under the tape's structure (ops, wiring, shapes, dtypes, strides,
-saved scalars). A later backward over a tape of the same structure passes the root gradient
-and the saved tensors to that kernel instead of launching one kernel per VJP op.
+When ``backward()`` runs, the reachable part of the tape is known. Runs of elementwise steps
+and sums (an activation chain, a pointwise loss, a bias add) then need not launch one kernel
+per VJP op: their VJPs are recorded once with the compiler's tracer (they are written with
+tapegrad ops), fused into one loop per shape, compiled, and cached under the structure of the
+steps (ops, wiring, shapes, dtypes, strides, saved scalars). A later backward over steps of
+the same structure passes the incoming gradient and the saved tensors to that kernel instead.
+
+Two granularities:
+
+* the whole tape, when every reachable step is fusable (``run``): one kernel from the root
+  gradient to the leaves' gradients;
+* chains, on a mixed tape (``chains``): the fusable steps are partitioned into maximal
+  connected chains, each entered through its head only (every other member gets its gradient
+  from members alone). A chain of at least two steps runs as one kernel when the sweep
+  reaches its head, whose gradient is complete then, and hands gradients to the steps and
+  leaves it feeds; matrix products and other steps run as in the ordinary sweep.
 
 Compiling costs a fraction of a second (once per structure, then cached on disk), so a
 structure is fused only once it has been seen ``FUSE_AFTER`` times: one-off backward calls
@@ -24,42 +33,65 @@ if TYPE_CHECKING:
 
 FUSE_AFTER = 3
 MAX_STEPS = 64
+# Sightings are forgotten past this many structures, so shapes that keep changing (sequences
+# of every length) cannot grow the table without bound.
+SEEN_LIMIT = 4096
+
+Kernel = Callable[..., tuple]
 
 _seen: dict[tuple, int] = {}
-# structure -> (kernel, argument positions, leaf numbers with a gradient), or None: not fusable
-_compiled: dict[tuple, "tuple[Callable[..., tuple], list[int], list[int]] | None"] = {}
+# structure -> (kernel, argument positions, sink numbers with a gradient), or None: not fusable
+_compiled: dict[tuple, "tuple[Kernel, list[int], list[int]] | None"] = {}
+
+
+# op -> whether its VJP is elementwise or a sum (asked for every step of every sweep)
+_fusable_ops: dict[Any, bool] = {}
 
 
 def _fusable(step: Step) -> bool:
-    from ..ops.pointwise import ElementwiseOp
-    from ..ops.reduce import MEAN_ALL, MEAN_DIM, SUM_ALL, SUM_DIM
-
     op = step.op
-    return (isinstance(op, ElementwiseOp) and op.rule is not None) or op in (SUM_ALL, SUM_DIM, MEAN_ALL, MEAN_DIM)
+    found = _fusable_ops.get(op)
+    if found is None:
+        from ..ops.pointwise import ElementwiseOp
+        from ..ops.reduce import MEAN_ALL, MEAN_DIM, SUM_ALL, SUM_DIM
+
+        found = _fusable_ops[op] = ((isinstance(op, ElementwiseOp) and op.rule is not None)
+                                    or op in (SUM_ALL, SUM_DIM, MEAN_ALL, MEAN_DIM))
+    return found
 
 
-def _structure(root_grad: "Tensor", steps: list[Step]) -> tuple[tuple, list[Any], list[AccumulateGrad]] | None:
-    """(key, arrays the kernel reads, leaf sinks in numbering order), or None if not fusable."""
+def _unusual(step: Step) -> bool:
+    """Hooks and retained gradients need the gradient of this very step: no fusion at all."""
+    return bool(step.hooks) or step.retained is not None
+
+
+def _structure(grad: "Tensor", steps: list[Step]
+               ) -> "tuple[tuple, list[Any], list[Step | AccumulateGrad]] | None":
+    """(key, arrays the kernel reads, sinks in numbering order), or None if not fusable.
+
+    ``steps`` run in this order starting from ``grad`` at ``steps[0]``; an edge to a node
+    outside ``steps`` (a leaf, or a step after the chain) is a sink the kernel returns a
+    gradient for."""
     number = {id(s): i for i, s in enumerate(steps)}
-    leaves: list[AccumulateGrad] = []
-    leaf_number: dict[int, int] = {}
-    data = root_grad._data
+    sinks: list[Step | AccumulateGrad] = []
+    sink_number: dict[int, int] = {}
+    data = grad._data
     arrays = [data]
     parts: list[Any] = [(data.shape, data.dtype.str, data.strides)]
     for step in steps:
-        if step.hooks or step.retained is not None or step.saved is RELEASED or not _fusable(step):
+        if _unusual(step) or step.saved is RELEASED or not _fusable(step):
             return None
         edges = []
         for edge in step.edges:
             if edge is None:
                 edges.append(None)
-            elif isinstance(edge, AccumulateGrad):
-                if id(edge) not in leaf_number:
-                    leaf_number[id(edge)] = len(leaves)
-                    leaves.append(edge)
-                edges.append(-1 - leaf_number[id(edge)])
-            else:
+            elif id(edge) in number:
                 edges.append(number[id(edge)])
+            else:
+                if id(edge) not in sink_number:
+                    sink_number[id(edge)] = len(sinks)
+                    sinks.append(edge)
+                edges.append(-1 - sink_number[id(edge)])
         saved = []
         for item in step.saved:
             if isinstance(item, SavedTensor):
@@ -72,13 +104,44 @@ def _structure(root_grad: "Tensor", steps: list[Step]) -> tuple[tuple, list[Any]
             else:
                 saved.append(item)
         parts.append((step.op.name, tuple(edges), step.input_meta, step.attrs, tuple(saved)))
+    # Which arrays are one and the same (``x * x.detach()``): the kernel reads each array
+    # through one argument, so a tape that shares them differently needs its own kernel.
+    first: dict[int, int] = {}
+    parts.append(tuple(first.setdefault(id(array), i) for i, array in enumerate(arrays)))
     key = tuple(parts)
     try:
         hash(key)
     except TypeError:
         return None
-    return key, arrays, leaves
+    return key, arrays, sinks
 
+
+def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: bool) -> dict | None:
+    """The gradients arriving at the sinks of ``steps`` from the kernel of their structure;
+    None when they must run unfused (``sweep`` runs them, traced, to record a structure seen
+    often enough; ``retry``: it can run again untraced if recording fails)."""
+    found = _structure(grad, steps)
+    if found is None:
+        return None
+    key, arrays, sinks = found
+    compiled = _compiled.get(key, False)
+    if compiled is False:
+        if len(_seen) >= SEEN_LIMIT and key not in _seen:
+            _seen.clear()
+        seen = _seen[key] = _seen.get(key, 0) + 1
+        if seen < FUSE_AFTER:
+            return None
+        return _record(key, arrays, sinks, sweep, retry)
+    if compiled is None:
+        return None
+    kernel, positions, with_grad = compiled
+    from ..tensor import _wrap
+
+    outputs = kernel(*[arrays[i] for i in positions])
+    return {sinks[sink]: _wrap(out) for sink, out in zip(with_grad, outputs)}
+
+
+# ------------------------------------------------------------------ the whole tape
 
 def run(root: "Tensor", root_grad: "Tensor", steps: list[Step], retain_graph: bool,
         sweep: Callable[[], dict]) -> dict | None:
@@ -89,29 +152,107 @@ def run(root: "Tensor", root_grad: "Tensor", steps: list[Step], retain_graph: bo
 
     if trace.ACTIVE is not None or not steps or len(steps) > MAX_STEPS:
         return None
-    found = _structure(root_grad, steps)
-    if found is None:
-        return None
-    key, arrays, leaves = found
-    if key not in _compiled:
-        seen = _seen[key] = _seen.get(key, 0) + 1
-        if seen < FUSE_AFTER:
-            return None
-        return _record(key, arrays, leaves, sweep)
-    compiled = _compiled[key]
-    if compiled is None:
-        return None
-    kernel, positions, with_grad = compiled
-    from ..tensor import _wrap
-
-    outputs = kernel(*[arrays[i] for i in positions])
-    if not retain_graph:
+    for step in steps:
+        if not _fusable(step):
+            return None  # a mixed tape: ``chains`` may fuse parts of it
+    pending = _fused(root_grad, steps, sweep, retry=False)
+    if pending is not None and not retain_graph:
         for step in steps:
             step.release()
-    return {leaves[leaf]: _wrap(out) for leaf, out in zip(with_grad, outputs)}
+    return pending
 
 
-def _serialized(kernel: Callable[..., tuple]) -> Callable[..., tuple]:
+# ------------------------------------------------------------------ chains on a mixed tape
+
+class Chain:
+    """Connected fusable steps in sweep order; only ``steps[0]`` (the head) gets gradients
+    from outside, so its gradient is the chain's whole input once the sweep reaches it."""
+
+    __slots__ = ("steps", "members")
+
+    def __init__(self, head: Step) -> None:
+        self.steps = [head]
+        self.members = {id(head)}
+
+    def add(self, step: Step) -> None:
+        self.steps.append(step)
+        self.members.add(id(step))
+
+
+def chains(steps: list[Step]) -> dict[Step, Chain] | None:
+    """Chains of at least two steps keyed by their heads, for a sweep over ``steps`` (in sweep
+    order); None when there is nothing to fuse, or the whole-tape kernel covers the tape."""
+    from ..compiler import trace
+
+    if trace.ACTIVE is not None:
+        return None
+    fusable = []
+    for step in steps:
+        if _unusual(step):
+            return None
+        fusable.append(_fusable(step) and step.saved is not RELEASED)
+    if all(fusable) and len(steps) <= MAX_STEPS:
+        return None  # ``run`` owns such tapes
+    found = [chain for chain in _partition(steps, fusable) if len(chain.steps) >= 2]
+    return {chain.steps[0]: chain for chain in found} or None
+
+
+def _partition(steps: list[Step], fusable: list[bool]) -> list[Chain]:
+    """Greedy, in sweep order: a fusable step joins the chain of its consumers when they all
+    belong to that one chain, otherwise it heads a new chain. A member's gradient then comes
+    from inside its chain alone, so running a chain at its head never waits on a step that
+    itself waits on the chain (the chains and other steps stay acyclic)."""
+    consumers: dict[int, list[Step]] = {}
+    for step in steps:
+        for edge in step.edges:
+            if isinstance(edge, Step):
+                consumers.setdefault(id(edge), []).append(step)
+    owner: dict[int, Chain] = {}
+    result = []
+    for step, ok in zip(steps, fusable):
+        if not ok:
+            continue
+        users = consumers.get(id(step), ())
+        chain = owner.get(id(users[0])) if users else None
+        if chain is None or len(chain.steps) >= MAX_STEPS or any(owner.get(id(u)) is not chain for u in users):
+            chain = Chain(step)
+            result.append(chain)
+        else:
+            chain.add(step)
+        owner[id(step)] = chain
+    return result
+
+
+def run_chain(chain: Chain, grad: "Tensor") -> dict | None:
+    """The gradients the chain hands to the nodes it feeds, given the gradient at its head;
+    None when its steps run in the ordinary sweep this time. Releasing the chain's saved
+    tensors is the sweep's business (its members get no gradient of their own)."""
+    return _fused(grad, chain.steps, lambda: _sweep_chain(chain, grad), retry=True)
+
+
+def _sweep_chain(chain: Chain, grad: "Tensor") -> dict:
+    """The chain's VJPs one by one, as the ordinary sweep runs them: what it is recorded from.
+    Sink gradients are summed here, so the kernel returns one gradient per sink."""
+    inside: dict[Step, Tensor] = {chain.steps[0]: grad}
+    sunk: dict[Step | AccumulateGrad, Tensor] = {}
+    for step in chain.steps:
+        g = inside.pop(step, None)
+        if g is None:
+            continue
+        for edge, input_grad in zip(step.edges, step.op.vjp(step, g)):
+            if edge is not None and input_grad is not None:
+                _add(inside if id(edge) in chain.members else sunk, edge, input_grad)
+    return sunk
+
+
+def _add(pending: dict, key: Any, grad: "Tensor") -> None:
+    previous = pending.get(key)
+    pending[key] = grad if previous is None else previous + grad
+
+
+# ------------------------------------------------------------------ recording and compiling
+
+def _serialized(kernel: Kernel) -> Kernel:
     """A threaded kernel behind the backend's lock for parallel launches."""
     from ..backends import cpu
 
@@ -122,29 +263,46 @@ def _serialized(kernel: Callable[..., tuple]) -> Callable[..., tuple]:
     return run
 
 
-def _record(key: tuple, arrays: list[Any], leaves: list[AccumulateGrad], sweep: Callable[[], dict]) -> dict:
-    """Run the ordinary sweep under the tracer, and compile what it did for next time."""
-    from ..compiler import codegen, fusion, passes, trace
-    from ..backends import kernel_cache
+def _record(key: tuple, arrays: list[Any], sinks: "list[Step | AccumulateGrad]", sweep: Callable[[], dict],
+            retry: bool) -> dict:
+    """Run ``sweep`` under the tracer, and compile what it did for next time."""
+    from ..compiler import trace
 
     tracer = trace.Tracer({id(array): (position, array) for position, array in enumerate(arrays)}, {})
+    _seen.pop(key, None)
     trace.ACTIVE = tracer
     try:
         pending = sweep()
+    except trace.TraceError:
+        if not retry:
+            raise
+        # A VJP did something the tracer cannot record. A chain's sweep only makes new
+        # tensors (the main sweep releases its steps), so it can simply run again untraced.
+        trace.ACTIVE = None
+        _compiled[key] = None
+        return sweep()
     finally:
         trace.ACTIVE = None
     try:
-        graph = tracer.graph
-        with_grad = [number for number, leaf in enumerate(leaves) if leaf in pending]
-        graph.outputs = [tracer.value(pending[leaves[number]]) for number in with_grad]
-        passes.fold_constants(graph)
-        passes.eliminate_dead(graph)
-        units = fusion.fuse(graph)
-        source, parallel = codegen.generate(graph, units)
-        module = kernel_cache.load_module("backward", source)
-        _compiled[key] = (_serialized(module.step) if parallel else module.step,
-                          [value.source for value in graph.arguments], with_grad)
+        with_grad = [number for number, sink in enumerate(sinks) if sink in pending]
+        kernel, positions = _compile(tracer, [pending[sinks[number]] for number in with_grad])
+        _compiled[key] = (kernel, positions, with_grad)
     except trace.TraceError:
         _compiled[key] = None
-    _seen.pop(key, None)
     return pending
+
+
+def _compile(tracer: Any, outputs: list["Tensor"]) -> tuple[Kernel, list[int]]:
+    """The kernel returning ``outputs`` from the traced arrays, and the positions of the
+    arrays it takes."""
+    from ..backends import kernel_cache
+    from ..compiler import codegen, fusion, passes
+
+    graph = tracer.graph
+    graph.outputs = [tracer.value(out) for out in outputs]
+    passes.fold_constants(graph)
+    passes.eliminate_dead(graph)
+    units = fusion.fuse(graph)
+    source, parallel = codegen.generate(graph, units)
+    module = kernel_cache.load_module("backward", source)
+    return (_serialized(module.step) if parallel else module.step), [value.source for value in graph.arguments]
