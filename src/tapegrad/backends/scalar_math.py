@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from numba import njit
+
 from . import fastmath, kernel_cache
 from .fastmath import (FASTMATH_FLAGS, fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,
                        fast_tanh)
 
-__all__ = ["FASTMATH_FLAGS", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_sigmoid",
+__all__ = ["FASTMATH_FLAGS", "accumulate", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_sigmoid",
            "fast_tanh"]
 
 # Kernels compiled against these names must be rebuilt when either module changes.
 kernel_cache.add_fingerprint(Path(__file__).read_text())
 kernel_cache.add_fingerprint(Path(fastmath.__file__).read_text())
+
+
+@njit(fastmath=FASTMATH_FLAGS | {"reassoc"}, cache=True)
+def accumulate(total, x):  # noqa: ANN001, ANN201 - compiled by Numba
+    """``total + x`` for a sum accumulated in a loop. Only this addition may be reassociated,
+    which lets LLVM keep several partial sums in vector lanes; the loop's other arithmetic
+    keeps the kernel's own flags. (Left to LLVM's inliner, not Numba's ``inline='always'``,
+    so the instruction keeps this function's flags.) Measured: a float32 array summed into
+    float64 ran about 20x faster than with ``total += x``."""
+    return total + x

@@ -19,10 +19,12 @@ import numpy as np
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
 from .planning import Plan, workspace_name
-from .rules import numpy_type
+from .rules import FULL, VIEW, numpy_type
 
 # Groups at least this large run their outermost loop on threads (as the eager kernels do).
 PARALLEL_THRESHOLD = 1 << 17
+# A 1-D group with sums accumulates partial sums over blocks of this many elements.
+SUM_BLOCK = 1 << 14
 
 _HEADER = """\
 import math
@@ -170,6 +172,12 @@ def generate(graph: Graph, units: list["Node | Group"], plan: Plan | None = None
 
 
 def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
+    """Write ``group`` as one loop nest; returns whether its outer loop runs on threads.
+
+    With sums, the loop is cut into blocks (the outer index, or pieces of ``SUM_BLOCK`` for a
+    1-D shape) that each accumulate a partial sum with ``accumulate``, whose reassociating add
+    lets the loop vectorize; a plain ``acc += x`` would keep the whole fused loop scalar.
+    """
     shape = group.shape
     indices = [f"i{d}" for d in range(len(shape))]
     here = f"[{', '.join(indices)}]" if shape else "[()]"
@@ -179,18 +187,38 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
             src.alias(out, node.writes[0])
         elif out.index in stored:
             src.line(f"{src.fresh(out)} = {src.allocate(out)}")
-    accumulators = {}
-    for node in group.sums:
-        acc = accumulators[id(node)] = src.temp("acc")
-        src.line(f"{acc} = 0.0")
+    constants = _hoisted_scalars(group, src)
     size = 1
     for s in shape:
         size *= s
     parallel = size >= PARALLEL_THRESHOLD and len(shape) > 0
-    for depth, extent in enumerate(shape):
-        loop = "prange" if depth == 0 and parallel else "range"
-        src.line("    " * depth + f"for i{depth} in {loop}({extent}):")
-    pad = "    " * len(shape)
+    loop = "prange" if parallel else "range"
+    accumulators = [src.temp("acc") for _ in group.sums]
+    if not shape:
+        depth = 0
+        src.line(f"{' = '.join(accumulators)} = 0.0" if accumulators else "pass")
+    elif not group.sums:
+        for depth, extent in enumerate(shape):
+            src.line("    " * depth + f"for i{depth} in {loop if depth == 0 else 'range'}({extent}):")
+        depth = len(shape)
+    else:
+        parts = src.temp("partial")
+        if len(shape) == 1:
+            blocks = -(-shape[0] // SUM_BLOCK)
+            src.line(f"{parts} = np.empty(({blocks}, {len(accumulators)}), np.float64)")
+            src.line(f"for block in {loop}({blocks}):")
+            src.line(f"    {' = '.join(accumulators)} = 0.0")
+            src.line(f"    for i0 in range(block * {SUM_BLOCK}, min({shape[0]}, block * {SUM_BLOCK} + {SUM_BLOCK})):")
+            block = "block"
+        else:
+            src.line(f"{parts} = np.empty(({shape[0]}, {len(accumulators)}), np.float64)")
+            src.line(f"for i0 in {loop}({shape[0]}):")
+            src.line(f"    {' = '.join(accumulators)} = 0.0")
+            for depth in range(1, len(shape)):
+                src.line("    " * depth + f"for i{depth} in range({shape[depth]}):")
+            block = "i0"
+        depth = len(shape) + (len(shape) == 1)
+    pad = "    " * depth
     for node in group.nodes:
         fn, compute = node.attrs
         compute = np.dtype(compute)
@@ -199,6 +227,8 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
             if isinstance(x, Value):
                 if x.index in group.members:
                     expr = f"t{x.index}"
+                elif x.index in constants:
+                    expr = constants[x.index]
                 else:
                     expr = src.broadcast_index(x, shape, indices)
                 if x.dtype != compute:
@@ -207,17 +237,47 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
             else:
                 args.append(src.literal(x, compute) if isinstance(x, (bool, int, float)) else repr(x))
         out = node.outputs[0]
-        call = f"{src.scalar(fn)}({', '.join(args)})"
-        if out.dtype != compute or out.dtype.kind == "b":
-            call = f"{numpy_type(out.dtype)}({call})"
+        # Rounded to the output's type at every step, as the eager kernels store it: a
+        # definition with a Python literal (``1 - y * y``) would otherwise widen float32 to
+        # float64 for the rest of the chain (slower, and not what eager computes).
+        call = f"{numpy_type(out.dtype)}({src.scalar(fn)}({', '.join(args)}))"
         src.line(f"{pad}t{out.index} = {call}")
         if out.index in stored:
             src.line(f"{pad}{src.name(out)}{here} = t{out.index}")
-    for node in group.sums:
-        src.line(f"{pad}{accumulators[id(node)]} += t{node.inputs[0].index}")
-    for node in group.sums:
+    for node, acc in zip(group.sums, accumulators):
+        src.line(f"{pad}{acc} = accumulate({acc}, t{node.inputs[0].index})")
+    if group.sums and shape:
+        for k, acc in enumerate(accumulators):
+            src.line(f"    {parts}[{block}, {k}] = {acc}")
+        for k, acc in enumerate(accumulators):
+            src.line(f"{acc} = {parts}[:, {k}].sum()")
+    for node, acc in zip(group.sums, accumulators):
         out = node.outputs[0]
         _, divisor = node.attrs
         scale = f" / {float(divisor)!r}" if divisor != 1 else ""
-        src.line(f"{src.fresh(out)} = np.full({out.shape!r}, {accumulators[id(node)]}{scale}, {numpy_type(out.dtype)})")
+        src.line(f"{src.fresh(out)} = np.full({out.shape!r}, {acc}{scale}, {numpy_type(out.dtype)})")
     return parallel
+
+
+def _hoisted_scalars(group: Group, src: Source) -> dict[int, str]:
+    """Inputs that hold one number: filled constants (written as literals) and stride-0
+    broadcasts (read once before the loop). Loading them per element through a broadcast
+    view would cost a load per element and keep the loop from vectorizing."""
+    found: dict[int, str] = {}
+    for node in group.nodes:
+        for x in node.input_values():
+            if x.index in group.members or x.index in found:
+                continue
+            base = x
+            producer = base.producer
+            if producer is not None and producer.rule is VIEW and all(s == 0 for s in producer.attrs[1]) \
+                    and producer.attrs[2] == 0:
+                base = producer.inputs[0]
+                producer = base.producer
+            if producer is not None and producer.rule is FULL and not producer.writes and base.storage is base:
+                found[x.index] = src.literal(producer.attrs, x.dtype)
+            elif base is not x:
+                name = src.temp("scalar")
+                src.line(f"{name} = {src.name(base)}.reshape(-1)[0]")
+                found[x.index] = name
+    return found
