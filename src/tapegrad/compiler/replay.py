@@ -163,7 +163,7 @@ class _Guards:
         for module, training, parameters in self.modules:
             if module.training is not training:
                 raise GuardFailure(f"{type(module).__name__}.training changed to {module.training}")
-            if any(a is not b for a, b in zip(module._parameters.values(), parameters)):
+            if not all(map(operator.is_, module._parameters.values(), parameters)):
                 raise GuardFailure(f"a parameter of {type(module).__name__} was replaced")
         for optimizer, groups in self.optimizers:
             current = optimizer.param_groups
@@ -219,8 +219,9 @@ class CompiledStep:
                 raise GuardFailure("a captured tensor's requires_grad changed")
             arrays.append(data)
         after = []
+        memo: dict = {}
         for value in self.graph.host:
-            array, commit = value.source()
+            array, commit = value.source(memo)
             arrays.append(array)
             if commit is not None:
                 after.append(commit)

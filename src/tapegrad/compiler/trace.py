@@ -247,9 +247,10 @@ class Tracer:
         """``array`` holds the same values as ``same_as`` (a copy made by glue code)."""
         self._remember(array, self.value(same_as))
 
-    def host(self, provider: Callable[[], tuple[np.ndarray, Any]], current: np.ndarray) -> Value:
-        """An array Python computes before each replay: ``provider()`` returns it and a
-        callable to run once the replay has succeeded (or None); ``current`` is this call's."""
+    def host(self, provider: Callable[[dict], tuple[np.ndarray, Any]], current: np.ndarray) -> Value:
+        """An array Python computes before each replay: ``provider(memo)`` returns it and a
+        callable to run once the replay has succeeded (or None); ``memo`` is a dict shared by
+        one replay's providers (for work they have in common); ``current`` is this call's."""
         value = self.graph.new_value(current.shape, current.dtype, HOST, provider)
         self._remember(current, value)
         return value

@@ -42,21 +42,31 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
     flags = update.flags
     dtype = param._data.dtype
     kernel_scalars = update.args[-1]
-    stateful = step is not None or any(b is not None for b in buffers)
+    held = tuple(b for b in (*buffers, step) if b is not None)
+    names: list[tuple[str, Tensor]] = []  # where ``held`` sits in the state entry, found at the first replay
 
-    def scalars() -> tuple[np.ndarray, Any]:
-        from ..compiler.replay import GuardFailure
-
+    def scalars(memo: dict) -> tuple[np.ndarray, Any]:
         # Stateless updates (plain SGD) keep no entry, so there is nothing to have been replaced.
-        entry = optimizer.state.get(param, {}) if stateful else {}
-        if stateful and (not entry or (step is not None and entry.get("step") is not step) or any(
-                all(b is not v for v in entry.values()) for b in buffers if b is not None)):
-            raise GuardFailure(f"{type(optimizer).__name__}'s state was replaced (load_state_dict?)")
+        # (``optimizer.state`` is read each time: load_state_dict replaces the dict.)
+        if held:
+            entry = optimizer.state.get(param)
+            if entry is not None and not names:
+                names.extend((key, value) for key, value in entry.items() if any(value is b for b in held))
+            if entry is None or len(names) != len(held) or any(entry.get(key) is not value for key, value in names):
+                from ..compiler.replay import GuardFailure
+                raise GuardFailure(f"{type(optimizer).__name__}'s state was replaced (load_state_dict?)")
         t = 0.0
         if step is not None:
             t = step._data.item() + 1.0
-        values, now = optimizer._constants(group, dtype, t)
+        # One replay updates every parameter of a group with the same scalars (unless their
+        # step counts differ): ``memo`` lives for one replay, so they are computed once.
+        key = (id(group), dtype, t)
+        constants = memo.get(key)
+        if constants is None:
+            constants = memo[key] = optimizer._constants(group, dtype, t)
+        values, now = constants
         if now != flags:
+            from ..compiler.replay import GuardFailure
             raise GuardFailure(f"{type(optimizer).__name__} options changed to {now} (traced with {flags})")
         # The step counter moves only once the replay has run (its version is bumped then too).
         return values, (lambda: step._data.fill(t)) if step is not None else None
