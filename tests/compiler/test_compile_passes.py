@@ -226,3 +226,38 @@ def test_replays_return_fresh_arrays_and_agree_across_threads():
     assert forward.traces == 1
     np.testing.assert_array_equal(as_numpy(kept), snapshot)  # later replays did not write into it
     assert not np.shares_memory(first.numpy(), kept.numpy())
+
+
+# ------------------------------------------------------------------ sums over the batch axis
+def _sum_axes_in_groups(compiled):
+    (step,) = [s for steps in compiled._steps.values() for s in steps]
+    groups = [u for u in step.units if isinstance(u, fusion.Group)]
+    alone = [u for u in step.units if not isinstance(u, fusion.Group) and u.rule is rules.SUM]
+    return [tuple(n.attrs[0]) for g in groups for n in g.sums], alone
+
+
+@pytest.mark.parametrize("rows, expect_fused", [(6, True), (1 << 10, False)])
+def test_bias_gradient_sums_join_single_threaded_loops_only(rows, expect_fused):
+    # (rows, 128): 6 rows run on one thread, so the batch-axis sum of relu's backward (the
+    # bias gradient) accumulates in its loop; 1024 rows run on threads and keep it separate.
+    def fn(x):
+        w.grad = b.grad = None
+        loss = (x @ w + b).relu().sum()
+        loss.backward()
+        return loss
+
+    rng = np.random.default_rng(0)
+    w = tapegrad.from_numpy(rng.standard_normal((4, 128))).requires_grad_()
+    b = tapegrad.from_numpy(rng.standard_normal(128)).requires_grad_()
+    compiled = tapegrad.compile(fn)
+    for _ in range(3):
+        x = tapegrad.from_numpy(rng.standard_normal((rows, 4)))
+        got = float(as_numpy(compiled(x)))
+        got_w, got_b = as_numpy(w.grad), as_numpy(b.grad)
+        expected = float(as_numpy(fn(x)))
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.testing.assert_allclose(got_w, as_numpy(w.grad), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got_b, as_numpy(b.grad), rtol=1e-12, atol=1e-12)
+    fused, alone = _sum_axes_in_groups(compiled)
+    assert ((0,) in fused) is expect_fused
+    assert any(tuple(n.attrs[0]) == (0,) for n in alone) is not expect_fused

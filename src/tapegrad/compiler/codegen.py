@@ -16,13 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .fusion import Group, stored_values
+from .fusion import PARALLEL_THRESHOLD, Group, stored_values
 from .graph import Graph, Node, Value
 from .planning import Plan, workspace_name
 from .rules import FULL, VIEW, numpy_type
 
-# Groups at least this large run their outermost loop on threads (as the eager kernels do).
-PARALLEL_THRESHOLD = 1 << 17
 # A 1-D group with sums accumulates partial sums over blocks of this many elements.
 SUM_BLOCK = 1 << 14
 
@@ -177,6 +175,8 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
     With sums, the loop is cut into blocks (the outer index, or pieces of ``SUM_BLOCK`` for a
     1-D shape) that each accumulate a partial sum with ``accumulate``, whose reassociating add
     lets the loop vectorize; a plain ``acc += x`` would keep the whole fused loop scalar.
+    Sums over leading axes (fused only into single-threaded loops) add into an array over the
+    kept positions, which the innermost loop walks without a loop-carried dependence.
     """
     shape = group.shape
     indices = [f"i{d}" for d in range(len(shape))]
@@ -193,11 +193,17 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
         size *= s
     parallel = size >= PARALLEL_THRESHOLD and len(shape) > 0
     loop = "prange" if parallel else "range"
-    accumulators = [src.temp("acc") for _ in group.sums]
+    whole = [node for node in group.sums if len(node.attrs[0]) == len(shape)]
+    columns = [node for node in group.sums if len(node.attrs[0]) != len(shape)]
+    accumulators = [src.temp("acc") for _ in whole]
+    column_accumulators = [src.temp("columns") for _ in columns]
+    for node, acc in zip(columns, column_accumulators):
+        kept = shape[len(node.attrs[0]):]
+        src.line(f"{acc} = np.zeros({kept!r}, np.float64)")
     if not shape:
         depth = 0
         src.line(f"{' = '.join(accumulators)} = 0.0" if accumulators else "pass")
-    elif not group.sums:
+    elif not whole:
         for depth, extent in enumerate(shape):
             src.line("    " * depth + f"for i{depth} in {loop if depth == 0 else 'range'}({extent}):")
         depth = len(shape)
@@ -244,18 +250,26 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
         src.line(f"{pad}t{out.index} = {call}")
         if out.index in stored:
             src.line(f"{pad}{src.name(out)}{here} = t{out.index}")
-    for node, acc in zip(group.sums, accumulators):
+    for node, acc in zip(whole, accumulators):
         src.line(f"{pad}{acc} = accumulate({acc}, t{node.inputs[0].index})")
-    if group.sums and shape:
+    for node, acc in zip(columns, column_accumulators):
+        kept = ", ".join(indices[len(node.attrs[0]):])
+        src.line(f"{pad}{acc}[{kept}] += t{node.inputs[0].index}")
+    if whole and shape:
         for k, acc in enumerate(accumulators):
             src.line(f"    {parts}[{block}, {k}] = {acc}")
         for k, acc in enumerate(accumulators):
             src.line(f"{acc} = {parts}[:, {k}].sum()")
-    for node, acc in zip(group.sums, accumulators):
+    for node, acc in zip(whole, accumulators):
         out = node.outputs[0]
         _, divisor = node.attrs
         scale = f" / {float(divisor)!r}" if divisor != 1 else ""
         src.line(f"{src.fresh(out)} = np.full({out.shape!r}, {acc}{scale}, {numpy_type(out.dtype)})")
+    for node, acc in zip(columns, column_accumulators):
+        out = node.outputs[0]
+        _, divisor = node.attrs
+        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        src.line(f"{src.fresh(out)} = ({acc}{scale}).astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
     return parallel
 
 

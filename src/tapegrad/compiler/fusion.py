@@ -1,6 +1,7 @@
 """Fusion: partition the list into maximal groups of elementwise nodes over one shape, each
-written as a single loop nest, with whole-array sums of a group's values fused in as
-accumulators (epilogues).
+written as a single loop nest, with whole-array sums (and, in single-threaded loops, sums over
+leading axes such as a bias gradient's) of a group's values fused in as accumulators
+(epilogues).
 
 One pass in list order. An elementwise node joins the open group of its shape when that is
 safe; a group stays open (its loop is emitted later, where it closes) until a node outside it
@@ -16,7 +17,8 @@ from .rules import SUM
 
 class Group:
     """Elementwise ``nodes`` evaluated per element of ``shape`` in one loop nest; ``sums`` are
-    SUM nodes over all of a member's elements, accumulated in that loop."""
+    SUM nodes over all of a member's elements, or over its leading axes, accumulated in that
+    loop."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
@@ -33,6 +35,19 @@ class Group:
 
 
 Unit = "Node | Group"
+
+# Groups at least this large run their outermost loop on threads (as the eager kernels do).
+PARALLEL_THRESHOLD = 1 << 17
+
+
+def _column_sum(axes: tuple[int, ...], group: Group) -> bool:
+    """Whether a sum over ``axes`` of a member can be accumulated in the group's loop: over
+    leading axes only (a bias gradient: the batch axis) of a group whose loop runs on one
+    thread, so each kept position's accumulator has one writer."""
+    size = 1
+    for extent in group.shape:
+        size *= extent
+    return 0 < len(axes) < len(group.shape) and axes == tuple(range(len(axes))) and size < PARALLEL_THRESHOLD
 
 
 def fuse(graph: Graph) -> list["Node | Group"]:
@@ -70,8 +85,8 @@ def fuse(graph: Graph) -> list["Node | Group"]:
             (x,) = inputs
             group = owner.get(x.index)
             axes, _ = node.attrs
-            if (group is not None and x.index in group.members and tuple(axes) == tuple(range(len(x.shape)))
-                    and x.dtype.kind == "f"):
+            if group is not None and x.index in group.members and x.dtype.kind == "f" and (
+                    tuple(axes) == tuple(range(len(x.shape))) or _column_sum(tuple(axes), group)):
                 group.sums.append(node)
                 group.sum_outputs.add(node.outputs[0].index)
                 owner[node.outputs[0].index] = group
