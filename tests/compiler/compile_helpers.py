@@ -147,6 +147,7 @@ class Record:
 
     def __init__(self) -> None:
         self.losses: list[float] = []
+        self.came_detached: list[bool] = []  # every returned tensor had no history
         self.results: list[Any] = []
         self.params: list[list[np.ndarray]] = []
         self.grads: list[list[np.ndarray | None]] = []
@@ -157,7 +158,10 @@ class Record:
     def snapshot(self, model: nn.Module, opt: Any, result: Any) -> None:
         loss = result["loss"] if isinstance(result, dict) else result[0] if isinstance(result, tuple) else result
         self.losses.append(float(loss.detach().numpy()))
-        self.results.append(result)
+        # Results are kept detached: runs are cached for the whole test process, and a result's
+        # history would keep its tape alive (tests/test_memory.py counts live tape steps).
+        self.came_detached.append(all(not t.requires_grad and t.grad_fn is None for t in _tensors(result)))
+        self.results.append(_detached(result))
         params = list(model.parameters())
         self.params.append([as_numpy(p) for p in params])
         self.grads.append([None if p.grad is None else as_numpy(p.grad) for p in params])
@@ -165,6 +169,23 @@ class Record:
         self.state.append([{k: as_numpy(v) if isinstance(v, tapegrad.Tensor) else np.asarray(v)
                             for k, v in opt.state[p].items()} for p in params])
         self.lrs.append([g["lr"] for g in opt.param_groups])
+
+
+def _tensors(result: Any) -> list[tapegrad.Tensor]:
+    if isinstance(result, tapegrad.Tensor):
+        return [result]
+    items = result.values() if isinstance(result, dict) else result if isinstance(result, (tuple, list)) else []
+    return [t for item in items for t in _tensors(item)]
+
+
+def _detached(result: Any) -> Any:
+    if isinstance(result, tapegrad.Tensor):
+        return result.detach()
+    if isinstance(result, (tuple, list)):
+        return type(result)(_detached(r) for r in result)
+    if isinstance(result, dict):
+        return {k: _detached(v) for k, v in result.items()}
+    return result
 
 
 class Run:
