@@ -173,8 +173,11 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
     """Write ``group`` as one loop nest; returns whether its outer loop runs on threads.
 
     With sums, the loop is cut into blocks (the outer index, or pieces of ``SUM_BLOCK`` for a
-    1-D shape) that each accumulate a partial sum with ``accumulate``, whose reassociating add
-    lets the loop vectorize; a plain ``acc += x`` would keep the whole fused loop scalar.
+    1-D shape). The fused loop stores the summed values of a block in a small buffer, and a
+    second loop adds them up with ``accumulate``, whose reassociating add vectorizes. Both
+    loops vectorize; accumulating inside the fused loop kept it scalar (measured: a float32
+    ``tanh`` summed over 4M elements ran 11 ms that way, 6.4 ms with the buffer, 4.6 ms
+    without the sum).
     Sums over leading axes (fused only into single-threaded loops) add into an array over the
     kept positions, which the innermost loop walks without a loop-carried dependence.
     """
@@ -209,20 +212,23 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
         depth = len(shape)
     else:
         parts = src.temp("partial")
+        buffers = [src.temp("block") for _ in whole]
+        src.line(f"{parts} = np.empty(({-(-shape[0] // SUM_BLOCK) if len(shape) == 1 else shape[0]}, "
+                 f"{len(whole)}), np.float64)")
         if len(shape) == 1:
-            blocks = -(-shape[0] // SUM_BLOCK)
-            src.line(f"{parts} = np.empty(({blocks}, {len(accumulators)}), np.float64)")
-            src.line(f"for block in {loop}({blocks}):")
-            src.line(f"    {' = '.join(accumulators)} = 0.0")
-            src.line(f"    for i0 in range(block * {SUM_BLOCK}, min({shape[0]}, block * {SUM_BLOCK} + {SUM_BLOCK})):")
-            block = "block"
+            src.line(f"for block in {loop}({-(-shape[0] // SUM_BLOCK)}):")
+            src.line(f"    low = block * {SUM_BLOCK}")
+            src.line(f"    high = min({shape[0]}, low + {SUM_BLOCK})")
+            block_shape, block, slot = "high - low", "block", "[i0 - low]"
         else:
-            src.line(f"{parts} = np.empty(({shape[0]}, {len(accumulators)}), np.float64)")
             src.line(f"for i0 in {loop}({shape[0]}):")
-            src.line(f"    {' = '.join(accumulators)} = 0.0")
-            for depth in range(1, len(shape)):
-                src.line("    " * depth + f"for i{depth} in range({shape[depth]}):")
-            block = "i0"
+            block_shape, block, slot = repr(shape[1:]), "i0", f"[{', '.join(indices[1:])}]"
+        for node, buffer in zip(whole, buffers):
+            src.line(f"    {buffer} = np.empty({block_shape}, {numpy_type(node.inputs[0].dtype)})")
+        if len(shape) == 1:
+            src.line("    for i0 in range(low, high):")
+        for depth in range(1, len(shape)):
+            src.line("    " * depth + f"for i{depth} in range({shape[depth]}):")
         depth = len(shape) + (len(shape) == 1)
     pad = "    " * depth
     for node in group.nodes:
@@ -250,13 +256,20 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
         src.line(f"{pad}t{out.index} = {call}")
         if out.index in stored:
             src.line(f"{pad}{src.name(out)}{here} = t{out.index}")
-    for node, acc in zip(whole, accumulators):
-        src.line(f"{pad}{acc} = accumulate({acc}, t{node.inputs[0].index})")
+    for node, acc, buffer in zip(whole, accumulators, buffers if whole and shape else accumulators):
+        if shape:
+            src.line(f"{pad}{buffer}{slot} = t{node.inputs[0].index}")
+        else:
+            src.line(f"{pad}{acc} = accumulate({acc}, t{node.inputs[0].index})")
     for node, acc in zip(columns, column_accumulators):
         kept = ", ".join(indices[len(node.attrs[0]):])
         src.line(f"{pad}{acc}[{kept}] += t{node.inputs[0].index}")
     if whole and shape:
-        for k, acc in enumerate(accumulators):
+        for k, (acc, buffer) in enumerate(zip(accumulators, buffers)):
+            src.line(f"    {acc} = 0.0")
+            src.line(f"    {buffer}_flat = {buffer}.reshape(-1)")
+            src.line(f"    for j in range({buffer}_flat.shape[0]):")
+            src.line(f"        {acc} = accumulate({acc}, {buffer}_flat[j])")
             src.line(f"    {parts}[{block}, {k}] = {acc}")
         for k, acc in enumerate(accumulators):
             src.line(f"{acc} = {parts}[:, {k}].sum()")
