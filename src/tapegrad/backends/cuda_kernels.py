@@ -99,8 +99,13 @@ def fast_tanh(x):
 def fast_sigmoid(x):
     one = type(x)(1)
     return one / (one + math.exp(-x))
+
+
+@device_function
+def accumulate(total, x):
+    return total + x
 '''
-CUDA_MATH_NAMES = ("fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh", "fast_sigmoid")
+CUDA_MATH_NAMES = ("accumulate", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh", "fast_sigmoid")
 
 
 def _header() -> str:
