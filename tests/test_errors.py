@@ -192,7 +192,10 @@ def test_gather_accepts_int32_index_like_torch():
     lambda: tapegrad.ones(2).cuda(),
 ], ids=["tensor", "zeros", "ones-cuda0", "randn", "arange", "to", "to-kw", "to-device", "cuda()"])
 def test_cuda_requests_raise_runtime_error(program):
-    with pytest.raises(RuntimeError, match="cuda"):
+    # As PyTorch built with CUDA does on a machine without a GPU (tests/cuda covers CUDA itself).
+    if tapegrad.cuda.is_available():
+        pytest.skip("a CUDA device (or Numba's simulator) is available here")
+    with pytest.raises(RuntimeError, match="No CUDA GPUs are available"):
         program()
 
 

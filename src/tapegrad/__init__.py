@@ -15,10 +15,11 @@ from . import autograd
 from .compiler import compile
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
-                       bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed,
+                       bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace, manual_seed,
                        normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .device import device
+from . import cuda  # no numba.cuda import until CUDA is first used
 from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype)
 from .formatting import set_printoptions

@@ -1,6 +1,11 @@
 """Tensor creation: ``tensor``, ``zeros``/``ones``/``full``/``empty`` (and ``*_like``), ``arange``,
-``linspace``, ``eye``, random tensors, ``from_numpy``, and the legacy ``Tensor(...)``,
-``FloatTensor(...)`` constructors.
+``linspace``, ``eye``, random tensors, ``from_numpy``, ``from_dlpack``, and the legacy
+``Tensor(...)``, ``FloatTensor(...)`` constructors.
+
+``device="cuda"`` makes the tensor on the GPU (``tapegrad.cuda``): filled tensors are filled
+there; the others are made on the host and copied. Random CUDA tensors come from the CUDA
+generator, drawn on the host (see ``tapegrad.cuda.random``). Without a usable GPU a CUDA
+request raises ``RuntimeError``, as PyTorch does.
 """
 from __future__ import annotations
 
@@ -10,20 +15,35 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes as _dtypes
-from .device import as_device
+from .device import as_device, device as Device
 from .dtypes import dtype as DType
 from .compiler import trace
 from .compiler import rules
 from .tensor import Tensor, _wrap
 
 
-def _check_device(device: Any) -> None:
-    if device is not None and as_device(device).type != "cpu":
-        raise RuntimeError(f"tapegrad was asked to create a tensor on {as_device(device)}, but only the CPU "
-                           "device is available")
+def _check_device(device: Any) -> Device | None:
+    """None for the CPU; ``cuda:0`` for a CUDA device (after checking that CUDA is usable)."""
+    if device is None:
+        return None
+    place = as_device(device)
+    if place.type == "cpu":
+        return None
+    from . import cuda
+
+    return cuda.check_device(place)
 
 
-def _finish(data: np.ndarray, requires_grad: bool) -> Tensor:
+def _to_device(data: np.ndarray) -> Any:
+    from .cuda._arrays import to_device
+
+    return to_device(data)
+
+
+def _finish(data: Any, requires_grad: bool, place: Device | None = None) -> Tensor:
+    """The new tensor over ``data``; a host array is copied to ``place`` when that is CUDA."""
+    if place is not None and isinstance(data, np.ndarray):
+        data = _to_device(data)
     out = _wrap(data)
     if requires_grad:
         if data.dtype.kind != "f":
@@ -81,18 +101,51 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     >>> tapegrad.tensor([[1, 2], [3, 4]]).dtype
     tapegrad.int64
     """
-    _check_device(device)
-    return _finish(_infer_array(data, dtype), requires_grad)
+    place = _check_device(device)
+    if isinstance(data, Tensor) and not isinstance(data._data, np.ndarray):
+        copied = data.detach().to(device if device is not None else data.device, dtype, copy=True)
+        return _finish(copied._data, requires_grad)
+    return _finish(_infer_array(data, dtype), requires_grad, place)
+
+
+def _on(tensor: Tensor, device: Any) -> bool:
+    """Whether ``tensor`` is on ``device`` (None: anywhere)."""
+    return device is None or as_device(device).type == tensor.device.type
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, sharing its memory where dtype and device allow: tensors, NumPy
+    arrays, and GPU arrays of other libraries (objects with ``__cuda_array_interface__``)."""
     _check_device(device)
-    if isinstance(data, Tensor) and (dtype is None or _dtypes.as_dtype(dtype) is data.dtype):
-        return data
-    if isinstance(data, np.ndarray) and (dtype is None or _dtypes.as_dtype(dtype).numpy == data.dtype) \
-            and data.dtype in _dtypes._BY_NUMPY:
-        return _wrap(data)
-    return tensor(data, dtype=dtype)
+    if isinstance(data, Tensor):
+        if (dtype is None or _dtypes.as_dtype(dtype) is data.dtype) and _on(data, device):
+            return data
+        return data.to(device=device, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        if (dtype is None or _dtypes.as_dtype(dtype).numpy == data.dtype) and data.dtype in _dtypes._BY_NUMPY \
+                and device is None:
+            return _wrap(data)
+    elif hasattr(data, "__cuda_array_interface__"):
+        from .cuda._interop import from_cuda_array_interface
+
+        shared = from_cuda_array_interface(data)
+        return shared if dtype is None and _on(shared, device) else shared.to(device=device, dtype=dtype)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_dlpack(ext_tensor: Any) -> Tensor:
+    """A tensor sharing the memory of ``ext_tensor`` (an object with ``__dlpack__``, or a DLPack
+    capsule): CPU memory as a CPU tensor, CUDA memory as a CUDA tensor.
+
+    >>> import numpy as np
+    >>> tapegrad.from_dlpack(np.arange(3.0))
+    tensor([0., 1., 2.], dtype=tapegrad.float64)
+    """
+    if isinstance(ext_tensor, Tensor):
+        return ext_tensor
+    from .cuda._interop import from_dlpack as _from_dlpack
+
+    return _from_dlpack(ext_tensor)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -108,7 +161,9 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def legacy_new(cls: type, dtype: DType, args: tuple, kwargs: dict) -> Tensor:
     """``Tensor(2, 3)`` (uninitialised sizes), ``Tensor([1, 2])`` (data), or ``Tensor()``."""
     device = kwargs.pop("device", None)
-    _check_device(device)
+    if device is not None and as_device(device).type != "cpu":
+        raise RuntimeError(f"legacy constructor expects device type: cpu but device type: {as_device(device).type} "
+                           "was passed")
     if kwargs:
         raise TypeError(f"new() received invalid keyword arguments {sorted(kwargs)}")
     if not args:
@@ -147,7 +202,12 @@ def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
 # ---------------------------------------------------------------- filled tensors
 
 def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    _check_device(device)
+    if _check_device(device) is not None:
+        from .cuda._ops import full as cuda_full
+
+        if isinstance(fill, Tensor):
+            fill = fill.item()
+        return _finish(cuda_full(_size_arg(size), fill, _dtype_or_default(dtype)), requires_grad)
     data = np.full(_size_arg(size), fill, _dtype_or_default(dtype))
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.FULL, (), data, data.dtype.type(fill).item())
@@ -164,8 +224,12 @@ def ones(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, r
 
 def empty(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None,
           memory_format: Any = None) -> Tensor:
-    _check_device(device)
-    return _finish(np.empty(_size_arg(sizes if size is None else (size,)), _dtype_or_default(dtype)), requires_grad)
+    shape = _size_arg(sizes if size is None else (size,))
+    if _check_device(device) is not None:
+        from .cuda._arrays import empty as cuda_empty
+
+        return _finish(cuda_empty(shape, _dtype_or_default(dtype)), requires_grad)
+    return _finish(np.empty(shape, _dtype_or_default(dtype)), requires_grad)
 
 
 def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -176,31 +240,33 @@ def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any
                    requires_grad)
 
 
-def _like(input: Tensor, dtype: Any) -> tuple[tuple[int, ...], Any]:
-    return tuple(input.shape), dtype if dtype is not None else input.dtype
+def _like(input: Tensor, dtype: Any, device: Any = None) -> tuple[tuple[int, ...], Any, Any]:
+    """Shape, dtype and device of a ``*_like`` result: ``input``'s unless given."""
+    return (tuple(input.shape), dtype if dtype is not None else input.dtype,
+            device if device is not None else input.device)
 
 
 def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
                memory_format: Any = None) -> Tensor:
-    shape, dtype = _like(input, dtype)
+    shape, dtype, device = _like(input, dtype, device)
     return _filled((shape,), 0, dtype, device, requires_grad)
 
 
 def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
               memory_format: Any = None) -> Tensor:
-    shape, dtype = _like(input, dtype)
+    shape, dtype, device = _like(input, dtype, device)
     return _filled((shape,), 1, dtype, device, requires_grad)
 
 
 def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
                memory_format: Any = None) -> Tensor:
-    shape, dtype = _like(input, dtype)
+    shape, dtype, device = _like(input, dtype, device)
     return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
-    shape, dtype = _like(input, dtype)
+    shape, dtype, device = _like(input, dtype, device)
     return _filled((shape,), fill_value, dtype, device, requires_grad)
 
 
@@ -220,15 +286,15 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, dev
     count = max(0, math.ceil((end - start) / step))
     data = (start + np.arange(count, dtype=np.float64) * step) if _dtypes.as_dtype(dtype).is_floating_point \
         else np.arange(start, end, step, dtype=np.int64)
-    _check_device(device)
-    return _finish(data.astype(_dtypes.as_dtype(dtype).numpy), requires_grad)
+    place = _check_device(device)
+    return _finish(data.astype(_dtypes.as_dtype(dtype).numpy), requires_grad, place)
 
 
 def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    _check_device(device)
+    place = _check_device(device)
     index = np.arange(steps, dtype=np.float64)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
     # Fill from both ends, as PyTorch does, so the last value is exactly ``end``.
@@ -236,36 +302,48 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
     data = np.where(index < half, start + index * step, end - (steps - 1 - index) * step)
     if steps == 1:
         data = np.array([start], np.float64)
-    return _finish(data.astype(_dtype_or_default(dtype)), requires_grad)
+    return _finish(data.astype(_dtype_or_default(dtype)), requires_grad, place)
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
-    _check_device(device)
-    return _finish(np.eye(n, n if m is None else m, dtype=_dtype_or_default(dtype)), requires_grad)
+    place = _check_device(device)
+    return _finish(np.eye(n, n if m is None else m, dtype=_dtype_or_default(dtype)), requires_grad, place)
 
 
 # ---------------------------------------------------------------- random tensors
 
-def _generator(generator: Any) -> Any:
-    from . import random as _random
+def _generator(generator: Any, place: Device | None = None) -> Any:
+    """The generator to draw from: ``generator`` (checked against the device) or the device's default."""
+    if generator is None:
+        if place is None:
+            from . import random as _random
 
-    return generator if generator is not None else _random.default_generator
+            return _random.default_generator
+        from .cuda import random as cuda_random
+
+        return cuda_random.default_generator()
+    wanted = "cpu" if place is None else "cuda"
+    if generator.device.type != wanted:
+        raise RuntimeError(f"Expected a '{wanted}' device type for generator but found '{generator.device.type}'")
+    return generator
 
 
 def rand(*sizes: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1); after ``manual_seed`` the same numbers as PyTorch's CPU generator."""
-    _check_device(device)
-    data = _generator(generator).uniform(_size_arg(sizes if size is None else (size,)), 0.0, 1.0, _dtype_or_default(dtype))
-    return _finish(data, requires_grad)
+    place = _check_device(device)
+    data = _generator(generator, place).uniform(_size_arg(sizes if size is None else (size,)), 0.0, 1.0,
+                                                _dtype_or_default(dtype))
+    return _finish(data, requires_grad, place)
 
 
 def randn(*sizes: Any, size: Any = None, generator: Any = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
-    _check_device(device)
-    data = _generator(generator).normal(_size_arg(sizes if size is None else (size,)), 0.0, 1.0, _dtype_or_default(dtype))
-    return _finish(data, requires_grad)
+    place = _check_device(device)
+    data = _generator(generator, place).normal(_size_arg(sizes if size is None else (size,)), 0.0, 1.0,
+                                               _dtype_or_default(dtype))
+    return _finish(data, requires_grad, place)
 
 
 def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = None, dtype: Any = None,
@@ -276,62 +354,84 @@ def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = No
         raise TypeError("randint() missing required arguments: high and size")
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    _check_device(device)
+    place = _check_device(device)
     np_dtype = _dtypes.as_dtype(dtype).numpy if dtype is not None else np.dtype(np.int64)
-    data = _generator(generator).randint(int(low), int(high), _size_arg((tuple(size),)), np_dtype)
-    return _finish(data, requires_grad)
+    data = _generator(generator, place).randint(int(low), int(high), _size_arg((tuple(size),)), np_dtype)
+    return _finish(data, requires_grad, place)
 
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
-    _check_device(device)
+    place = _check_device(device)
     np_dtype = _dtypes.as_dtype(dtype).numpy if dtype is not None else np.dtype(np.int64)
-    return _finish(_generator(generator).randperm(int(n), np_dtype), requires_grad)
+    return _finish(_generator(generator, place).randperm(int(n), np_dtype), requires_grad, place)
 
 
-def rand_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    shape, dtype = _like(input, dtype)
-    return rand(shape, dtype=dtype, requires_grad=requires_grad)
+def rand_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, dtype, device = _like(input, dtype, device)
+    return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def randn_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    shape, dtype = _like(input, dtype)
-    return randn(shape, dtype=dtype, requires_grad=requires_grad)
+def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    shape, dtype, device = _like(input, dtype, device)
+    return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def normal(mean: float, std: float, size: Sequence[int], *, generator: Any = None, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    data = _generator(generator).normal(_size_arg((tuple(size),)), float(mean), float(std), _dtype_or_default(dtype))
-    return _finish(data, requires_grad)
+           device: Any = None, requires_grad: bool = False) -> Tensor:
+    place = _check_device(device)
+    data = _generator(generator, place).normal(_size_arg((tuple(size),)), float(mean), float(std),
+                                               _dtype_or_default(dtype))
+    return _finish(data, requires_grad, place)
+
+
+def _place_of(input: Tensor) -> Device | None:
+    return None if isinstance(input._data, np.ndarray) else input.device
 
 
 def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None) -> Tensor:
-    probability = input._data if p is None else p
-    return _wrap(_generator(generator).bernoulli(probability, input._data.shape, input._data.dtype))
+    place = _place_of(input)
+    probability = (input._data if place is None else input.cpu()._data) if p is None else p
+    data = _generator(generator, place).bernoulli(probability, input._data.shape, input._data.dtype)
+    return _finish(data, False, place)
+
+
+def _fill_in_place(self: Tensor, sample: np.ndarray) -> Tensor:
+    """Write host ``sample`` over ``self``'s values (no autograd record, as ``torch.nn.init``)."""
+    from .ops.inplace import copy_
+
+    from .autograd.grad_mode import no_grad
+
+    if isinstance(self._data, np.ndarray):
+        with no_grad():
+            return copy_(self, _wrap(sample))
+    if not self.is_contiguous():
+        raise NotImplementedError("tapegrad: filling a non-contiguous CUDA tensor with random numbers is not "
+                                  "implemented yet (device cuda:0); fill a contiguous tensor instead")
+    if sample.size:
+        from .cuda._arrays import flat
+
+        flat(self._data).copy_to_device(np.asarray(sample, order="C").reshape(-1))
+    self._version.value += 1
+    return self
 
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
-    from .ops.inplace import copy_
-
-    sample = _wrap(_generator(generator).uniform(self._data.shape, float(a), float(b), self._data.dtype))
-    from .autograd.grad_mode import no_grad
-
-    with no_grad():
-        return copy_(self, sample)
+    sample = _generator(generator, _place_of(self)).uniform(self._data.shape, float(a), float(b), self._data.dtype)
+    return _fill_in_place(self, sample)
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
-    from .ops.inplace import copy_
-
-    sample = _wrap(_generator(generator).normal(self._data.shape, float(mean), float(std), self._data.dtype))
-    from .autograd.grad_mode import no_grad
-
-    with no_grad():
-        return copy_(self, sample)
+    sample = _generator(generator, _place_of(self)).normal(self._data.shape, float(mean), float(std),
+                                                            self._data.dtype)
+    return _fill_in_place(self, sample)
 
 
 def manual_seed(seed: int) -> Any:
-    """Seed the default generator (the same stream as ``torch.manual_seed`` on the CPU)."""
+    """Seed the default generator (the same stream as ``torch.manual_seed`` on the CPU) and the
+    CUDA generator, as ``torch.manual_seed`` seeds every device."""
     from . import random as _random
+    from .cuda import random as cuda_random
 
+    cuda_random.manual_seed(int(seed))
     return _random.manual_seed(int(seed))

@@ -44,6 +44,7 @@ class device:
 
 
 CPU = device("cpu")
+CUDA0 = device("cuda", 0)  # the device of every CUDA tensor (tapegrad uses one GPU)
 
 
 def as_device(value: "str | device | int | None") -> device:

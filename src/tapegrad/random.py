@@ -580,12 +580,21 @@ _STATE_BYTES = _STATE_WORDS + 8 * 4  # mt words, position, seed, cache flag, cac
 # --------------------------------------------------------------------------- Generator
 
 class Generator:
-    """A CPU random number generator reproducing PyTorch's default CPU generator."""
+    """A random number generator reproducing PyTorch's default CPU generator.
+
+    ``Generator("cuda")`` is the same engine for CUDA tensors: it draws on the host and the
+    numbers are copied to the device (they are not those of PyTorch's CUDA generator)."""
 
     def __init__(self, device: Any = "cpu", *, seed: int = DEFAULT_SEED) -> None:
         self.device = _device(device)
-        if self.device.type != "cpu":
-            raise RuntimeError(f"Generator: only device='cpu' has a generator here, got device='{self.device}'")
+        if self.device.type == "cuda":
+            # A CUDA generator draws on the host and CUDA tensors get copies of its numbers
+            # (see tapegrad.cuda.random); like PyTorch's, it needs a usable GPU.
+            from .cuda import check_device
+
+            self.device = check_device(self.device)
+        elif self.device.type != "cpu":
+            raise RuntimeError(f"Generator: only 'cpu' and 'cuda' generators exist, got device='{self.device}'")
         self._lock = threading.RLock()
         self._mt = np.empty(_N, dtype=np.uint32)
         self._pos = np.zeros(1, dtype=np.int64)

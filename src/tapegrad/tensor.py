@@ -1,6 +1,11 @@
-"""The Tensor front end: a NumPy buffer plus autograd metadata.
+"""The Tensor front end: a buffer plus autograd metadata.
 
-Views (``x[0]``, ``x.t()``, ``x.view(...)``) hold a NumPy view of their base's buffer and
+The buffer (``_data``) is a NumPy array for a CPU tensor and a numba device array
+(``tapegrad.cuda._arrays.CudaArray``) for a CUDA tensor: the device is the buffer's type, so
+nothing else records it. Values leave a CUDA tensor only through an explicit copy
+(``.cpu()``, ``.item()``, ``.tolist()``, printing); ``.numpy()`` refuses, as PyTorch's does.
+
+Views (``x[0]``, ``x.t()``, ``x.view(...)``) hold a view of their base's buffer and
 share its version counter, so an in-place change through either is seen by both and by any
 step that saved them. Op methods are thin calls into ``tapegrad.ops``; they are attached to
 the class by ``tapegrad.ops.methods``.
@@ -14,7 +19,7 @@ import numpy as np
 from . import dtypes as _dtypes
 from .autograd import grad_mode
 from .autograd.tape import AccumulateGrad, Step
-from .device import CPU, device as _device_type
+from .device import CPU, CUDA0, device as _device_type
 from .dtypes import dtype
 
 
@@ -92,7 +97,7 @@ class Tensor:
         return self._data.size
 
     def element_size(self) -> int:
-        return self._data.itemsize
+        return self._data.dtype.itemsize
 
     @property
     def dtype(self) -> dtype:
@@ -100,24 +105,33 @@ class Tensor:
 
     @property
     def device(self) -> _device_type:
-        return CPU
+        return CPU if isinstance(self._data, np.ndarray) else CUDA0
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return not isinstance(self._data, np.ndarray)
+
+    def get_device(self) -> int:
+        """The CUDA device index, or -1 for a CPU tensor (as PyTorch)."""
+        return -1 if isinstance(self._data, np.ndarray) else 0
 
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        data = self._data
+        return bool(data.flags.c_contiguous if isinstance(data, np.ndarray) else data.is_c_contiguous())
 
     def stride(self, dim: int | None = None) -> "tuple[int, ...] | int":
-        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        itemsize = self._data.dtype.itemsize
+        strides = tuple(s // itemsize for s in self._data.strides)
         return strides if dim is None else strides[_wrap_dim(dim, self._data.ndim)]
 
     def data_ptr(self) -> int:
-        return int(self._data.__array_interface__["data"][0])
+        data = self._data
+        if isinstance(data, np.ndarray):
+            return int(data.__array_interface__["data"][0])
+        return int(data.__cuda_array_interface__["data"][0] or 0)
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -138,25 +152,33 @@ class Tensor:
             _trace.refuse("Tensor.item()")
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item()
+        return _host(self._data).reshape(()).item()
 
     def tolist(self) -> Any:
         if _trace.ACTIVE is not None:
             _trace.refuse("Tensor.tolist()")
-        return self._data.tolist()
+        return _host(self._data).tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if _trace.ACTIVE is not None:
             _trace.refuse("Tensor.numpy()")
+        data = self._data
+        if not isinstance(data, np.ndarray):
+            if not force:
+                raise TypeError(_NUMPY_OF_CUDA)
+            return _host(data)
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
-        return self._data
+        return data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if _trace.ACTIVE is not None:
             _trace.refuse("converting a Tensor to a NumPy array")
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self._data
+        if not isinstance(data, np.ndarray):
+            raise TypeError(_NUMPY_OF_CUDA)
+        return data if dtype is None else data.astype(dtype)
 
     def _scalar_check(self, kind: str) -> None:
         if self._data.size != 1:
@@ -167,30 +189,30 @@ class Tensor:
             _trace.refuse("bool(tensor) (an if or while on a tensor)")
         if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {'no values' if self._data.size == 0 else 'more than one value'} is ambiguous")
-        return bool(self._data.reshape(()))
+        return bool(_host(self._data).reshape(()))
 
     def __float__(self) -> float:
         if _trace.ACTIVE is not None:
             _trace.refuse("float(tensor)")
         self._scalar_check("Scalar")
-        return float(self._data.reshape(()))
+        return float(_host(self._data).reshape(()))
 
     def __int__(self) -> int:
         if _trace.ACTIVE is not None:
             _trace.refuse("int(tensor)")
         self._scalar_check("Scalar")
-        return int(self._data.reshape(()))
+        return int(_host(self._data).reshape(()))
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.reshape(()))
+        return int(_host(self._data).reshape(()))
 
     def __repr__(self) -> str:
         from .formatting import tensor_repr
 
         grad_fn = self.grad_fn
-        return tensor_repr(self._data, dtype_name=self.dtype.name,
+        return tensor_repr(_host(self._data), dtype_name=self.dtype.name,
                            default_float_dtype_name=_dtypes.get_default_dtype().name,
                            requires_grad=self._requires_grad,
                            grad_fn_name=grad_fn.name() if grad_fn is not None else None,
@@ -200,7 +222,7 @@ class Tensor:
 
     def __format__(self, spec: str) -> str:
         if self._data.ndim == 0 and spec:
-            return format(self._data.item(), spec)
+            return format(self.item(), spec)
         return repr(self)
 
     # ---------------------------------------------------------------- autograd surface
@@ -250,6 +272,8 @@ class Tensor:
                                    f"vs tensor {tuple(self.shape)}")
             if value.dtype is not self.dtype:
                 raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} vs {self.dtype}")
+            if value.device != self.device:
+                raise RuntimeError("assigned grad has data located on a different device")
         self._grad = value
 
     @property
@@ -385,7 +409,31 @@ class Tensor:
         return self.to(_dtypes.bool_)
 
     def cpu(self) -> "Tensor":
-        return self
+        return self if isinstance(self._data, np.ndarray) else self.to(CPU)
+
+    # ---------------------------------------------------------------- interop
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """The CUDA array interface (version 3) of a CUDA tensor's memory, shared, not copied."""
+        if isinstance(self._data, np.ndarray):
+            raise AttributeError(f"Can't get __cuda_array_interface__ on non-CUDA tensor type: {type_name(self)} "
+                                 "If CUDA data is required use tensor.cuda() to copy tensor to device memory.")
+        if self._requires_grad:
+            raise RuntimeError("Can't get __cuda_array_interface__ on Variable that requires grad. If gradients "
+                               "aren't required, use var.detach() to get Variable that doesn't require grad.")
+        return self._data.__cuda_array_interface__
+
+    def __dlpack__(self, stream: Any = None, *, max_version: Any = None, dl_device: Any = None,
+                   copy: Any = None) -> Any:
+        """A DLPack capsule sharing this tensor's memory (``tapegrad.from_dlpack``, ``torch.from_dlpack``)."""
+        from .cuda._interop import to_dlpack
+
+        return to_dlpack(self, stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        from .cuda._interop import dlpack_device
+
+        return dlpack_device(self)
 
     def __deepcopy__(self, memo: dict) -> "Tensor":
         if not self.is_leaf:
@@ -399,6 +447,8 @@ class Tensor:
         return out
 
     def __reduce_ex__(self, protocol: Any) -> Any:
+        if not isinstance(self._data, np.ndarray):
+            return (_rebuild_cuda, (_host(self._data), self._requires_grad))
         return (_rebuild, (self._data.copy(), self._requires_grad))
 
     @staticmethod
@@ -411,6 +461,29 @@ def _rebuild(data: np.ndarray, requires_grad: bool) -> Tensor:
     out = _wrap(data)
     out._requires_grad = requires_grad
     return out
+
+
+def _rebuild_cuda(data: np.ndarray, requires_grad: bool) -> Tensor:
+    """Unpickle a CUDA tensor: back onto the device (which must be usable, as in PyTorch)."""
+    from . import cuda
+
+    cuda.init()
+    from .cuda._arrays import to_device
+
+    return _rebuild(to_device(data), requires_grad)
+
+
+_NUMPY_OF_CUDA = ("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                  "to host memory first.")
+
+
+def _host(data: Any) -> np.ndarray:
+    """A buffer's values as a NumPy array: the buffer itself on the CPU, a copy from a device."""
+    if isinstance(data, np.ndarray):
+        return data
+    from .cuda._arrays import to_host
+
+    return to_host(data)
 
 
 class Size(tuple):

@@ -27,6 +27,10 @@ class TraceError(RuntimeError):
     """The function does something ``tapegrad.compile`` cannot record faithfully."""
 
 
+ON_CUDA = ("tapegrad.compile records CPU steps only: this step uses a CUDA tensor. Run it eagerly "
+           "(CUDA ops already run as generated kernels), or move the step's tensors to the CPU.")
+
+
 def refuse(what: str) -> None:
     """Raise for a data-dependent use of a traced value (``.item()``, ``bool()``, ...)."""
     raise TraceError(
@@ -86,6 +90,8 @@ class Tracer:
         found = self.known.get(id(array))
         if found is not None:
             return found
+        if not isinstance(array, np.ndarray):
+            raise TraceError(ON_CUDA)
         found = self._leaf(array)
         if found is not None:
             return found

@@ -24,8 +24,8 @@ from ..compiler import rules
 from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401
                                     fast_tanh)
 from ..tensor import Tensor, _wrap
-from .pointwise import (_BOOL, BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast, _broadcast_shape,  # noqa: F401
-                        _promote, _reduce_to_input, _same_shape_pair, apply)
+from .pointwise import (_BOOL, BOOL, FLOAT, NO_CUDA_KERNEL, SAME, ElementwiseOp, _apply_fast,  # noqa: F401
+                        _broadcast_shape, _promote, _reduce_to_input, _same_shape_pair, apply)
 from .registry import OpDef, record
 
 # ================================================================ arithmetic
@@ -603,6 +603,7 @@ def _round(x):
 FLOOR = ElementwiseOp("floor", "FloorBackward0", _floor, _zero_vjp)
 CEIL = ElementwiseOp("ceil", "CeilBackward0", _ceil, _zero_vjp)
 ROUND = ElementwiseOp("round", "RoundBackward0", _round, _zero_vjp)
+NO_CUDA_KERNEL.update((_floor, _ceil, _round))  # np.floor/ceil/round: no numba-cuda lowering
 
 
 # ================================================================ selection
@@ -1150,32 +1151,58 @@ def bitwise_not(input: Tensor) -> Tensor:
 
 def eq_all(input: Tensor, other: Tensor) -> bool:
     """``torch.equal``: same shape and all elements equal."""
-    return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+    if isinstance(input._data, np.ndarray) and isinstance(other._data, np.ndarray):
+        return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+    if input.device != other.device:
+        from .pointwise import _SAME_DEVICE
+
+        raise RuntimeError(_SAME_DEVICE)
+    # The answer is a Python bool, so it is read on the host anyway.
+    return input.shape == other.shape and bool(np.array_equal(input.cpu()._data, other.cpu()._data))
+
+
+def _cuda_ops() -> Any:
+    from ..cuda import _ops
+
+    return _ops
 
 
 def cast(input: Tensor, dtype: _dtypes.dtype) -> Tensor:
     """A copy of ``input`` in ``dtype`` (grad flows back, cast to the input's dtype)."""
-    data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
+    if isinstance(input._data, np.ndarray):
+        data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
+        if trace.ACTIVE is not None:
+            trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, dtype.numpy))
+    else:
+        data = _cuda_ops().cast(input._data, dtype.numpy)
     result = _wrap(data)
-    if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, dtype.numpy))
     if dtype.is_floating_point and grad_mode.state.enabled and input._requires_grad:
         return record(TO_COPY, (input,), result)
     return result
 
 
 def _to_copy_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
-    return (cast(g, _dtypes.from_numpy_dtype(step.input_meta[0][1])),)
+    dtype = _dtypes.from_numpy_dtype(step.input_meta[0][1])
+    if step.attrs is None:
+        return (cast(g, dtype),)
+    from .movement import to
 
+    return (to(g, step.attrs, dtype),)  # attrs: the device the input came from
+
+
+# A dtype cast (attrs None) or a move between devices (attrs: the source device).
 
 TO_COPY = OpDef("to_copy", "ToCopyBackward0", _to_copy_vjp)
 
 
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
-    data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
+    if isinstance(input._data, np.ndarray):
+        data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
+        if trace.ACTIVE is not None:
+            trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, input._data.dtype))
+    else:
+        data = _cuda_ops().contiguous_copy(input._data)
     result = _wrap(data)
-    if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, input._data.dtype))
     if grad_mode.state.enabled and input._requires_grad:
         return record(CLONE, (input,), result)
     return result

@@ -3,7 +3,11 @@ copies that join or split tensors (cat, stack, split).
 
 A view shares its base's buffer and version counter, and remembers how it was made from
 the base (``_view_chain``) so that an in-place change through the view can be recorded on
-the base (PyTorch's ``CopySlices``).
+the base (PyTorch's ``CopySlices``). A CUDA tensor's views are device arrays over the same
+memory with new strides (``tapegrad.cuda._views``), made where the CPU path asks NumPy.
+
+``to`` converts dtypes and moves tensors between the CPU and CUDA, recording a step whose
+VJP converts and moves the gradient back.
 """
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ from ..device import as_device
 from ..compiler import trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OpDef, record
+
+
+def _cuda_views() -> Any:
+    from ..cuda import _views
+
+    return _views
+
+
+_NDARRAY = np.ndarray
 
 
 def make_view(x: Tensor, data: np.ndarray, fn: Callable[..., Tensor], args: tuple) -> Tensor:
@@ -80,13 +93,18 @@ def view(input: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (_dtypes.dtype, str, type, np.dtype)):
         raise RuntimeError("view(dtype) is not supported by tapegrad")
     shape = infer_shape(_shape_arg(shape), input._data.size)
-    data = input._data.view()
-    try:
-        data.shape = shape
-    except AttributeError:
+    if isinstance(input._data, _NDARRAY):
+        data = input._data.view()
+        try:
+            data.shape = shape
+        except AttributeError:
+            data = None
+    else:
+        data = _cuda_views().reshape_view(input._data, shape)
+    if data is None:
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one dimension "
-            "spans across two contiguous subspaces). Use .reshape(...) instead.") from None
+            "spans across two contiguous subspaces). Use .reshape(...) instead.")
     out = make_view(input, data, view, (shape,))
     if grad_mode.state.enabled and input._requires_grad:
         return record(VIEW, (input,), out)
@@ -95,6 +113,8 @@ def view(input: Tensor, *shape: Any) -> Tensor:
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     shape = infer_shape(_shape_arg(shape), input._data.size)
+    if not isinstance(input._data, _NDARRAY):
+        return _reshape_cuda(input, shape)
     if shape == input._data.shape:
         data = input._data.view()
     else:
@@ -109,6 +129,20 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
             from ..compiler.rules import RESHAPE_COPY as RESHAPE_COPY_RULE
 
             trace.ACTIVE.emit(RESHAPE_COPY_RULE, (input,), data)
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(op, (input,), out)
+    return out
+
+
+def _reshape_cuda(input: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``reshape`` of a CUDA tensor: a view where strides allow, else a contiguous copy."""
+    data = _cuda_views().reshape_view(input._data, shape)
+    if data is not None:
+        out = make_view(input, data, reshape, (shape,))
+        op = VIEW if input.is_contiguous() else RESHAPE_ALIAS
+    else:
+        out = _wrap(input._data.copy().reshape(shape))
+        op = RESHAPE_COPY
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out)
     return out
@@ -146,7 +180,10 @@ T_OP = OpDef("t", "TBackward0", _transpose_vjp)
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     ndim = input._data.ndim
     d0, d1 = _wrap_dim(dim0, ndim), _wrap_dim(dim1, ndim)
-    data = np.swapaxes(input._data, d0, d1) if ndim else input._data.view()
+    if isinstance(input._data, _NDARRAY):
+        data = np.swapaxes(input._data, d0, d1) if ndim else input._data.view()
+    else:
+        data = _cuda_views().swapaxes(input._data, d0, d1) if ndim else _cuda_views().alias(input._data)
     out = make_view(input, data, transpose, (d0, d1))
     if grad_mode.state.enabled and input._requires_grad:
         return record(TRANSPOSE, (input,), out, (d0, d1))
@@ -156,7 +193,10 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
 def t(input: Tensor) -> Tensor:
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    data = input._data.T
+    if isinstance(input._data, _NDARRAY):
+        data = input._data.T
+    else:
+        data = _cuda_views().permute(input._data, tuple(range(input.ndim - 1, -1, -1)))
     out = make_view(input, data, t, ())
     if grad_mode.state.enabled and input._requires_grad:
         return record(T_OP, (input,), out, (0, 1) if input.ndim == 2 else (0, 0))
@@ -181,7 +221,11 @@ def permute(input: Tensor, *dims: Any) -> Tensor:
     dims = tuple(_wrap_dim(d, ndim) for d in dims)
     if len(set(dims)) != ndim:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    out = make_view(input, input._data.transpose(dims), permute, (dims,))
+    if isinstance(input._data, _NDARRAY):
+        data = input._data.transpose(dims)
+    else:
+        data = _cuda_views().permute(input._data, dims)
+    out = make_view(input, data, permute, (dims,))
     if grad_mode.state.enabled and input._requires_grad:
         return record(PERMUTE, (input,), out, (dims,))
     return out
@@ -206,8 +250,11 @@ UNSQUEEZE = OpDef("unsqueeze", "UnsqueezeBackward0", _reshape_vjp)
 
 
 def _reshape_view(input: Tensor, shape: tuple[int, ...], op: OpDef, fn: Callable, args: tuple) -> Tensor:
-    data = input._data.view()
-    data.shape = shape
+    if isinstance(input._data, _NDARRAY):
+        data = input._data.view()
+        data.shape = shape
+    else:
+        data = _cuda_views().reshape_view(input._data, shape)  # only size-1 dims change: always a view
     out = make_view(input, data, fn, args)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out)
@@ -234,6 +281,10 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
 
 def _expand_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    if not isinstance(g._data, _NDARRAY):
+        from .pointwise import cuda_sum_to
+
+        return (cuda_sum_to(g, step.input_meta[0][0]),)
     from .reduce import sum_to
 
     return (sum_to(g, step.input_meta[0][0]),)
@@ -263,7 +314,10 @@ def expand(input: Tensor, *sizes: Any) -> Tensor:
                                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}")
         target.append(s)
     target_shape = tuple(target)
-    if target_shape == shape:
+    if not isinstance(input._data, _NDARRAY):
+        views = _cuda_views()
+        data = views.alias(input._data) if target_shape == shape else views.broadcast_to(input._data, target_shape)
+    elif target_shape == shape:
         data = input._data.view()
     else:
         data = np.broadcast_to(input._data, target_shape)
@@ -282,7 +336,7 @@ def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
-    if input._data.flags.c_contiguous:
+    if input.is_contiguous():
         return input
     from .elementwise import clone
 
@@ -333,7 +387,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {axis}. Expected size "
                                    f"{ref.shape[d]} but got size {x.shape[d]} for tensor number {i} in the list.")
     dtype = _dtypes.result_type([x.dtype for x in tensors], [], [])
-    data = np.concatenate([x._data for x in parts], axis=axis).astype(dtype.numpy, copy=False)
+    if _same_device(tensors):
+        data = np.concatenate([x._data for x in parts], axis=axis).astype(dtype.numpy, copy=False)
+    else:
+        data = _cat_cuda([x._data for x in parts], axis, dtype.numpy)
     result = _wrap(data)
     if grad_mode.state.enabled and any(x._requires_grad for x in tensors):
         sizes = tuple(x.shape[axis] if not (x.ndim == 1 and x.shape[0] == 0 and ref.ndim != 1) else 0
@@ -344,6 +401,42 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor:
 
 concat = cat
 concatenate = cat
+
+
+def _same_device(tensors: Sequence[Tensor]) -> bool:
+    """True when every tensor is on the CPU, False when every one is on CUDA; raises otherwise."""
+    on_cpu = [isinstance(x._data, _NDARRAY) for x in tensors]
+    if all(on_cpu):
+        return True
+    if any(on_cpu):
+        from .pointwise import _SAME_DEVICE
+
+        raise RuntimeError(_SAME_DEVICE)
+    return False
+
+
+def _cat_cuda(arrays: Sequence[Any], axis: int, dtype: np.dtype) -> Any:
+    """``np.concatenate`` on CUDA: each part is copied (and cast) into its slab of a result laid
+    out with ``axis`` first, where every slab is contiguous; the result is then that array's
+    view with ``axis`` back in place, made contiguous."""
+    from ..cuda import _arrays, _ops
+
+    views = _cuda_views()
+    shape = list(arrays[0].shape)
+    shape[axis] = sum(a.shape[axis] for a in arrays)
+    order = [axis] + [d for d in range(len(shape)) if d != axis]
+    moved = _arrays.empty(tuple(shape[d] for d in order), dtype)
+    start = 0
+    for part in arrays:
+        length = part.shape[axis]
+        if length:
+            slab = moved[start:start + length]
+            source = views.permute(part, order)
+            _ops.elementwise(_ops._copy, [source], tuple(source.shape), part.dtype, dtype, out=slab)
+        start += length
+    back = [order.index(d) for d in range(len(shape))]
+    result = views.permute(moved, back)
+    return result if result.is_c_contiguous() else _ops.contiguous_copy(result)
 
 
 def _stack_vjp(step: Step, g: Tensor) -> tuple[Tensor, ...]:
@@ -364,7 +457,11 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor
                                f"entry 0 and {list(x.shape)} at entry {i}")
     axis = _wrap_dim(dim, tensors[0].ndim + 1)
     dtype = _dtypes.result_type([x.dtype for x in tensors], [], [])
-    data = np.stack([x._data for x in tensors], axis=axis).astype(dtype.numpy, copy=False)
+    if _same_device(tensors):
+        data = np.stack([x._data for x in tensors], axis=axis).astype(dtype.numpy, copy=False)
+    else:
+        data = _cat_cuda([_cuda_views().reshape_view(x._data, x.shape[:axis] + (1,) + x.shape[axis:])
+                          for x in tensors], axis, dtype.numpy)
     result = _wrap(data)
     if grad_mode.state.enabled and any(x._requires_grad for x in tensors):
         return record(STACK, tensors, result, (axis,))
@@ -431,11 +528,16 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 # ---------------------------------------------------------------- conversion
 
 def to(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``; ``copy=True`` forces a copy."""
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``; ``copy=True`` forces a copy.
+
+    A move between the CPU and CUDA is recorded (``ToCopyBackward0``), so the gradient flows
+    back to the source device.
+    """
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
     kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -443,14 +545,44 @@ def to(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
             dtype, device = a.dtype, a.device
         elif isinstance(a, (_dtypes.dtype, type, np.dtype)) or (isinstance(a, str) and a in _dtypes._ALIASES):
             dtype = a
-        elif a is not None:
+        elif a is not None and not isinstance(a, bool):
             device = a
-    if device is not None and as_device(device).type != "cpu":
-        raise RuntimeError(f"tapegrad was asked to move a tensor to {as_device(device)}, but only the CPU "
-                           "device is available")
     target = _dtypes.as_dtype(dtype) if dtype is not None else input.dtype
+    if device is not None:
+        on_cpu = isinstance(input._data, np.ndarray)
+        place = as_device(device)
+        if place.type == "cuda":
+            from .. import cuda
+
+            cuda.check_device(place)
+            if on_cpu:
+                return _move(input, target, to_cuda=True)
+        elif not on_cpu:
+            return _move(input, target, to_cuda=False)
     if target is input.dtype and not copy:
         return input
     from .elementwise import cast, clone
 
     return cast(input, target) if target is not input.dtype else clone(input)
+
+
+def _move(input: Tensor, dtype: _dtypes.dtype, to_cuda: bool) -> Tensor:
+    """A copy of ``input`` in ``dtype`` on the other device (the cast on the source side)."""
+    from ..cuda import _arrays, _ops
+    from ..device import CPU, CUDA0
+    from .elementwise import TO_COPY
+
+    if trace.ACTIVE is not None:
+        raise NotImplementedError("tapegrad.compile does not support moving tensors between devices yet: "
+                                  "move them before calling the compiled function")
+    data = input._data
+    if to_cuda:
+        moved = _arrays.to_device(data if data.dtype == dtype.numpy else data.astype(dtype.numpy))
+        source = CPU
+    else:
+        moved = _arrays.to_host(data if data.dtype == dtype.numpy else _ops.cast(data, dtype.numpy))
+        source = CUDA0
+    result = _wrap(moved)
+    if dtype.is_floating_point and grad_mode.state.enabled and input._requires_grad:
+        return record(TO_COPY, (input,), result, source)
+    return result

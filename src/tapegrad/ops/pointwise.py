@@ -2,6 +2,10 @@
 type promotion and broadcasting for its operands, and the paths from tensors to the backend's
 generated kernels (a lean one for the common same-shape cases, a general one otherwise).
 
+CUDA tensors (a numba device array as ``_data``) take the general path to the CUDA kernels
+generated from the same scalar functions (``_apply_cuda``); the lean CPU paths test only that
+their buffers are exact NumPy arrays (a type check), and leave anything else to ``apply``.
+
 The ops themselves (scalar forward, saved values, VJP) are in ``elementwise.py``.
 """
 from __future__ import annotations
@@ -21,6 +25,25 @@ from .registry import OUTPUT, OpDef, record
 
 SAME, FLOAT, BOOL = "same", "float", "bool"
 _SCALARS = (bool, int, float)
+_NDARRAY = np.ndarray
+
+
+class DeviceAttrs(tuple):
+    """The attrs of a step recorded by an op run on CUDA: a tuple that cannot be hashed.
+
+    Backward-time fusion (``autograd.fused_backward``) compiles CPU kernels for tapes it has
+    seen before, keyed by a hash of their steps; an unhashable step keeps a CUDA tape on the
+    ordinary sweep, whose VJPs run on CUDA."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+CUDA_STEP = DeviceAttrs()
+
+# Scalar functions with no CUDA lowering yet (numba-cuda has no np.floor/np.ceil/np.round for
+# scalars); ``elementwise.py`` names them. Ops using them raise on CUDA instead of failing
+# inside Numba's compiler (and the simulator, which runs NumPy, refuses them the same way).
+NO_CUDA_KERNEL: set[Callable[..., Any]] = set()
 
 
 class ElementwiseOp(OpDef):
@@ -51,6 +74,9 @@ class ElementwiseOp(OpDef):
     def vjp(self, step: Step, grad: Tensor) -> Sequence[Tensor | None]:
         if self.rule is None:
             raise RuntimeError(f"the derivative for '{self.name}' is not implemented")
+        if step.attrs is CUDA_STEP and type(grad._data) is _NDARRAY:
+            # A gradient made on the host (backward's implicit ones) for a step that ran on CUDA.
+            grad = _to_cuda(grad)
         needs = tuple(edge is not None for edge in step.edges)
         grads = self.rule(needs, grad, *step.saved_values())
         return tuple(_reduce_to_input(g, meta) if g is not None and meta is not None else None
@@ -79,9 +105,12 @@ class ElementwiseOp(OpDef):
 def _reduce_to_input(grad: Tensor, meta: tuple[tuple[int, ...], np.dtype]) -> Tensor:
     shape, dtype = meta
     if grad._data.shape != shape:
-        from .reduce import sum_to
+        if isinstance(grad._data, _NDARRAY):
+            from .reduce import sum_to
 
-        grad = sum_to(grad, shape)
+            grad = sum_to(grad, shape)
+        else:
+            grad = cuda_sum_to(grad, shape)
     if grad._data.dtype != dtype:
         grad = grad.to(_dtypes.from_numpy_dtype(dtype))
     return grad
@@ -158,6 +187,9 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
         if fast is not None:
             return fast
     args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else _as_scalar(a) for a in args)
+    for a in args:
+        if isinstance(a, Tensor) and type(a._data) is not _NDARRAY and not isinstance(a._data, _NDARRAY):
+            return _apply_cuda(op, args, out)
     compute, out_dtype = _promote(op, args)
     shape = _broadcast_shape(args)
     operands = [
@@ -184,7 +216,8 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     xd = x._data
     yd = y._data
     dtype = xd.dtype
-    if dtype is not yd.dtype or dtype.kind != "f" or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD:
+    if (type(xd) is not _NDARRAY or type(yd) is not _NDARRAY or dtype is not yd.dtype or dtype.kind != "f"
+            or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD):
         return None
     out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
     if xd.size:
@@ -211,14 +244,14 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
         return None
     data = tensor._data
     dtype = data.dtype
-    if dtype.kind != "f" or data.ndim > 8:
+    if type(data) is not _NDARRAY or dtype.kind != "f" or data.ndim > 8:
         return None
     operands = []
     pattern = ""
     for arg in args:
         if isinstance(arg, Tensor):
             other = arg._data
-            if other.dtype is not dtype or other.shape != data.shape:
+            if other.dtype is not dtype or other.shape != data.shape or type(other) is not _NDARRAY:
                 return None
             operands.append(other)
             pattern += "a"
@@ -244,3 +277,69 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
         return record(op, args, result, None,
                       [OUTPUT if name == "out" else args[int(name[1:])] for name in op.saves])
     return result
+
+
+# ---------------------------------------------------------------- CUDA
+
+_SAME_DEVICE = ("Expected all tensors to be on the same device, but found at least two devices, "
+                "cuda:0 and cpu!")
+
+
+def _to_cuda(tensor: Tensor) -> Tensor:
+    from .movement import to
+
+    return to(tensor, "cuda")
+
+
+def _apply_cuda(op: ElementwiseOp, args: tuple[Any, ...], out: Any = None) -> Tensor:
+    """``apply`` for operands on CUDA (0-d CPU tensors act as scalars, as in PyTorch)."""
+    if trace.ACTIVE is not None:
+        raise trace.TraceError(trace.ON_CUDA)
+    if op.scalar in NO_CUDA_KERNEL:
+        from ..cuda._arrays import unsupported
+
+        raise unsupported(f"the scalar function {op.scalar.__name__}, which has no CUDA kernel yet")
+    compute, out_dtype = _promote(op, args)
+    shape = tuple(_broadcast_shape(args))
+    recording = op.rule is not None and grad_mode.state.enabled
+    operands = []
+    moved = list(args)
+    for k, a in enumerate(args):
+        if not isinstance(a, Tensor):
+            operands.append(a)
+        elif not isinstance(a._data, _NDARRAY):
+            operands.append(a._data)
+        elif a._data.ndim:
+            raise RuntimeError(_SAME_DEVICE)
+        elif recording and a._requires_grad:
+            # Copied to the device by a recorded step, so its gradient flows back to the host.
+            moved[k] = _to_cuda(a)
+            operands.append(moved[k]._data)
+        else:
+            operands.append(a._data.item())
+    from ..cuda import _ops
+
+    result = _wrap(_ops.elementwise(op.scalar, operands, shape, compute, out_dtype, out))
+    if recording:
+        for a in moved:
+            if isinstance(a, Tensor) and a._requires_grad:
+                saved = [OUTPUT if name == "out" else moved[int(name[1:])] for name in op.saves]
+                return record(op, moved, result, CUDA_STEP, saved)
+    return result
+
+
+def cuda_sum_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``reduce.sum_to`` for a CUDA gradient: summed over the broadcast dimensions (recorded as
+    ``reduce.sum(dim, keepdim=True)`` is, so higher-order gradients expand it back)."""
+    from ..cuda import _ops
+    from .reduce import SUM_DIM
+
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + d for d, s in enumerate(shape)
+                                      if s == 1 and grad.shape[lead + d] != 1)
+    if axes:
+        summed = _wrap(_ops.sum_keepdim(grad._data, axes))
+        if grad_mode.state.enabled and grad._requires_grad:
+            summed = record(SUM_DIM, (grad,), summed, DeviceAttrs((axes, True)))
+        grad = summed
+    return grad.reshape(shape) if tuple(grad.shape) != tuple(shape) else grad
