@@ -135,8 +135,16 @@ class _Encoder:
         if known is not None:
             return known[1]
         data = obj._data
+        location = str(obj.device)
+        if not isinstance(data, np.ndarray):
+            # A CUDA tensor is written from a host copy; its location brings it back to CUDA.
+            from .cuda._arrays import to_host
+
+            data = to_host(data)
         node = {"type": "tensor", "dtype": _dtypes._BY_NUMPY[data.dtype].name, "shape": list(data.shape),
                 "data": self._add_array(data)}
+        if location != "cpu":
+            node["location"] = location
         # Keep the tensor alive with its node so that its id cannot be reused meanwhile.
         self._tensor_files[id(obj)] = (obj, node)
         return node
@@ -350,7 +358,7 @@ def _shape(node: dict[str, Any]) -> tuple[int, ...]:
 class _Decoder:
     """Rebuilds the saved object from the JSON tree, checking every node."""
 
-    def __init__(self, archive: zipfile.ZipFile, map_tensor: Callable[[Tensor], Tensor]) -> None:
+    def __init__(self, archive: zipfile.ZipFile, map_tensor: Callable[[Tensor, str], Tensor]) -> None:
         self.archive = archive
         self.map_tensor = map_tensor
         self.tensors: dict[str, Tensor] = {}
@@ -412,7 +420,9 @@ class _Decoder:
             _expect(array.dtype == dtype.numpy and array.shape == shape,  # type: ignore[union-attr]
                     f"the array {name} holds {array.dtype} {list(array.shape)}, but the manifest says "
                     f"{node.get('dtype')} {list(shape)}")
-            known = self.tensors[name] = self.map_tensor(_wrap(array))  # type: ignore[index]
+            location = node.get("location", "cpu")
+            _expect(location in ("cpu", "cuda:0"), f"invalid tensor location {_short(location)}")
+            known = self.tensors[name] = self.map_tensor(_wrap(array), location)  # type: ignore[index]
         _expect(tuple(known.shape) == shape and known.dtype is dtype,
                 f"the tensor stored in {name} is referenced with different dtypes or shapes")
         return known
@@ -464,33 +474,49 @@ def _reject_constant(name: str) -> None:
     raise _CheckpointError(f"the manifest contains the non-standard JSON constant {name}")
 
 
-def _tensor_mapper(map_location: MapLocation) -> Callable[[Tensor], Tensor]:
-    """Check ``map_location`` and return what is applied to each loaded tensor."""
+def _restore(tensor: Tensor, location: str) -> Tensor:
+    """A loaded (host) tensor on the device it was saved from, as PyTorch restores it."""
+    if location == "cpu":
+        return tensor
+    from . import cuda
+
+    if not cuda.is_available():
+        raise RuntimeError("Attempting to deserialize object on a CUDA device but tapegrad.cuda.is_available() is "
+                           "False. If you are running on a CPU-only machine, please use tapegrad.load with "
+                           "map_location=tapegrad.device('cpu') to map your storages to the CPU.")
+    return tensor.to(location)
+
+
+def _tensor_mapper(map_location: MapLocation) -> Callable[[Tensor, str], Tensor]:
+    """Check ``map_location`` and return what is applied to each loaded tensor and the
+    location (``"cpu"``, ``"cuda:0"``) it was saved from."""
     if map_location is None:
-        return lambda tensor: tensor
+        return _restore
     if callable(map_location):
-        # PyTorch calls the function with (storage, location); tensors stand in for
-        # storages here, and every checkpoint location is "cpu".
-        def call(tensor: Tensor) -> Tensor:
-            result = map_location(tensor, "cpu")  # type: ignore[operator]
+        # PyTorch calls the function with (storage, location); tensors stand in for storages.
+        def call(tensor: Tensor, location: str) -> Tensor:
+            result = map_location(tensor, location)  # type: ignore[operator]
             if result is None:
-                return tensor
+                return _restore(tensor, location)
             if not isinstance(result, Tensor):
                 raise TypeError(f"map_location function must return a Tensor or None, got {_type_name(result)}")
             return result
 
         return call
-    targets = list(map_location.values()) if isinstance(map_location, dict) else [map_location]
-    for target in targets:
+
+    def place(target: Any) -> device:
         # Other libraries' device objects are accepted by their name.
-        place = as_device(target if isinstance(target, (str, int, device)) else str(target))
-        if place.type != "cpu":
-            raise RuntimeError(f"tapegrad.load was asked to map tensors to {place}, but only the CPU device is "
-                               "available")
-    return lambda tensor: tensor
+        return as_device(target if isinstance(target, (str, int, device)) else str(target))
+
+    if isinstance(map_location, dict):
+        places = {str(key): place(value) for key, value in map_location.items()}
+        return lambda tensor, location: (_restore(tensor, str(places[location])) if location in places
+                                         else _restore(tensor, location))
+    target = place(map_location)
+    return lambda tensor, location: _restore(tensor, str(target))
 
 
-def _read_checkpoint(file: IO[bytes], where: str, map_tensor: Callable[[Tensor], Tensor]) -> Any:
+def _read_checkpoint(file: IO[bytes], where: str, map_tensor: Callable[[Tensor, str], Tensor]) -> Any:
     start = file.tell()
     head = file.read(4)
     file.seek(start)

@@ -37,6 +37,18 @@ def _reachable_steps(roots: Sequence[Any]) -> list[Step]:
     return steps
 
 
+def _filled_like(t: "Tensor", value: int) -> "Tensor":
+    """A new tensor of ``t``'s shape and dtype filled with ``value``, on ``t``'s device."""
+    from ..tensor import _wrap
+
+    data = t._data
+    if isinstance(data, np.ndarray):
+        return _wrap(np.full(data.shape, value, data.dtype))
+    from ..cuda._ops import full
+
+    return _wrap(full(tuple(data.shape), value, data.dtype))
+
+
 def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"] | None,
                     ) -> list["Tensor"]:
     from ..tensor import Tensor, _wrap
@@ -49,7 +61,7 @@ def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if not t.is_floating_point():
                 raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
-            g = _wrap(np.ones(t._data.shape, t._data.dtype))
+            g = _filled_like(t, 1)
             if trace.ACTIVE is not None:
                 trace.ACTIVE.emit(rules.FULL, (), g, 1.0)
         elif not isinstance(g, Tensor):
@@ -228,7 +240,7 @@ def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor
             g = capture.get(id(t.grad_fn))
         if g is None:
             if materialize_grads:
-                g = _wrap(np.zeros(t._data.shape, t._data.dtype))
+                g = _filled_like(t, 0)
             elif not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
                                    "Set allow_unused=True if this is the desired behavior.")

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
 from .tape import RELEASED, AccumulateGrad, SavedTensor, Step
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ def _structure(grad: "Tensor", steps: list[Step]
     sinks: list[Step | AccumulateGrad] = []
     sink_number: dict[int, int] = {}
     data = grad._data
+    if not isinstance(data, np.ndarray):
+        return None  # a CUDA gradient: the fused kernels are CPU code
     arrays = [data]
     parts: list[Any] = [(data.shape, data.dtype.str, data.strides)]
     for step in steps:
@@ -99,6 +103,8 @@ def _structure(grad: "Tensor", steps: list[Step]
                 if tensor._version.value != item.version:
                     return None  # the ordinary sweep raises the in-place modification error
                 array = tensor._data
+                if not isinstance(array, np.ndarray):
+                    return None
                 arrays.append(array)
                 saved.append((array.shape, array.dtype.str, array.strides))
             else:

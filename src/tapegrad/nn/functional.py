@@ -545,6 +545,56 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
     return out
 
 
+def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
+    target, weight = step.saved_values()
+    reduction, total, ignore_index, shape = step.attrs
+    from ..cuda import _kernels
+
+    grad = _kernels.nll_backward(g._data, shape, target._data, total, None if weight is None else weight._data,
+                                 ignore_index, reduction)
+    return _wrap(grad), None, None
+
+
+# The CUDA kernel pair: its backward is a kernel, not tapegrad ops (so no double backward).
+NLL_LOSS_CUDA = OpDef("nll_loss_cuda", "NllLossBackward0", _nll_cuda_vjp)
+
+
+def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str) -> Tensor:
+    """NLL of class-index targets for log-probabilities on CUDA: one kernel forward, one back."""
+    _check_reduction(reduction)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"nll_loss_nd(): argument 'target' (position 2) must be Tensor, not {type(target).__name__}")
+    if any(isinstance(t._data, np.ndarray) for t in (target, weight) if t is not None):
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           "cuda:0 and cpu!")
+    if target._data.dtype != np.int64:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.scalar_name}")
+    if log_probs.ndim == 0:
+        raise ValueError("Expected 1 or more dimensions (got 0)")
+    class_axis = 0 if log_probs.ndim == 1 else 1
+    if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
+        raise ValueError(f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
+                         f"({target.shape[0]}).")
+    expected = tuple(s for d, s in enumerate(log_probs.shape) if d != class_axis)
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+    classes = log_probs.shape[class_axis]
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
+                           f"got weight tensor of shape: {list(weight.shape)}")
+    if trace.ACTIVE is not None:
+        raise trace.TraceError(trace.ON_CUDA)
+    from ..cuda import _kernels
+
+    loss, total = _kernels.nll(log_probs._data, target._data, None if weight is None else weight._data,
+                               ignore_index, reduction)
+    out = _wrap(loss)
+    if grad_mode.state.enabled and log_probs._requires_grad:
+        return record(NLL_LOSS_CUDA, (log_probs, None, None), out,
+                      (reduction, total, ignore_index, tuple(log_probs.shape)), saved=(target, weight))
+    return out
+
+
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Negative log likelihood of class-index targets under log-probabilities ``input`` (classes
@@ -554,6 +604,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     tensor(2.5000)
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    if not isinstance(input._data, np.ndarray):
+        return _nll_cuda(input, target, weight, ignore_index, reduction)
     return _nll(input, _Targets(input, target, weight, ignore_index), reduction)
 
 
@@ -588,6 +640,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     shape[class_axis] = classes
     if probabilities:
         return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, tuple(shape))
+    if not isinstance(log_probs._data, np.ndarray):
+        if label_smoothing:
+            from ..cuda._arrays import unsupported
+
+            raise unsupported("cross_entropy with label_smoothing")
+        return _nll_cuda(log_probs, target, weight, ignore_index, reduction)
     targets = _Targets(log_probs, target, weight, ignore_index)
     nll = _nll(log_probs, targets, reduction)
     if not label_smoothing:

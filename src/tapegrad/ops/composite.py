@@ -10,6 +10,8 @@ import math
 import warnings
 from typing import Any, Callable
 
+import numpy as np
+
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
@@ -228,6 +230,12 @@ LOG_SOFTMAX = OpDef("log_softmax", "LogSoftmaxBackward0", _log_softmax_vjp)
 
 
 def _softmax_forward(x: Tensor, axis: int, log: bool = False) -> Tensor:
+    if not isinstance(x._data, np.ndarray):
+        from ..cuda import _kernels
+
+        if trace.ACTIVE is not None:
+            raise trace.TraceError(trace.ON_CUDA)
+        return _wrap(_kernels.softmax(x._data, axis, log))
     data = cpu.softmax(x._data, axis, log=log)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.SOFTMAX, (x,), data, (axis, log))

@@ -18,6 +18,22 @@ from ..compiler import rules
 from ..tensor import Tensor, _wrap
 from .registry import OpDef, record
 
+# PyTorch's message for operands on different devices (one device of each kind here).
+_SAME_DEVICE = ("Expected all tensors to be on the same device, but found at least two devices, "
+                "cuda:0 and cpu!")
+
+
+def _multiply(a: np.ndarray, b: np.ndarray) -> Any:
+    """``a @ b`` on the operands' device (2-D, or stacked 3-D)."""
+    a_host, b_host = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
+    if a_host and b_host:
+        return cpu.matmul(a, b)
+    if a_host or b_host:
+        raise RuntimeError(_SAME_DEVICE)
+    from ..cuda import _kernels
+
+    return _kernels.matmul(a, b)
+
 
 def _same_dtype(name: str, a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
@@ -87,7 +103,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("mm", input, mat2)
-    data = cpu.matmul(input._data, mat2._data)
+    data = _multiply(input._data, mat2._data)
     if trace.ACTIVE is not None:
         _check_traceable(input)
         trace.ACTIVE.emit(rules.MATMUL, (input, mat2), data)
@@ -100,7 +116,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
     _same_dtype("bmm", input, mat2)
-    return _product(BMM, input, mat2, cpu.matmul(input._data, mat2._data))
+    return _product(BMM, input, mat2, _multiply(input._data, mat2._data))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -113,7 +129,7 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
     if input._data.dtype != other._data.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{input.dtype.scalar_name} and {other.dtype.scalar_name}")
-    data = cpu.matmul(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
+    data = _multiply(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
     return _product(DOT, input, other, data)
 
 
@@ -158,7 +174,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
         raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat ({input.shape[0]}x{input.shape[1]}), "
                            f"vec ({vec.shape[0]})")
     _same_dtype("mv", input, vec)
-    return _product(MV, input, vec, cpu.matmul(input._data, vec._data.reshape(-1, 1)).reshape(-1))
+    return _product(MV, input, vec, _multiply(input._data, vec._data.reshape(-1, 1)).reshape(-1))
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
@@ -189,7 +205,9 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("addmm", mat1, mat2)
-    product = cpu.matmul(mat1._data, mat2._data)
+    if not isinstance(mat1._data, np.ndarray) or not isinstance(input._data, np.ndarray):
+        return _addmm_cuda(input, mat1, mat2, beta, alpha)
+    product = _multiply(mat1._data, mat2._data)
     if alpha != 1:
         product *= alpha
     bias = input._data if beta == 1 else input._data * beta
@@ -202,6 +220,24 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
     if trace.ACTIVE is not None:
         _check_traceable(mat1)
         trace.ACTIVE.emit(rules.ADDMM, (input, mat1, mat2), product, (beta, alpha))
+    if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
+        return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
+    return out
+
+
+def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any) -> Tensor:
+    if any(isinstance(x._data, np.ndarray) for x in (input, mat1, mat2)):
+        raise RuntimeError(_SAME_DEVICE)
+    rows, cols = mat1.shape[0], mat2.shape[1]
+    bias_shape = tuple(input.shape)
+    if len(bias_shape) > 2 or any(s not in (1, t) for s, t in zip(bias_shape[::-1], (cols, rows))):
+        raise RuntimeError(f"The expanded size of the tensor ({cols}) must match the existing size "
+                           f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}")
+    if trace.ACTIVE is not None:
+        raise trace.TraceError(trace.ON_CUDA)
+    from ..cuda import _kernels
+
+    out = _wrap(_kernels.addmm(input._data, mat1._data, mat2._data, beta, alpha))
     if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
         return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
     return out

@@ -55,6 +55,13 @@ def sum_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     return grad.reshape(shape) if grad.shape != shape else grad
 
 
+def _cuda_kernels() -> Any:
+    # Imported on the first reduction of a CUDA tensor: CPU programs never load it.
+    from ..cuda import _kernels
+
+    return _kernels
+
+
 def _finish(data: np.ndarray, in_shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool
             ) -> np.ndarray:
     return data.reshape(_keep_shape(in_shape, axes)) if keepdim else data
@@ -85,7 +92,11 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
     """
     axes = normalize_dims(dim, input._data.ndim)
     out_dtype = _sum_dtype(input, dtype)
-    data = _finish(cpu.reduce_sum(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
+    if isinstance(input._data, np.ndarray):
+        total = cpu.reduce_sum(input._data, axes, out_dtype)
+    else:
+        total = _cuda_kernels().reduce_sum(input._data, axes, out_dtype)
+    data = _finish(total, input._data.shape, axes, keepdim)
     out = _wrap(data)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.SUM, (input,), data, (axes, 1))
@@ -114,9 +125,12 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     count = 1
     for d in axes:
         count *= input._data.shape[d]
-    total = cpu.reduce_sum(input._data, axes, out_dtype)
-    # np.asarray: NumPy arithmetic on a 0-d array returns a scalar, and tensors hold arrays.
-    data = np.asarray(total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
+    if isinstance(input._data, np.ndarray):
+        total = cpu.reduce_sum(input._data, axes, out_dtype)
+        # np.asarray: NumPy arithmetic on a 0-d array returns a scalar, and tensors hold arrays.
+        data = np.asarray(total / count if count else np.full_like(total, np.nan)).astype(out_dtype, copy=False)
+    else:
+        data = _cuda_kernels().reduce_mean(input._data, axes, out_dtype)
     out = _wrap(_finish(data, input._data.shape, axes, keepdim))
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.SUM, (input,), out, (axes, count if count else float("nan")))
@@ -182,7 +196,9 @@ def _check_nonempty(name: str, input: Tensor, axes: tuple[int, ...], dim: Any) -
 
 
 def _extreme(input: Tensor, axes: tuple[int, ...], largest: bool) -> tuple[np.ndarray, np.ndarray]:
-    return cpu.reduce_extreme(input._data, axes, largest)
+    if isinstance(input._data, np.ndarray):
+        return cpu.reduce_extreme(input._data, axes, largest)
+    return _cuda_kernels().reduce_extreme(input._data, axes, largest)
 
 
 def _evenly_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
@@ -230,6 +246,14 @@ def _select_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     if not keepdim:
         g = g.unsqueeze(axis)
         indices = indices.unsqueeze(axis)
+    if not isinstance(g._data, np.ndarray):
+        # On CUDA the scatter is a comparison with the positions along ``axis`` (elementwise
+        # kernels, and differentiable like the scatter).
+        from ..creation import arange
+
+        positions = arange(in_shape[axis], device=g.device).reshape(
+            tuple(in_shape[axis] if d == axis else 1 for d in range(len(in_shape))))
+        return (g * (positions == indices).to(g.dtype),)
     from .index import scatter_into_zeros
 
     return (scatter_into_zeros(g, in_shape, axis, indices),)
@@ -271,7 +295,10 @@ def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str
     if dim is None:
         _check_nonempty(name, input, tuple(range(input.ndim)), None)
         flat = input._data.reshape(-1)
-        _, index = cpu.reduce_extreme(flat, (0,), largest)
+        if isinstance(flat, np.ndarray):
+            _, index = cpu.reduce_extreme(flat, (0,), largest)
+        else:
+            _, index = _cuda_kernels().reduce_extreme(flat, (0,), largest)
         data = index.reshape((1,) * input.ndim) if keepdim else index.reshape(())
         return _wrap(data)
     axes = normalize_dims(dim, input._data.ndim)

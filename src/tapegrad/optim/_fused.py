@@ -210,8 +210,12 @@ def writable(data: np.ndarray, copy_back: list) -> np.ndarray:
 
 
 def zeros_state(param: Tensor, fill: float = 0.0) -> Tensor:
-    """A new C-contiguous state buffer shaped and typed like ``param``."""
+    """A new C-contiguous state buffer shaped and typed like ``param``, on its device."""
     data = param._data
+    if not isinstance(data, np.ndarray):
+        from ..cuda._ops import full
+
+        return _wrap(full(tuple(data.shape), fill, data.dtype))
     if fill == 0.0:
         return _wrap(np.zeros(data.shape, data.dtype))
     return _wrap(np.full(data.shape, fill, data.dtype))
@@ -225,6 +229,8 @@ def plan_update(kernel: FusedKernel, flags: tuple[bool, ...], param: Tensor, gra
     unused) and ``scalars``. The kernel writes the parameter and the buffers, so their
     version counters are bumped; ``bump_buffers=False`` is for buffers the update creates
     (a new tensor, not one changed in place, as PyTorch counts it)."""
+    if not isinstance(param._data, np.ndarray):
+        return _plan_cuda_update(kernel, flags, param, grad, buffers, scalars, step, new_step, bump_buffers)
     copy_back: list = []
     param_flat = writable(param._data, copy_back)
     # The gradient is only read: a view when it is C-contiguous, else a C-order copy.
@@ -240,3 +246,28 @@ def plan_update(kernel: FusedKernel, flags: tuple[bool, ...], param: Tensor, gra
     args.append(scalars)
     return Update(kernel.launcher(flags, param_flat.shape[0]), tuple(args), copy_back, tuple(bumped), step, new_step,
                   kernel, flags, (param, grad, *buffers))
+
+
+def _plan_cuda_update(kernel: FusedKernel, flags: tuple[bool, ...], param: Tensor, grad: Tensor,
+                      buffers: tuple[Tensor | None, ...], scalars: np.ndarray, step: Tensor | None,
+                      new_step: float, bump_buffers: bool) -> Update:
+    """``plan_update`` for a parameter on CUDA: the CUDA kernel generated from the same update
+    body, on the parameter, its gradient and state buffers in place (all on the device)."""
+    from ..cuda import _kernels
+    from ..cuda._arrays import is_device_array
+
+    arrays = [grad, *(b for b in buffers if b is not None)]
+    if not all(is_device_array(t._data) for t in arrays):
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           "cuda:0 and cpu! (a parameter on cuda:0 has its gradient or optimizer state on the cpu)")
+    if not param._data.is_c_contiguous() or not all(b._data.is_c_contiguous() for b in buffers if b is not None):
+        from ..cuda._arrays import unsupported
+
+        raise unsupported("an optimizer update of a non-contiguous parameter or state buffer")
+    data = [None if b is None else b._data for b in buffers]
+    bumped = (param, *(b for b in buffers if b is not None and bump_buffers))
+
+    def run(*_: Any) -> None:
+        _kernels.optimizer_update(kernel, flags, param._data, grad._data, data, scalars)
+
+    return Update(run, (), [], bumped, step, new_step, kernel, flags, (param, grad, *buffers))

@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tensor import Tensor, _wrap
-from ._fused import FusedKernel, Update, check_state, plan_update, with_grads
+from ..tensor import Tensor
+from ._fused import FusedKernel, Update, check_state, plan_update, with_grads, zeros_state
 from .optimizer import Optimizer, ParamsT, as_float, check_options, set_defaults
 
 # PyTorch's single-tensor SGD, per element:
@@ -103,9 +103,9 @@ class SGD(Optimizer):
                 buf = entry.get("momentum_buffer") if entry else None
                 if buf is None:
                     # PyTorch starts the buffer as a copy of the (decayed) gradient: the
-                    # kernel's first-step branch writes it, so it needs no initial value.
+                    # kernel's first-step branch writes it (zeros only make it on any device).
                     first = True
-                    buf = _wrap(np.empty(p._data.shape, dtype))
+                    buf = zeros_state(p)
                     new_state.append((p, {**(entry or {}), "momentum_buffer": buf}))
                 else:
                     check_state(p, "momentum_buffer", buf)

@@ -1,0 +1,196 @@
+"""Reductions, matrix products, softmax, losses and optimizers on CUDA tensors against the CPU
+backend: values, grad_fn names and gradients, and whole training steps.
+
+Runs in the CUDA simulator or on a GPU (see ``conftest.py``); tensors stay tiny::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda/test_cuda_ops.py -q
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from cuda_helpers import HAVE_CUDA, SKIP_REASON, assert_close, run_both, values
+
+if not HAVE_CUDA:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+import tapegrad  # noqa: E402
+import tapegrad.nn as nn  # noqa: E402
+from tapegrad.compiler import TraceError  # noqa: E402
+from tapegrad.nn import functional as F  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*will likely result in GPU under-utilization")
+
+DTYPES = [np.float32, np.float64]
+
+REDUCTIONS: list[tuple[str, Callable[..., Any]]] = [
+    ("sum_all", lambda x: x.sum()),
+    ("sum_dim", lambda x: x.sum(1)),
+    ("sum_dims_keepdim", lambda x: x.sum((0, 2), keepdim=True)),
+    ("mean_all", lambda x: x.mean()),
+    ("mean_dim", lambda x: x.mean(-1)),
+    ("amax_dim", lambda x: x.amax(1)),
+    ("amax_two_dims", lambda x: x.amax((0, 2))),
+    ("max_all", lambda x: x.max()),
+    ("max_dim_values", lambda x: x.max(2).values),
+    ("min_dim_keepdim", lambda x: x.min(0, keepdim=True).values),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, fn", REDUCTIONS, ids=[r[0] for r in REDUCTIONS])
+def test_reductions_and_their_gradients_match_cpu(name: str, fn: Callable[..., Any], dtype: Any) -> None:
+    run_both(fn, [values((2, 3, 4), dtype, seed=3)])
+
+
+def test_reductions_of_a_transposed_view_and_of_integers() -> None:
+    run_both(lambda x: x.t().sum(0), [values((3, 5), np.float32)])
+    run_both(lambda x: x.sum(), [np.arange(6, dtype=np.int64).reshape(2, 3)], grad=False)
+    run_both(lambda x: x.argmax(1), [values((3, 5), np.float32, seed=1)], grad=False)
+    run_both(lambda x: x.argmin(), [values((3, 5), np.float64, seed=2)], grad=False)
+    run_both(lambda x: x.max(1).indices, [values((3, 5), np.float32, seed=4)], grad=False)
+
+
+PRODUCTS: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
+    ("mm", lambda a, b: a @ b, [(3, 4), (4, 5)]),
+    ("mm_transposed", lambda a, b: a.t() @ b, [(4, 3), (4, 5)]),
+    ("mv", lambda a, v: a @ v, [(3, 4), (4,)]),
+    ("dot", lambda a, b: a @ b, [(4,), (4,)]),
+    ("bmm", lambda a, b: a @ b, [(2, 3, 4), (2, 4, 2)]),
+    ("batched_broadcast", lambda a, b: a @ b, [(2, 3, 4), (4, 2)]),
+    ("addmm", lambda c, a, b: tapegrad.addmm(c, a, b), [(5,), (3, 4), (4, 5)]),
+    ("addmm_scaled", lambda c, a, b: tapegrad.addmm(c, a, b, beta=0.5, alpha=2.0), [(3, 5), (3, 4), (4, 5)]),
+    ("linear", lambda x, w, b: F.linear(x, w, b), [(3, 4), (2, 4), (2,)]),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, fn, shapes", PRODUCTS, ids=[p[0] for p in PRODUCTS])
+def test_products_and_their_gradients_match_cpu(name: str, fn: Callable[..., Any], shapes: list, dtype: Any) -> None:
+    run_both(fn, [values(shape, dtype, seed=k) for k, shape in enumerate(shapes)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("fn", [lambda x: F.softmax(x, 1), lambda x: F.log_softmax(x, -1),
+                                lambda x: F.softmax(x, 0), lambda x: F.log_softmax(x.t(), 1)],
+                         ids=["softmax", "log_softmax", "softmax_dim0", "log_softmax_view"])
+def test_softmax_and_its_gradient_match_cpu(fn: Callable[..., Any], dtype: Any) -> None:
+    run_both(fn, [values((3, 4), dtype, seed=5)])
+
+
+LOSSES: list[tuple[str, dict[str, Any]]] = [
+    ("mean", {}), ("sum", {"reduction": "sum"}), ("none", {"reduction": "none"}),
+    ("ignore_index", {"ignore_index": 1}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, options", LOSSES, ids=[l[0] for l in LOSSES])
+def test_cross_entropy_and_nll_match_cpu(name: str, options: dict, dtype: Any) -> None:
+    target = np.array([0, 2, 1, 1], np.int64)
+    run_both(lambda x, t: F.cross_entropy(x, t, **options), [values((4, 3), dtype, seed=6), target])
+    run_both(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, **options), [values((4, 3), dtype, seed=7), target])
+
+
+def test_class_weights_on_cuda_match_cpu() -> None:
+    target = np.array([0, 2, 1], np.int64)
+    weight = np.array([0.2, 1.0, 3.0], np.float32)
+    run_both(lambda x, t, w: F.cross_entropy(x, t, weight=w), [values((3, 3), np.float32, seed=8), target, weight])
+
+
+def test_loss_errors_on_cuda() -> None:
+    x = tapegrad.zeros(2, 3, device="cuda")
+    with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+        F.cross_entropy(x, tapegrad.tensor([0, 3], device="cuda"))
+    with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):
+        F.cross_entropy(x, tapegrad.tensor([0, 1]))
+    with pytest.raises(RuntimeError, match="expected target dtype to be Long"):
+        F.cross_entropy(x, tapegrad.tensor([0.0, 1.0], device="cuda"))
+    with pytest.raises(NotImplementedError, match="cross_entropy.*CUDA.*label_smoothing"):
+        F.cross_entropy(x, tapegrad.tensor([0, 1], device="cuda"), label_smoothing=0.1)
+    with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):
+        x @ tapegrad.zeros(3, 2)
+
+
+def _train(device: str, make_optimizer: Callable[[Any], Any], steps: int = 3) -> tuple[list[float], list[np.ndarray]]:
+    tapegrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(device)
+    optimizer = make_optimizer(model.parameters())
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(steps):
+        x = tapegrad.from_numpy(rng.standard_normal((5, 6)).astype(np.float32)).to(device)
+        y = tapegrad.from_numpy(rng.integers(0, 3, 5)).to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    for p in model.parameters():
+        assert p.device.type == device and p.grad.device.type == device
+        for value in optimizer.state[p].values():
+            if isinstance(value, tapegrad.Tensor) and value.ndim:
+                assert value.device.type == device  # state buffers live with their parameter
+    return losses, [p.detach().cpu().numpy() for p in model.parameters()]
+
+
+OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
+    "sgd": lambda p: tapegrad.optim.SGD(p, lr=0.1),
+    "sgd_momentum_nesterov": lambda p: tapegrad.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda p: tapegrad.optim.Adam(p, lr=1e-2),
+    "adamw_amsgrad": lambda p: tapegrad.optim.AdamW(p, lr=1e-2, amsgrad=True),
+    "rmsprop": lambda p: tapegrad.optim.RMSprop(p, lr=1e-2, momentum=0.5),
+    "adagrad": lambda p: tapegrad.optim.Adagrad(p, lr=5e-2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_training_steps_on_cuda_match_cpu(name: str) -> None:
+    cpu_losses, cpu_params = _train("cpu", OPTIMIZERS[name])
+    cuda_losses, cuda_params = _train("cuda", OPTIMIZERS[name])
+    np.testing.assert_allclose(cuda_losses, cpu_losses, rtol=1e-5)
+    for got, want in zip(cuda_params, cpu_params):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_state_on_another_device_is_refused_before_any_write() -> None:
+    w = tapegrad.zeros(3, device="cuda", requires_grad=True)
+    w.grad = tapegrad.ones(3, device="cuda")
+    optimizer = tapegrad.optim.SGD([w], lr=0.1, momentum=0.9)
+    optimizer.state[w] = {"momentum_buffer": tapegrad.zeros(3)}  # e.g. restored by hand on the CPU
+    with pytest.raises(RuntimeError, match="cuda:0 and cpu"):
+        optimizer.step()
+    np.testing.assert_array_equal(w.detach().cpu().numpy(), np.zeros(3, np.float32))  # nothing was written
+    with pytest.raises(RuntimeError, match="assigned grad has data located on a different device"):
+        w.grad = tapegrad.ones(3)
+
+
+def test_compile_refuses_cuda_steps() -> None:
+    w = tapegrad.ones(3, device="cuda", requires_grad=True)
+
+    @tapegrad.compile
+    def step(x):
+        w.grad = None
+        loss = (w * x).sum()
+        loss.backward()
+        return loss
+
+    x = tapegrad.ones(3, device="cuda")
+    step(x)  # the first call runs eagerly
+    with pytest.raises(TraceError, match="records CPU steps only"):
+        step(x)
+
+
+def test_checkpoint_of_cuda_tensors_loads_back_on_cuda(tmp_path: Any) -> None:
+    model = nn.Linear(3, 2).to("cuda")
+    tapegrad.save(model.state_dict(), tmp_path / "m.ckpt")
+    restored = tapegrad.load(tmp_path / "m.ckpt")
+    assert all(t.device.type == "cuda" for t in restored.values())
+    on_cpu = tapegrad.load(tmp_path / "m.ckpt", map_location="cpu")
+    assert all(t.device.type == "cpu" for t in on_cpu.values())
+    for key, value in model.state_dict().items():
+        assert_close(restored[key], value)
+        assert_close(on_cpu[key], value.cpu())
