@@ -31,7 +31,7 @@ import numpy as np
 import tapegrad
 import tapegrad.nn as nn
 import tapegrad.nn.functional as F
-from tapegrad.utils.data import DataLoader, TensorDataset, random_split
+from tapegrad.utils.data import DataLoader, Subset, TensorDataset, random_split
 
 OPTIMIZERS = {"sgd": tapegrad.optim.SGD, "adam": tapegrad.optim.Adam, "adamw": tapegrad.optim.AdamW,
               "rmsprop": tapegrad.optim.RMSprop, "adagrad": tapegrad.optim.Adagrad}
@@ -65,14 +65,16 @@ def load_digits(seed: int) -> tuple[Any, Any]:
     return random_split(TensorDataset(images, labels), [0.8, 0.2], generator=tapegrad.Generator().manual_seed(seed))
 
 
-def evaluate(model: nn.Module, loader: DataLoader, forward: Callable[[Any], Any] | None = None) -> float:
+def evaluate(model: nn.Module, loader: DataLoader, forward: Callable[[Any], Any] | None = None,
+             device: str = "cpu") -> float:
     """Test accuracy of ``model``; ``forward`` (default: the model) computes the logits, e.g. a
-    ``tapegrad.compile``d function that calls the model."""
+    ``tapegrad.compile``d function that calls the model; batches are moved to ``device``."""
     forward = model if forward is None else forward
     model.eval()
     correct = 0
     with tapegrad.no_grad():
         for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
             correct += int((forward(images).argmax(1) == labels).sum())
     model.train()
     return correct / len(loader.dataset)
@@ -95,24 +97,37 @@ def save_plot(path: pathlib.Path, losses: list[float], accuracies: list[float]) 
     plt.close(figure)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, device: str = "cpu") -> argparse.Namespace:
+    """The flags of the CPU trainer, or with ``device="cuda"`` those of ``train_gpu.py``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn" if device == "cpu" else "mlp")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None, help="default: a rate suited to the optimizer")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compile", action="store_true", help="run the training step through tapegrad.compile")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/train_cpu"))
+    parser.add_argument("--device", default=device)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only this many training and test images (quick runs)")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(f"runs/train_{device.split(':')[0]}"))
+    if device != "cpu":
+        parser.add_argument("--simulate", action="store_true",
+                            help="run under Numba's CUDA simulator (no GPU needed; slow: use with --limit)")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be positive")
+    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs, --batch-size and --limit must be positive")
     if args.compile and not hasattr(tapegrad, "compile"):
         parser.error("--compile needs tapegrad.compile, which this version of tapegrad does not have")
-    if tapegrad.device(args.device).type != "cpu":
-        parser.error(f"this trainer runs on the CPU; --device {args.device} is not available here")
+    if tapegrad.device(args.device).type != device.split(":")[0]:
+        other = "examples/train_gpu.py" if device == "cpu" else "examples/train_cpu.py"
+        parser.error(f"this trainer runs on the {device.split(':')[0].upper()}; for --device {args.device} "
+                     f"use {other}")
+    if device != "cpu" and args.compile:
+        parser.error("--compile records CPU steps only; on CUDA the ops already run as generated kernels")
+    if device != "cpu" and args.model == "cnn":
+        parser.error("--model cnn needs conv2d and pooling on CUDA, which tapegrad does not have yet; "
+                     "use --model mlp")
     args.lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     return args
 
@@ -139,10 +154,13 @@ def _failing_layer(error: BaseException) -> str:
     return "" if layer is None else f" in layer {layer!r}"
 
 
-def main(argv: list[str] | None = None) -> float:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, device: str = "cpu") -> float:
+    args = parse_args(argv, device)
     tapegrad.manual_seed(args.seed)
     train_set, test_set = load_digits(args.seed)
+    if args.limit is not None:
+        train_set = Subset(train_set, range(min(args.limit, len(train_set))))
+        test_set = Subset(test_set, range(min(args.limit, len(test_set))))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               generator=tapegrad.Generator().manual_seed(args.seed))
     test_loader = DataLoader(test_set, batch_size=512)
@@ -179,10 +197,11 @@ def main(argv: list[str] | None = None) -> float:
             total = 0.0
             # The bar goes to stderr and only to a terminal; the per-epoch lines below go to stdout.
             for images, labels in tqdm(train_loader, desc=f"epoch {epoch}", leave=False, disable=None):
+                images, labels = images.to(args.device), labels.to(args.device)
                 total += step(images, labels).item() * len(labels)
             scheduler.step()
             losses.append(total / len(train_set))
-            accuracies.append(evaluate(model, test_loader, forward))
+            accuracies.append(evaluate(model, test_loader, forward, args.device))
             print(f"epoch {epoch:3d}  loss {losses[-1]:.4f}  test accuracy {accuracies[-1]:.3f}  "
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
     except _trace_error(args.compile) as error:
@@ -201,7 +220,7 @@ def main(argv: list[str] | None = None) -> float:
     save_plot(plot, losses, accuracies)
     (args.out / "metrics.json").write_text(json.dumps(
         {"model": args.model, "optimizer": args.optimizer, "lr": args.lr, "epochs": args.epochs,
-         "compile": args.compile,
+         "compile": args.compile, "device": args.device,
          "loss": losses, "test_accuracy": accuracies, "seconds": round(elapsed, 2)}, indent=1))
     print(f"final test accuracy {accuracies[-1]:.3f} in {elapsed:.1f} s; wrote {checkpoint} and {plot}")
     return accuracies[-1]

@@ -82,6 +82,29 @@ def test_trainer_compile_names_a_layer_it_cannot_record(tmp_path: pathlib.Path,
 
 def test_trainer_rejects_bad_flags() -> None:
     result = run_trainer("--device", "cuda", "--epochs", "1")
-    assert result.returncode == 2 and "--device cuda is not available" in result.stderr
+    assert result.returncode == 2 and "for --device cuda use examples/train_gpu.py" in result.stderr
+    result = run_trainer("--limit", "0")
+    assert result.returncode == 2 and "must be positive" in result.stderr
     result = run_trainer("--epochs", "0")
     assert result.returncode == 2 and "must be positive" in result.stderr
+
+
+GPU_TRAINER = ROOT / "examples" / "train_gpu.py"
+
+
+def test_gpu_trainer_without_a_gpu_says_so_and_fails() -> None:
+    if tapegrad.cuda.is_available():
+        pytest.skip("this machine has a GPU: the trainer would train (tests/cuda runs it)")
+    result = subprocess.run([sys.executable, str(GPU_TRAINER), "--epochs", "1"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 1
+    assert "no CUDA device is available here" in result.stderr and "--simulate" in result.stderr
+    assert not result.stdout
+
+
+def test_gpu_trainer_refuses_what_cuda_lacks() -> None:
+    for flags, message in ((("--model", "cnn"), "needs conv2d and pooling on CUDA"),
+                           (("--compile",), "--compile records CPU steps only")):
+        result = subprocess.run([sys.executable, str(GPU_TRAINER), "--simulate", *flags], capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
