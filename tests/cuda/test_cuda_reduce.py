@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 import pytest
 from numba import cuda
 
-SIMULATED = bool(numba.config.ENABLE_CUDASIM)
-if not SIMULATED and not cuda.is_available():
-    pytest.skip("no CUDA GPU here: run these in the simulator with "
-                "NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda", allow_module_level=True)
+from cuda_helpers import HAVE_CUDA, SKIP_REASON  # noqa: E402
+
+if not HAVE_CUDA:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 from tapegrad.backends import cpu
 from tapegrad.backends import cuda_reduce as cr

@@ -51,7 +51,7 @@ def _filled_like(t: "Tensor", value: int) -> "Tensor":
 
 def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"] | None,
                     ) -> list["Tensor"]:
-    from ..tensor import Tensor, _wrap
+    from ..tensor import Tensor
 
     out = []
     for i, t in enumerate(tensors):
@@ -214,7 +214,7 @@ def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor
     >>> tapegrad.autograd.grad(g, x)
     (tensor(18.),)
     """
-    from ..tensor import Tensor, _wrap
+    from ..tensor import Tensor
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single_input = isinstance(inputs, Tensor)
