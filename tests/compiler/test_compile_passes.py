@@ -261,3 +261,75 @@ def test_bias_gradient_sums_join_single_threaded_loops_only(rows, expect_fused):
     fused, alone = _sum_axes_in_groups(compiled)
     assert ((0,) in fused) is expect_fused
     assert any(tuple(n.attrs[0]) == (0,) for n in alone) is not expect_fused
+
+
+# ------------------------------------------------------------------ the small passes, one by one
+def _argument(graph: Graph, shape: tuple[int, ...], position: int = 0):
+    return graph.new_value(shape, np.float64, "argument", ((position,), 0))
+
+
+def _node(graph: Graph, rule, inputs, shape, attrs=None, writes=()):
+    out = graph.new_value(shape, np.float64, NODE)
+    graph.add(Node(rule, tuple(inputs), (out,), attrs, tuple(writes)))
+    return out
+
+
+def test_fold_constants_evaluates_scalar_arithmetic_on_filled_values():
+    from tapegrad.ops.elementwise import _add, _mul
+
+    graph = Graph()
+    x = _argument(graph, (3,))
+    two = _node(graph, rules.FULL, (), (), 2.0)
+    six = _node(graph, rules.ELEMENTWISE, (two, 3.0), (), (_mul, np.dtype(np.float64)))
+    out = _node(graph, rules.ELEMENTWISE, (x, six), (3,), (_add, np.dtype(np.float64)))
+    graph.outputs = [out]
+    assert passes.fold_constants(graph) == 1
+    assert six.producer.rule is rules.FULL and six.producer.attrs == 6.0
+    assert out.producer.rule is rules.ELEMENTWISE  # reads an argument: not a constant
+
+
+def test_eliminate_dead_keeps_writes_effects_and_what_outputs_need():
+    from tapegrad.ops.elementwise import _add
+
+    graph = Graph()
+    x = _argument(graph, (3,))
+    add = (_add, np.dtype(np.float64))
+    unused = _node(graph, rules.ELEMENTWISE, (x, 1.0), (3,), add)
+    check = graph.add(Node(rules.CHECK_LABELS, (x,), (), (3, -100)))
+    written = _node(graph, rules.ELEMENTWISE, (x, 2.0), (3,), add, writes=(x,))
+    out = _node(graph, rules.ELEMENTWISE, (x, 3.0), (3,), add)
+    graph.outputs = [out]
+    assert passes.eliminate_dead(graph) == 1
+    assert unused.producer not in graph.nodes
+    assert graph.nodes == [check, written.producer, out.producer]
+
+
+def test_elide_copies_drops_a_copy_of_a_fresh_array():
+    graph = Graph()
+    a, b = _argument(graph, (2, 3)), _argument(graph, (3, 4), 1)
+    product = _node(graph, rules.MATMUL, (a, b), (2, 4))
+    copy = _node(graph, rules.ELEMENTWISE, (product,), (2, 4), (rules.identity, np.dtype(np.float64)))
+    graph.outputs = [copy]
+    assert passes.elide_copies(graph) == 1
+    assert graph.outputs == [product] and [n.rule for n in graph.nodes] == [rules.MATMUL]
+    # A copy of an argument must stay: the caller owns that array.
+    graph = Graph()
+    x = _argument(graph, (3,))
+    kept = _node(graph, rules.ELEMENTWISE, (x,), (3,), (rules.identity, np.dtype(np.float64)))
+    graph.outputs = [kept]
+    assert passes.elide_copies(graph) == 0
+
+
+def test_fold_transposes_computes_a_transposed_product_directly():
+    graph = Graph()
+    a, b = _argument(graph, (2, 3)), _argument(graph, (3, 4), 1)
+    product = _node(graph, rules.MATMUL, (a, b), (2, 4))
+    transposed = _node(graph, rules.VIEW, (product,), (4, 2), ((4, 2), (1, 4), 0))
+    graph.outputs = [transposed]
+    assert passes.fold_transposes(graph) == 1
+    node = transposed.producer
+    assert node.rule is rules.MATMUL and [x.shape for x in node.inputs] == [(4, 3), (3, 2)]
+    assert product.producer not in graph.nodes
+    # b.T and a.T are views of the arguments, made just before the product.
+    views = [n for n in graph.nodes if n.rule is rules.VIEW]
+    assert [v.inputs[0] for v in views] == [b, a]
