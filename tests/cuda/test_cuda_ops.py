@@ -194,3 +194,26 @@ def test_checkpoint_of_cuda_tensors_loads_back_on_cuda(tmp_path: Any) -> None:
     for key, value in model.state_dict().items():
         assert_close(restored[key], value)
         assert_close(on_cpu[key], value.cpu())
+
+
+def test_a_compiled_step_whose_model_moves_to_cuda_is_refused_not_replayed() -> None:
+    model = nn.Linear(3, 1)
+
+    @tapegrad.compile
+    def predict(x):
+        return model(x)
+
+    with tapegrad.no_grad():
+        x = tapegrad.ones(2, 3)
+        expected = predict(x).numpy().copy()
+        for _ in range(2):
+            np.testing.assert_allclose(predict(x).numpy(), expected)
+        assert predict.traces == 1
+        model.to("cuda")  # the parameters keep their identity; their buffers move
+        with pytest.raises(TraceError, match="records CPU steps only"):
+            predict(x.cuda())  # a CUDA argument: a new signature (eager first, then the trace refuses)
+            predict(x.cuda())
+        # The CPU signature's guard sees the moved parameters and records again, which meets
+        # what eager mode meets: a CPU batch against CUDA weights.
+        with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):
+            predict(x)

@@ -91,7 +91,9 @@ class _GradOf(NamedTuple):
 
 
 def _signature(found: list[tuple[tuple, Tensor]], structure: Any) -> tuple:
-    tensors = tuple((t._data.shape, t._data.dtype, t._requires_grad, t._grad is not None) for _, t in found)
+    # The buffer's type is the device (NumPy: CPU), so a CUDA argument is a new signature.
+    tensors = tuple((type(t._data), t._data.shape, t._data.dtype, t._requires_grad, t._grad is not None)
+                    for _, t in found)
     try:
         hash(repr(structure))
         shape_key = repr(structure)
@@ -212,6 +214,8 @@ class CompiledStep:
             arrays.append(data if data.flags.c_contiguous else np.ascontiguousarray(data))
         for tensor, shape, dtype, requires_grad in self.captured:
             data = tensor._data
+            if type(data) is not np.ndarray:
+                raise GuardFailure(f"a captured tensor moved to {tensor.device}")
             if data.shape != shape or data.dtype != dtype or not data.flags.c_contiguous:
                 raise GuardFailure(f"a captured tensor is now {data.dtype.name}{list(data.shape)}, "
                                    f"traced as {dtype.name}{list(shape)}")
