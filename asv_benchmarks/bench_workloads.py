@@ -3,13 +3,14 @@
 Every class is parameterized over tapegrad's execution modes (``workloads.MODES``): "eager", and
 "compiled" (the step under ``tapegrad.compile``; its setup traces and compiles it, so the timed
 calls replay the generated code). A workload without a compiled variant (W1, W6) is reported as
-skipped in that mode. W5 (a new process) is in ``bench_startup.py``.
+skipped in that mode, and so is a ``-cuda`` workload on a machine without a GPU. W5 (a new
+process) is in ``bench_startup.py``; the GPU ratios to a copy and to PyTorch in ``bench_gpu.py``.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .workloads import MODES, build, has_workload, warmed
+from .workloads import MODES, build, cuda_ready, has_workload, warmed
 
 
 class _Workload:
@@ -22,6 +23,8 @@ class _Workload:
     def setup(self, mode: str) -> None:
         if not has_workload(self.workload, "tapegrad", mode):
             raise NotImplementedError(f"{self.workload} has no {mode} variant")
+        if self.workload.endswith("-cuda") and not cuda_ready("tapegrad"):
+            raise NotImplementedError(f"{self.workload} needs a CUDA GPU")
         self.step = warmed(build(self.workload, "tapegrad", mode))
 
     def time_step(self, mode: str) -> Any:
@@ -49,6 +52,11 @@ class W2Elementwise(_Workload):
 class W3MLPStep(_Workload):
     """MLP 784-256-128-10, batch 64: zero_grad, forward, cross-entropy, backward, SGD momentum."""
     workload = "W3"
+
+
+class W3MLPStepCUDA(_Workload):
+    """W3 on cuda:0, ended by a synchronize (skipped without a GPU)."""
+    workload = "W3-cuda"
 
 
 class W4SmallMLPStep(_Workload):

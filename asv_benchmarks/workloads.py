@@ -48,6 +48,7 @@ WORKLOADS: dict[str, str] = {
     "W1b": "((a*b+1).tanh()*a).sum().backward(), 16 floats",
     "W2": "(tanh(x*.5+1)*x + sigmoid(x)).sum() fwd+bwd, 4M float32",
     "W3": "MLP 784-256-128-10, batch 64, SGD-momentum step, cross-entropy",
+    "W3-cuda": "W3 on cuda:0 (a GPU: tapegrad's numba.cuda kernels, PyTorch's CUDA eager)",
     "W4": "MLP 2-16-16-1, batch 32, SGD-momentum step, MSE",
     "W5": "new process to the end of the first W3 step",
     "W6": "1024x1024 matmul fwd+bwd, float32",
@@ -90,6 +91,15 @@ def available(library: str) -> bool:
     return True
 
 
+def cuda_ready(library: str) -> bool:
+    """Whether ``library`` can run the ``-cuda`` workloads here: a real GPU (the simulator,
+    ``NUMBA_ENABLE_CUDASIM=1``, runs kernels as Python: timing it would mean nothing) and, for a
+    peer, a CUDA build of it. JAX has no twin of them."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or library == "jax" or not available(library):
+        return False
+    return bool(importlib.import_module(library).cuda.is_available())
+
+
 # ----------------------------------------------------------------------------- torch-like API
 # One definition serves tapegrad and PyTorch: ``lib`` is either module.
 
@@ -125,27 +135,31 @@ def _w2_elementwise(lib: Any) -> Step:
     return step
 
 
-def _mlp_step(lib: Any, layers: tuple[int, ...], batch: int, classify: bool) -> Step:
+def _mlp_step(lib: Any, layers: tuple[int, ...], batch: int, classify: bool, device: str = "cpu") -> Step:
     nn, functional = lib.nn, lib.nn.functional
     lib.manual_seed(0)
     modules: list[Any] = []
     for fan_in, fan_out in itertools.pairwise(layers):
         modules += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    model = nn.Sequential(*modules[:-1])
+    model = nn.Sequential(*modules[:-1]).to(device)
     optimizer = lib.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
-    x = lib.randn(batch, layers[0])
+    x = lib.randn(batch, layers[0]).to(device)
     if classify:
-        target = lib.randint(0, layers[-1], (batch,))
+        target = lib.randint(0, layers[-1], (batch,)).to(device)
         loss_fn = functional.cross_entropy
     else:
-        target = lib.randn(batch, layers[-1])
+        target = lib.randn(batch, layers[-1]).to(device)
         loss_fn = functional.mse_loss
+    # GPU work is queued: a step ends when its kernels have run, not when they are launched.
+    finish = lib.cuda.synchronize if device != "cpu" else None
 
     def step() -> Any:
         optimizer.zero_grad()
         loss = loss_fn(model(x), target)
         loss.backward()
         optimizer.step()
+        if finish is not None:
+            finish()
         return loss
 
     return step
@@ -153,6 +167,10 @@ def _mlp_step(lib: Any, layers: tuple[int, ...], batch: int, classify: bool) -> 
 
 def _w3_mlp(lib: Any) -> Step:
     return _mlp_step(lib, W3_LAYERS, W3_BATCH, classify=True)
+
+
+def _w3_mlp_cuda(lib: Any) -> Step:
+    return _mlp_step(lib, W3_LAYERS, W3_BATCH, classify=True, device="cuda")
 
 
 def _w4_mlp(lib: Any) -> Step:
@@ -292,6 +310,7 @@ _BUILDERS: dict[tuple[str, str, str], Callable[..., Step]] = {
     ("W1b", "torch-like", "eager"): _w1b_chain,
     ("W2", "torch-like", "eager"): _w2_elementwise,
     ("W3", "torch-like", "eager"): _w3_mlp,
+    ("W3-cuda", "torch-like", "eager"): _w3_mlp_cuda,
     ("W4", "torch-like", "eager"): _w4_mlp,
     ("W6", "torch-like", "eager"): _w6_matmul,
     # W1 is one op and W6 three BLAS calls: compiling them would measure nothing new.

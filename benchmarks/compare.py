@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from asv_benchmarks import workloads
 
-STEP_WORKLOADS = ("W1", "W1b", "W2", "W3", "W4", "W6")
+STEP_WORKLOADS = ("W1", "W1b", "W2", "W3", "W3-cuda", "W4", "W6")
 REFERENCES = ("copy", "sgemm")
 # The design document's targets, shown next to the ratios.
 TARGETS = {
@@ -54,6 +54,7 @@ TARGETS = {
     "W1b": "eager <= 0.3x torch",
     "W2": "eager <= 0.5x torch; compiled <= 0.75x jax",
     "W3": "eager <= 0.8x torch; compiled <= 0.8x jax",
+    "W3-cuda": "eager <= 1.0x torch (CUDA)",
     "W4": "eager <= 0.3x torch; compiled <= 0.2x jax",
     "W5 warm cache": "<= 1.5 s",
     "W5 empty cache": "<= 20 s",
@@ -93,8 +94,10 @@ def _worker(library: str, names: list[str], mode: str, torch_threads: int | None
     if library == "numpy":
         steps = {"copy": workloads.numpy_copy(), "sgemm": workloads.numpy_sgemm()}
     else:
+        # A -cuda workload runs only where the library has a GPU (it is left out elsewhere).
         steps = {name: workloads.build(name, library, mode) for name in names
-                 if workloads.has_workload(name, library, mode)}
+                 if workloads.has_workload(name, library, mode)
+                 and (not name.endswith("-cuda") or workloads.cuda_ready(library))}
     for step in steps.values():
         workloads.warmed(step, 3)
     connection.send((sorted(steps), threads))
@@ -226,7 +229,7 @@ def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], mo
     and the ratio of each mode to it, side by side."""
     peers = [library for library in libraries if library != "tapegrad"]
     ours_labels = [label("tapegrad", mode) for mode in modes]
-    rows = [row for row in ["W1", "W1b", "W2", "W3", "W4", "W5 warm cache", "W5 empty cache", "W6"]
+    rows = [row for row in ["W1", "W1b", "W2", "W3", "W3-cuda", "W4", "W5 warm cache", "W5 empty cache", "W6"]
             if any((row, ours) in samples for ours in ours_labels)]
     header = ["workload", *ours_labels]
     for peer in peers:

@@ -13,7 +13,7 @@ import pytest
 
 from asv_benchmarks import workloads
 
-STEP_WORKLOADS = ["W1", "W1b", "W2", "W3", "W4", "W6"]
+STEP_WORKLOADS = ["W1", "W1b", "W2", "W3", "W3-cuda", "W4", "W6"]
 W5_ROUNDS = 3
 
 
@@ -40,6 +40,8 @@ STEP_CASES = [pytest.param(workload, library, mode,
 @pytest.mark.parametrize("workload, library, mode", STEP_CASES)
 def test_step(workload: str, library: str, mode: str, timed: Any) -> None:
     require(library)
+    if workload.endswith("-cuda") and not workloads.cuda_ready(library):
+        pytest.skip(f"{workload} needs a CUDA GPU and {library} built for it")
     step = workloads.warmed(workloads.build(workload, library, mode))
     timed(row_name(workload, mode) if library == "tapegrad" else workload, library, step, group=workload)
 
