@@ -68,24 +68,12 @@ def _signature(chain: ck.Chain, kind: str, dtype: Any, out_types: list[Any], fir
 # ------------------------------------------------------------------- every elementwise op
 
 _OPS = {id(op.scalar): op for op in vars(ew).values() if isinstance(op, ElementwiseOp)}
-# numba-cuda has no np.floor/np.ceil/np.round for scalars (the CPU definitions use them).
-_NO_CUDA_NUMPY = {ew._floor, ew._ceil, ew._round}
 
 
 def _op_params() -> list[Any]:
-    params = []
-    for op in _OPS.values():
-        if op.scalar is ew._integer_pow:
-            continue  # integers only; below
-        marks = []
-        if op.scalar in _NO_CUDA_NUMPY:
-            # np.round lowers to a device function that is not inlined, which compiles only
-            # with a GPU present: it may pass there.
-            marks = [pytest.mark.xfail(raises=Exception, strict=op.scalar is not ew._round,
-                                       reason="np.floor/ceil/round: no CUDA lowering without a GPU")]
-        for dtype in FLOATS:
-            params.append(pytest.param(op, dtype, marks=marks, id=f"{op.scalar.__name__}-{dtype}"))
-    return params
+    return [pytest.param(op, dtype, id=f"{op.scalar.__name__}-{dtype}")
+            for op in _OPS.values() if op.scalar is not ew._integer_pow  # integers only; below
+            for dtype in FLOATS]
 
 
 @pytest.mark.parametrize("op,dtype", _op_params())
@@ -115,7 +103,7 @@ def test_strided_kernels_compile(fn: Callable[..., Any], pattern: str, dtype: An
 # --------------------------------------------------------------- float32 stays float32
 
 CLEAN_FLOAT32 = [ew._add, ew._sub, ew._mul, ew._div, ew._neg, ew._exp, ew._expm1, ew._log, ew._log1p,
-                 ew._tanh, ew._sigmoid, ew._relu, ew._maximum, ew._minimum, ew._lt, ew._where, ew._silu]
+                 ew._tanh, ew._sigmoid, ew._relu, ew._maximum, ew._minimum, ew._lt, ew._where, ew._silu, ew._sign]
 
 
 @pytest.mark.parametrize("fn", CLEAN_FLOAT32, ids=lambda f: f.__name__)
@@ -128,6 +116,31 @@ def test_float32_kernels_compute_in_float32(fn: Callable[..., Any]) -> None:
     first = types.boolean if fn is ew._where else None
     ptx = _ptx(chain.module().flat, *_signature(chain, "flat", types.float32, [out], first))
     assert _float64_instructions(ptx) == []
+
+
+# libdevice's float64 floor/ceil/rint are one instruction each and exact for float32 too.
+ROUNDING = {ew._floor: "cvt.rmi.f64.f64", ew._ceil: "cvt.rpi.f64.f64", ew._round: "cvt.rni.f64.f64"}
+
+
+@pytest.mark.parametrize("fn", list(ROUNDING), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_rounding_kernels_use_one_conversion_instruction(fn: Callable[..., Any], dtype: Any) -> None:
+    chain = ck.elementwise_chain(fn, "a")
+    ptx = _ptx(chain.module().flat, *_signature(chain, "flat", dtype, [dtype]))
+    assert ROUNDING[fn] in ptx
+    assert "call" not in ptx.replace(".callprototype", "")  # inlined, no libm-style routine
+    if dtype == types.float32:
+        # float32 in, float32 out: the round trip through float64 is exact, the result float32.
+        assert "st.global.f32" in ptx
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_fused_sign_chain_stays_in_its_dtype(dtype: Any) -> None:
+    # abs's gradient g * sign(x) fused: sign's constants must not make float32 arithmetic float64.
+    chain = ck.Chain("aa", [(ew._sign, (1,)), (ew._mul, (0, 2))], outputs=(3,))
+    ptx = _ptx(chain.module().flat, *_signature(chain, "flat", dtype, [dtype]))
+    if dtype == types.float32:
+        assert _float64_instructions(ptx) == []
 
 
 # ------------------------------------------------------------------------- fused chains
@@ -181,3 +194,18 @@ def test_sum_kernels_compile(data: Any, acc: str) -> None:
     if acc == "float32":
         assert _float64_instructions(_ptx(module.partial_sums, data[::1], acc_type[::1])) == []
 
+
+
+# ------------------------------------------------------------------------------ products
+
+@pytest.mark.parametrize("data,acc", [(types.float32, "float64"), (types.float64, "float64"),
+                                      (types.int64, "int64")], ids=str)
+def test_product_kernels_compile(data: Any, acc: str) -> None:
+    from tapegrad.backends import cuda_reduce as cr
+
+    module = cr.axis_module("prod", acc)
+    acc_type = getattr(types, acc)
+    for target in (data, acc_type):  # the last pass stores the output, a segment pass a partial
+        rows = _ptx(module.prod_rows, data[:, ::1], target[:, ::1], types.int64)
+        assert "shfl.sync.down" in rows  # the warp step multiplies through shuffles
+        _ptx(module.prod_cols, data[:, :, ::1], target[:, :, ::1], types.int64)

@@ -104,8 +104,35 @@ def fast_sigmoid(x):
 @device_function
 def accumulate(total, x):
     return total + x
+
+
+# numba-cuda lowers no np.floor/np.ceil/np.round for scalars, while libdevice's float64
+# versions compile to one instruction (cvt.rmi/cvt.rpi/cvt.rni) and are exact for float32 too;
+# type(x)(...) turns the result back into x's type. The simulator runs Python, where libdevice
+# functions return None: there NumPy's ufuncs of the same names do the job. (A module, not
+# three names: pasted scalar definitions such as _floor must not shadow them.)
+if numba.config.ENABLE_CUDASIM:
+    rounding_math = np
+else:
+    from numba.cuda import libdevice as rounding_math
+
+
+@device_function
+def float_floor(x):
+    return type(x)(rounding_math.floor(x))
+
+
+@device_function
+def float_ceil(x):
+    return type(x)(rounding_math.ceil(x))
+
+
+@device_function
+def float_round(x):
+    return type(x)(rounding_math.rint(x))  # round half to even, as np.round
 '''
-CUDA_MATH_NAMES = ("accumulate", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh", "fast_sigmoid")
+CUDA_MATH_NAMES = ("accumulate", "fast_exp", "fast_expm1", "fast_log", "fast_log1p", "fast_tanh", "fast_sigmoid",
+                   "float_ceil", "float_floor", "float_round")
 
 
 def _header() -> str:

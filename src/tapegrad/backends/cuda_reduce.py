@@ -1,4 +1,4 @@
-"""CUDA reductions along axes: sum and mean over any set of axes, max/min (values and int64
+"""CUDA reductions along axes: sum, mean and product over any set of axes, max/min (values and int64
 indices) and amax/amin along one axis, and the reduction of a broadcast gradient to its
 operand's shape.
 
@@ -19,6 +19,9 @@ temporaries, so rounding still happens once):
   totals meet in shared memory (:data:`BLOCK_REDUCE_SOURCE`);
 - ``inner > 1``: ``sum_cols``, a 2-D block whose x threads walk adjacent columns (coalesced
   loads) and whose y threads split ``n``; the y partials meet in a shared-memory tree.
+
+Products (``prod_axes``) are the same kernels generated with ``*`` for ``+`` (``prod_rows``,
+``prod_cols``), and go the same way, a product over every element included.
 
 Max and min along one axis use the same two layouts (``extreme_rows``, ``extreme_cols``) on
 (value, index) pairs, without segments.
@@ -123,13 +126,16 @@ def block_reduce_source(max_threads: int = MAX_REDUCE_THREADS) -> str:
             + _BLOCK_OP_TEMPLATE.format(name="max", combine="other if other > v or other != other else v"))
 
 
-_SUM_SOURCE = '''
+# Sums and products along an axis: one template, ``{name}`` (sum, prod) naming the kernels,
+# ``{op}`` the accumulating operator and ``{identity}`` its identity. ``rows`` and ``cols`` alias
+# the kernels so the launch code below serves both.
+_AXIS_SOURCE = '''
 ACC = numba.{acc}
 
 
 @kernel
-def sum_rows(x, out, seg):
-    # x: (rows, n); out: (rows, segments). Block t sums segment t % segments of row
+def {name}_rows(x, out, seg):
+    # x: (rows, n); out: (rows, segments). Block t reduces segment t % segments of row
     # t // segments: the elements [s * seg, (s + 1) * seg) of the row.
     scratch = cuda.shared.array(SCRATCH_SIZE, ACC)
     tid = cuda.threadIdx.x
@@ -138,16 +144,16 @@ def sum_rows(x, out, seg):
     for t in range(cuda.blockIdx.x, out.shape[0] * segments, cuda.gridDim.x):
         r = t // segments
         s = t - r * segments
-        acc = ACC(0)
+        acc = ACC({identity})
         for c in range(s * seg + tid, min(n, (s + 1) * seg), cuda.blockDim.x):
-            acc += x[r, c]
-        total = block_sum(acc, scratch, ACC(0))
+            acc {op}= x[r, c]
+        total = block_{name}(acc, scratch, ACC({identity}))
         if tid == 0:
             out[r, s] = total
 
 
 @kernel
-def sum_cols(x, out, seg):
+def {name}_cols(x, out, seg):
     # x: (outer, n, inner); out: (outer, segments, inner). A block covers blockDim.x adjacent
     # columns of one segment; its y threads split the segment's rows.
     scratch = cuda.shared.array(MAX_THREADS, ACC)
@@ -165,22 +171,29 @@ def sum_cols(x, out, seg):
         rest = t - o * per_outer
         s = rest // tiles
         j = (rest - s * tiles) * width_x + tx
-        acc = ACC(0)
+        acc = ACC({identity})
         if j < inner:
             for k in range(s * seg + ty, min(n, (s + 1) * seg), cuda.blockDim.y):
-                acc += x[o, k, j]
+                acc {op}= x[o, k, j]
         scratch[slot] = acc
         cuda.syncthreads()
         half = cuda.blockDim.y // 2
         while half > 0:
             if ty < half:
-                scratch[slot] += scratch[slot + half * width_x]
+                scratch[slot] {op}= scratch[slot + half * width_x]
             cuda.syncthreads()
             half //= 2
         if ty == 0 and j < inner:
             out[o, s, j] = scratch[tx]
         cuda.syncthreads()  # scratch is read before the next tile overwrites it
+
+
+rows = {name}_rows
+cols = {name}_cols
 '''
+
+# name -> (operator, identity) of the axis reductions.
+_AXIS_OPS = {"sum": ("+", 0), "prod": ("*", 1)}
 
 _EXTREME_SOURCE = '''
 LANE = numba.{lane}
@@ -319,19 +332,29 @@ def extreme_cols(x, values, indices, largest):
         cuda.syncthreads()  # the shared arrays are read before the next tile overwrites them
 '''
 
-_sum_modules: dict[str, Any] = {}
+_axis_modules: dict[tuple[str, str], Any] = {}
 _extreme_modules: dict[str, Any] = {}
+
+
+def axis_module(name: str, acc: str) -> Any:
+    """The ``{name}_rows``/``{name}_cols`` kernels (aliased ``rows``/``cols``) of the axis
+    reduction ``name`` (sum or prod) accumulating in ``acc`` (float64, float32, int64)."""
+    module = _axis_modules.get((name, acc))
+    if module is None:
+        if acc not in ("float64", "float32", "int64"):
+            raise ValueError(f"unsupported accumulator {acc!r}")
+        op, identity = _AXIS_OPS[name]
+        source = ck._header() + block_reduce_source()
+        if name != "sum":  # block_sum is in every block_reduce_source
+            source += _BLOCK_OP_TEMPLATE.format(name=name, combine=f"v {op} other")
+        source += _AXIS_SOURCE.format(acc=acc, name=name, op=op, identity=identity)
+        module = _axis_modules[name, acc] = ck._load(f"cuda_reduce_{name}_{acc}", source)
+    return module
 
 
 def sum_module(acc: str) -> Any:
     """The ``sum_rows``/``sum_cols`` kernels accumulating in ``acc`` (float64, float32, int64)."""
-    module = _sum_modules.get(acc)
-    if module is None:
-        if acc not in ("float64", "float32", "int64"):
-            raise ValueError(f"unsupported accumulator {acc!r}")
-        source = ck._header() + block_reduce_source() + _SUM_SOURCE.format(acc=acc)
-        module = _sum_modules[acc] = ck._load(f"cuda_reduce_sum_{acc}", source)
-    return module
+    return axis_module("sum", acc)
 
 
 def extreme_module(lane: str) -> Any:
@@ -430,6 +453,30 @@ def sum_axes(x: Any, axes: Sequence[int], out: Any = None, *, dtype: Any = None,
         x = cuda.to_device(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
         sum_axes(x, (0, 2)).copy_to_host()   # array([ 60.,  92., 124.], dtype=float32)
     """
+    return _reduce_axes("sum", x, axes, out, dtype, segment, stream)
+
+
+def prod_axes(x: Any, axes: Sequence[int], out: Any = None, *, dtype: Any = None,
+              segment: int | None = None, stream: Any = 0) -> Any:
+    """The product of C-contiguous device array ``x`` over ``axes``, as :func:`sum_axes` sums
+    (same shapes, dtypes and accumulators; no elements give 1). As ``cpu.reduce_prod``, ``x``
+    is first cast to a ``dtype`` that differs from its own.
+
+    Example::
+
+        x = cuda.to_device(np.arange(1, 7, dtype=np.float32).reshape(2, 3))
+        prod_axes(x, (1,)).copy_to_host()   # array([  6., 120.], dtype=float32)
+    """
+    if dtype is not None and np.dtype(dtype) != x.dtype and x.size:
+        cast = ck._cuda().device_array(x.shape, np.dtype(dtype), stream=stream)
+        ck.elementwise(_identity, cast.reshape(x.size), [x.reshape(x.size)], stream=stream)
+        x = cast
+    return _reduce_axes("prod", x, axes, out, dtype, segment, stream)
+
+
+def _reduce_axes(name: str, x: Any, axes: Sequence[int], out: Any, dtype: Any, segment: int | None,
+                 stream: Any) -> Any:
+    """:func:`sum_axes` for the axis reduction ``name`` (sum or prod)."""
     cuda = ck._cuda()
     shape = tuple(x.shape)
     axes = _normalize_axes(axes, len(shape))
@@ -438,21 +485,22 @@ def sum_axes(x: Any, axes: Sequence[int], out: Any = None, *, dtype: Any = None,
         out = cuda.device_array(reduced_shape(shape, axes), out_dtype, stream=stream)
     _check_out(out, reduced_shape(shape, axes))
     if not x.is_c_contiguous():
-        raise ValueError("sum_axes needs a C-contiguous input")
+        raise ValueError(f"{name}_axes needs a C-contiguous input")
     if out.size == 0:
         return out
     if x.size == 0:
-        out.copy_to_device(np.zeros(out.shape, out.dtype), stream=stream)
+        _, identity = _AXIS_OPS[name]
+        out.copy_to_device(np.full(out.shape, identity, out.dtype), stream=stream)
         return out
     acc = ck._accumulator(x.dtype, None)
     groups = _groups(shape, axes)
     if not any(reduced for _, reduced in groups):
-        # Nothing to add up (only size-1 axes): a copy, cast to the output dtype.
+        # Nothing to combine (only size-1 axes): a copy, cast to the output dtype.
         ck.elementwise(_identity, out.reshape(out.size), [x.reshape(x.size)], stream=stream)
-    elif len(groups) == 1:
+    elif len(groups) == 1 and name == "sum":
         ck.sum_all(x.reshape(x.size), out.reshape(1), acc=acc, stream=stream)
     else:
-        _sum_groups(x, groups, out, acc, segment, stream)
+        _reduce_groups(name, x, groups, out, acc, segment, stream)
     return out
 
 
@@ -500,7 +548,8 @@ def _check_out(out: Any, shape: tuple[int, ...]) -> None:
         raise ValueError(f"out must be C-contiguous of shape {shape}, got {tuple(out.shape)}")
 
 
-def _sum_groups(x: Any, groups: list[list[Any]], out: Any, acc: str, segment: int | None, stream: Any) -> None:
+def _reduce_groups(name: str, x: Any, groups: list[list[Any]], out: Any, acc: str, segment: int | None,
+                   stream: Any) -> None:
     """One pass per reduced group, innermost first (see the module docstring)."""
     cuda = ck._cuda()
     current = x
@@ -515,18 +564,18 @@ def _sum_groups(x: Any, groups: list[list[Any]], out: Any, acc: str, segment: in
             groups[p - 1][0] *= groups.pop(p)[0]  # the kept neighbours are now adjacent
         last = not any(reduced for _, reduced in groups)
         target = out.reshape(outer * inner) if last else cuda.device_array(outer * inner, np.dtype(acc), stream=stream)
-        reduce_axis_sum(current.reshape(outer, n, inner), target.reshape(outer, inner), acc, segment, stream)
+        reduce_axis(current.reshape(outer, n, inner), target.reshape(outer, inner), acc, segment, stream, name)
         if last:
             return
         current = target
 
 
-def reduce_axis_sum(x: Any, out: Any, acc: str, segment: int | None = None, stream: Any = 0) -> None:
-    """``out[o, j] = sum(x[o, :, j])`` for a C-contiguous (outer, n, inner) ``x`` and an
-    (outer, inner) ``out``, accumulating in ``acc``."""
+def reduce_axis(x: Any, out: Any, acc: str, segment: int | None = None, stream: Any = 0, name: str = "sum") -> None:
+    """``out[o, j] = sum(x[o, :, j])`` (or the product, for ``name`` prod) for a C-contiguous
+    (outer, n, inner) ``x`` and an (outer, inner) ``out``, accumulating in ``acc``."""
     cuda = ck._cuda()
     outer, n, inner = x.shape
-    module = sum_module(acc)
+    module = axis_module(name, acc)
     if inner == 1:
         rows = x.reshape(outer, n)
         segments = _segments(outer, n, segment)
@@ -553,13 +602,13 @@ def reduce_axis_sum(x: Any, out: Any, acc: str, segment: int | None = None, stre
 
 def _launch_rows(module: Any, x: Any, out: Any, seg: int, stream: Any) -> None:
     blocks = min(out.shape[0] * out.shape[1], ck.MAX_BLOCKS)
-    module.sum_rows[blocks, _row_threads(min(seg, x.shape[1])), stream](x, out, seg)
+    module.rows[blocks, _row_threads(min(seg, x.shape[1])), stream](x, out, seg)
 
 
 def _launch_cols(module: Any, x: Any, out: Any, seg: int, stream: Any) -> None:
     outer, segments, inner = out.shape
     blocks, threads = _cols_launch(outer * segments, inner, min(seg, x.shape[1]))
-    module.sum_cols[blocks, threads, stream](x, out, seg)
+    module.cols[blocks, threads, stream](x, out, seg)
 
 
 def _cols_launch(outer: int, inner: int, n: int) -> tuple[int, tuple[int, int]]:

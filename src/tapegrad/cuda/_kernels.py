@@ -29,6 +29,11 @@ def reduce_sum(data: Any, axes: tuple[int, ...], dtype: np.dtype) -> Any:
     return adopt(cuda_reduce.sum_axes(_contiguous(data), axes, dtype=dtype))
 
 
+def reduce_prod(data: Any, axes: tuple[int, ...], dtype: np.dtype) -> Any:
+    """The product over ``axes`` in ``dtype`` (reduced dimensions dropped), as ``cpu.reduce_prod``."""
+    return adopt(cuda_reduce.prod_axes(_contiguous(data), axes, dtype=dtype))
+
+
 def reduce_mean(data: Any, axes: tuple[int, ...], dtype: np.dtype) -> Any:
     """The mean over ``axes`` in ``dtype``: the sum rounded to ``dtype`` divided by the count
     (NaN for none), as ``ops.reduce.mean`` computes it on the CPU."""
@@ -82,7 +87,7 @@ def nll(log_probs: Any, target: Any, weight: Any, ignore_index: int, reduction: 
     loss, total = cuda_nn.nll_loss(_contiguous(log_probs), _contiguous(target),
                                    weight=None if weight is None else _contiguous(weight),
                                    ignore_index=ignore_index, reduction=reduction)
-    return adopt(loss), total
+    return adopt(loss), None if total is None else adopt(total)
 
 
 def nll_backward(grad: Any, shape: tuple[int, ...], target: Any, total: Any, weight: Any, ignore_index: int,

@@ -362,6 +362,14 @@ BCE = OpDef("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_vjp)
 _BCE_EPSILON = float(np.float32(1e-12))
 
 
+def _outside_unit_interval(input: Tensor) -> bool:
+    """Whether the least or greatest element of non-empty ``input`` lies outside [0, 1]. The
+    reductions run on ``input``'s device (only two numbers are read back) and, as NumPy's
+    min and max, give NaN if there is one, which passes."""
+    low, high = _without_grad(lambda: (input.min(), input.max()))
+    return float(low) < 0 or float(high) > 1
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
                          reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Binary cross entropy of probabilities ``input`` against ``target`` (logs clamped at -100).
@@ -372,7 +380,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _check_same_size("binary_cross_entropy", input, target)
-    if input.numel() and (float(input._data.min()) < 0 or float(input._data.max()) > 1):
+    if input.numel() and _outside_unit_interval(input):
         raise RuntimeError("all elements of input should be between 0 and 1")
 
     def forward() -> Tensor:
@@ -559,8 +567,11 @@ def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
 NLL_LOSS_CUDA = OpDef("nll_loss_cuda", "NllLossBackward0", _nll_cuda_vjp)
 
 
-def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str) -> Tensor:
-    """NLL of class-index targets for log-probabilities on CUDA: one kernel forward, one back."""
+def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str
+              ) -> tuple[Tensor, Any]:
+    """NLL of class-index targets for log-probabilities on CUDA: one kernel forward, one back.
+    Returns the loss and the total weight of the kept targets (a 1-element float64 device
+    array; None for reduction 'none')."""
     _check_reduction(reduction)
     if not isinstance(target, Tensor):
         raise TypeError(f"nll_loss_nd(): argument 'target' (position 2) must be Tensor, not {type(target).__name__}")
@@ -590,9 +601,9 @@ def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_i
                                ignore_index, reduction)
     out = _wrap(loss)
     if grad_mode.state.enabled and log_probs._requires_grad:
-        return record(NLL_LOSS_CUDA, (log_probs, None, None), out,
-                      (reduction, total, ignore_index, tuple(log_probs.shape)), saved=(target, weight))
-    return out
+        out = record(NLL_LOSS_CUDA, (log_probs, None, None), out,
+                     (reduction, total, ignore_index, tuple(log_probs.shape)), saved=(target, weight))
+    return out, total
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
@@ -605,7 +616,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not isinstance(input._data, np.ndarray):
-        return _nll_cuda(input, target, weight, ignore_index, reduction)
+        return _nll_cuda(input, target, weight, ignore_index, reduction)[0]
     return _nll(input, _Targets(input, target, weight, ignore_index), reduction)
 
 
@@ -641,24 +652,42 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if probabilities:
         return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, tuple(shape))
     if not isinstance(log_probs._data, np.ndarray):
-        if label_smoothing:
-            from ..cuda._arrays import unsupported
+        nll, total = _nll_cuda(log_probs, target, weight, ignore_index, reduction)
+        if not label_smoothing:
+            return nll
+        from ..cuda._arrays import adopt
 
-            raise unsupported("cross_entropy with label_smoothing")
-        return _nll_cuda(log_probs, target, weight, ignore_index, reduction)
-    targets = _Targets(log_probs, target, weight, ignore_index)
-    nll = _nll(log_probs, targets, reduction)
-    if not label_smoothing:
-        return nll
-    # PyTorch's composition: (1 - e) * nll + e / classes * (weighted sum of -log p over classes).
-    terms = log_probs * _wrap(targets.class_weights.reshape(shape)) if weight is not None else log_probs
+        # Constants, as on the CPU (which copies them): no gradient flows to the weights.
+        class_weights = None if weight is None else weight.detach().to(log_probs.dtype).reshape(shape)
+        # Every target compared on the device (the CPU path reads them): no host round trip.
+        ignored = ew.eq(target, ignore_index)
+        total_weight = None if total is None else _wrap(adopt(total)).reshape(()).to(log_probs.dtype)
+    else:
+        targets = _Targets(log_probs, target, weight, ignore_index)
+        nll = _nll(log_probs, targets, reduction)
+        if not label_smoothing:
+            return nll
+        class_weights = _wrap(targets.class_weights.reshape(shape)) if weight is not None else None
+        ignored = targets.ignored_mask
+        total_weight = targets.total_weight
+    return _smoothed_nll(nll, log_probs, class_weights, ignored, total_weight, reduction, label_smoothing)
+
+
+def _smoothed_nll(nll: Tensor, log_probs: Tensor, class_weights: Tensor | None, ignored: Tensor | None,
+                  total_weight: Any, reduction: str, label_smoothing: float) -> Tensor:
+    """PyTorch's label smoothing of class-index targets: (1 - e) * nll + e / classes * (the
+    weighted sum of -log p over classes), reduced as ``nll`` is (``ignored``: the targets equal
+    to ignore_index, or None for none; ``total_weight``: the mean's divisor)."""
+    class_axis = 0 if log_probs.ndim == 1 else 1
+    classes = log_probs.shape[class_axis]
+    terms = log_probs * class_weights if class_weights is not None else log_probs
     smooth = -terms.sum(class_axis)
-    if targets.ignored_mask is not None:
+    if ignored is not None:
         # masked_fill, not a product with the mask: its backward gives ignored targets exactly 0
         # even when the mean divides by a zero total weight.
-        smooth = smooth.masked_fill(targets.ignored_mask, 0.0)
+        smooth = smooth.masked_fill(ignored, 0.0)
     if reduction == "mean":
-        smooth = smooth.sum() / targets.total_weight
+        smooth = smooth.sum() / total_weight
     elif reduction == "sum":
         smooth = smooth.sum()
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)

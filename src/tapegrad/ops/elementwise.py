@@ -22,9 +22,9 @@ from ..backends import cpu
 from ..compiler import trace
 from ..compiler import rules
 from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401
-                                    fast_tanh)
+                                    fast_tanh, float_ceil, float_floor, float_round)
 from ..tensor import Tensor, _wrap
-from .pointwise import (_BOOL, BOOL, FLOAT, NO_CUDA_KERNEL, SAME, ElementwiseOp, _apply_fast,  # noqa: F401
+from .pointwise import (_BOOL, BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast,  # noqa: F401
                         _broadcast_shape, _promote, _reduce_to_input, _same_shape_pair, apply)
 from .registry import OpDef, record
 
@@ -61,7 +61,7 @@ def _mul_vjp(needs, g, x, y):
     return g * y if needs[0] else None, g * x if needs[1] else None
 
 
-MUL = ElementwiseOp("mul", "MulBackward0", _mul, _mul_vjp, saves=("x0", "x1"))
+MUL = ElementwiseOp("mul", "MulBackward0", _mul, _mul_vjp, saves=("x0", "x1"), only_for={"x0": (1,), "x1": (0,)})
 
 
 def _div(x, y):
@@ -73,7 +73,8 @@ def _div_vjp(needs, g, x, y):
             neg(g) * x / (y * y) if needs[1] else None)
 
 
-DIV = ElementwiseOp("div", "DivBackward0", _div, _div_vjp, saves=("x0", "x1"), result=FLOAT)
+DIV = ElementwiseOp("div", "DivBackward0", _div, _div_vjp, saves=("x0", "x1"), result=FLOAT,
+                   only_for={"x0": (1,)})
 # Division by a Python number as PyTorch's C++ losses record it.
 DIV_SCALAR = DIV.renamed("div_scalar", "DivBackward1")
 
@@ -147,7 +148,8 @@ def _integer_pow(x, y):
 INTEGER_POW = ElementwiseOp("integer_pow", "", _integer_pow, None)
 POW_SCALAR = ElementwiseOp("pow_scalar", "PowBackward0", _pow, _pow_scalar_vjp,
                            saves=("x0", "x1"), result=SAME)
-POW = ElementwiseOp("pow", "PowBackward1", _pow, _pow_vjp, saves=("x0", "x1", "out"))
+POW = ElementwiseOp("pow", "PowBackward1", _pow, _pow_vjp, saves=("x0", "x1", "out"),
+                   only_for={"out": (1,)})
 RPOW = ElementwiseOp("rpow", "PowBackward2", _pow, _rpow_vjp, saves=("x0", "x1", "out"))
 
 
@@ -276,7 +278,7 @@ def _tanh_backward_vjp(needs, gg, g, y):
 
 # One kernel for tanh's backward instead of three; it has its own VJP for double backward.
 TANH_BACKWARD = ElementwiseOp("tanh_backward", "TanhBackwardBackward0", _tanh_backward, _tanh_backward_vjp,
-                              saves=("x0", "x1"))
+                              saves=("x0", "x1"), only_for={"x0": (1,)})
 
 
 TANH = ElementwiseOp("tanh", "TanhBackward0", _tanh, _tanh_vjp, saves=("out",), result=FLOAT)
@@ -299,7 +301,7 @@ def _sigmoid_backward_vjp(needs, gg, g, y):
 
 
 SIGMOID_BACKWARD = ElementwiseOp("sigmoid_backward", "SigmoidBackwardBackward0", _sigmoid_backward,
-                                 _sigmoid_backward_vjp, saves=("x0", "x1"))
+                                 _sigmoid_backward_vjp, saves=("x0", "x1"), only_for={"x0": (1,)})
 
 
 SIGMOID = ElementwiseOp("sigmoid", "SigmoidBackward0", _sigmoid, _sigmoid_vjp, saves=("out",),
@@ -433,9 +435,10 @@ def _elu_backward_result_vjp(needs, gg, g, y, alpha, scale, input_scale):
 
 
 ELU_BACKWARD = ElementwiseOp("elu_backward", "EluBackwardBackward0", _elu_backward, _elu_backward_vjp,
-                             saves=("x0", "x1", "x2", "x3", "x4"))
+                             saves=("x0", "x1", "x2", "x3", "x4"), only_for={"x0": (1,)})
 ELU_BACKWARD_RESULT = ElementwiseOp("elu_backward_result", "EluBackwardBackward0", _elu_backward_result,
-                                    _elu_backward_result_vjp, saves=("x0", "x1", "x2", "x3", "x4"))
+                                    _elu_backward_result_vjp, saves=("x0", "x1", "x2", "x3", "x4"),
+                                    only_for={"x0": (1,)})
 
 
 def _elu_vjp(needs, g, x, alpha, scale, input_scale):
@@ -492,7 +495,7 @@ def _gelu_backward_vjp(needs, gg, g, x):
 
 
 GELU_BACKWARD = ElementwiseOp("gelu_backward", "GeluBackwardBackward0", _gelu_backward, _gelu_backward_vjp,
-                              saves=("x0", "x1"))
+                              saves=("x0", "x1"), only_for={"x0": (1,)})
 
 
 def _gelu_vjp(needs, g, x):
@@ -527,7 +530,7 @@ def _gelu_tanh_backward_vjp(needs, gg, g, x):
 
 
 GELU_TANH_BACKWARD = ElementwiseOp("gelu_tanh_backward", "GeluBackwardBackward0", _gelu_tanh_backward,
-                                   _gelu_tanh_backward_vjp, saves=("x0", "x1"))
+                                   _gelu_tanh_backward_vjp, saves=("x0", "x1"), only_for={"x0": (1,)})
 
 
 def _gelu_tanh_vjp(needs, g, x):
@@ -556,7 +559,7 @@ def _silu_backward_vjp(needs, gg, g, x):
 
 
 SILU_BACKWARD = ElementwiseOp("silu_backward", "SiluBackwardBackward0", _silu_backward, _silu_backward_vjp,
-                              saves=("x0", "x1"))
+                              saves=("x0", "x1"), only_for={"x0": (1,)})
 
 
 def _silu_vjp(needs, g, x):
@@ -578,7 +581,13 @@ ERF = ElementwiseOp("erf", "ErfBackward0", _erf, _erf_vjp, saves=("x0",), result
 
 
 def _sign(x):
-    return (x > 0) - (x < 0)  # 0 for nan, as PyTorch gives
+    # Constants of x's type, not ``(x > 0) - (x < 0)``: NumPy (the CUDA simulator) refuses to
+    # subtract bools, and an int result would turn a fused float32 chain into float64.
+    if x > 0:
+        return type(x)(1)
+    if x < 0:
+        return type(x)(-1)
+    return type(x)(0)  # also for nan, as PyTorch gives
 
 
 def _zero_vjp(needs, g, *unused):
@@ -589,21 +598,20 @@ SIGN = ElementwiseOp("sign", "SignBackward0", _sign, _zero_vjp)
 
 
 def _floor(x):
-    return np.floor(x)  # stays a float: math.floor converts to int64, which overflows
+    return float_floor(x)
 
 
 def _ceil(x):
-    return np.ceil(x)
+    return float_ceil(x)
 
 
 def _round(x):
-    return np.round(x)
+    return float_round(x)
 
 
 FLOOR = ElementwiseOp("floor", "FloorBackward0", _floor, _zero_vjp)
 CEIL = ElementwiseOp("ceil", "CeilBackward0", _ceil, _zero_vjp)
 ROUND = ElementwiseOp("round", "RoundBackward0", _round, _zero_vjp)
-NO_CUDA_KERNEL.update((_floor, _ceil, _round))  # np.floor/ceil/round: no numba-cuda lowering
 
 
 # ================================================================ selection

@@ -168,7 +168,11 @@ PROD_DIM = OpDef("prod_dim", "ProdBackward1", _prod_vjp)
 def prod_over(input: Tensor, axes: tuple[int, ...], keepdim: bool, op: OpDef = PROD_DIM,
               dtype: Any = None) -> Tensor:
     out_dtype = _sum_dtype(input, dtype)
-    data = _finish(cpu.reduce_prod(input._data, axes, out_dtype), input._data.shape, axes, keepdim)
+    if isinstance(input._data, np.ndarray):
+        product = cpu.reduce_prod(input._data, axes, out_dtype)
+    else:
+        product = _cuda_kernels().reduce_prod(input._data, axes, out_dtype)
+    data = _finish(product, input._data.shape, axes, keepdim)
     out = _wrap(data)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out, (axes, keepdim), saved=(input,))
