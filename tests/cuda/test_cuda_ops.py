@@ -19,7 +19,6 @@ if not HAVE_CUDA:
 
 import tapegrad  # noqa: E402
 import tapegrad.nn as nn  # noqa: E402
-from tapegrad.compiler import TraceError  # noqa: E402
 from tapegrad.nn import functional as F  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*will likely result in GPU under-utilization")
@@ -109,8 +108,6 @@ def test_loss_errors_on_cuda() -> None:
         F.cross_entropy(x, tapegrad.tensor([0, 1]))
     with pytest.raises(RuntimeError, match="expected target dtype to be Long"):
         F.cross_entropy(x, tapegrad.tensor([0.0, 1.0], device="cuda"))
-    with pytest.raises(NotImplementedError, match="cross_entropy.*CUDA.*label_smoothing"):
-        F.cross_entropy(x, tapegrad.tensor([0, 1], device="cuda"), label_smoothing=0.1)
     with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):
         x @ tapegrad.zeros(3, 2)
 
@@ -168,22 +165,6 @@ def test_optimizer_state_on_another_device_is_refused_before_any_write() -> None
         w.grad = tapegrad.ones(3)
 
 
-def test_compile_refuses_cuda_steps() -> None:
-    w = tapegrad.ones(3, device="cuda", requires_grad=True)
-
-    @tapegrad.compile
-    def step(x):
-        w.grad = None
-        loss = (w * x).sum()
-        loss.backward()
-        return loss
-
-    x = tapegrad.ones(3, device="cuda")
-    step(x)  # the first call runs eagerly
-    with pytest.raises(TraceError, match="records CPU steps only"):
-        step(x)
-
-
 def test_checkpoint_of_cuda_tensors_loads_back_on_cuda(tmp_path: Any) -> None:
     model = nn.Linear(3, 2).to("cuda")
     tapegrad.save(model.state_dict(), tmp_path / "m.ckpt")
@@ -196,7 +177,7 @@ def test_checkpoint_of_cuda_tensors_loads_back_on_cuda(tmp_path: Any) -> None:
         assert_close(on_cpu[key], value.cpu())
 
 
-def test_a_compiled_step_whose_model_moves_to_cuda_is_refused_not_replayed() -> None:
+def test_a_compiled_step_whose_model_moves_to_cuda_is_recompiled_not_replayed() -> None:
     model = nn.Linear(3, 1)
 
     @tapegrad.compile
@@ -210,9 +191,9 @@ def test_a_compiled_step_whose_model_moves_to_cuda_is_refused_not_replayed() -> 
             np.testing.assert_allclose(predict(x).numpy(), expected)
         assert predict.traces == 1
         model.to("cuda")  # the parameters keep their identity; their buffers move
-        with pytest.raises(TraceError, match="records CPU steps only"):
-            predict(x.cuda())  # a CUDA argument: a new signature (eager first, then the trace refuses)
-            predict(x.cuda())
+        for _ in range(3):  # a CUDA argument: a new signature, eager, traced, then replayed on CUDA
+            np.testing.assert_allclose(predict(x.cuda()).cpu().numpy(), expected, rtol=1e-6)
+        assert predict.traces == 2
         # The CPU signature's guard sees the moved parameters and records again, which meets
         # what eager mode meets: a CPU batch against CUDA weights.
         with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):

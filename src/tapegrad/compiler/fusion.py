@@ -50,7 +50,10 @@ def _column_sum(axes: tuple[int, ...], group: Group) -> bool:
     return 0 < len(axes) < len(group.shape) and axes == tuple(range(len(axes))) and size < PARALLEL_THRESHOLD
 
 
-def fuse(graph: Graph) -> list["Node | Group"]:
+def fuse(graph: Graph, any_sum: bool = False) -> list["Node | Group"]:
+    """The list's units in order. With ``any_sum``, every sum of a member joins its group,
+    whatever its axes: the CUDA program runs a group's sums as reduction kernels right after
+    its loop, so a sum no longer splits a forward chain from its backward."""
     units: list[Node | Group] = []
     open_groups: dict[tuple[int, ...], Group] = {}
     owner: dict[int, Group] = {}  # value index -> open group producing it
@@ -86,7 +89,7 @@ def fuse(graph: Graph) -> list["Node | Group"]:
             group = owner.get(x.index)
             axes, _ = node.attrs
             if group is not None and x.index in group.members and x.dtype.kind == "f" and (
-                    tuple(axes) == tuple(range(len(x.shape))) or _column_sum(tuple(axes), group)):
+                    any_sum or tuple(axes) == tuple(range(len(x.shape))) or _column_sum(tuple(axes), group)):
                 group.sums.append(node)
                 group.sum_outputs.add(node.outputs[0].index)
                 owner[node.outputs[0].index] = group

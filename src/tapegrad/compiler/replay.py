@@ -138,6 +138,15 @@ def _argument_grad(tensor: Tensor, shape: tuple, dtype: np.dtype) -> np.ndarray:
     return data
 
 
+def _contiguous(data: Any) -> Any:
+    """A C-contiguous copy of an argument's buffer, on its device."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data)
+    from ..cuda._ops import contiguous_copy
+
+    return contiguous_copy(data)
+
+
 def _same_params(group: dict[str, Any], params: tuple[Tensor, ...]) -> bool:
     current = group["params"]
     return len(current) == len(params) and all(map(operator.is_, current, params))
@@ -187,8 +196,9 @@ class CompiledStep:
                  argument_slots: list[tuple[int, tuple | None]], captured: list[tuple[Tensor, tuple, np.dtype, bool]],
                  result_template: Any, result_slots: list[int], grad_outputs: list[tuple[Tensor, int | None]],
                  bumps: list[Tensor], guards: _Guards, argument_grads: list[tuple[int, int | None]],
-                 argument_bumps: list[tuple[int, bool, int]]) -> None:
+                 argument_bumps: list[tuple[int, bool, int]], device: str = "cpu") -> None:
         self.graph = graph
+        self.device = device
         self.units = units
         self.function = function
         self.parallel = parallel
@@ -211,10 +221,11 @@ class CompiledStep:
                 arrays.append(_argument_grad(tensors[slot], *grad_meta))
                 continue
             data = tensors[slot]._data
-            arrays.append(data if data.flags.c_contiguous else np.ascontiguousarray(data))
+            arrays.append(data if data.flags.c_contiguous else _contiguous(data))
+        on_cpu = self.device == "cpu"
         for tensor, shape, dtype, requires_grad in self.captured:
             data = tensor._data
-            if type(data) is not np.ndarray:
+            if (type(data) is np.ndarray) is not on_cpu:
                 raise GuardFailure(f"a captured tensor moved to {tensor.device}")
             if data.shape != shape or data.dtype != dtype or not data.flags.c_contiguous:
                 raise GuardFailure(f"a captured tensor is now {data.dtype.name}{list(data.shape)}, "
@@ -371,13 +382,25 @@ class CompiledFunction:
         captured_sources = {id(v.source) for v in graph.captured}
         guards.grads_read = [(t, grad) for t, _, _, grad in before.values()
                              if grad is not None and id(grad) in captured_sources]
+        on_cuda = tracer.device == "cuda"
+        # One kernel for all of an optimizer's parameters is a CPU loop; on CUDA each
+        # parameter's update stays one launch.
         counts = [passes.split_bias_products(graph), passes.fold_constants(graph), passes.fold_transposes(graph),
-                  passes.elide_copies(graph), passes.eliminate_dead(graph), passes.fuse_updates(graph)]
-        units = fusion.fuse(graph)
-        layout = planning.plan(graph, units, fusion.stored_values(graph, units))
-        source, parallel = codegen.generate(graph, units, layout)
+                  passes.elide_copies(graph), passes.eliminate_dead(graph),
+                  0 if on_cuda else passes.fuse_updates(graph)]
+        units = fusion.fuse(graph, any_sum=on_cuda)
         name = getattr(self.fn, "__name__", "step").strip("<>") or "step"
-        module = kernel_cache.load_module(f"step_{name}", source)
+        if on_cuda:
+            from .cuda_program import CudaProgram
+
+            function: Callable[..., tuple] = CudaProgram(graph, units)
+            layout: Any = "CUDA program: no buffer plan"
+            parallel = False
+        else:
+            plan = planning.plan(graph, units, fusion.stored_values(graph, units))
+            source, parallel = codegen.generate(graph, units, plan)
+            module = kernel_cache.load_module(f"step_{name}", source)
+            function, layout = planning.with_workspaces(module.step, plan), plan
         self.tape = graph
         self.traces += 1
         if _log_enabled(self.debug):
@@ -393,8 +416,9 @@ class CompiledFunction:
         captured = [(value.source, value.shape, value.dtype, value.source._requires_grad) for value in graph.captured]
         assert all(v.kind == HOST for v in graph.host) and all(v.kind == ARGUMENT for v in graph.arguments)
         assert all(v.kind == CAPTURED for v in graph.captured)
-        return CompiledStep(graph, units, planning.with_workspaces(module.step, layout), parallel, argument_slots, captured, result_template,
-                            result_slots, grad_outputs, bumps, guards, argument_outputs, argument_bumps)
+        return CompiledStep(graph, units, function, parallel, argument_slots, captured, result_template,
+                            result_slots, grad_outputs, bumps, guards, argument_outputs, argument_bumps,
+                            "cuda" if on_cuda else "cpu")
 
 
 def _argument_versions(found: list[tuple[tuple, Tensor]]) -> list[tuple[int, bool, Tensor, int]]:

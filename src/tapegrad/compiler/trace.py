@@ -27,8 +27,9 @@ class TraceError(RuntimeError):
     """The function does something ``tapegrad.compile`` cannot record faithfully."""
 
 
-ON_CUDA = ("tapegrad.compile records CPU steps only: this step uses a CUDA tensor. Run it eagerly "
-           "(CUDA ops already run as generated kernels), or move the step's tensors to the CPU.")
+ON_CUDA = ("tapegrad.compile does not record this op on CUDA yet (compiled CUDA steps cover elementwise "
+           "ops, sums and means, matrix products, softmax, class-index losses and optimizer updates). Run the "
+           "step eagerly (CUDA ops already run as generated kernels), or move its tensors to the CPU.")
 
 
 def refuse(what: str) -> None:
@@ -40,11 +41,26 @@ def refuse(what: str) -> None:
         "eagerly.")
 
 
-def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]
+def _address(array: Any) -> int:
+    interface = array.__array_interface__ if isinstance(array, np.ndarray) else array.__cuda_array_interface__
+    return interface["data"][0]
 
 
-def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
+def _base(array: Any) -> Any:
+    """The array ``array`` is a NumPy view of, or None (device arrays keep no such link)."""
+    return array.base if isinstance(array, np.ndarray) else None
+
+
+def _is_array(x: Any) -> bool:
+    """A NumPy array or a CUDA device array (a tensor's buffer on either device)."""
+    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
+
+
+def _device_of(array: Any) -> str:
+    return "cpu" if isinstance(array, np.ndarray) else "cuda"
+
+
+def _byte_bounds(array: Any) -> tuple[int, int]:
     """The first and one-past-last byte addresses ``array`` touches."""
     low = high = _address(array)
     for size, stride in zip(array.shape, array.strides):
@@ -58,9 +74,10 @@ def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
     return low, high + array.itemsize
 
 
-def _inside(array: np.ndarray, candidate: np.ndarray) -> bool:
+def _inside(array: Any, candidate: Any) -> bool:
     """Whether ``array`` lies within contiguous ``candidate``'s memory (same dtype)."""
-    if candidate.dtype != array.dtype or not candidate.flags.c_contiguous:
+    if (candidate.dtype != array.dtype or not candidate.flags.c_contiguous
+            or _device_of(candidate) != _device_of(array)):
         return False
     low, high = _byte_bounds(array)
     start, end = _byte_bounds(candidate)
@@ -83,6 +100,15 @@ class Tracer:
         self.adopted: list[Tensor] = []       # tensors created while tracing, read by reference later
         self.views_by_step = _views_by_step(x for _, x in arguments.values())
         self.views_by_step.update(_views_by_step(externals.values()))
+        self.device: str | None = None  # "cpu" or "cuda": one step runs on one device
+
+    def _on_device(self, array: Any) -> None:
+        device = _device_of(array)
+        if self.device is None:
+            self.device = device
+        elif device != self.device:
+            raise TraceError(f"tapegrad.compile: the step mixes {self.device} and {device} arrays; a compiled step "
+                             "runs on one device (move its tensors there, or run it eagerly)")
 
     # ------------------------------------------------------------------ resolving inputs
     def value(self, x: "Tensor | np.ndarray") -> Value:
@@ -90,8 +116,7 @@ class Tracer:
         found = self.known.get(id(array))
         if found is not None:
             return found
-        if not isinstance(array, np.ndarray):
-            raise TraceError(ON_CUDA)
+        self._on_device(array)
         found = self._leaf(array)
         if found is not None:
             return found
@@ -103,20 +128,20 @@ class Tracer:
             found = self._through_base(x)
             if found is not None:
                 return found
-        if array.base is not None and not traced_view:
+        if _base(array) is not None and not traced_view:
             # A view of an argument (a batch sliced from a data set the step can also reach)
             # must follow the argument, not the buffer it happens to live in.
             for _, argument in self.arguments.values():
                 candidate = argument._data if isinstance(argument, Tensor) else argument
-                if candidate.base is not None and _inside(array, candidate):
+                if _base(candidate) is not None and _inside(array, candidate):
                     return self._view(array, candidate, self.value(candidate))
-        base = array.base
+        base = _base(array)
         while isinstance(base, np.ndarray):
             base_value = self.known.get(id(base)) or self._leaf(base)
             if base_value is not None:
                 return self._view(array, base, base_value)
             base = base.base
-        if array.base is not None:
+        if _base(array) is not None:
             # A view whose owner the tracer never saw (an input that is itself a view of a
             # bigger buffer): find a contiguous array it knows that spans the same memory.
             container = self._containing(array, with_arguments=not traced_view)
@@ -162,8 +187,7 @@ class Tracer:
         candidates = [t._data for t in self.externals.values()]
         if with_arguments:
             candidates = [x._data if isinstance(x, Tensor) else x for _, x in self.arguments.values()] + candidates
-        candidates += [a for a in self._alive if isinstance(a, np.ndarray)
-                       and (with_arguments or not self._from_argument(a))]
+        candidates += [a for a in self._alive if _is_array(a) and (with_arguments or not self._from_argument(a))]
         for candidate in reversed(candidates):
             if _inside(array, candidate):
                 return candidate
@@ -224,6 +248,12 @@ class Tracer:
         args = tuple(self._input(x) for x in inputs)
         arrays = outputs if isinstance(outputs, tuple) else (outputs,)
         arrays = tuple(x._data if isinstance(x, Tensor) else x for x in arrays)
+        for array in arrays:
+            self._on_device(array)
+        if self.device == "cuda":
+            from .cuda_program import check_rule
+
+            check_rule(rule)
         writes = []
         for target in into:
             value = self.value(target)
@@ -262,7 +292,7 @@ class Tracer:
         return value
 
     def _input(self, x: Any) -> Any:
-        if isinstance(x, (Tensor, np.ndarray)):
+        if isinstance(x, Tensor) or _is_array(x):
             return self.value(x)
         if isinstance(x, np.generic):
             return x.item()

@@ -230,13 +230,12 @@ LOG_SOFTMAX = OpDef("log_softmax", "LogSoftmaxBackward0", _log_softmax_vjp)
 
 
 def _softmax_forward(x: Tensor, axis: int, log: bool = False) -> Tensor:
-    if not isinstance(x._data, np.ndarray):
+    if isinstance(x._data, np.ndarray):
+        data = cpu.softmax(x._data, axis, log=log)
+    else:
         from ..cuda import _kernels
 
-        if trace.ACTIVE is not None:
-            raise trace.TraceError(trace.ON_CUDA)
-        return _wrap(_kernels.softmax(x._data, axis, log))
-    data = cpu.softmax(x._data, axis, log=log)
+        data = _kernels.softmax(x._data, axis, log)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.SOFTMAX, (x,), data, (axis, log))
     return _wrap(data)

@@ -233,11 +233,13 @@ def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any
     if len(bias_shape) > 2 or any(s not in (1, t) for s, t in zip(bias_shape[::-1], (cols, rows))):
         raise RuntimeError(f"The expanded size of the tensor ({cols}) must match the existing size "
                            f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}")
-    if trace.ACTIVE is not None:
-        raise trace.TraceError(trace.ON_CUDA)
     from ..cuda import _kernels
 
-    out = _wrap(_kernels.addmm(input._data, mat1._data, mat2._data, beta, alpha))
+    product = _kernels.addmm(input._data, mat1._data, mat2._data, beta, alpha)
+    out = _wrap(product)
+    if trace.ACTIVE is not None:
+        _check_traceable(mat1)
+        trace.ACTIVE.emit(rules.ADDMM, (input, mat1, mat2), product, (beta, alpha))
     if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
         return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
     return out

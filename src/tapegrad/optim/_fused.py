@@ -270,4 +270,5 @@ def _plan_cuda_update(kernel: FusedKernel, flags: tuple[bool, ...], param: Tenso
     def run(*_: Any) -> None:
         _kernels.optimizer_update(kernel, flags, param._data, grad._data, data, scalars)
 
-    return Update(run, (), [], bumped, step, new_step, kernel, flags, (param, grad, *buffers))
+    # ``scalars`` as the last argument, where tapegrad.compile's recorder finds it.
+    return Update(run, (scalars,), [], bumped, step, new_step, kernel, flags, (param, grad, *buffers))

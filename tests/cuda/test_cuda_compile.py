@@ -1,0 +1,178 @@
+"""``tapegrad.compile`` on CUDA: a step traced on CUDA tensors replays as a CUDA program (fused
+groups as generated kernels, the other nodes as the eager CUDA kernels) and gives the eager
+step's numbers, the CPU compiled step's too; guards and refusals work as on the CPU.
+
+Runs in the simulator or on a GPU (see ``conftest.py``); tensors stay tiny.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from cuda_helpers import HAVE_CUDA, SKIP_REASON
+
+if not HAVE_CUDA:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+import tapegrad  # noqa: E402
+import tapegrad.nn as nn  # noqa: E402
+from tapegrad.compiler import TraceError  # noqa: E402
+from tapegrad.compiler.cuda_program import CudaProgram  # noqa: E402
+from tapegrad.nn import functional as F  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*will likely result in GPU under-utilization")
+
+X = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+LABELS = np.array([0, 2, 1, 2])
+TARGETS = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+
+
+def _training_step(device: str, optimizer: str, loss_name: str, activation: type) -> tuple[Callable[..., Any], Any]:
+    tapegrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), activation(), nn.Linear(5, 3)).to(device)
+    if optimizer == "adam":
+        opt = tapegrad.optim.Adam(model.parameters(), lr=0.01)
+    else:
+        opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    loss_fn = F.cross_entropy if loss_name == "cross_entropy" else F.mse_loss
+
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, model
+
+
+def _program(compiled: Any) -> CudaProgram:
+    (versions,) = compiled._steps.values()
+    (version,) = versions
+    assert version.device == "cuda"
+    assert isinstance(version.function, CudaProgram)
+    return version.function
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.ReLU], ids=["tanh", "relu"])
+def test_compiled_training_step_matches_eager_on_both_devices(optimizer: str, loss_name: str, activation: type) -> None:
+    target = LABELS if loss_name == "cross_entropy" else TARGETS
+    runs = {}
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
+        step, model = _training_step(device, optimizer, loss_name, activation)
+        fn = tapegrad.compile(step) if compiled else step
+        x, y = tapegrad.tensor(X, device=device), tapegrad.tensor(target, device=device)
+        losses = [fn(x, y) for _ in range(5)]
+        assert all(loss.device.type == device for loss in losses)
+        runs[device, compiled] = [np.array([loss.item() for loss in losses])]
+        runs[device, compiled] += [p.detach().cpu().numpy() for p in model.parameters()]
+        runs[device, compiled] += [p.grad.cpu().numpy() for p in model.parameters()]
+        if compiled:
+            assert fn.traces == 1  # calls 3-5 replayed
+    for other in (("cuda", False), ("cpu", True)):
+        for got, want in zip(runs["cuda", True], runs[other]):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
+    x = tapegrad.tensor(X[0], device="cuda", requires_grad=True)
+
+    @tapegrad.compile
+    def w2(v: Any) -> Any:
+        v.grad = None
+        loss = (tapegrad.tanh(v * 0.5 + 1) * v + tapegrad.sigmoid(v)).sum()
+        loss.backward()
+        return loss
+
+    losses = [w2(x).item() for _ in range(3)]
+    program = _program(w2)
+    # Forward and backward elementwise work of one shape: one kernel, and the sum its own.
+    assert len(program.kernels) == 1
+    kernel = program.kernels[0]
+    assert len(kernel.functions) >= 5 and kernel.size == 6
+    reference = tapegrad.tensor(X[0], requires_grad=True)
+    loss = (tapegrad.tanh(reference * 0.5 + 1) * reference + tapegrad.sigmoid(reference)).sum()
+    loss.backward()
+    np.testing.assert_allclose(losses, [loss.item()] * 3, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), reference.grad.numpy(), rtol=1e-6)
+
+
+def test_the_bias_add_fuses_into_the_activation_after_the_product() -> None:
+    step, _ = _training_step("cuda", "sgd", "cross_entropy", nn.ReLU)
+    compiled = tapegrad.compile(step)
+    x, y = tapegrad.tensor(X, device="cuda"), tapegrad.tensor(LABELS, device="cuda")
+    for _ in range(3):
+        compiled(x, y)
+    names = [[fn.__name__.strip("_") for fn in kernel.functions] for kernel in _program(compiled).kernels]
+    assert ["add", "relu"] in names
+
+
+def test_results_and_gradients_are_fresh_arrays_each_replay() -> None:
+    w = tapegrad.ones(3, device="cuda", requires_grad=True)
+
+    @tapegrad.compile
+    def step(x: Any) -> Any:
+        w.grad = None
+        loss = (w * x).sum()
+        loss.backward()
+        return loss
+
+    x = tapegrad.tensor([1.0, 2.0, 3.0], device="cuda")
+    results = [step(x * k) for k in (1, 2, 3, 4)]
+    assert [r.item() for r in results] == [6.0, 12.0, 18.0, 24.0]
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), [4.0, 8.0, 12.0])
+
+
+def test_a_new_batch_size_retraces_and_both_versions_replay() -> None:
+    step, _ = _training_step("cuda", "sgd", "mse", nn.Tanh)
+    compiled = tapegrad.compile(step)
+    for rows in (4, 2, 4, 2, 4, 2):
+        compiled(tapegrad.tensor(X[:rows], device="cuda"), tapegrad.tensor(TARGETS[:rows], device="cuda"))
+    assert compiled.traces == 2
+
+
+def test_a_captured_tensor_moved_to_the_cpu_fails_the_guard() -> None:
+    model = nn.Linear(6, 3).to("cuda")
+
+    @tapegrad.compile
+    def predict(x: Any) -> Any:
+        return model(x)
+
+    with tapegrad.no_grad():
+        x = tapegrad.tensor(X, device="cuda")
+        expected = predict(x).cpu().numpy()
+        for _ in range(2):
+            np.testing.assert_allclose(predict(x).cpu().numpy(), expected, rtol=1e-6)
+        assert predict.traces == 1
+        model.to("cpu")
+        with pytest.raises(RuntimeError, match="found at least two devices"):
+            predict(x)  # the guard fails, and the retrace meets what eager mode meets
+
+
+def test_steps_mixing_devices_or_using_unsupported_ops_are_refused() -> None:
+    w = tapegrad.ones(3, device="cuda", requires_grad=True)
+    scale = tapegrad.tensor(2.0)  # a CPU 0-d tensor, used as a number
+
+    @tapegrad.compile
+    def mixed(x: Any) -> Any:
+        return (w * x * scale).sum()
+
+    x = tapegrad.ones(3, device="cuda")
+    mixed(x)  # the first call runs eagerly
+    with pytest.raises(TraceError, match="CPU tensor is used as a number in a CUDA op"):
+        mixed(x)
+
+    kernel = tapegrad.ones(1, 1, 2, 2, device="cuda")
+
+    @tapegrad.compile
+    def convolve(image: Any) -> Any:
+        return F.conv2d(image, kernel)  # runs on CUDA eagerly, but is not recorded there yet
+
+    image = tapegrad.ones(1, 1, 3, 3, device="cuda")
+    convolve(image)
+    with pytest.raises(TraceError, match="does not record this op on CUDA yet .*conv2d"):
+        convolve(image)
