@@ -90,8 +90,9 @@ def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
 
     losses = [w2(x).item() for _ in range(3)]
     program = _program(w2)
-    # Forward and backward elementwise work of one shape: one kernel, and the sum its own.
-    assert len(program.kernels) == 1
+    # Forward and backward elementwise work of one shape: one kernel, and the sum its own; the
+    # ones backward starts from is a literal in the kernel, not a filled array.
+    assert len(program.kernels) == 1 and program.launch_count() == 2
     kernel = program.kernels[0]
     assert len(kernel.functions) >= 5 and kernel.size == 6
     reference = tapegrad.tensor(X[0], requires_grad=True)

@@ -284,6 +284,26 @@ def _node_launch(node: Node) -> Launch:
 
 # ------------------------------------------------------------------ the program
 
+def _literal_only(graph: Graph, units: list["Node | Group"]) -> set[int]:
+    """The FULL nodes (and stride-0 views of them) whose every user is a fused elementwise
+    node, which reads the number as a literal (``_constant``): launching them would fill
+    arrays nobody reads. Returns their ids."""
+    fused = set()
+    for unit in units:
+        for node in unit.nodes if isinstance(unit, Group) else [unit] if unit.rule.elementwise else []:
+            fused.add(id(node))
+    outputs = {v.index for v in graph.outputs}
+    skipped: set[int] = set()
+    for node in reversed(graph.nodes):  # users first, so a view's verdict is known at its FULL
+        value = node.outputs[0] if node.outputs else None
+        constant = (node.rule is FULL and not node.writes) or (
+            node.rule is VIEW and all(s == 0 for s in node.attrs[1]) and _constant(node.outputs[0]) is not None)
+        if (constant and value.index not in outputs and value.users
+                and all(id(user) in fused or id(user) in skipped for user in value.users)):
+            skipped.add(id(node))
+    return skipped
+
+
 class CudaProgram:
     """The replay of a CUDA step: called with the step's arguments, captured buffers and host
     arrays (the CPU step function's parameters), returns the values Python needs back."""
@@ -295,7 +315,10 @@ class CudaProgram:
         self.launches: list[Launch] = []
         self.kernels: list[GroupKernel] = []
         stored = stored_values(graph, units)
+        literal = _literal_only(graph, units)
         for unit in units:
+            if not isinstance(unit, Group) and id(unit) in literal:
+                continue
             if isinstance(unit, Group):
                 summed = {n.inputs[0].index for n in unit.sums}
                 keep = [n.outputs[0] for n in unit.nodes if n.outputs[0].index in stored[id(unit)] | summed]
