@@ -1,6 +1,7 @@
 """Convolution and pooling: ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``adaptive_avg_pool2d``.
 
-Each forward is one recorded step whose kernels live in ``backends/cpu_conv.py``. Every
+Each forward is one recorded step whose kernels live in ``backends/cpu_conv.py``, or for CUDA
+tensors in its twin ``backends/cuda_conv.py`` (same functions; ``_kernels`` picks one). Every
 backward is itself a recorded op whose VJP is again one of these ops, so gradients of any
 order are exact:
 
@@ -61,13 +62,33 @@ def _int_list(fn: str, name: str, position: int, value: Any) -> list[int]:
                     f"not {type(value).__name__}")
 
 
-def _planes(data: np.ndarray) -> np.ndarray:
+def _kernels(data: Any) -> Any:
+    """The kernel module for ``data``'s device: ``cpu_conv``, or its CUDA twin ``cuda_conv``
+    (same functions and arguments), imported on first use so ``import tapegrad`` never loads
+    ``numba.cuda``."""
+    if isinstance(data, np.ndarray):
+        return cpu_conv
+    from ..backends import cuda_conv
+
+    return cuda_conv
+
+
+def _contiguous(data: Any, dtype: Any = None) -> Any:
+    """``data`` as a C-contiguous buffer (in ``dtype`` when given) on its own device."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data, dtype)
+    return _kernels(data).contiguous(data, dtype)
+
+
+def _planes(data: Any) -> Any:
     """A C-contiguous (planes, H, W) view (or copy) of an (N, C, H, W) or (C, H, W) array."""
-    return np.ascontiguousarray(data).reshape(-1, data.shape[-2], data.shape[-1])
+    shape = tuple(data.shape)  # (the simulator's device shapes take no negative index)
+    return _contiguous(data).reshape(-1, shape[-2], shape[-1])
 
 
 def _plane_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     """(planes, H, W) of an (N, C, H, W) or (C, H, W) shape."""
+    shape = tuple(shape)  # (the simulator's device shapes take no negative index)
     planes = 1
     for size in shape[:-2]:
         planes *= size
@@ -88,9 +109,8 @@ def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geo
     """The checked 4-D convolution as one ``ConvolutionBackward0`` step."""
     record_step = grad_mode.state.enabled and (x._requires_grad or weight._requires_grad
                                                or (bias is not None and bias._requires_grad))
-    data, columns = cpu_conv.conv2d_forward(
-        np.ascontiguousarray(x._data), np.ascontiguousarray(weight._data),
-        None if bias is None else np.ascontiguousarray(bias._data),
+    data, columns = _kernels(x._data).conv2d_forward(
+        _contiguous(x._data), _contiguous(weight._data), None if bias is None else _contiguous(bias._data),
         geom, groups, keep_columns=record_step and weight._requires_grad)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d(x, weight, bias, data, columns, geom, groups)
@@ -105,8 +125,8 @@ def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geo
 def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...], geom: cpu_conv.Geometry,
                      groups: int) -> Tensor:
     """The input gradient of a convolution (bilinear in ``grad`` and ``weight``)."""
-    data, _, _ = cpu_conv.conv2d_backward(
-        np.ascontiguousarray(grad._data, weight._data.dtype), None, np.ascontiguousarray(weight._data),
+    data, _, _ = _kernels(weight._data).conv2d_backward(
+        _contiguous(grad._data, weight._data.dtype), None, _contiguous(weight._data),
         tuple(input_shape), tuple(weight.shape), geom, groups, True, False, False)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d_backward(grad, None, weight, None, (data, None, None), input_shape,
@@ -120,8 +140,8 @@ def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...],
 def _conv_weight_grad(x: Tensor, grad: Tensor, weight_shape: tuple[int, ...], geom: cpu_conv.Geometry,
                       groups: int) -> Tensor:
     """The weight gradient of a convolution (bilinear in ``x`` and ``grad``)."""
-    _, data, _ = cpu_conv.conv2d_backward(
-        np.ascontiguousarray(grad._data, x._data.dtype), np.ascontiguousarray(x._data), None,
+    _, data, _ = _kernels(x._data).conv2d_backward(
+        _contiguous(grad._data, x._data.dtype), _contiguous(x._data), None,
         tuple(x.shape), tuple(weight_shape), geom, groups, False, True, False)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d_backward(grad, x, None, None, (None, data, None), tuple(x.shape), weight_shape,
@@ -142,9 +162,9 @@ def _conv_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tens
                 _conv_weight_grad(x, g, tuple(weight.shape), geom, groups) if need_weight else None,
                 g.sum((0, 2, 3)) if need_bias else None)
     dtype = x._data.dtype
-    gx, gw, gb = cpu_conv.conv2d_backward(
-        np.ascontiguousarray(g._data, dtype), np.ascontiguousarray(x._data) if need_weight else None,
-        np.ascontiguousarray(weight._data) if need_input else None, tuple(x.shape), tuple(weight.shape),
+    gx, gw, gb = _kernels(x._data).conv2d_backward(
+        _contiguous(g._data, dtype), _contiguous(x._data) if need_weight else None,
+        _contiguous(weight._data) if need_input else None, tuple(x.shape), tuple(weight.shape),
         geom, groups, need_input, need_weight, need_bias, columns)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d_backward(g, x, weight, columns, (gx, gw, gb), tuple(x.shape), tuple(weight.shape),
@@ -206,7 +226,22 @@ def _check_conv_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: i
                            f"({kernel[0]} x {kernel[1]}). Kernel size can't be greater than actual input size")
 
 
+def _on_host(t: Tensor) -> bool:
+    return isinstance(t._data, np.ndarray)
+
+
+def _legacy_type_name(t: Tensor) -> str:
+    """``type_name`` with PyTorch's ``.cuda`` for a CUDA tensor (its device-mismatch message)."""
+    return type_name(t) if _on_host(t) else type_name(t).replace("tapegrad.", "tapegrad.cuda.", 1)
+
+
 def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    if _on_host(weight) != _on_host(x):
+        raise RuntimeError(f"Input type ({_legacy_type_name(x)}) and weight type ({_legacy_type_name(weight)}) "
+                           "should be the same or input should be a MKLDNN tensor and weight is a dense tensor")
+    if bias is not None and _on_host(bias) != _on_host(x):
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           "cuda:0 and cpu!")
     if weight._data.dtype != x._data.dtype:
         raise RuntimeError(f"Input type ({type_name(x)}) and weight type ({type_name(weight)}) should be the same")
     if bias is not None and bias._data.dtype != x._data.dtype:
@@ -355,7 +390,7 @@ def _pool_output_hw(input: Tensor, kernel: Pair, stride: Pair, pad: Pair, dilati
 
 def _max_pool_scatter(grad: Tensor, indices: Tensor, input_shape: tuple[int, ...]) -> Tensor:
     """Zeros of ``input_shape`` with ``grad`` added at the argmax ``indices``."""
-    data = cpu_conv.max_pool2d_backward(_planes(grad._data), _planes(indices._data), _plane_shape(input_shape))
+    data = _kernels(grad._data).max_pool2d_backward(_planes(grad._data), _planes(indices._data), _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.MAX_POOL2D_SCATTER, (grad, indices), out._data)
@@ -366,7 +401,7 @@ def _max_pool_scatter(grad: Tensor, indices: Tensor, input_shape: tuple[int, ...
 
 def _max_pool_gather(source: Tensor, indices: Tensor) -> Tensor:
     """``source`` read at the argmax ``indices`` (the scatter's adjoint)."""
-    data = cpu_conv.max_pool2d_gather(_planes(source._data), _planes(indices._data))
+    data = _kernels(source._data).max_pool2d_gather(_planes(source._data), _planes(indices._data))
     out = _wrap(data.reshape(indices.shape))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.MAX_POOL2D_GATHER, (source, indices), out._data)
@@ -409,7 +444,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
     out_hw = _pool_output_hw(input, kernel, stride_hw, pad, dilation_hw, ceil_mode)
     _check_float("max_pool2d", input)
-    values, where = cpu_conv.max_pool2d_forward(_planes(input._data), out_hw,
+    values, where = _kernels(input._data).max_pool2d_forward(_planes(input._data), out_hw,
                                                 kernel + stride_hw + pad + dilation_hw)
     shape = tuple(input.shape[:-2]) + out_hw
     out = _wrap(values.reshape(shape))
@@ -424,7 +459,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 # ================================================================ average pooling
 
 def _avg_pool(input: Tensor, geom: cpu_conv.Geometry, out_hw: Pair) -> Tensor:
-    data = cpu_conv.avg_pool2d_forward(_planes(input._data), out_hw, geom)
+    data = _kernels(input._data).avg_pool2d_forward(_planes(input._data), out_hw, geom)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.AVG_POOL2D, (input,), out._data, geom)
@@ -434,7 +469,7 @@ def _avg_pool(input: Tensor, geom: cpu_conv.Geometry, out_hw: Pair) -> Tensor:
 
 
 def _avg_pool_backward(grad: Tensor, geom: cpu_conv.Geometry, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
-    data = cpu_conv.avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape), geom)
+    data = _kernels(grad._data).avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape), geom)
     out = _wrap(data.reshape(input_shape))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.AVG_POOL2D_BACKWARD, (grad,), out._data, geom)
@@ -475,7 +510,7 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 # ================================================================ adaptive average pooling
 
 def _adaptive_avg_pool(input: Tensor, out_hw: Pair) -> Tensor:
-    data = cpu_conv.adaptive_avg_pool2d_forward(_planes(input._data), out_hw)
+    data = _kernels(input._data).adaptive_avg_pool2d_forward(_planes(input._data), out_hw)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + out_hw))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.ADAPTIVE_AVG_POOL2D, (input,), out._data)
@@ -485,7 +520,7 @@ def _adaptive_avg_pool(input: Tensor, out_hw: Pair) -> Tensor:
 
 
 def _adaptive_avg_pool_backward(grad: Tensor, out_hw: Pair, input_shape: tuple[int, ...]) -> Tensor:
-    data = cpu_conv.adaptive_avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape))
+    data = _kernels(grad._data).adaptive_avg_pool2d_backward(_planes(grad._data), _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.ADAPTIVE_AVG_POOL2D_BACKWARD, (grad,), out._data)

@@ -1,6 +1,7 @@
 """Functional forms of dropout, embedding, layer norm and batch norm.
 
-Each forward is one or two fused kernels (``backends/cpu_norm.py``) and one recorded step with
+Each forward is one or two fused kernels (``backends/cpu_norm.py``, or for CUDA tensors its twin
+``backends/cuda_norm.py``, picked by ``_norm_kernels``) and one recorded step with
 PyTorch's grad_fn name. The normalisation VJPs come in two forms with one meaning: without
 ``create_graph`` (the common case) a fused backward kernel; with it, the same formula in
 tapegrad ops, recomputed from the saved input, so gradients of gradients are exact.
@@ -23,6 +24,7 @@ from ..autograd.tape import Step
 from ..backends import cpu_norm
 from ..tensor import Size, Tensor, _wrap, type_name
 from . import elementwise as ew
+from .conv import _contiguous
 from .inplace import mul_
 from .registry import OpDef, record
 
@@ -46,6 +48,24 @@ def _check_parameter_dtype(input: Tensor, *params: Tensor | None) -> None:
 
 def _requires_grad(t: Tensor | None) -> bool:
     return t is not None and t._requires_grad
+
+
+def _norm_kernels(data: Any) -> Any:
+    """The normalisation kernels for ``data``'s device: ``cpu_norm``, or its CUDA twin
+    ``cuda_norm`` (same functions and arguments), imported on first use so ``import tapegrad``
+    never loads ``numba.cuda``."""
+    if isinstance(data, np.ndarray):
+        return cpu_norm
+    from ..backends import cuda_norm
+
+    return cuda_norm
+
+
+def _check_same_device(input: Tensor, *others: Tensor | None) -> None:
+    on_host = isinstance(input._data, np.ndarray)
+    if any(t is not None and isinstance(t._data, np.ndarray) != on_host for t in others):
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           "cuda:0 and cpu!")
 
 
 # ================================================================ dropout
@@ -120,21 +140,40 @@ EMBEDDING = OpDef("embedding", "EmbeddingBackward0", _embedding_vjp)
 EMBEDDING_DENSE_BACKWARD = OpDef("embedding_dense_backward", "EmbeddingDenseBackward0", _scatter_rows_vjp)
 
 
-def _scatter_rows(src: Tensor, index: np.ndarray, rows: int, factor: np.ndarray | None) -> Tensor:
+def _cuda_index_copy(data: Any) -> Any:
+    """Embedding indices (host or CUDA) as a new flat int64 device array."""
+    from ..cuda import _arrays, _ops
+
+    if not _arrays.is_device_array(data):
+        return _arrays.to_device(np.array(data, dtype=np.int64).reshape(-1))
+    return _ops.cast(data, np.int64).reshape(-1)
+
+
+def _scatter_rows(src: Tensor, index: Any, rows: int, factor: Any) -> Tensor:
     """Zeros of ``(rows, width)`` with row ``k`` of ``src`` (times ``factor[k]``) added at
     ``index[k]``; repeated indices accumulate."""
     width = src.shape[-1]
-    flat = np.ascontiguousarray(src._data).reshape(index.shape[0], width)
-    out = _wrap(cpu_norm.scatter_rows(flat, index, rows, factor))
+    if not isinstance(src._data, np.ndarray):
+        from ..cuda import _ops
+
+        flat = src._data if src._data.is_c_contiguous() else _ops.contiguous_copy(src._data)
+        out = _wrap(_ops.scatter_rows(flat.reshape(index.shape[0], width), index, rows, factor))
+    else:
+        flat = np.ascontiguousarray(src._data).reshape(index.shape[0], width)
+        out = _wrap(cpu_norm.scatter_rows(flat, index, rows, factor))
     if grad_mode.state.enabled and src._requires_grad:
         return record(EMBEDDING_DENSE_BACKWARD, (src,), out, (rows, index, factor, tuple(src.shape)))
     return out
 
 
-def _gather_rows(table: Tensor, index: np.ndarray, rows: int, factor: np.ndarray | None,
-                 shape: tuple[int, ...]) -> Tensor:
+def _gather_rows(table: Tensor, index: Any, rows: int, factor: Any, shape: tuple[int, ...]) -> Tensor:
     """Rows ``index`` of ``table`` times ``factor`` (the adjoint of ``_scatter_rows``)."""
-    data, _ = cpu_norm.gather_rows(np.ascontiguousarray(table._data), index, factor)
+    if not isinstance(table._data, np.ndarray):
+        from ..cuda import _ops
+
+        data = _ops.take_rows(table._data, index, factor)
+    else:
+        data, _ = cpu_norm.gather_rows(np.ascontiguousarray(table._data), index, factor)
     out = _wrap(data.reshape(shape))
     if grad_mode.state.enabled and table._requires_grad:
         return record(EMBEDDING, (table, None), out, (rows, index, factor))
@@ -153,6 +192,10 @@ def _gradient_factors(index: np.ndarray, rows: int, padding_idx: int | None, sca
                       dtype: np.dtype) -> np.ndarray | None:
     """Per looked-up row, what its gradient is multiplied by: 0 for the padding row, else
     ``1 / count`` of its index in the batch with ``scale_grad_by_freq``; None for all ones."""
+    if not isinstance(index, np.ndarray):
+        from ..cuda import _ops
+
+        return _ops.row_factors(index, rows, padding_idx, scale_grad_by_freq, dtype)
     if padding_idx is None and not scale_grad_by_freq:
         return None
     factor = np.ones(index.shape[0], dtype)
@@ -164,9 +207,8 @@ def _gradient_factors(index: np.ndarray, rows: int, padding_idx: int | None, sca
     return factor
 
 
-def _index_error(index: np.ndarray, position: int, rows: int) -> IndexError:
-    return IndexError(f"index out of range in self: got index {int(index[position])}, but the weight has "
-                      f"{rows} rows")
+def _index_error(value: int, rows: int) -> IndexError:
+    return IndexError(f"index out of range in self: got index {value}, but the weight has {rows} rows")
 
 
 def _renorm_rows(weight: Tensor, index: np.ndarray, max_norm: float, norm_type: float) -> None:
@@ -176,7 +218,7 @@ def _renorm_rows(weight: Tensor, index: np.ndarray, max_norm: float, norm_type: 
     if index.size:
         low, high = int(index.min()), int(index.max())
         if low < 0 or high >= rows:
-            raise _index_error(index, int(np.argmax((index < 0) | (index >= rows))), rows)
+            raise _index_error(int(index[np.argmax((index < 0) | (index >= rows))]), rows)
     data = weight._data
     unique = np.unique(index)
     norms = np.linalg.norm(data[unique].astype(np.float64), ord=norm_type, axis=1)
@@ -209,14 +251,23 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         raise RuntimeError("'weight' must be 2-D")
     rows, width = weight.shape
     padding_idx = _padding_index(padding_idx, rows)
+    on_cuda = not isinstance(weight._data, np.ndarray)
     # A private copy: the backward uses the indices of this call even if ``input`` changes later.
-    index = np.array(input._data, dtype=np.int64).reshape(-1)
+    index = _cuda_index_copy(input._data) if on_cuda else np.array(input._data, dtype=np.int64).reshape(-1)
     if max_norm is not None:
         _renorm_rows(weight, index, float(max_norm), float(norm_type))
-    data, bad = cpu_norm.gather_rows(np.ascontiguousarray(weight._data), index, None)
-    if bad >= 0:
-        raise _index_error(index, bad, rows)
-    out = _wrap(data.reshape(input._data.shape + (width,)))
+    if on_cuda:
+        from ..cuda import _ops
+
+        bad_value = _ops.out_of_range(index, 0, rows)
+        if bad_value is not None:
+            raise _index_error(bad_value, rows)
+        data = _ops.take_rows(weight._data, index)
+    else:
+        data, bad = cpu_norm.gather_rows(np.ascontiguousarray(weight._data), index, None)
+        if bad >= 0:
+            raise _index_error(int(index[bad]), rows)
+    out = _wrap(data.reshape(tuple(input._data.shape) + (width,)))
     if grad_mode.state.enabled and weight._requires_grad:
         if sparse:
             raise RuntimeError("embedding(): sparse=True asks for a sparse gradient, which tapegrad does not "
@@ -287,9 +338,9 @@ def _layer_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None
     shape = tuple(x.shape)
     rows, n = _rows(shape, k)
     dtype = x._data.dtype
-    dx, dw, db = cpu_norm.layer_norm_backward(
-        np.ascontiguousarray(g._data, dtype).reshape(rows, n), np.ascontiguousarray(x._data).reshape(rows, n),
-        mean._data, rstd._data, None if weight is None else np.ascontiguousarray(weight._data).reshape(n), want)
+    dx, dw, db = _norm_kernels(x._data).layer_norm_backward(
+        _contiguous(g._data, dtype).reshape(rows, n), _contiguous(x._data).reshape(rows, n),
+        mean._data, rstd._data, None if weight is None else _contiguous(weight._data).reshape(n), want)
     normalized = shape[len(shape) - k:]
     return (None if dx is None else _wrap(dx.reshape(shape)),
             None if dw is None else _wrap(dw.reshape(normalized)),
@@ -310,11 +361,11 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     """
     shape = _normalized_shape(normalized_shape)
     _check_layer_norm(input, shape, weight, bias)
+    _check_same_device(input, weight, bias)
     rows, n = _rows(tuple(input.shape), len(shape))
-    out, mean, rstd = cpu_norm.layer_norm_forward(
-        np.ascontiguousarray(input._data).reshape(rows, n),
-        None if weight is None else np.ascontiguousarray(weight._data).reshape(n),
-        None if bias is None else np.ascontiguousarray(bias._data).reshape(n), eps)
+    out, mean, rstd = _norm_kernels(input._data).layer_norm_forward(
+        _contiguous(input._data).reshape(rows, n), None if weight is None else _contiguous(weight._data).reshape(n),
+        None if bias is None else _contiguous(bias._data).reshape(n), eps)
     result = _wrap(out.reshape(input._data.shape))
     if grad_mode.state.enabled and (input._requires_grad or _requires_grad(weight) or _requires_grad(bias)):
         return record(LAYER_NORM, (input, weight, bias), result, (len(shape), float(eps)),
@@ -364,19 +415,28 @@ def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: np.nd
     """``running = (1 - momentum) * running + momentum * batch`` in place, with the unbiased
     batch variance, bumping the buffers' versions as PyTorch's in-place update does."""
     rm, rv = running_mean._data, running_var._data
+    kernels = _norm_kernels(rm)
     if rm.flags.c_contiguous and rv.flags.c_contiguous:
-        cpu_norm.update_running(rm.reshape(-1), rv.reshape(-1), mean, var, count, momentum)
+        kernels.update_running(rm.reshape(-1), rv.reshape(-1), mean, var, count, momentum)
     else:  # strided buffers: update flat copies, then write them back
-        flat_mean, flat_var = rm.reshape(-1).copy(), rv.reshape(-1).copy()
-        cpu_norm.update_running(flat_mean, flat_var, mean, var, count, momentum)
+        flat_mean, flat_var = _contiguous(rm).reshape(-1), _contiguous(rv).reshape(-1)
+        kernels.update_running(flat_mean, flat_var, mean, var, count, momentum)
         np.copyto(rm, flat_mean.reshape(rm.shape))
         np.copyto(rv, flat_var.reshape(rv.shape))
     running_mean._version.value += 1
     running_var._version.value += 1
 
 
-def _flat(t: Tensor | None) -> np.ndarray | None:
-    return None if t is None else np.ascontiguousarray(t._data).reshape(-1)
+def _flat(t: Tensor | None) -> Any:
+    return None if t is None else _contiguous(t._data).reshape(-1)
+
+
+def _float64_copy(data: Any) -> Any:
+    """A float64 copy of ``data`` on its device."""
+    if isinstance(data, np.ndarray):
+        return np.array(data, np.float64)
+    converted = _contiguous(data, np.float64)
+    return converted if converted is not data else data.copy()
 
 
 def _channel_shape(x: Tensor) -> tuple[int, ...]:
@@ -390,13 +450,12 @@ def _batch_norm_backward_graph(g: Tensor, x: Tensor, weight: Tensor | None, mean
     are recomputed from x (they depend on it); in eval they are the constants the forward used."""
     axes = (0,) + tuple(range(2, x.ndim))
     shape = _channel_shape(x)
-    dtype = x._data.dtype
     if training:
         centered = x - x.mean(axes, keepdim=True)
         scale = ((centered * centered).mean(axes, keepdim=True) + eps).rsqrt()
     else:
-        centered = x - _wrap(mean._data.astype(dtype).reshape(shape))
-        scale = _wrap(invstd._data.astype(dtype).reshape(shape))
+        centered = x - mean.to(x.dtype).reshape(shape)
+        scale = invstd.to(x.dtype).reshape(shape)
     xhat = centered * scale
     grad_input = None
     if want[0]:
@@ -410,9 +469,10 @@ def _batch_norm_backward_graph(g: Tensor, x: Tensor, weight: Tensor | None, mean
     return grad_input, grad_weight, grad_bias
 
 
-def _as_channels(data: np.ndarray) -> np.ndarray:
-    """A C-contiguous ``(N, C, S)`` view (or copy) of an ``(N, C, *)`` array."""
-    return np.ascontiguousarray(data).reshape(data.shape[0], data.shape[1], math.prod(data.shape[2:]))
+def _as_channels(data: Any, dtype: Any = None) -> Any:
+    """A C-contiguous ``(N, C, S)`` view (or copy, in ``dtype`` when given) of an ``(N, C, *)`` array."""
+    shape = tuple(data.shape)
+    return _contiguous(data, dtype).reshape(shape[0], shape[1], math.prod(shape[2:]))
 
 
 def _batch_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
@@ -422,9 +482,8 @@ def _batch_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None
     if _graph_needed(g, x, weight):
         return _batch_norm_backward_graph(g, x, weight, mean, invstd, training, eps, want)
     dtype = x._data.dtype
-    dx, dw, db = cpu_norm.channel_backward(
-        _as_channels(np.asarray(g._data, dtype)), _as_channels(x._data), mean._data, invstd._data, _flat(weight),
-        training, want)
+    dx, dw, db = _norm_kernels(x._data).channel_backward(
+        _as_channels(g._data, dtype), _as_channels(x._data), mean._data, invstd._data, _flat(weight), training, want)
     channels = (x.shape[1],)
     return (None if dx is None else _wrap(dx.reshape(x._data.shape)),
             None if dw is None else _wrap(dw.reshape(weight.shape if weight is not None else channels)),
@@ -449,18 +508,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             [ 1.0000,  1.0000]])
     """
     _check_batch_norm(input, running_mean, running_var, weight, bias, training, eps)
+    _check_same_device(input, running_mean, running_var, weight, bias)
+    kernels = _norm_kernels(input._data)
     x = _as_channels(input._data)
     if training:
-        mean, var = cpu_norm.channel_stats(x)
+        mean, var = kernels.channel_stats(x)
         if running_mean is not None and running_var is not None:
             _update_running_stats(running_mean, running_var, mean, var, x.shape[0] * x.shape[2], float(momentum))
     else:
         assert running_mean is not None and running_var is not None
         mean, var = running_mean._data.reshape(-1), running_var._data.reshape(-1)
-    out, invstd = cpu_norm.channel_normalize(x, mean, var, _flat(weight), _flat(bias), eps)
+    out, invstd = kernels.channel_normalize(x, mean, var, _flat(weight), _flat(bias), eps)
     result = _wrap(out.reshape(input._data.shape))
     if grad_mode.state.enabled and (input._requires_grad or _requires_grad(weight) or _requires_grad(bias)):
         # In eval ``mean`` reads the running buffer: backward gets a copy of what was used.
         return record(BATCH_NORM, (input, weight, bias), result, (bool(training), float(eps)),
-                      saved=(input, weight, _wrap(np.array(mean, np.float64)), _wrap(invstd)))
+                      saved=(input, weight, _wrap(_float64_copy(mean)), _wrap(invstd)))
     return result
