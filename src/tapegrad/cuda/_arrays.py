@@ -180,6 +180,23 @@ def _index_layout(shape: tuple[int, ...], strides: tuple[int, ...], key: Any
     return tuple(out_shape), tuple(out_strides), offset, picked
 
 
+class DeviceKey(tuple):
+    """An advanced key made ready for ``_ops.index_positions`` by ``_ops.device_key``: kept by a
+    recorded step, so its backward neither checks nor copies the indices again."""
+
+
+def _advanced_key(key: Any) -> tuple | None:
+    """``key`` as a tuple for ``_ops.index_positions`` when it holds index arrays (NumPy arrays,
+    lists, device arrays or booleans), else None (a basic key: a view)."""
+    if isinstance(key, DeviceKey):
+        return key
+    parts = key if isinstance(key, tuple) else (key,)
+    if not any(isinstance(k, (np.ndarray, list, bool, np.bool_)) or is_device_array(k) for k in parts):
+        return None
+    return tuple(np.asarray(k) if isinstance(k, (list, bool, np.bool_)) else
+                 int(k) if isinstance(k, np.integer) else k for k in parts)
+
+
 # ------------------------------------------------------------------ the array class
 
 _NUMPY_ATTRIBUTES = frozenset(name for name in dir(np.ndarray) if not name.startswith("__"))
@@ -224,20 +241,30 @@ class _Guarded:
         return result
 
     def __getitem__(self, key: Any) -> Any:
+        advanced = _advanced_key(key)
+        if advanced is not None:
+            from ._ops import element_strides, index_positions, take
+
+            return take(self, index_positions(tuple(self.shape), element_strides(self), advanced))
         shape, strides, offset, picked = _index_layout(tuple(self.shape), tuple(self.strides), key)
         result = view(self, shape, strides, offset)
         return result.copy_to_host()[()] if picked else result
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """``array[key] = value`` on the device: a fill kernel for a scalar, a copy otherwise
-        (numba's own assignment takes neither ``...`` nor ``None``)."""
+        (numba's own assignment takes neither ``...`` nor ``None``); a scatter for an advanced key."""
+        advanced = _advanced_key(key)
+        if advanced is not None:
+            from ._ops import element_strides, index_positions, put
+
+            put(self, index_positions(tuple(self.shape), element_strides(self), advanced), value)
+            return
         shape, strides, offset, _ = _index_layout(tuple(self.shape), tuple(self.strides), key)
         target = view(self, shape, strides, offset)
-        if not target.is_c_contiguous():
-            raise unsupported("an assignment into a non-contiguous region of a CUDA array")
         if not is_device_array(value) and np.ndim(value) == 0:
             from ._ops import _copy, elementwise
 
+            # (elementwise writes a non-contiguous target through a strided copy)
             elementwise(_copy, [value], shape, self.dtype, self.dtype, out=target)
         else:
             _copyto(target, value, casting="unsafe")
@@ -290,16 +317,18 @@ def _copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -
     if isinstance(dst, np.ndarray):
         np.copyto(dst, to_host(src), casting=casting)
         return
-    if not dst.is_c_contiguous():
-        raise unsupported("a copy into a non-contiguous CUDA tensor")
     if isinstance(src, np.ndarray) or not is_device_array(src):
         host = np.asarray(np.broadcast_to(np.asarray(src), tuple(dst.shape)), dtype=dst.dtype, order="C")
-        if host.size:
+        if not host.size:
+            return
+        if dst.is_c_contiguous():
             flat(dst).copy_to_device(host.reshape(-1))
-        return
-    from ._ops import _copy, elementwise
+            return
+        src = to_device(host)
+    from ._ops import copy_into
 
-    elementwise(_copy, [src], tuple(dst.shape), src.dtype, dst.dtype, out=dst)
+    # A strided copy whatever dst's layout (elementwise would need a C-contiguous output).
+    copy_into(dst, src)
 
 
 def _broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
@@ -325,6 +354,8 @@ def _base_numba_type(array: Any) -> Any:
 
 
 if SIMULATED:
+    _ELEMENT_KEYS = frozenset({int, np.int64, np.int32, np.intp, np.uint64, np.uint32})
+
     # The simulator's NumPy array stays reachable only for what numba's own simulator code reads.
     _SIMULATOR_ATTRIBUTES = frozenset({"dtype", "size", "ndim", "strides", "squeeze"})
 
@@ -337,16 +368,17 @@ if SIMULATED:
             return _Guarded.__getattr__(self, name)
 
         def __getitem__(self, key: Any) -> Any:
-            # Kernels index element by element: keep that path short.
-            if type(key) is int or (type(key) is tuple and all(type(k) is int for k in key)
-                                    and len(key) == self._ary.ndim):
+            # Kernels index element by element (with ints or NumPy integers loaded from index
+            # arrays): keep that path short.
+            if type(key) in _ELEMENT_KEYS or (type(key) is tuple and all(type(k) in _ELEMENT_KEYS for k in key)
+                                              and len(key) == self._ary.ndim):
                 return self._ary[key]
             return _Guarded.__getitem__(self, key)
 
         def __setitem__(self, key: Any, value: Any) -> None:
             # Kernels store element by element: keep that path short.
-            if type(key) is int or (type(key) is tuple and all(type(k) is int for k in key)
-                                    and len(key) == self._ary.ndim):
+            if type(key) in _ELEMENT_KEYS or (type(key) is tuple and all(type(k) in _ELEMENT_KEYS for k in key)
+                                              and len(key) == self._ary.ndim):
                 self._ary[key] = value
             else:
                 _Guarded.__setitem__(self, key, value)

@@ -4,6 +4,7 @@ scatter-add kernel). Each forward and its backward partner are each other's VJP.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,19 @@ from .movement import make_view
 from .registry import OpDef, record
 
 
+def _cuda_ops() -> Any:
+    """``tapegrad.cuda._ops`` (imported only for CUDA tensors: it imports ``numba.cuda``)."""
+    from ..cuda import _ops
+
+    return _ops
+
+
+def _is_device_array(data: Any) -> bool:
+    # A CUDA buffer can exist only once tapegrad.cuda._arrays is imported.
+    module = sys.modules.get("tapegrad.cuda._arrays")
+    return module is not None and module.is_device_array(data)
+
+
 def _normalize_key(key: Any) -> tuple[tuple, bool]:
     """The key as a tuple of ints/slices/None/Ellipsis/ndarrays, and whether it is advanced."""
     if not isinstance(key, tuple):
@@ -27,7 +41,7 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
     for k in key:
         if isinstance(k, Tensor):
             if k._data.dtype.kind in "iu" and k._data.ndim == 0:
-                parts.append(int(k._data))
+                parts.append(int(k._data) if isinstance(k._data, np.ndarray) else int(k.item()))
                 continue
             if k._data.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
@@ -50,6 +64,10 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
             parts.append(k)
         elif k is None or k is Ellipsis:
             parts.append(k)
+        elif _is_device_array(k):
+            # A CUDA tensor's index array, as a recorded step keeps it (double backward).
+            parts.append(k)
+            advanced = True
         else:
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                              f"Variables are valid indices (got {type(k).__name__})")
@@ -102,12 +120,17 @@ def getitem(input: Tensor, key: Any, op: OpDef | None = None) -> Tensor:
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                          "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
     parts, advanced = _normalize_key(key)
-    data = _index_data(input._data, parts)
-    if advanced:
-        out = _wrap(np.asarray(data, order="C"))
+    if advanced and not isinstance(input._data, np.ndarray):
+        # Checked and resolved (masks to coordinates) once: the backward reuses the key.
+        ops = _cuda_ops()
+        parts = ops.device_key(input.shape, parts)
+        out = _wrap(ops.take(input._data, ops.index_positions(input.shape, ops.element_strides(input._data), parts)))
+        op = op or INDEX
+    elif advanced:
+        out = _wrap(np.asarray(_index_data(input._data, parts), order="C"))
         op = op or INDEX
     else:
-        out = make_view(input, data, getitem, (parts,))
+        out = make_view(input, _index_data(input._data, parts), getitem, (parts,))
         op = op or _grad_name(parts)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out, (parts, advanced))
@@ -127,17 +150,37 @@ EMBED = OpDef("index_backward", "IndexPutBackward0", _embed_vjp)
 
 def embed(g: Tensor, shape: tuple[int, ...], key: tuple, advanced: bool) -> Tensor:
     """Zeros of ``shape`` with ``g`` added at ``[key]`` (repeated positions accumulate)."""
-    data = np.zeros(shape, g._data.dtype)
-    if advanced:
-        positions = _flat_positions(shape, key)
-        src = np.ascontiguousarray(np.broadcast_to(g._data, positions.shape))
-        cpu.scatter_add_flat(data, positions.reshape(-1), src.reshape(-1))
+    if not isinstance(g._data, np.ndarray):
+        data = _cuda_embed(g._data, shape, key, advanced)
     else:
-        data[key] = g._data
+        data = _cpu_embed(g._data, shape, key, advanced)
     out = _wrap(data)
     if grad_mode.state.enabled and g._requires_grad:
         return record(EMBED, (g,), out, (shape, key, advanced))
     return out
+
+
+def _cpu_embed(g: np.ndarray, shape: tuple[int, ...], key: tuple, advanced: bool) -> np.ndarray:
+    data = np.zeros(shape, g.dtype)
+    if advanced:
+        positions = _flat_positions(shape, key)
+        src = np.ascontiguousarray(np.broadcast_to(g, positions.shape))
+        cpu.scatter_add_flat(data, positions.reshape(-1), src.reshape(-1))
+    else:
+        data[key] = g
+    return data
+
+
+def _cuda_embed(g: Any, shape: tuple[int, ...], key: tuple, advanced: bool) -> Any:
+    """``_cpu_embed`` on the device: zeros, then an atomic scatter-add (advanced key) or a
+    strided copy into the view ``zeros[key]`` (basic key: each position is written once)."""
+    ops = _cuda_ops()
+    data = ops.full(shape, 0, g.dtype)
+    if advanced:
+        ops.put(data, ops.index_positions(shape, ops.element_strides(data), key), g, accumulate=True)
+    else:
+        data[key] = g
+    return data
 
 
 # ---------------------------------------------------------------- gather along a dim
@@ -164,9 +207,13 @@ def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
                                f"smaller than self {list(input.shape)} apart from dimension {axis}")
     if index.numel():
         size = input.shape[axis] if input.ndim else 1
-        low, high = int(index._data.min()), int(index._data.max())
-        if low < 0 or high >= size:
-            bad = high if high >= size else low
+        if not isinstance(index._data, np.ndarray):
+            # The first offending entry (one number copied back; the CPU path names the extreme).
+            bad = _cuda_ops().out_of_range(index._data, 0, size)
+        else:
+            low, high = int(index._data.min()), int(index._data.max())
+            bad = None if 0 <= low and high < size else high if high >= size else low
+        if bad is not None:
             raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
 
 
@@ -183,10 +230,16 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     """``out[i][j] = input[index[i][j]][j]`` for dim 0 (and likewise for other dims)."""
     axis = _wrap_dim(dim, max(input.ndim, 1))
     _check_gather("gather", input, axis, index)
-    source = np.ascontiguousarray(input._data).reshape(input._data.shape or (1,))
-    positions = _gather_positions(source.shape, axis, index._data.reshape(index._data.shape or (1,)))
-    data = cpu.gather_flat(source.reshape(-1), positions.reshape(-1)).reshape(index._data.shape)
-    out = _wrap(data)
+    index_data = index._data.reshape(index._data.shape or (1,))
+    if not isinstance(input._data, np.ndarray):
+        ops = _cuda_ops()
+        source = input._data.reshape(input._data.shape or (1,))
+        data = ops.take(source, ops.gather_positions(tuple(source.shape), axis, index_data, ops.element_strides(source)))
+    else:
+        source = np.ascontiguousarray(input._data).reshape(input._data.shape or (1,))
+        positions = _gather_positions(source.shape, axis, index_data)
+        data = cpu.gather_flat(source.reshape(-1), positions.reshape(-1))
+    out = _wrap(data.reshape(index._data.shape))
     if grad_mode.state.enabled and input._requires_grad:
         return record(GATHER, (input, index), out, (axis,), saved=(index,))
     return out
@@ -203,10 +256,17 @@ SCATTER_ADD_ZEROS = OpDef("scatter_add_zeros", "ScatterAddBackward0", _scatter_v
 
 def scatter_into_zeros(src: Tensor, shape: tuple[int, ...], axis: int, index: Tensor) -> Tensor:
     """Zeros of ``shape`` with ``src`` added at ``index`` along ``axis`` (gather's adjoint)."""
-    data = np.zeros(shape or (1,), src._data.dtype)
-    positions = _gather_positions(data.shape, axis, index._data.reshape(index._data.shape or (1,)))
-    cpu.scatter_add_flat(data, positions.reshape(-1),
-                         np.ascontiguousarray(src._data, dtype=data.dtype).reshape(-1))
+    index_data = index._data.reshape(index._data.shape or (1,))
+    if not isinstance(src._data, np.ndarray):
+        ops = _cuda_ops()
+        data = ops.full(shape or (1,), 0, src._data.dtype)
+        positions = ops.gather_positions(tuple(data.shape), axis, index_data, ops.element_strides(data))
+        ops.put(data, positions, src._data.reshape(positions.shape), accumulate=True)
+    else:
+        data = np.zeros(shape or (1,), src._data.dtype)
+        positions = _gather_positions(data.shape, axis, index_data)
+        cpu.scatter_add_flat(data, positions.reshape(-1),
+                             np.ascontiguousarray(src._data, dtype=data.dtype).reshape(-1))
     out = _wrap(data.reshape(shape))
     if trace.ACTIVE is not None:
         if len(shape) != 2 or axis != 1 or src._data.shape != (shape[0], 1):
@@ -225,6 +285,12 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+    if not isinstance(input._data, np.ndarray):
+        ops = _cuda_ops()
+        coordinates = ops.nonzero(input._data)
+        if as_tuple:
+            return tuple(_wrap(ops.contiguous_copy(coordinates[:, d])) for d in range(input.ndim))
+        return _wrap(coordinates)
     found = np.nonzero(input._data)
     if as_tuple:
         return tuple(_wrap(f.astype(np.int64)) for f in found)
@@ -270,7 +336,8 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
 
 def _index_put_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     key, value_shape = step.attrs
-    mask_data = np.ones(step.input_meta[0][0], np.bool_)
+    shape = step.input_meta[0][0]
+    mask_data = np.ones(shape, np.bool_) if isinstance(g._data, np.ndarray) else _cuda_ops().full(shape, True, np.bool_)
     mask_data[key] = False
     grad_self = g * _wrap(mask_data) if step.needs_input_grad(0) else None
     grad_value = None
@@ -286,6 +353,8 @@ INDEX_PUT = OpDef("index_put", "IndexPutBackward0", _index_put_vjp)
 
 def index_put(input: Tensor, key: tuple, value: Tensor) -> Tensor:
     """A copy of ``input`` with ``value`` written at ``[key]`` (an advanced key)."""
+    if not isinstance(input._data, np.ndarray):
+        key = _cuda_ops().device_key(input.shape, key)  # checked once; the backward reuses it
     data = input._data.copy()
     try:
         data[key] = value._data

@@ -54,7 +54,10 @@ def _copy_slices_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | Non
     g = g.contiguous()
     grad_base = None
     if step.needs_input_grad(0):
-        mask = _wrap(np.ones(step.input_meta[0][0], g._data.dtype))
+        from ..creation import ones
+
+        # On the gradient's device: a CUDA mask is zeroed through the view by a device copy.
+        mask = ones(step.input_meta[0][0], dtype=g.dtype, device=g.device)
         replay_view_chain(mask, chain)._data[...] = 0
         grad_base = g * mask
     grad_new = replay_view_chain(g, chain) if step.needs_input_grad(1) else None
@@ -229,7 +232,13 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     def copied(t: Tensor) -> Tensor:
         value = expand(src, t.shape)
         value = value.to(t.dtype) if value.dtype is not t.dtype else value
-        out = _wrap(np.array(value._data, order="C"))
+        data = value._data
+        if isinstance(data, np.ndarray):
+            out = _wrap(np.array(data, order="C"))
+        else:
+            from ..cuda._ops import contiguous_copy
+
+            out = _wrap(contiguous_copy(data))
         # The old value keeps an edge (with a zero gradient), as in PyTorch.
         return record(COPY, (t, value), out) if needs_grad(t, value) else out
 
