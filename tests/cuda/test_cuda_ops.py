@@ -198,3 +198,14 @@ def test_a_compiled_step_whose_model_moves_to_cuda_is_recompiled_not_replayed() 
         # what eager mode meets: a CPU batch against CUDA weights.
         with pytest.raises(RuntimeError, match="found at least two devices, cuda:0 and cpu"):
             predict(x)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("spatial", [(2,), (2, 2), (2, 1, 2)], ids=["3d", "4d", "5d"])
+def test_nll_of_spatial_inputs_is_nll_loss2d_as_on_the_cpu(reduction: str, spatial: tuple[int, ...]) -> None:
+    labels = np.random.default_rng(5).integers(0, 3, (2, *spatial))
+
+    def loss(x: Any) -> Any:
+        return F.nll_loss(x, tapegrad.tensor(labels, device=x.device), reduction=reduction)
+
+    run_both(loss, [values((2, 3, *spatial), np.float64, seed=6)])

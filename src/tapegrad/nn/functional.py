@@ -568,6 +568,7 @@ def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
 
 # The CUDA kernel pair: its backward is a kernel, not tapegrad ops (so no double backward).
 NLL_LOSS_CUDA = OpDef("nll_loss_cuda", "NllLossBackward0", _nll_cuda_vjp)
+NLL_LOSS_2D_CUDA = OpDef("nll_loss2d_cuda", "NllLoss2DBackward0", _nll_cuda_vjp)
 
 
 def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str
@@ -608,8 +609,13 @@ def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_i
                           (ignore_index, reduction))
     out = _wrap(loss)
     if grad_mode.state.enabled and log_probs._requires_grad:
-        out = record(NLL_LOSS_CUDA, (log_probs, None, None), out,
+        # As on the CPU (``_nll``): inputs with spatial dims are PyTorch's nll_loss2d, whose
+        # unreduced loss comes back through a view unless the input is 4-d.
+        op = NLL_LOSS_2D_CUDA if log_probs.ndim > 2 else NLL_LOSS_CUDA
+        out = record(op, (log_probs, None, None), out,
                      (reduction, total, ignore_index, tuple(log_probs.shape)), saved=(target, weight))
+        if reduction == "none" and log_probs.ndim > 2 and log_probs.ndim != 4:
+            out = out.view(tuple(out.shape))
     return out, total
 
 
