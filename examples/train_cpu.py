@@ -123,11 +123,6 @@ def parse_args(argv: list[str] | None, device: str = "cpu") -> argparse.Namespac
         other = "examples/train_gpu.py" if device == "cpu" else "examples/train_cpu.py"
         parser.error(f"this trainer runs on the {device.split(':')[0].upper()}; for --device {args.device} "
                      f"use {other}")
-    if device != "cpu" and args.compile:
-        parser.error("--compile records CPU steps only; on CUDA the ops already run as generated kernels")
-    if device != "cpu" and args.model == "cnn":
-        parser.error("--model cnn needs conv2d and pooling on CUDA, which tapegrad does not have yet; "
-                     "use --model mlp")
     args.lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
     return args
 

@@ -2,9 +2,11 @@
 
 The task, data, flags and outputs are those of ``examples/train_cpu.py`` (it is the same
 trainer), run with the model, the optimizer state and every batch on ``cuda``: each op runs as
-a CUDA kernel generated from the same scalar definitions as the CPU kernels. The default model
-is the MLP (``--model cnn`` needs convolution on CUDA, which tapegrad does not have yet), and
-``--compile`` is refused (``tapegrad.compile`` records CPU steps only).
+a CUDA kernel generated from the same scalar definitions as the CPU kernels (convolution as
+im2col and a matrix product). The default model is the MLP. ``--compile`` replays the MLP's
+steps as CUDA programs (each fused elementwise group one generated kernel); the CNN's
+convolutions are not recorded on CUDA yet, so ``--model cnn --compile`` stops with a message
+naming the layer.
 
 Without a GPU the trainer says so and exits with status 1. ``--simulate`` runs it under Numba's
 CUDA simulator instead (kernels executed on the CPU, thread by thread: slow, so give it a small
@@ -12,6 +14,8 @@ CUDA simulator instead (kernels executed on the CPU, thread by thread: slow, so 
 
     pip install -e ".[examples,cuda]"
     python examples/train_gpu.py                                   # MLP, 15 epochs
+    python examples/train_gpu.py --compile                         # the same, compiled steps
+    python examples/train_gpu.py --model cnn                       # the CNN, eager
     python examples/train_gpu.py --simulate --limit 64 --epochs 1  # no GPU needed
 """
 from __future__ import annotations

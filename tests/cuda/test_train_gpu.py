@@ -30,3 +30,21 @@ def test_simulated_gpu_training_matches_the_cpu_trainer(tmp_path: pathlib.Path) 
     np.testing.assert_allclose(gpu["loss"], cpu["loss"], rtol=1e-5)
     assert gpu["test_accuracy"] == cpu["test_accuracy"]
     assert (tmp_path / "gpu" / "digits_mlp.ckpt").is_file()
+
+
+def test_simulated_gpu_training_compiled_matches_eager(tmp_path: pathlib.Path) -> None:
+    # Three epochs of two batches: each step and evaluation shape is traced, then replayed.
+    flags = ("--epochs", "3", "--batch-size", "8")
+    compiled = _train("train_gpu.py", tmp_path / "compiled", "--simulate", "--compile", *flags)
+    eager = _train("train_gpu.py", tmp_path / "eager", "--simulate", *flags)
+    assert compiled["compile"] and not eager["compile"]
+    np.testing.assert_allclose(compiled["loss"], eager["loss"], rtol=1e-5)
+    assert compiled["test_accuracy"] == eager["test_accuracy"]
+
+
+def test_simulated_gpu_training_of_the_cnn_matches_the_cpu_trainer(tmp_path: pathlib.Path) -> None:
+    flags = ("--model", "cnn", "--limit", "8", "--batch-size", "8")
+    gpu = _train("train_gpu.py", tmp_path / "gpu", "--simulate", *flags)
+    cpu = _train("train_cpu.py", tmp_path / "cpu", *flags)
+    np.testing.assert_allclose(gpu["loss"], cpu["loss"], rtol=1e-5)
+    assert gpu["test_accuracy"] == cpu["test_accuracy"]
