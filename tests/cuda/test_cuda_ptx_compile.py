@@ -77,9 +77,10 @@ def test_a_fused_layer_group_compiles(dtype: Any) -> None:
         assert float64 == []
 
 
-def test_a_zero_dimensional_group_compiles() -> None:
+def test_a_zero_dimensional_group_with_infinite_literals_compiles() -> None:
     graph = Graph()
     x = graph.new_value((), np.float32, ARGUMENT, "x")
-    node = _node(graph, ew._tanh, (x,), (), np.float32, np.float32)
+    low = _node(graph, ew._maximum, (x, float("-inf")), (), np.float32, np.float32)
+    node = _node(graph, ew._minimum, (low.outputs[0], float("inf")), (), np.float32, np.float32)
     assert isinstance(node.outputs[0], Value)
-    assert ".entry" in _ptx(GroupKernel([node], (), [node.outputs[0]]), np.float32)
+    assert ".entry" in _ptx(GroupKernel([low, node], (), [node.outputs[0]]), np.float32)

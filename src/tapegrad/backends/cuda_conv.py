@@ -22,7 +22,9 @@ imports it only for CUDA tensors.
 """
 from __future__ import annotations
 
+import inspect
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ import numpy as np
 from ..cuda._arrays import adopt, empty
 from ..cuda._ops import cast, contiguous_copy, full
 from ..cuda._views import permute
-from . import cuda_kernels as ck
+from . import cpu_conv, cuda_kernels as ck
 from . import cuda_linalg, cuda_reduce
 
 Geometry = tuple[int, ...]
@@ -184,33 +186,6 @@ def gather_planes(source, indices, out):
 
 
 @device_function
-def avg_window(oy, ox, height, width, geom):
-    # PyTorch's window of output (oy, ox): clipped bounds and the divisor (as cpu_conv).
-    kh, kw, sh, sw, ph, pw, count_include_pad, divisor = geom
-    y0 = oy * sh - ph
-    x0 = ox * sw - pw
-    y1 = min(y0 + kh, height + ph)
-    x1 = min(x0 + kw, width + pw)
-    pool_size = (y1 - y0) * (x1 - x0)
-    y0 = max(y0, 0)
-    x0 = max(x0, 0)
-    y1 = min(y1, height)
-    x1 = min(x1, width)
-    if divisor != 0:
-        factor = divisor
-    elif count_include_pad != 0:
-        factor = pool_size
-    else:
-        factor = (y1 - y0) * (x1 - x0)
-    return y0, y1, x0, x1, factor
-
-
-@device_function
-def adaptive_bounds(o, out_size, in_size):
-    return (o * in_size) // out_size, ((o + 1) * in_size + out_size - 1) // out_size
-
-
-@device_function
 def first_covering(i, kernel, stride, pad):
     # The first output whose window (start o*stride - pad, kernel wide) reaches input i.
     t = i + pad - kernel
@@ -316,10 +291,22 @@ def _add(a, b):
 _loaded: list[Any] = []
 
 
+def _shared_source(fn: Any) -> str:
+    """The source of one of ``cpu_conv``'s window helpers, to define the same function as a
+    device function: the pooling windows are computed by one definition on both devices."""
+    source = textwrap.dedent(inspect.getsource(fn.py_func))
+    return "\n".join(line for line in source.splitlines() if not line.startswith("@"))
+
+
 def module() -> Any:
     """The convolution and pooling kernels, generated and loaded on first use."""
     if not _loaded:
-        _loaded.append(ck._load("cuda_conv_pool", ck._header() + _SOURCE))
+        shared = "".join(f"\n{_shared_source(fn)}\n{name} = device_function({fn.py_func.__name__})\n"
+                         for name, fn in (("avg_window", cpu_conv._avg_window),
+                                          ("adaptive_bounds", cpu_conv._adaptive_bounds)))
+        # The CPU definitions carry annotations: not evaluated, as in their own module.
+        source = "from __future__ import annotations\n" + ck._header() + shared + _SOURCE
+        _loaded.append(ck._load("cuda_conv_pool", source))
     return _loaded[0]
 
 

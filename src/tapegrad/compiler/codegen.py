@@ -46,6 +46,18 @@ def _fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def literal(value: Any, dtype: np.dtype) -> str:
+    """``value`` as a constant of ``dtype`` in generated code (CPU and CUDA alike)."""
+    if isinstance(value, bool) or dtype.kind == "b":
+        return repr(bool(value))
+    if dtype.kind == "f":
+        number = float(value)
+        text = "np.inf" if number == np.inf else "-np.inf" if number == -np.inf else (
+            "np.nan" if number != number else repr(number))
+        return f"np.{dtype.name}({text})"
+    return f"{numpy_type(dtype)}({int(value)})"
+
+
 class Source:
     """The generated function's text, with the names given to values and module globals."""
 
@@ -110,14 +122,7 @@ class Source:
 
     # -------------------------------------------------------------- expressions
     def literal(self, value: Any, dtype: np.dtype) -> str:
-        if isinstance(value, bool) or dtype.kind == "b":
-            return repr(bool(value))
-        if dtype.kind == "f":
-            number = float(value)
-            text = "np.inf" if number == np.inf else "-np.inf" if number == -np.inf else (
-                "np.nan" if number != number else repr(number))
-            return f"np.{dtype.name}({text})"
-        return f"{numpy_type(dtype)}({int(value)})"
+        return literal(value, dtype)
 
     def broadcast_index(self, value: Value, shape: tuple[int, ...], indices: list[str]) -> str:
         """``value`` loaded at the loop indices of ``shape`` it broadcasts to."""

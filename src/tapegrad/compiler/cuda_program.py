@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
 from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Rule,
@@ -58,17 +59,6 @@ Launch = Callable[[Env], None]
 
 
 # ------------------------------------------------------------------ fused groups as kernels
-
-def _literal(value: Any, dtype: np.dtype) -> str:
-    if isinstance(value, bool) or dtype.kind == "b":
-        return repr(bool(value))
-    if dtype.kind == "f":
-        number = float(value)
-        text = "math.inf" if number == np.inf else "-math.inf" if number == -np.inf else (
-            "math.nan" if number != number else repr(number))
-        return f"np.{dtype.name}({text})"
-    return f"np.{dtype.name}({int(value)})"
-
 
 def _constant(value: Value) -> Any:
     """The number a filled constant holds (a FULL node's value, directly or through a
@@ -129,12 +119,12 @@ class GroupKernel:
             args = []
             for x in node.inputs:
                 if not isinstance(x, Value):
-                    args.append(_literal(x, compute) if isinstance(x, (bool, int, float)) else repr(x))
+                    args.append(literal(x, compute) if isinstance(x, (bool, int, float)) else repr(x))
                     continue
                 if x.index in members:
                     expr = f"t{x.index}"
                 elif _constant(x) is not None:
-                    expr = _literal(_constant(x), x.dtype)
+                    expr = literal(_constant(x), x.dtype)
                 else:
                     buffer, strides, offset = _layout(x)
                     if buffer.storage.index not in positions:
@@ -315,9 +305,9 @@ class CudaProgram:
         self.launches: list[Launch] = []
         self.kernels: list[GroupKernel] = []
         stored = stored_values(graph, units)
-        literal = _literal_only(graph, units)
+        inlined = _literal_only(graph, units)
         for unit in units:
-            if not isinstance(unit, Group) and id(unit) in literal:
+            if not isinstance(unit, Group) and id(unit) in inlined:
                 continue
             if isinstance(unit, Group):
                 summed = {n.inputs[0].index for n in unit.sums}
