@@ -355,6 +355,30 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray | None, weight: np.ndarray |
 # Pool geometry: (kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w).
 
 @_inline
+def _max_window(x: np.ndarray, p: int, oy: int, ox: int, height: int, width: int, geom: Geometry,
+                lowest: float) -> tuple[float, int]:
+    # (max, flat index in the plane) of output (oy, ox)'s window (also a CUDA device function).
+    kh, kw, sh, sw, ph, pw, dh, dw = geom
+    y0 = oy * sh - ph
+    y1 = min(y0 + (kh - 1) * dh + 1, height)
+    while y0 < 0:
+        y0 += dh
+    x0 = ox * sw - pw
+    x1 = min(x0 + (kw - 1) * dw + 1, width)
+    while x0 < 0:
+        x0 += dw
+    best = lowest
+    where = y0 * width + x0
+    for iy in range(y0, y1, dh):
+        for ix in range(x0, x1, dw):
+            v = x[p, iy, ix]
+            if v > best or v != v:
+                best = v
+                where = iy * width + ix
+    return best, where
+
+
+@_inline
 def _max_pool_plane(x: np.ndarray, out: np.ndarray, indices: np.ndarray, p: int,
                     geom: Geometry, fast_2x2: bool) -> None:
     # PyTorch's CPU rule: taps from the first in-bounds one, a larger value or a NaN replaces
@@ -385,23 +409,8 @@ def _max_pool_plane(x: np.ndarray, out: np.ndarray, indices: np.ndarray, p: int,
                 indices[p, oy, ox] = where
         return
     for oy in range(out.shape[1]):
-        y0 = oy * sh - ph
-        y1 = min(y0 + (kh - 1) * dh + 1, height)
-        while y0 < 0:
-            y0 += dh
         for ox in range(out.shape[2]):
-            x0 = ox * sw - pw
-            x1 = min(x0 + (kw - 1) * dw + 1, width)
-            while x0 < 0:
-                x0 += dw
-            best = -np.inf
-            where = y0 * width + x0
-            for iy in range(y0, y1, dh):
-                for ix in range(x0, x1, dw):
-                    v = x[p, iy, ix]
-                    if v > best or v != v:
-                        best = v
-                        where = iy * width + ix
+            best, where = _max_window(x, p, oy, ox, height, width, geom, -np.inf)
             out[p, oy, ox] = best
             indices[p, oy, ox] = where
 

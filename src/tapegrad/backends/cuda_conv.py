@@ -133,7 +133,6 @@ def rows_to_output(rows, bias, out, n0):
 def max_pool(x, out, indices, geom, lowest):
     # PyTorch's CPU rule (as cpu_conv): taps from the first in-bounds one; a larger value or
     # a NaN replaces the best so far, so ties report the first maximum and NaN propagates.
-    kh, kw, sh, sw, ph, pw, dh, dw = geom
     oh = out.shape[1]
     ow = out.shape[2]
     height = x.shape[1]
@@ -143,22 +142,7 @@ def max_pool(x, out, indices, geom, lowest):
         rest = e - p * oh * ow
         oy = rest // ow
         ox = rest - oy * ow
-        y0 = oy * sh - ph
-        y1 = min(y0 + (kh - 1) * dh + 1, height)
-        while y0 < 0:
-            y0 += dh
-        x0 = ox * sw - pw
-        x1 = min(x0 + (kw - 1) * dw + 1, width)
-        while x0 < 0:
-            x0 += dw
-        best = lowest
-        where = y0 * width + x0
-        for iy in range(y0, y1, dh):
-            for ix in range(x0, x1, dw):
-                v = x[p, iy, ix]
-                if v > best or v != v:
-                    best = v
-                    where = iy * width + ix
+        best, where = max_window(x, p, oy, ox, height, width, geom, lowest)
         out[p, oy, ox] = best
         indices[p, oy, ox] = where
 
@@ -303,7 +287,8 @@ def module() -> Any:
     if not _loaded:
         shared = "".join(f"\n{_shared_source(fn)}\n{name} = device_function({fn.py_func.__name__})\n"
                          for name, fn in (("avg_window", cpu_conv._avg_window),
-                                          ("adaptive_bounds", cpu_conv._adaptive_bounds)))
+                                          ("adaptive_bounds", cpu_conv._adaptive_bounds),
+                                          ("max_window", cpu_conv._max_window)))
         # The CPU definitions carry annotations: not evaluated, as in their own module.
         source = "from __future__ import annotations\n" + ck._header() + shared + _SOURCE
         _loaded.append(ck._load("cuda_conv_pool", source))
