@@ -177,3 +177,34 @@ def test_steps_mixing_devices_or_using_unsupported_ops_are_refused() -> None:
     convolve(image)
     with pytest.raises(TraceError, match="does not record this op on CUDA yet .*conv2d"):
         convolve(image)
+
+
+def test_gradients_kept_between_steps_a_scheduler_and_a_penalty_replay_as_eager() -> None:
+    """``zero_grad(set_to_none=False)`` accumulates each gradient into the kept ``.grad`` (a
+    device view the tracer finds by its memory), the learning rate follows the scheduler at
+    every replay, and a weight penalty adds a second path to the first layer's gradient."""
+    runs = []
+    for compiled in (True, False):
+        tapegrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 5), nn.GELU(), nn.Linear(5, 3)).to("cuda")
+        opt = tapegrad.optim.AdamW(model.parameters(), lr=0.01)
+        schedule = tapegrad.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad(set_to_none=False)
+            loss = F.smooth_l1_loss(model(x), y) + 0.1 * model[0].weight.pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tapegrad.compile(step) if compiled else step
+        x, y = tapegrad.tensor(X, device="cuda"), tapegrad.tensor(TARGETS, device="cuda")
+        losses = []
+        for _ in range(6):
+            losses.append(fn(x, y).item())
+            schedule.step()
+        if compiled:
+            assert fn.traces == 1
+        runs.append([np.array(losses)] + [p.detach().cpu().numpy() for p in model.parameters()])
+    for got, want in zip(*runs):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)

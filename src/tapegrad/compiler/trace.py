@@ -141,9 +141,11 @@ class Tracer:
             if base_value is not None:
                 return self._view(array, base, base_value)
             base = base.base
-        if _base(array) is not None:
+        if _base(array) is not None or not isinstance(array, np.ndarray):
             # A view whose owner the tracer never saw (an input that is itself a view of a
-            # bigger buffer): find a contiguous array it knows that spans the same memory.
+            # bigger buffer), or a device array (which keeps no link to what it views): find
+            # a contiguous array it knows that spans the same memory. (Every array it has
+            # seen is kept alive, so a fresh allocation never lies inside one.)
             container = self._containing(array, with_arguments=not traced_view)
             if container is not None:
                 return self._view(array, container, self.value(container))
