@@ -205,17 +205,18 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("addmm", mat1, mat2)
-    if not isinstance(mat1._data, np.ndarray) or not isinstance(input._data, np.ndarray):
-        return _addmm_cuda(input, mat1, mat2, beta, alpha)
-    product = _multiply(mat1._data, mat2._data)
-    if alpha != 1:
-        product *= alpha
-    bias = input._data if beta == 1 else input._data * beta
-    try:
-        product += bias
-    except ValueError:
-        raise RuntimeError(f"The expanded size of the tensor ({product.shape[-1]}) must match the existing size "
-                           f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}") from None
+    if isinstance(mat1._data, np.ndarray) and isinstance(input._data, np.ndarray):
+        product = _multiply(mat1._data, mat2._data)
+        if alpha != 1:
+            product *= alpha
+        bias = input._data if beta == 1 else input._data * beta
+        try:
+            product += bias
+        except ValueError:
+            raise RuntimeError(f"The expanded size of the tensor ({product.shape[-1]}) must match the existing "
+                               f"size ({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}") from None
+    else:
+        product = _addmm_cuda(input, mat1, mat2, beta, alpha)
     out = _wrap(product)
     if trace.ACTIVE is not None:
         _check_traceable(mat1)
@@ -225,7 +226,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
     return out
 
 
-def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any) -> Tensor:
+def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any) -> Any:
+    """The product array of ``addmm`` for operands on CUDA (one kernel with the bias)."""
     if any(isinstance(x._data, np.ndarray) for x in (input, mat1, mat2)):
         raise RuntimeError(_SAME_DEVICE)
     rows, cols = mat1.shape[0], mat2.shape[1]
@@ -235,14 +237,7 @@ def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any
                            f"({input.shape[-1] if input.ndim else 1}) of the bias {list(input.shape)}")
     from ..cuda import _kernels
 
-    product = _kernels.addmm(input._data, mat1._data, mat2._data, beta, alpha)
-    out = _wrap(product)
-    if trace.ACTIVE is not None:
-        _check_traceable(mat1)
-        trace.ACTIVE.emit(rules.ADDMM, (input, mat1, mat2), product, (beta, alpha))
-    if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
-        return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
-    return out
+    return _kernels.addmm(input._data, mat1._data, mat2._data, beta, alpha)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
