@@ -150,27 +150,42 @@ def _mlp_step(lib: Any, layers: tuple[int, ...], batch: int, classify: bool, dev
     else:
         target = lib.randn(batch, layers[-1]).to(device)
         loss_fn = functional.mse_loss
-    # GPU work is queued: a step ends when its kernels have run, not when they are launched.
-    finish = lib.cuda.synchronize if device != "cpu" else None
 
     def step() -> Any:
         optimizer.zero_grad()
         loss = loss_fn(model(x), target)
         loss.backward()
         optimizer.step()
-        if finish is not None:
-            finish()
         return loss
 
     return step
+
+
+def _synchronized(lib: Any, step: Step) -> Step:
+    """``step`` ending when its GPU work has run, not when it was queued (outside any
+    ``tapegrad.compile``: a replay runs no Python of the step's body)."""
+    def synchronized() -> Any:
+        result = step()
+        lib.cuda.synchronize()
+        return result
+
+    return synchronized
 
 
 def _w3_mlp(lib: Any) -> Step:
     return _mlp_step(lib, W3_LAYERS, W3_BATCH, classify=True)
 
 
-def _w3_mlp_cuda(lib: Any) -> Step:
+def _w3_mlp_cuda_unsynchronized(lib: Any) -> Step:
     return _mlp_step(lib, W3_LAYERS, W3_BATCH, classify=True, device="cuda")
+
+
+def _w3_mlp_cuda(lib: Any) -> Step:
+    return _synchronized(lib, _w3_mlp_cuda_unsynchronized(lib))
+
+
+def _w3_mlp_cuda_compiled(lib: Any, warm: bool = True) -> Step:
+    return _synchronized(lib, _compiled(_w3_mlp_cuda_unsynchronized)(lib, warm))
 
 
 def _w4_mlp(lib: Any) -> Step:
@@ -317,6 +332,7 @@ _BUILDERS: dict[tuple[str, str, str], Callable[..., Step]] = {
     ("W1b", "tapegrad", "compiled"): _compiled(_w1b_chain),
     ("W2", "tapegrad", "compiled"): _compiled(_w2_elementwise),
     ("W3", "tapegrad", "compiled"): _compiled(_w3_mlp),
+    ("W3-cuda", "tapegrad", "compiled"): _w3_mlp_cuda_compiled,
     ("W4", "tapegrad", "compiled"): _compiled(_w4_mlp),
     # JAX has no eager tape with requires_grad: W1 has no JAX twin. Its steps run under jit.
     ("W1b", "jax", "jit"): _jax_w1b_chain,

@@ -37,8 +37,23 @@ def test_cuda_mlp_step_trains_as_the_cpu_step(classify: bool) -> None:
 
 def test_the_w3_cuda_workload_is_registered_for_tapegrad_and_torch_only() -> None:
     assert workloads.has_workload("W3-cuda", "tapegrad") and workloads.has_workload("W3-cuda", "torch")
+    assert workloads.has_workload("W3-cuda", "tapegrad", "compiled")
     assert not workloads.has_workload("W3-cuda", "jax")
-    assert not workloads.has_workload("W3-cuda", "tapegrad", "compiled")
+
+
+def test_the_compiled_cuda_step_synchronizes_outside_the_compiled_function() -> None:
+    calls = []
+    original = tapegrad.cuda.synchronize
+    tapegrad.cuda.synchronize = lambda *args: calls.append(args)  # type: ignore[assignment]
+    try:
+        step = workloads._synchronized(tapegrad, tapegrad.compile(
+            workloads._mlp_step(tapegrad, (6, 5, 3), 4, classify=True, device="cuda")))
+        losses = [step().item() for _ in range(3)]
+    finally:
+        tapegrad.cuda.synchronize = original
+    assert len(calls) == 3  # the third call replayed, and still synchronized
+    eager = workloads._mlp_step(tapegrad, (6, 5, 3), 4, classify=True, device="cuda")
+    np.testing.assert_allclose(losses, [eager().item() for _ in range(3)], rtol=1e-5)
 
 
 @pytest.mark.skipif(not SIMULATED, reason="checks that the simulator is never timed")
