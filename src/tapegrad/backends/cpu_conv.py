@@ -523,19 +523,24 @@ def _avg_window(oy: int, ox: int, height: int, width: int, geom: Geometry) -> tu
 
 
 @_inline
+def _avg_value(x: np.ndarray, p: int, oy: int, ox: int, height: int, width: int, geom: Geometry) -> float:
+    # The average of output (oy, ox)'s window, summed in float64 (also a CUDA device function).
+    y0, y1, x0, x1, factor = _avg_window(oy, ox, height, width, geom)
+    if y0 >= y1 or x0 >= x1:
+        return 0.0
+    acc = 0.0
+    for iy in range(y0, y1):
+        for ix in range(x0, x1):
+            acc += x[p, iy, ix]
+    return acc / factor
+
+
+@_inline
 def _avg_pool_plane(x: np.ndarray, out: np.ndarray, p: int, geom: Geometry) -> None:
     height, width = x.shape[1], x.shape[2]
     for oy in range(out.shape[1]):
         for ox in range(out.shape[2]):
-            y0, y1, x0, x1, factor = _avg_window(oy, ox, height, width, geom)
-            if y0 >= y1 or x0 >= x1:
-                out[p, oy, ox] = 0
-                continue
-            acc = 0.0
-            for iy in range(y0, y1):
-                for ix in range(x0, x1):
-                    acc += x[p, iy, ix]
-            out[p, oy, ox] = acc / factor
+            out[p, oy, ox] = _avg_value(x, p, oy, ox, height, width, geom)
 
 
 @_jit()

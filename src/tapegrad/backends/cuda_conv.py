@@ -187,15 +187,7 @@ def avg_pool(x, out, geom, zero):
         rest = e - p * oh * ow
         oy = rest // ow
         ox = rest - oy * ow
-        y0, y1, x0, x1, factor = avg_window(oy, ox, height, width, geom)
-        if y0 >= y1 or x0 >= x1:
-            out[p, oy, ox] = zero
-            continue
-        acc = 0.0
-        for iy in range(y0, y1):
-            for ix in range(x0, x1):
-                acc += x[p, iy, ix]
-        out[p, oy, ox] = acc / factor
+        out[p, oy, ox] = avg_value(x, p, oy, ox, height, width, geom)
 
 
 @kernel
@@ -285,10 +277,13 @@ def _shared_source(fn: Any) -> str:
 def module() -> Any:
     """The convolution and pooling kernels, generated and loaded on first use."""
     if not _loaded:
-        shared = "".join(f"\n{_shared_source(fn)}\n{name} = device_function({fn.py_func.__name__})\n"
+        # Rebound under its own name too: one helper calls another by its CPU name.
+        shared = "".join(f"\n{_shared_source(fn)}\n{fn.py_func.__name__} = device_function({fn.py_func.__name__})\n"
+                         f"{name} = {fn.py_func.__name__}\n"
                          for name, fn in (("avg_window", cpu_conv._avg_window),
                                           ("adaptive_bounds", cpu_conv._adaptive_bounds),
-                                          ("max_window", cpu_conv._max_window)))
+                                          ("max_window", cpu_conv._max_window),
+                                          ("avg_value", cpu_conv._avg_value)))
         # The CPU definitions carry annotations: not evaluated, as in their own module.
         source = "from __future__ import annotations\n" + ck._header() + shared + _SOURCE
         _loaded.append(ck._load("cuda_conv_pool", source))
