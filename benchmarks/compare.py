@@ -210,6 +210,16 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _tapegrad_version() -> str:
+    """The installed distribution's version, or the package's own when run from a checkout
+    (``PYTHONPATH=src``) without installing it."""
+    try:
+        return metadata.version("tapegrad")
+    except metadata.PackageNotFoundError:
+        import tapegrad
+        return f"{tapegrad.__version__} (not installed)"
+
+
 def machine_description(libraries: list[str]) -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -220,7 +230,7 @@ def machine_description(libraries: list[str]) -> str:
     versions = ", ".join(f"{name} {metadata.version(name)}"
                          for name in ["numpy", "numba", *[lib for lib in libraries if lib != "tapegrad"]])
     return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, tapegrad {metadata.version('tapegrad')}, {versions}")
+            f"Python {platform.python_version()}, tapegrad {_tapegrad_version()}, {versions}")
 
 
 def report(samples: dict[tuple[str, str], list[float]], libraries: list[str], modes: list[str],

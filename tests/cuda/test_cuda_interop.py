@@ -42,6 +42,15 @@ def test_cuda_array_interface_describes_the_memory() -> None:
     assert tapegrad.ones(2, dtype=tapegrad.int64, device="cuda").__cuda_array_interface__["typestr"] == "<i8"
 
 
+def test_cuda_array_interface_keeps_a_broadcast_views_zero_strides() -> None:
+    # numba-cuda's own interface calls a zero-stride view contiguous (strides None), which
+    # made CuPy read an expanded batch as dense memory; wrapping it back must give the view.
+    x = tapegrad.tensor([1.0, 2.0, 3.0], device="cuda").expand(2, 3)
+    assert x.__cuda_array_interface__["strides"] == (0, 4)
+    again = tapegrad.as_tensor(Exporter(x, x.__cuda_array_interface__))
+    assert again.tolist() == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]] and again.stride() == (0, 1)
+
+
 def test_cpu_tensors_have_no_cuda_array_interface() -> None:
     x = tapegrad.ones(2)
     assert not hasattr(x, "__cuda_array_interface__")

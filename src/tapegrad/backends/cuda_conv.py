@@ -293,7 +293,7 @@ def module() -> Any:
 def _launch(kernel: Any, size: int, *args: Any) -> None:
     if size:
         blocks, threads = ck.launch_shape(size)
-        kernel[blocks, threads](*args)
+        ck.launch(kernel, blocks, threads, 0, *args)
 
 
 def contiguous(data: Any, dtype: Any = None) -> Any:

@@ -116,15 +116,15 @@ def strided_copy(dst: Any, dst_strides: tuple[int, ...], src: Any, src_strides: 
     size = int(np.prod(shape, dtype=np.int64))
     if size:
         blocks, threads = ck.launch_shape(size)
-        module().strided_copy[blocks, threads](dst, _ints(dst_strides), src, _ints(src_strides), _ints(shape),
-                                               size)
+        ck.launch(module().strided_copy, blocks, threads, 0, dst, _ints(dst_strides), src, _ints(src_strides),
+                  _ints(shape), size)
 
 
 def offsets(out: Any, shape: tuple[int, ...], strides: tuple[int, ...], base: int) -> Any:
     """Fill the int64 1-D ``out`` with ``base + sum(coordinates * strides)`` over ``shape``."""
     if out.size:
         blocks, threads = ck.launch_shape(out.size)
-        module().offsets[blocks, threads](out, _ints(shape), _ints(strides), int(base))
+        ck.launch(module().offsets, blocks, threads, 0, out, _ints(shape), _ints(strides), int(base))
     return out
 
 
@@ -133,9 +133,9 @@ def first_out_of_range(index: Any, low: int, high: int) -> int:
     (a device-to-host copy of one number: the error must be raised before results are used)."""
     if index.size == 0:
         return -1
-    found = ck._cuda().to_device(np.array([index.size], np.int64))
+    found = ck.upload(np.array([index.size], np.int64))
     blocks, threads = ck.launch_shape(index.size)
-    module().first_out_of_range[blocks, threads](index, int(low), int(high), found)
+    ck.launch(module().first_out_of_range, blocks, threads, 0, index, int(low), int(high), found)
     position = int(found.copy_to_host()[0])
     return -1 if position == index.size else position
 
@@ -144,7 +144,7 @@ def scatter_flat(out: Any, positions: Any, src: Any) -> None:
     """``out[positions[i]] = src[i]`` for 1-D ``out``, int64 ``positions`` and ``src`` (in range)."""
     if positions.size:
         blocks, threads = ck.launch_shape(positions.size)
-        module().scatter_flat[blocks, threads](out, positions, src)
+        ck.launch(module().scatter_flat, blocks, threads, 0, out, positions, src)
 
 
 def nonzero_chunks(x: Any) -> tuple[int, int, Any]:
@@ -153,7 +153,7 @@ def nonzero_chunks(x: Any) -> tuple[int, int, Any]:
     chunk = -(-x.size // threads)
     counts = ck._cuda().device_array(threads, np.int64)
     blocks, per_block = ck.launch_shape(threads)
-    module().nonzero_counts[blocks, per_block](x, int(chunk), counts)
+    ck.launch(module().nonzero_counts, blocks, per_block, 0, x, int(chunk), counts)
     return chunk, threads, counts.copy_to_host()
 
 
@@ -161,6 +161,6 @@ def nonzero_write(x: Any, chunk: int, starts: np.ndarray, shape: tuple[int, ...]
     """Write the coordinates of ``x``'s nonzero elements (``x`` flat, C-contiguous, of ``shape``)
     into ``out`` (count, ndim), each thread from ``starts[thread]`` on."""
     if out.size:
-        device_starts = ck._cuda().to_device(starts)
+        device_starts = ck.upload(starts)
         blocks, threads = ck.launch_shape(starts.size)
-        module().nonzero_write[blocks, threads](x, int(chunk), device_starts, _ints(shape), out)
+        ck.launch(module().nonzero_write, blocks, threads, 0, x, int(chunk), device_starts, _ints(shape), out)

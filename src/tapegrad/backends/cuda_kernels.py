@@ -53,8 +53,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numba.core import config as numba_config
 
 from . import kernel_cache
+from .cuda_launch import launch
 
 ScalarFn = Callable[..., Any]
 Step = tuple[ScalarFn, tuple[int, ...]]
@@ -179,6 +181,35 @@ def _cuda() -> Any:
     from numba import cuda
 
     return cuda
+
+
+def queued(stream: Any) -> Any:
+    """The stream to hand numba's copy and memset functions so that they are queued on the
+    default stream rather than waited for: numba treats ``stream=0`` as "synchronous", and a
+    synchronous host-to-device copy first waits for every kernel queued before it."""
+    if stream or numba_config.ENABLE_CUDASIM:  # the simulator runs everything at once anyway
+        return stream
+    return _cuda().legacy_default_stream()
+
+
+def upload(host: np.ndarray, stream: Any = 0) -> Any:
+    """A new device array holding ``host`` (copied through a staging buffer, so ``host`` may
+    change as soon as this returns), queued on ``stream`` without waiting for the device."""
+    host = np.ascontiguousarray(host)
+    out = _cuda().device_array(host.shape, host.dtype)
+    out.copy_to_device(host, stream=queued(stream))
+    return out
+
+
+def fill_zeros(out: Any, stream: Any = 0) -> Any:
+    """Zero the C-contiguous device array ``out`` on ``stream`` (a memset: no host copy)."""
+    if numba_config.ENABLE_CUDASIM:
+        out.copy_to_device(np.zeros(out.shape, out.dtype), stream=stream)
+    elif out.size:
+        from numba.cuda.cudadrv.driver import device_memset
+
+        device_memset(out, 0, out.size * out.dtype.itemsize, stream=queued(stream))
+    return out
 
 
 def _load(name: str, source: str) -> Any:
@@ -345,7 +376,7 @@ def run_chain(chain: Chain, outs: Sequence[Any], operands: Sequence[Any], *,
                for kind, x in zip(chain.pattern, operands))
     if flat:
         args = [x if kind == "s" else x.reshape(size) for kind, x in zip(chain.pattern, operands)]
-        module.flat[blocks, threads, stream](*flat_outs, *args)
+        launch(module.flat, blocks, threads, stream, *flat_outs, *args)
         return
     if len(shape) > MAX_DIMS:
         raise ValueError(f"strided CUDA kernels take at most {MAX_DIMS} dimensions, got shape {shape}")
@@ -362,7 +393,7 @@ def run_chain(chain: Chain, outs: Sequence[Any], operands: Sequence[Any], *,
             if not x.is_c_contiguous():
                 raise ValueError("pass a non-contiguous operand as (buffer, strides)")
             args += [x.reshape(x.size), broadcast_strides(x.shape, shape)]
-    module.strided[blocks, threads, stream](*flat_outs, *args)
+    launch(module.strided, blocks, threads, stream, *flat_outs, *args)
 
 
 def elementwise(fn: ScalarFn, out: Any, operands: Sequence[Any], *,
@@ -459,11 +490,10 @@ def sum_rows(x: Any, out: Any, *, acc: str | None = None, block: int = DEFAULT_R
     if rows == 0:
         return out
     if cols == 0:
-        out.copy_to_device(np.zeros(rows, out.dtype), stream=stream)
-        return out
+        return fill_zeros(out, stream)
     module = sum_module(_accumulator(x.dtype, acc), block)
     grid = min(rows, blocks or MAX_BLOCKS)
-    module.sum_rows[grid, block, stream](x, out)
+    launch(module.sum_rows, grid, block, stream, x, out)
     return out
 
 
@@ -480,11 +510,10 @@ def sum_all(x: Any, out: Any = None, *, acc: str | None = None, block: int = DEF
         out = cuda.device_array(1, x.dtype, stream=stream)
     n = x.size
     if n == 0:
-        out.copy_to_device(np.zeros(1, out.dtype), stream=stream)
-        return out
+        return fill_zeros(out, stream)
     module = sum_module(acc, block)
     grid = min(-(-n // block), blocks or 4 * block)  # the second pass then reads <= 4 per thread
     partial = cuda.device_array(grid, np.dtype(acc), stream=stream)
-    module.partial_sums[grid, block, stream](x.reshape(n), partial)
-    module.sum_rows[1, block, stream](partial.reshape(1, grid), out)
+    launch(module.partial_sums, grid, block, stream, x.reshape(n), partial)
+    launch(module.sum_rows, 1, block, stream, partial.reshape(1, grid), out)
     return out

@@ -219,13 +219,24 @@ def cublas_available() -> bool:
     return _cupy() is not None
 
 
+def _cublas_operand(cupy: Any, x: Any) -> Any:
+    """``x`` as a CuPy array with ``x``'s own strides: numba-cuda's array interface drops the
+    strides of a broadcast view (it calls a zero stride contiguous), so CuPy would read an
+    expanded batch as a dense one."""
+    array = cupy.asarray(x)
+    strides = tuple(x.strides)
+    if array.strides != strides:
+        array = cupy.lib.stride_tricks.as_strided(array, tuple(x.shape), strides)
+    return array
+
+
 def _cublas_product(a: Any, b: Any, out: Any, bias: Any, alpha: float, beta: float, stream: Any) -> None:
     cupy = _cupy()
     # Numba's stream 0 is the legacy default stream, CuPy's default too; another stream is
     # handed over by its handle so the work stays ordered with the caller's kernels.
     with cupy.cuda.ExternalStream(int(stream)) if stream else cupy.cuda.Stream.null:
         result = cupy.asarray(out)
-        cupy.matmul(cupy.asarray(a), cupy.asarray(b), out=result)
+        cupy.matmul(_cublas_operand(cupy, a), _cublas_operand(cupy, b), out=result)
         if alpha != 1:
             result *= alpha
         if bias is not None:
@@ -291,9 +302,8 @@ def addmm(bias: Any, a: Any, b: Any, out: Any = None, *, beta: float = 1.0, alph
     dummy = bias2 if bias2 is not None else _dummy_bias(a.dtype, stream)
     tile = tile or DEFAULT_TILES[np.dtype(a.dtype)]
     blocks, threads = _grid(m, n, 1, tile)
-    tiled_module(tile).gemm[blocks[:2], threads, stream](
-        a, b, out, dummy, dtype(alpha), dtype(beta), bias2 is not None, alpha != 1,
-        _contiguous_last(a), _contiguous_last(b))
+    ck.launch(tiled_module(tile).gemm, blocks[:2], threads, stream, a, b, out, dummy, dtype(alpha), dtype(beta),
+              bias2 is not None, alpha != 1, _contiguous_last(a), _contiguous_last(b))
     return out
 
 
@@ -335,7 +345,7 @@ def bmm(a: Any, b: Any, out: Any = None, *, tile: Tile | None = None, use_cublas
         return out
     tile = tile or DEFAULT_TILES[np.dtype(a.dtype)]
     blocks, threads = _grid(m, n, batch, tile)
-    tiled_module(tile).bmm[blocks, threads, stream](a, b, out, _contiguous_last(a), _contiguous_last(b))
+    ck.launch(tiled_module(tile).bmm, blocks, threads, stream, a, b, out, _contiguous_last(a), _contiguous_last(b))
     return out
 
 

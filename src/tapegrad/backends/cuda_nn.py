@@ -213,7 +213,7 @@ def _errors(check: bool, stream: Any) -> Any:
     """A zeroed (flag, offending value) pair for a kernel to report a bad index in; without
     ``check``, one shared array nobody reads (no allocation and copy per call)."""
     if check:
-        return ck._cuda().to_device(np.zeros(2, np.int64), stream=stream)
+        return ck.fill_zeros(ck._cuda().device_array(2, np.int64), stream)
     if not _unchecked_errors:
         _unchecked_errors.append(ck._cuda().device_array(2, np.int64, stream=stream))
     return _unchecked_errors[0]
@@ -250,7 +250,7 @@ def softmax(x: Any, out: Any = None, *, log: bool = False, acc: str = "float64",
         return out
     rows = _rows(x)
     blocks, threads = _row_launch(*rows.shape)
-    softmax_module(acc).softmax_rows[blocks, threads, stream](rows, _rows(out), bool(log))
+    ck.launch(softmax_module(acc).softmax_rows, blocks, threads, stream, rows, _rows(out), bool(log))
     return out
 
 
@@ -265,7 +265,8 @@ def softmax_backward(grad: Any, output: Any, out: Any = None, *, log: bool = Fal
         return out
     rows = _rows(grad)
     blocks, threads = _row_launch(*rows.shape)
-    softmax_module(acc).softmax_backward_rows[blocks, threads, stream](rows, _rows(output), _rows(out), bool(log))
+    ck.launch(softmax_module(acc).softmax_backward_rows, blocks, threads, stream, rows, _rows(output), _rows(out),
+              bool(log))
     return out
 
 
@@ -348,15 +349,15 @@ def nll_loss(log_probs: Any, target: Any, *, weight: Any = None, ignore_index: i
         losses = cuda.device_array(tuple(target.shape), dtype, stream=stream)
         if count:
             blocks, threads = ck.launch_shape(count)
-            module.nll_terms[blocks, threads, stream](lp, flat_target, weight_arg, has_weight, *scalars,
-                                                      _empty_terms(stream), losses.reshape(count), False, errors)
+            ck.launch(module.nll_terms, blocks, threads, stream, lp, flat_target, weight_arg, has_weight, *scalars,
+                      _empty_terms(stream), losses.reshape(count), False, errors)
         result, total_weight = losses, None
     else:
         terms = cuda.device_array((2, count), np.float64, stream=stream)
         if count:
             blocks, threads = ck.launch_shape(count)
-            module.nll_terms[blocks, threads, stream](lp, flat_target, weight_arg, has_weight, *scalars,
-                                                      terms, _empty(dtype, stream), True, errors)
+            ck.launch(module.nll_terms, blocks, threads, stream, lp, flat_target, weight_arg, has_weight, *scalars,
+                      terms, _empty(dtype, stream), True, errors)
         totals = cr.sum_axes(terms, (1,), stream=stream)  # (loss, weight), float64
         result = cuda.device_array((), dtype, stream=stream)
         if mode == 1:
@@ -406,9 +407,8 @@ def nll_loss_backward(grad_output: Any, log_probs_shape: tuple[int, ...], target
         raise ValueError("reduction 'none' needs one gradient per target")
     denominator = total_weight if total_weight is not None else _ones64(stream)
     blocks, threads = ck.launch_shape(gi.size)
-    nll_module().nll_backward[blocks, threads, stream](
-        grad_flat, flat_target, weight_arg, has_weight, int(ignore_index), dtype.type(0), dtype.type(1),
-        denominator, mode, gi)
+    ck.launch(nll_module().nll_backward, blocks, threads, stream, grad_flat, flat_target, weight_arg, has_weight,
+              int(ignore_index), dtype.type(0), dtype.type(1), denominator, mode, gi)
     return grad_input
 
 
@@ -450,7 +450,7 @@ def index_select(src: Any, index: Any, out: Any = None, *, check: bool = True, s
         return out
     errors = _errors(check, stream)
     blocks, threads = ck.launch_shape(out.size)
-    index_module().gather_rows[blocks, threads, stream](_index_rows(src), index, _index_rows(out), errors)
+    ck.launch(index_module().gather_rows, blocks, threads, stream, _index_rows(src), index, _index_rows(out), errors)
     if check:
         _raise_if_flagged(errors, "index {} is out of range", stream)
     return out
@@ -468,7 +468,8 @@ def scatter_add(out: Any, index: Any, src: Any, *, check: bool = True, stream: A
         return out
     errors = _errors(check, stream)
     blocks, threads = ck.launch_shape(src.size)
-    index_module().scatter_add_rows[blocks, threads, stream](_index_rows(out), index, _index_rows(src), errors)
+    ck.launch(index_module().scatter_add_rows, blocks, threads, stream, _index_rows(out), index, _index_rows(src),
+              errors)
     if check:
         _raise_if_flagged(errors, "index {} is out of range", stream)
     return out

@@ -216,7 +216,7 @@ def _per_row(rows: int, width: int) -> tuple[int, int]:
 def _per_element(kernel: Any, size: int, *args: Any) -> None:
     if size:
         blocks, threads = ck.launch_shape(size)
-        kernel[blocks, threads](*args)
+        ck.launch(kernel, blocks, threads, 0, *args)
 
 
 # ---------------------------------------------------------------- layer norm
@@ -232,7 +232,8 @@ def layer_norm_forward(x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any,
         weight, affine = _optional(weight, x.dtype)
         bias, shifted = _optional(bias, x.dtype)
         blocks, threads = _per_row(rows, n)
-        module().layer_norm_rows[blocks, threads](x, weight, bias, affine, shifted, float(eps), out, mean, rstd)
+        ck.launch(module().layer_norm_rows, blocks, threads, 0, x, weight, bias, affine, shifted, float(eps), out, mean,
+                  rstd)
     return out, mean, rstd
 
 
@@ -249,7 +250,7 @@ def layer_norm_backward(g: Any, x: Any, mean: Any, rstd: Any, weight: Any, want:
     if want[0] and rows:
         weight, affine = _optional(weight, dtype)
         blocks, threads = _per_row(rows, n)
-        kernels.layer_norm_backward_rows[blocks, threads](g, x, mean, rstd, weight, affine, dx)
+        ck.launch(kernels.layer_norm_backward_rows, blocks, threads, 0, g, x, mean, rstd, weight, affine, dx)
     if want[1] or want[2]:
         unused = empty((0,), dtype)
         _per_element(kernels.layer_norm_param_grads, n, g, x, mean, rstd, want[1], want[2],
@@ -266,7 +267,7 @@ def channel_stats(x: Any) -> tuple[Any, Any]:
     var = empty((channels,), np.float64)
     if channels:
         blocks, threads = _per_row(channels, x.shape[0] * x.shape[2])
-        module().channel_stats[blocks, threads](x, mean, var)
+        ck.launch(module().channel_stats, blocks, threads, 0, x, mean, var)
     return mean, var
 
 
@@ -287,8 +288,8 @@ def channel_normalize(x: Any, mean: Any, var: Any, weight: Any, bias: Any, eps: 
                  out, invstd)
     if x.size == 0 and x.shape[1]:
         # No element to write invstd from (a batch of 0): compute it alone, as the CPU does.
-        module().channel_normalize[1, 1](empty((1, x.shape[1], 1), x.dtype), mean, var, weight, bias, affine,
-                                         shifted, float(eps), empty((1, x.shape[1], 1), x.dtype), invstd)
+        ck.launch(module().channel_normalize, 1, 1, 0, empty((1, x.shape[1], 1), x.dtype), mean, var, weight, bias,
+                  affine, shifted, float(eps), empty((1, x.shape[1], 1), x.dtype), invstd)
     return out, invstd
 
 
@@ -306,8 +307,8 @@ def channel_backward(g: Any, x: Any, mean: Any, invstd: Any, weight: Any, traini
     kernels = module()
     if channels:
         blocks, threads = _per_row(channels, batch * inner)
-        kernels.channel_sums[blocks, threads](g, x, mean, invstd, sum_g, sum_gx, want[1], want[2],
-                                              unused if dw is None else dw, unused if db is None else db)
+        ck.launch(kernels.channel_sums, blocks, threads, 0, g, x, mean, invstd, sum_g, sum_gx, want[1], want[2],
+                  unused if dw is None else dw, unused if db is None else db)
     dx = None
     if want[0]:
         dx = empty(tuple(x.shape), dtype)

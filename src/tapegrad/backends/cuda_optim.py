@@ -143,7 +143,7 @@ def _arguments(kernel: FusedKernel, param: Any, grad: Any, buffers: Sequence[Any
 
 def _device_scalars(scalars: Any, dtype: np.dtype, stream: Any) -> Any:
     if isinstance(scalars, np.ndarray):
-        return ck._cuda().to_device(np.ascontiguousarray(scalars, dtype), stream=stream)
+        return ck.upload(np.asarray(scalars, dtype), stream)
     if scalars.dtype != dtype:
         raise ValueError(f"scalars must be {dtype}, got {scalars.dtype}")
     return scalars
@@ -168,7 +168,7 @@ def update(kernel: FusedKernel, flags: Sequence[bool], param: Any, grad: Any, bu
         return
     device_scalars = _device_scalars(scalars, np.dtype(param.dtype), stream)
     blocks, threads = ck.launch_shape(param.size)
-    module(kernel, flags).flat[blocks, threads, stream](*args, device_scalars)
+    ck.launch(module(kernel, flags).flat, blocks, threads, stream, *args, device_scalars)
 
 
 _chunk_tables: dict[tuple[tuple[int, int, int], ...], Any] = {}
@@ -217,4 +217,4 @@ def update_many(kernel: FusedKernel, flags: Sequence[bool], params: Sequence[Any
         table = _chunk_table(tuple(chunks), stream)
         blocks = min(len(chunks), ck.MAX_BLOCKS)
         threads = min(ck.DEFAULT_THREADS, 32 * -(-chunk // 32))
-        loaded.multi[blocks, threads, stream](*(tuple(column) for column in columns), device_rows, table)
+        ck.launch(loaded.multi, blocks, threads, stream, *(tuple(column) for column in columns), device_rows, table)

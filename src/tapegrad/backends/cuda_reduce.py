@@ -490,7 +490,7 @@ def _reduce_axes(name: str, x: Any, axes: Sequence[int], out: Any, dtype: Any, s
         return out
     if x.size == 0:
         _, identity = _AXIS_OPS[name]
-        out.copy_to_device(np.full(out.shape, identity, out.dtype), stream=stream)
+        out.copy_to_device(np.full(out.shape, identity, out.dtype), stream=ck.queued(stream))
         return out
     acc = ck._accumulator(x.dtype, None)
     groups = _groups(shape, axes)
@@ -602,13 +602,13 @@ def reduce_axis(x: Any, out: Any, acc: str, segment: int | None = None, stream: 
 
 def _launch_rows(module: Any, x: Any, out: Any, seg: int, stream: Any) -> None:
     blocks = min(out.shape[0] * out.shape[1], ck.MAX_BLOCKS)
-    module.rows[blocks, _row_threads(min(seg, x.shape[1])), stream](x, out, seg)
+    ck.launch(module.rows, blocks, _row_threads(min(seg, x.shape[1])), stream, x, out, seg)
 
 
 def _launch_cols(module: Any, x: Any, out: Any, seg: int, stream: Any) -> None:
     outer, segments, inner = out.shape
     blocks, threads = _cols_launch(outer * segments, inner, min(seg, x.shape[1]))
-    module.cols[blocks, threads, stream](x, out, seg)
+    ck.launch(module.cols, blocks, threads, stream, x, out, seg)
 
 
 def _cols_launch(outer: int, inner: int, n: int) -> tuple[int, tuple[int, int]]:
@@ -657,12 +657,12 @@ def extreme(x: Any, axis: int, largest: bool, values: Any = None, indices: Any =
     if inner == 1:
         rows = x.reshape(outer, n)
         blocks = min(outer, ck.MAX_BLOCKS)
-        module.extreme_rows[blocks, _row_threads(n), stream](rows, values.reshape(outer), indices.reshape(outer),
-                                                             bool(largest))
+        ck.launch(module.extreme_rows, blocks, _row_threads(n), stream, rows, values.reshape(outer),
+                  indices.reshape(outer), bool(largest))
     else:
         blocks, threads = _cols_launch(outer, inner, n)
-        module.extreme_cols[blocks, threads, stream](x.reshape(outer, n, inner), values.reshape(outer, inner),
-                                                     indices.reshape(outer, inner), bool(largest))
+        ck.launch(module.extreme_cols, blocks, threads, stream, x.reshape(outer, n, inner),
+                  values.reshape(outer, inner), indices.reshape(outer, inner), bool(largest))
     return values, indices
 
 

@@ -185,7 +185,7 @@ def _group_launch(kernel: GroupKernel, writes: dict[int, Value]) -> Launch:
             outs.append(flat(array))
         if kernel.size:
             ins = [flat(env[buffer.storage.index]) for buffer in kernel.buffers]
-            kernel.kernel()[blocks, threads](*outs, *ins)
+            ck.launch(kernel.kernel(), blocks, threads, 0, *outs, *ins)
 
     return launch
 

@@ -31,6 +31,10 @@ if SIMULATED:
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray as _DeviceBase
 
+    from ._memory import install
+
+    install()  # before the first CUDA context: tensors' memory comes from the stream-ordered pool
+
 # numba-cuda 0.30.4 registers an overload of np.row_stack when it first compiles, and
 # NumPy 2.5 removed that alias of vstack (cuda_kernels restores it too, before compiling).
 if not hasattr(np, "row_stack"):
@@ -434,6 +438,15 @@ if SIMULATED:
 else:
     class CudaArray(_Guarded, _DeviceBase):  # type: ignore[no-redef]
         """A device array in GPU memory (numba's ``DeviceNDArray`` behind the guard)."""
+
+        @property
+        def __cuda_array_interface__(self) -> dict[str, Any]:
+            # numba-cuda's own calls a broadcast view (a zero stride) contiguous and leaves its
+            # strides out, so a consumer (CuPy, PyTorch, cuBLAS) would read it as a dense array.
+            interface = _DeviceBase.__cuda_array_interface__.fget(self)
+            if interface["strides"] is None and not self.is_c_contiguous():
+                interface["strides"] = tuple(self.strides)
+            return interface
 
     def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> CudaArray:
         return CudaArray(shape, contiguous_strides(shape, dtype.itemsize), dtype)
