@@ -442,3 +442,17 @@ def test_simulated_buffers_do_not_act_as_numpy_arrays() -> None:
     with pytest.raises(NotImplementedError):
         data + 1
     assert not hasattr(data, "no_such_attribute")
+
+
+@pytest.mark.skipif(SIMULATED, reason="the simulator has no device memory")
+def test_tensor_memory_comes_from_the_stream_ordered_pool() -> None:
+    from numba import cuda
+
+    from tapegrad.cuda._memory import PoolMemoryManager
+
+    x = tapegrad.ones(1000, device="cuda")
+    assert isinstance(cuda.current_context().memory_manager, PoolMemoryManager)
+    total = x
+    for _ in range(200):  # each sum frees the one before it back to the pool, unsynchronized
+        total = total + x
+    assert total.sum().item() == 201000.0 and total.tolist() == [201.0] * 1000

@@ -141,9 +141,23 @@ def _arguments(kernel: FusedKernel, param: Any, grad: Any, buffers: Sequence[Any
     return args
 
 
+# Device copies of the scalar rows already uploaded, by content: the rows repeat across the
+# parameters of a step and, for most optimizers, across steps, so a step uploads each distinct
+# row once. The kernels only read them.
+_uploaded_scalars: dict[tuple[np.dtype, bytes], Any] = {}
+_UPLOADED_LIMIT = 256
+
+
 def _device_scalars(scalars: Any, dtype: np.dtype, stream: Any) -> Any:
     if isinstance(scalars, np.ndarray):
-        return ck.upload(np.asarray(scalars, dtype), stream)
+        host = np.ascontiguousarray(scalars, dtype)
+        key = (host.dtype, host.tobytes())
+        found = _uploaded_scalars.get(key)
+        if found is None:
+            if len(_uploaded_scalars) >= _UPLOADED_LIMIT:
+                _uploaded_scalars.clear()
+            found = _uploaded_scalars[key] = ck.upload(host, stream)
+        return found
     if scalars.dtype != dtype:
         raise ValueError(f"scalars must be {dtype}, got {scalars.dtype}")
     return scalars
