@@ -444,15 +444,26 @@ def test_simulated_buffers_do_not_act_as_numpy_arrays() -> None:
     assert not hasattr(data, "no_such_attribute")
 
 
+_POOL_CHECK = """
+import numba.cuda, tapegrad
+x = tapegrad.ones(3, device="cuda")
+print(type(numba.cuda.current_context().memory_manager).__name__, x.tolist())
+"""
+
+
 @pytest.mark.skipif(SIMULATED, reason="the simulator has no device memory")
-def test_tensor_memory_comes_from_the_stream_ordered_pool() -> None:
-    from numba import cuda
-
-    from tapegrad.cuda._memory import PoolMemoryManager
-
+@pytest.mark.parametrize("choice, manager", [(None, "PoolMemoryManager"), ("numba", "NumbaCUDAMemoryManager")])
+def test_tensor_memory_comes_from_the_stream_ordered_pool(choice: str | None, manager: str) -> None:
+    # A new process: the manager is chosen when the first CUDA context is made, and another
+    # test in this one may have made it with numba alone (then numba's manager stays).
+    env = {k: v for k, v in os.environ.items() if k != "TAPEGRAD_CUDA_ALLOCATOR"}
+    if choice is not None:
+        env["TAPEGRAD_CUDA_ALLOCATOR"] = choice
+    result = subprocess.run([sys.executable, "-c", _POOL_CHECK], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == manager and "[1.0, 1.0, 1.0]" in result.stdout
     x = tapegrad.ones(1000, device="cuda")
-    assert isinstance(cuda.current_context().memory_manager, PoolMemoryManager)
     total = x
-    for _ in range(200):  # each sum frees the one before it back to the pool, unsynchronized
+    for _ in range(200):  # each sum frees the one before it, with no synchronization in between
         total = total + x
     assert total.sum().item() == 201000.0 and total.tolist() == [201.0] * 1000
