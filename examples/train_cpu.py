@@ -99,7 +99,10 @@ def save_plot(path: pathlib.Path, losses: list[float], accuracies: list[float]) 
 
 def parse_args(argv: list[str] | None, device: str = "cpu") -> argparse.Namespace:
     """The flags of the CPU trainer, or with ``device="cuda"`` those of ``train_gpu.py``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    description = __doc__.splitlines()[0]
+    if device != "cpu":
+        description = description.replace("on the CPU", "on a CUDA GPU")
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", choices=sorted(MODELS), default="cnn" if device == "cpu" else "mlp")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -54,3 +54,10 @@ def test_compiled_gpu_training_matches_the_compiled_cpu_trainer(tmp_path: pathli
     assert gpu["compile"] and gpu["device"] == "cuda"
     np.testing.assert_allclose(gpu["loss"], cpu["loss"], rtol=1e-5)
     assert gpu["test_accuracy"] == cpu["test_accuracy"]
+
+
+def test_each_trainers_help_names_its_device() -> None:
+    for script, device in (("train_gpu.py", "on a CUDA GPU"), ("train_cpu.py", "on the CPU")):
+        result = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--help"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0 and f"classifier {device} with tapegrad" in result.stdout, result.stdout
