@@ -138,10 +138,7 @@ def max_pool(x, out, indices, geom, lowest):
     height = x.shape[1]
     width = x.shape[2]
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        p = e // (oh * ow)
-        rest = e - p * oh * ow
-        oy = rest // ow
-        ox = rest - oy * ow
+        p, oy, ox = plane_position(e, oh, ow)
         best, where = max_window(x, p, oy, ox, height, width, geom, lowest)
         out[p, oy, ox] = best
         indices[p, oy, ox] = where
@@ -170,6 +167,15 @@ def gather_planes(source, indices, out):
 
 
 @device_function
+def plane_position(e, rows, cols):
+    # Element e of a stack of rows x cols planes: (plane, row, column).
+    p = e // (rows * cols)
+    rest = e - p * rows * cols
+    r = rest // cols
+    return p, r, rest - r * cols
+
+
+@device_function
 def first_covering(i, kernel, stride, pad):
     # The first output whose window (start o*stride - pad, kernel wide) reaches input i.
     t = i + pad - kernel
@@ -183,10 +189,7 @@ def avg_pool(x, out, geom, zero):
     height = x.shape[1]
     width = x.shape[2]
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        p = e // (oh * ow)
-        rest = e - p * oh * ow
-        oy = rest // ow
-        ox = rest - oy * ow
+        p, oy, ox = plane_position(e, oh, ow)
         out[p, oy, ox] = avg_value(x, p, oy, ox, height, width, geom)
 
 
@@ -200,10 +203,7 @@ def avg_pool_backward(grad, out, geom, zero):
     height = out.shape[1]
     width = out.shape[2]
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        p = e // (height * width)
-        rest = e - p * height * width
-        iy = rest // width
-        ix = rest - iy * width
+        p, iy, ix = plane_position(e, height, width)
         acc = zero
         for oy in range(first_covering(iy, kh, sh, ph), min(oh, (iy + ph) // sh + 1)):
             for ox in range(first_covering(ix, kw, sw, pw), min(ow, (ix + pw) // sw + 1)):
@@ -220,10 +220,7 @@ def adaptive_avg_pool(x, out):
     height = x.shape[1]
     width = x.shape[2]
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        p = e // (oh * ow)
-        rest = e - p * oh * ow
-        oy = rest // ow
-        ox = rest - oy * ow
+        p, oy, ox = plane_position(e, oh, ow)
         y0, y1 = adaptive_bounds(oy, oh, height)
         x0, x1 = adaptive_bounds(ox, ow, width)
         acc = 0.0
@@ -242,10 +239,7 @@ def adaptive_avg_pool_backward(grad, out, zero):
     height = out.shape[1]
     width = out.shape[2]
     for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        p = e // (height * width)
-        rest = e - p * height * width
-        iy = rest // width
-        ix = rest - iy * width
+        p, iy, ix = plane_position(e, height, width)
         acc = zero
         for oy in range((iy * oh) // height, min(oh, ((iy + 1) * oh + height - 1) // height)):
             y0, y1 = adaptive_bounds(oy, oh, height)
