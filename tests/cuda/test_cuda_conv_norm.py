@@ -73,6 +73,20 @@ def test_conv2d_bad_shapes_raise_as_on_cpu() -> None:
             F.conv2d(x, w)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_padding_modes_match_cpu(mode: str) -> None:
+    # Padding by index maps: gathered forward, its adjoint gathered back per input element.
+    # The second-order term runs the adjoint's own VJP (the gather again) on the device.
+    def padded_conv(x: tapegrad.Tensor, w: tapegrad.Tensor) -> tapegrad.Tensor:
+        conv = nn.Conv2d(2, 2, 3, padding=(2, 1), padding_mode=mode, bias=False).to(x.device)
+        conv.weight = nn.Parameter(w)
+        y = conv(x)
+        (gx,) = tapegrad.autograd.grad((y * y).sum(), (x,), create_graph=True)
+        return y.sum() + (gx * gx).sum()
+
+    run_both(padded_conv, [values((1, 2, 3, 4), seed=6), values((2, 2, 3, 3), seed=7)])
+
+
 # ------------------------------------------------------------------------ pooling
 
 POOL_CASES = {

@@ -78,9 +78,13 @@ def test_pooling_kernels_compile(dtype: Any) -> None:
     _ptx(module.avg_pool_backward, _c(dtype, 3), _c(dtype, 3), POOL_GEOMETRY, dtype)
     _ptx(module.adaptive_avg_pool, _c(dtype, 3), _c(dtype, 3))
     _ptx(module.adaptive_avg_pool_backward, _c(dtype, 3), _c(dtype, 3), dtype)
+    gather_pad = _ptx(module.gather_rows_cols, _c(dtype, 3), _c(I64, 1), _c(I64, 1), _c(dtype, 3))
+    scatter_pad = _ptx(module.scatter_rows_cols, _c(dtype, 3), _c(I64, 1), _c(I64, 1), _c(dtype, 3), dtype)
     assert "atom.global.add" in scatter or "red.global.add" in scatter
+    assert "atom." not in scatter_pad and "red." not in scatter_pad  # the padding adjoint gathers
     if dtype is types.float32:
-        assert _float64_instructions(max_pool) == []
+        for ptx in (max_pool, gather_pad, scatter_pad):
+            assert _float64_instructions(ptx) == []
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)

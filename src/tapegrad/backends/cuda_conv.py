@@ -250,6 +250,36 @@ def adaptive_avg_pool_backward(grad, out, zero):
                 if x0 <= ix < x1:
                     acc = type(zero)(acc + grad[p, oy, ox] / ((y1 - y0) * (x1 - x0)))
         out[p, iy, ix] = acc
+
+
+@kernel
+def gather_rows_cols(x, rows, cols, out):
+    # out[p, i, j] = x[p, rows[i], cols[j]]  (reflect / replicate / circular padding)
+    oh = out.shape[1]
+    ow = out.shape[2]
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        p, i, j = plane_position(e, oh, ow)
+        out[p, i, j] = x[p, int(rows[i]), int(cols[j])]  # int(): as in scatter_planes
+
+
+@kernel
+def scatter_rows_cols(grad, rows, cols, out, zero):
+    # The adjoint, out[p, rows[i], cols[j]] += grad[p, i, j], gathered: each input element adds
+    # the padded positions that copy it in the (i, j) order the CPU's scatter adds them, so
+    # the sums round as on the CPU and need no atomics.
+    gh = grad.shape[1]
+    gw = grad.shape[2]
+    height = out.shape[1]
+    width = out.shape[2]
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        p, r, c = plane_position(e, height, width)
+        acc = zero
+        for i in range(gh):
+            if rows[i] == r:
+                for j in range(gw):
+                    if cols[j] == c:
+                        acc = type(zero)(acc + grad[p, i, j])
+        out[p, r, c] = acc
 '''
 
 
@@ -444,4 +474,27 @@ def adaptive_avg_pool2d_backward(grad: Any, input_shape: tuple[int, ...]) -> Any
     """The adjoint of ``adaptive_avg_pool2d_forward``."""
     out = empty(tuple(input_shape), grad.dtype)
     _launch(module().adaptive_avg_pool_backward, out.size, grad, out, _zero(grad.dtype))
+    return out
+
+
+# ------------------------------------------------------------------------ padding by index maps
+
+def _on_device(index: Any) -> Any:
+    """An int64 index map on the device: host maps (as long as a padded side) are copied."""
+    return ck.upload(index) if isinstance(index, np.ndarray) else index
+
+
+def gather_rows_cols(x: Any, rows: Any, cols: Any) -> Any:
+    """``x[:, rows][:, :, cols]`` for C-contiguous device planes ``x`` (P, H, W) and int64
+    maps (host or device arrays)."""
+    out = empty((x.shape[0], rows.shape[0], cols.shape[0]), x.dtype)
+    _launch(module().gather_rows_cols, out.size, x, _on_device(rows), _on_device(cols), out)
+    return out
+
+
+def scatter_rows_cols(grad: Any, rows: Any, cols: Any, input_shape: tuple[int, ...]) -> Any:
+    """The adjoint of ``gather_rows_cols``: ``grad`` added back into zeros of ``input_shape``."""
+    out = empty(tuple(input_shape), grad.dtype)
+    _launch(module().scatter_rows_cols, out.size, grad, _on_device(rows), _on_device(cols), out,
+            _zero(grad.dtype))
     return out

@@ -594,7 +594,7 @@ def _index_unpad_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
 
 
 def _index_pad(input: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpDef, OpDef]) -> Tensor:
-    data = cpu_conv.gather_rows_cols(_planes(input._data), rows, cols)
+    data = _kernels(input._data).gather_rows_cols(_planes(input._data), rows, cols)
     out = _wrap(data.reshape(tuple(input.shape[:-2]) + (rows.shape[0], cols.shape[0])))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.INDEX_PAD, (input,), out._data, (rows, cols))
@@ -605,7 +605,7 @@ def _index_pad(input: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpD
 
 def _index_unpad(grad: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[OpDef, OpDef],
                  input_shape: tuple[int, ...]) -> Tensor:
-    data = cpu_conv.scatter_rows_cols(_planes(grad._data), rows, cols, _plane_shape(input_shape))
+    data = _kernels(grad._data).scatter_rows_cols(_planes(grad._data), rows, cols, _plane_shape(input_shape))
     out = _wrap(data.reshape(input_shape))
     if trace.ACTIVE is not None:
         conv_rules.emit_pool(conv_rules.INDEX_UNPAD, (grad,), out._data, (rows, cols))
