@@ -288,6 +288,27 @@ def test_embedding_double_backward() -> None:
     run_both(fn, [values((3, 2))])
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, np.inf, -np.inf, 0.0], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_embedding_max_norm_renormalizes_as_on_cpu(norm_type: float, dtype: Any) -> None:
+    # Looked-up rows over max_norm are scaled in place (row 4 twice in the index, once in
+    # effect); row 3 is not looked up and stays as it was.
+    start = values((5, 3), dtype, seed=3)
+    seed = values((2, 3, 3), dtype, seed=4)
+    results = {}
+    for device in ("cpu", "cuda"):
+        weight = tapegrad.tensor(start, device=device, requires_grad=True)
+        out = F.embedding(_index([[4, 0, 4], [2, 0, 1]], device), weight, max_norm=0.5, norm_type=norm_type)
+        out.backward(tapegrad.tensor(seed, device=device))
+        assert weight._version.value == 1
+        results[device] = (out, weight.detach(), weight.grad)
+    for got, want in zip(results["cuda"], results["cpu"]):
+        assert_close(got, want)
+    renormed = results["cuda"][1].cpu().numpy()
+    np.testing.assert_array_equal(renormed[3], start[3])
+    assert not np.array_equal(renormed, start)
+
+
 def test_embedding_out_of_range_matches_cpu() -> None:
     messages = []
     for device in ("cpu", "cuda"):

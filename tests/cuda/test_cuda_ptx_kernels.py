@@ -125,6 +125,14 @@ def test_index_kernels_compile(dtype: Any) -> None:
     assert "atom.global.add" in ptx or "red.global.add" in ptx
 
 
+@pytest.mark.parametrize("layout", ["C", "A"])  # a weight may be a strided view
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_embedding_renorm_kernels_compile(dtype: Any, layout: str) -> None:
+    module = cn.index_module()
+    _ptx(module.mark_rows, I64[::1], types.uint8[::1])
+    _ptx(module.renorm_rows, types.Array(dtype, 2, layout), types.uint8[::1], types.float64, types.float64, dtype)
+
+
 # ---------------------------------------------------------------------------- optimizers
 
 OPTIMIZERS = [_SGD, _ADAM, _RMSPROP, _ADAGRAD]

@@ -170,6 +170,54 @@ def scatter_add_rows(out, index, src, errors):
         else:
             errors[0] = 1
             errors[1] = row
+
+
+@kernel
+def mark_rows(index, marks):
+    # marks[index[k]] = 1 (entries checked in range first; equal writes may race harmlessly).
+    for k in range(cuda.grid(1), index.size, cuda.gridsize(1)):
+        marks[index[k]] = 1
+
+
+@device_function
+def row_norm(table, r, p):
+    # The p-norm of row r in float64, as numpy.linalg.norm(ord=p) of a vector.
+    total = 0.0
+    if p == math.inf:
+        for j in range(table.shape[1]):
+            total = max(total, abs(np.float64(table[r, j])))
+        return total
+    if p == -math.inf:
+        total = math.inf
+        for j in range(table.shape[1]):
+            total = min(total, abs(np.float64(table[r, j])))
+        return total
+    for j in range(table.shape[1]):
+        v = abs(np.float64(table[r, j]))
+        if p == 0.0:
+            total += 1.0 if v != 0.0 else 0.0
+        elif p == 1.0:
+            total += v
+        elif p == 2.0:
+            total += v * v
+        else:
+            total += v ** p
+    if p == 0.0 or p == 1.0:
+        return total
+    return math.sqrt(total) if p == 2.0 else total ** (1.0 / p)
+
+
+@kernel
+def renorm_rows(table, marks, max_norm, norm_type, zero):
+    # Each marked row whose norm exceeds max_norm is scaled to norm max_norm (PyTorch's
+    # embedding_renorm_). One thread a row: a row repeated in the index is scaled once.
+    for r in range(cuda.grid(1), table.shape[0], cuda.gridsize(1)):
+        if marks[r]:
+            norm = row_norm(table, r, norm_type)
+            if norm > max_norm:
+                scale = type(zero)(max_norm / (norm + 1e-7))
+                for j in range(table.shape[1]):
+                    table[r, j] = type(zero)(table[r, j] * scale)
 '''
 
 _softmax_modules: dict[str, Any] = {}
@@ -200,7 +248,7 @@ def nll_module() -> Any:
 
 
 def index_module() -> Any:
-    """The ``gather_rows`` and ``scatter_add_rows`` kernels."""
+    """The ``gather_rows``, ``scatter_add_rows``, ``mark_rows`` and ``renorm_rows`` kernels."""
     return _module("cuda_index_rows", _INDEX_SOURCE)
 
 
@@ -473,6 +521,20 @@ def scatter_add(out: Any, index: Any, src: Any, *, check: bool = True, stream: A
     if check:
         _raise_if_flagged(errors, "index {} is out of range", stream)
     return out
+
+
+def renorm_rows(table: Any, index: Any, max_norm: float, norm_type: float) -> None:
+    """Scale, in place, each row of the 2-D device array ``table`` named in the 1-D int64
+    ``index`` (entries in range) whose ``norm_type``-norm exceeds ``max_norm`` to norm
+    ``max_norm``."""
+    index = _index_vector(index)
+    if index.shape[0] == 0:
+        return
+    marks = ck.fill_zeros(ck._cuda().device_array(table.shape[0], np.uint8))
+    module = index_module()
+    ck.launch(module.mark_rows, *ck.launch_shape(index.shape[0]), 0, index, marks)
+    ck.launch(module.renorm_rows, *ck.launch_shape(table.shape[0]), 0, table, marks, float(max_norm),
+              float(norm_type), table.dtype.type(0))
 
 
 def gather_flat(src: Any, positions: Any, out: Any = None, *, check: bool = True, stream: Any = 0) -> Any:

@@ -211,9 +211,16 @@ def _index_error(value: int, rows: int) -> IndexError:
     return IndexError(f"index out of range in self: got index {value}, but the weight has {rows} rows")
 
 
-def _renorm_rows(weight: Tensor, index: np.ndarray, max_norm: float, norm_type: float) -> None:
+def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) -> None:
     """Rescale, in place and without recording, each looked-up row of ``weight`` whose
-    ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's embedding_renorm_)."""
+    ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's embedding_renorm_).
+    ``index`` is a NumPy array, or a CUDA one already checked in range."""
+    if not isinstance(index, np.ndarray):
+        from ..backends import cuda_nn
+
+        cuda_nn.renorm_rows(weight._data, index, max_norm, norm_type)
+        weight._version.value += 1
+        return
     rows = weight.shape[0]
     if index.size:
         low, high = int(index.min()), int(index.max())
@@ -254,14 +261,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     on_cuda = not isinstance(weight._data, np.ndarray)
     # A private copy: the backward uses the indices of this call even if ``input`` changes later.
     index = _cuda_index_copy(input._data) if on_cuda else np.array(input._data, dtype=np.int64).reshape(-1)
-    if max_norm is not None:
-        _renorm_rows(weight, index, float(max_norm), float(norm_type))
     if on_cuda:
         from ..cuda import _ops
 
         bad_value = _ops.out_of_range(index, 0, rows)
         if bad_value is not None:
             raise _index_error(bad_value, rows)
+    if max_norm is not None:
+        _renorm_rows(weight, index, float(max_norm), float(norm_type))
+    if on_cuda:
         data = _ops.take_rows(weight._data, index)
     else:
         data, bad = cpu_norm.gather_rows(np.ascontiguousarray(weight._data), index, None)
