@@ -511,6 +511,9 @@ def sum_all(x: Any, out: Any = None, *, acc: str | None = None, block: int = DEF
     n = x.size
     if n == 0:
         return fill_zeros(out, stream)
+    # A short array is summed by one block of about one thread an element (at least a warp),
+    # not by a block of mostly idle threads (and the simulator runs each thread in Python).
+    block = min(block, max(32, 1 << (n - 1).bit_length()))
     module = sum_module(acc, block)
     grid = min(-(-n // block), blocks or 4 * block)  # the second pass then reads <= 4 per thread
     partial = cuda.device_array(grid, np.dtype(acc), stream=stream)

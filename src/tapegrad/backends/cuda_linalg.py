@@ -46,6 +46,17 @@ class Tile(NamedTuple):
 # 8x4 outputs each, ran 9.2 TFLOP/s (64x64 tiles: 6.7-7.1); float64, 256 threads with 4x4
 # outputs each, 6.2 (the 128x64 tile: 4.0). cuBLAS ran 50 TFLOP/s in both.
 DEFAULT_TILES = {np.dtype(np.float32): Tile(128, 64, 8, 8, 4), np.dtype(np.float64): Tile(64, 64, 16, 4, 4)}
+# The simulator runs each thread of a block as a Python thread and each barrier as a wait
+# for all of them, and its tensors are tiny: 16 threads a block and wide K-slabs (few
+# barriers) run about 10x faster than the default tiles there. The kernel source is the same
+# (other constants); the tests compile the default tiles to PTX.
+SIMULATOR_TILE = Tile(32, 32, 32, 8, 8)
+
+
+def _default_tile(dtype: Any) -> Tile:
+    import numba
+
+    return SIMULATOR_TILE if numba.config.ENABLE_CUDASIM else DEFAULT_TILES[np.dtype(dtype)]
 
 _TILED_SOURCE = '''
 BM = {bm}
@@ -286,7 +297,7 @@ def addmm(bias: Any, a: Any, b: Any, out: Any = None, *, beta: float = 1.0, alph
     (M, N) array when None).
 
     ``use_cublas`` forces (True) or avoids (False) CuPy's cuBLAS; ``tile`` sets the kernel's
-    tiling (default: :data:`DEFAULT_TILES` for the dtype)."""
+    tiling (default: :data:`DEFAULT_TILES` for the dtype, :data:`SIMULATOR_TILE` in the simulator)."""
     _check(a, b, 2)
     out = _output(a, b, out, stream)
     m, n = out.shape
@@ -300,7 +311,7 @@ def addmm(bias: Any, a: Any, b: Any, out: Any = None, *, beta: float = 1.0, alph
         return out
     dtype = np.dtype(a.dtype).type
     dummy = bias2 if bias2 is not None else _dummy_bias(a.dtype, stream)
-    tile = tile or DEFAULT_TILES[np.dtype(a.dtype)]
+    tile = tile or _default_tile(a.dtype)
     blocks, threads = _grid(m, n, 1, tile)
     ck.launch(tiled_module(tile).gemm, blocks[:2], threads, stream, a, b, out, dummy, dtype(alpha), dtype(beta),
               bias2 is not None, alpha != 1, _contiguous_last(a), _contiguous_last(b))
@@ -343,7 +354,7 @@ def bmm(a: Any, b: Any, out: Any = None, *, tile: Tile | None = None, use_cublas
     if use_cublas if use_cublas is not None else cublas_available():
         _cublas_product(a, b, out, None, 1.0, 0.0, stream)
         return out
-    tile = tile or DEFAULT_TILES[np.dtype(a.dtype)]
+    tile = tile or _default_tile(a.dtype)
     blocks, threads = _grid(m, n, batch, tile)
     ck.launch(tiled_module(tile).bmm, blocks, threads, stream, a, b, out, _contiguous_last(a), _contiguous_last(b))
     return out
