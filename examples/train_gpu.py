@@ -3,10 +3,9 @@
 The task, data, flags and outputs are those of ``examples/train_cpu.py`` (it is the same
 trainer), run with the model, the optimizer state and every batch on ``cuda``: each op runs as
 a CUDA kernel generated from the same scalar definitions as the CPU kernels (convolution as
-im2col and a matrix product). The default model is the MLP. ``--compile`` replays the MLP's
-steps as CUDA programs (each fused elementwise group one generated kernel); the CNN's
-convolutions are not recorded on CUDA yet, so ``--model cnn --compile`` stops with a message
-naming the layer.
+im2col and a matrix product). The default model is the MLP. ``--compile`` replays the steps
+as CUDA programs (each fused elementwise group one generated kernel; convolutions and pooling
+call the eager kernels).
 
 Without a GPU the trainer says so and exits with status 1. ``--simulate`` runs it under Numba's
 CUDA simulator instead (kernels executed on the CPU, thread by thread: slow, so give it a small

@@ -10,13 +10,17 @@ Constants passed to the kernels are written as ``np.int64(...)`` / ``np.bool_(..
 literal would make Numba type the argument as a literal and compile (and cache) a new
 version of the kernel for every geometry.
 
+On CUDA, each rule's ``cuda_launch`` makes the replay's call instead: the function of
+``backends/cuda_conv.py`` the eager op calls, with the recorded geometry (CUDA steps are a
+list of such calls, see ``cuda_program``).
+
 ``ops/conv.py`` reports its ops through the ``emit_*`` helpers below, which run only while a
 step is being recorded (the eager path checks ``trace.ACTIVE`` and nothing else).
 """
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -72,6 +76,27 @@ def _planes(shape: Sequence[int]) -> tuple[int, int, int]:
 
 def _chunk(n: int, columns_per_sample: int) -> int:
     return cpu_conv._chunk(n, columns_per_sample)
+
+
+Env = list  # a CUDA replay's arrays by value index (``cuda_program``)
+Launch = Callable[[Env], None]
+
+
+def _cuda_conv() -> Any:
+    from ..backends import cuda_conv
+
+    return cuda_conv
+
+
+def _index(x: Any) -> int | None:
+    """The value index of a node input, None for an absent optional one."""
+    return x.index if isinstance(x, Value) else None
+
+
+def _device_planes(array: Any, shape: Sequence[int]) -> Any:
+    """A device array of ``shape`` as C-contiguous (planes, H, W), as ``ops/conv.py`` passes
+    one to the pooling kernels."""
+    return _cuda_conv().contiguous(array).reshape(_planes(shape))
 
 
 # ============================================================================= convolution
@@ -131,6 +156,22 @@ class Conv2d(Rule):
         _chunks(src, n, step, body)
         if keep:
             src.line(f"{src.fresh(node.outputs[1])} = {cols}")
+
+    def cuda_launch(self, node: Node) -> Launch:
+        x, weight, bias = (_index(v) for v in node.inputs)
+        outputs = [v.index for v in node.outputs]
+        geom, groups, keep = node.attrs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            out, columns = cc.conv2d_forward(cc.contiguous(env[x]), cc.contiguous(env[weight]),
+                                             None if bias is None else cc.contiguous(env[bias]), geom, groups,
+                                             keep_columns=keep)
+            env[outputs[0]] = out
+            if keep:  # the shapes that kept them while tracing keep them at every replay
+                env[outputs[1]] = columns
+
+        return launch
 
 
 def _chunks(src: "Source", n: int, step: int, body: list[str]) -> None:
@@ -223,6 +264,23 @@ class Conv2dBackward(Rule):
             body.append(f"{col2im}({dcols}, {gx}, N0, {geom_name})")
         _chunks(src, n, step, body)
 
+    def cuda_launch(self, node: Node) -> Launch:
+        grad, x, weight, columns = (_index(v) for v in node.inputs)
+        input_shape, weight_shape, geom, groups, need_input, need_weight, need_bias = node.attrs
+        outputs = [v.index for v in node.outputs]
+        dtype = node.outputs[0].dtype
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            results = cc.conv2d_backward(
+                cc.contiguous(env[grad], dtype), None if x is None else cc.contiguous(env[x]),
+                None if weight is None else cc.contiguous(env[weight]), input_shape, weight_shape, geom, groups,
+                need_input, need_weight, need_bias, None if columns is None else env[columns])
+            for index, array in zip(outputs, [r for r in results if r is not None]):
+                env[index] = array
+
+        return launch
+
 
 CONV2D = Conv2d("conv2d")
 CONV2D_BACKWARD = Conv2dBackward("conv2d_backward")
@@ -260,6 +318,19 @@ class MaxPool2d(PoolRule):
                  f"{v}.reshape(({planes}, {oh}, {ow})), {i}.reshape(({planes}, {oh}, {ow})), {_ints(geom)}, "
                  f"np.bool_({fast_2x2}))")
 
+    def cuda_launch(self, node: Node) -> Launch:
+        (x,) = node.inputs
+        values, indices = node.outputs
+        geom, out_hw = node.attrs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            found, where = cc.max_pool2d_forward(_device_planes(env[x.index], x.shape), out_hw, geom)
+            env[values.index] = found.reshape(values.shape)
+            env[indices.index] = where.reshape(indices.shape)
+
+        return launch
+
 
 class MaxPool2dScatter(PoolRule):
     """``grad`` added into zeros of the input's shape at the argmax ``indices``."""
@@ -278,6 +349,18 @@ class MaxPool2dScatter(PoolRule):
                  f"{_contiguous(src, indices)}.reshape(({planes}, {pooled})), "
                  f"{result}.reshape(({planes}, {height * width})))")
 
+    def cuda_launch(self, node: Node) -> Launch:
+        grad, indices = node.inputs
+        (out,) = node.outputs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            env[out.index] = cc.max_pool2d_backward(_device_planes(env[grad.index], grad.shape),
+                                                    _device_planes(env[indices.index], indices.shape),
+                                                    _planes(out.shape)).reshape(out.shape)
+
+        return launch
+
 
 class MaxPool2dGather(PoolRule):
     """``source`` read at the argmax ``indices`` (the scatter's adjoint)."""
@@ -294,6 +377,18 @@ class MaxPool2dGather(PoolRule):
         src.line(f"{_kernel(src, '_gather')}({_contiguous(src, source)}.reshape(({planes}, {height * width})), "
                  f"{_contiguous(src, indices)}.reshape(({planes}, {pooled})), "
                  f"{result}.reshape(({planes}, {pooled})))")
+
+    def cuda_launch(self, node: Node) -> Launch:
+        source, indices = node.inputs
+        (out,) = node.outputs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            env[out.index] = cc.max_pool2d_gather(_device_planes(env[source.index], source.shape),
+                                                  _device_planes(env[indices.index], indices.shape)
+                                                  ).reshape(out.shape)
+
+        return launch
 
 
 class AvgPool2d(PoolRule):
@@ -317,6 +412,21 @@ class AvgPool2d(PoolRule):
         kernel = _launched(src, name, _size(out.shape) if self.backward else _size(x.shape))
         src.line(f"{kernel}({_contiguous(src, x)}.reshape(({planes}, {height}, {width})), "
                  f"{result}.reshape(({planes}, {oh}, {ow})), {_ints(geom)})")
+
+    def cuda_launch(self, node: Node) -> Launch:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        geom = node.attrs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            planes = _device_planes(env[x.index], x.shape)
+            if self.backward:
+                env[out.index] = cc.avg_pool2d_backward(planes, _planes(out.shape), geom).reshape(out.shape)
+            else:
+                env[out.index] = cc.avg_pool2d_forward(planes, tuple(out.shape[-2:]), geom).reshape(out.shape)
+
+        return launch
 
 
 class AdaptiveAvgPool2d(PoolRule):
@@ -342,6 +452,20 @@ class AdaptiveAvgPool2d(PoolRule):
         kernel = _launched(src, name, _size(out.shape) if self.backward else _size(x.shape))
         src.line(f"{kernel}({_contiguous(src, x)}.reshape(({planes}, {height}, {width})), "
                  f"{result}.reshape(({planes}, {oh}, {ow})))")
+
+    def cuda_launch(self, node: Node) -> Launch:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        cc = _cuda_conv()
+
+        def launch(env: Env) -> None:
+            planes = _device_planes(env[x.index], x.shape)
+            if self.backward:
+                env[out.index] = cc.adaptive_avg_pool2d_backward(planes, _planes(out.shape)).reshape(out.shape)
+            else:
+                env[out.index] = cc.adaptive_avg_pool2d_forward(planes, tuple(out.shape[-2:])).reshape(out.shape)
+
+        return launch
 
 
 class IndexPad(PoolRule):
@@ -378,6 +502,23 @@ class IndexPad(PoolRule):
         src.line(f"{_kernel(src, name)}({_contiguous(src, x)}.reshape(({planes}, {height}, {width})), "
                  f"{maps[0]}, {maps[1]}, {result}.reshape(({planes}, {oh}, {ow})))")
 
+    def cuda_launch(self, node: Node) -> Launch:
+        (x,) = node.inputs
+        (out,) = node.outputs
+        cc = _cuda_conv()
+        from ..backends import cuda_kernels as ck
+
+        rows, cols = (ck.upload(index) for index in node.attrs)  # once, for every replay
+
+        def launch(env: Env) -> None:
+            planes = _device_planes(env[x.index], x.shape)
+            if self.backward:
+                env[out.index] = cc.scatter_rows_cols(planes, rows, cols, _planes(out.shape)).reshape(out.shape)
+            else:
+                env[out.index] = cc.gather_rows_cols(planes, rows, cols).reshape(out.shape)
+
+        return launch
+
 
 MAX_POOL2D = MaxPool2d("max_pool2d")
 MAX_POOL2D_SCATTER = MaxPool2dScatter("max_pool2d_scatter")
@@ -388,6 +529,11 @@ ADAPTIVE_AVG_POOL2D = AdaptiveAvgPool2d("adaptive_avg_pool2d", backward=False)
 ADAPTIVE_AVG_POOL2D_BACKWARD = AdaptiveAvgPool2d("adaptive_avg_pool2d_backward", backward=True)
 INDEX_PAD = IndexPad("index_pad2d", backward=False)
 INDEX_UNPAD = IndexPad("index_pad2d_backward", backward=True)
+
+CUDA_RULES: frozenset[Rule] = frozenset({
+    CONV2D, CONV2D_BACKWARD, MAX_POOL2D, MAX_POOL2D_SCATTER, MAX_POOL2D_GATHER, AVG_POOL2D, AVG_POOL2D_BACKWARD,
+    ADAPTIVE_AVG_POOL2D, ADAPTIVE_AVG_POOL2D_BACKWARD, INDEX_PAD, INDEX_UNPAD})
+"""The rules above, all of which a CUDA step replays through their ``cuda_launch``."""
 
 
 # ============================================================================= reporting (ops/conv.py)

@@ -8,7 +8,8 @@ compiled step has static shapes, so every operand's strides, offset and broadcas
 baked into the kernel's index arithmetic as constants, and filled constants (the ones
 backward starts from, a mean's divisor) become literals. The other nodes call the kernels
 the eager CUDA ops call (``tapegrad.cuda._kernels``: reductions, matmul, softmax, NLL,
-optimizer updates), so compiled and eager steps share their arithmetic.
+optimizer updates; ``backends.cuda_conv`` through the convolution and pooling rules' own
+``cuda_launch``), so compiled and eager steps share their arithmetic.
 
 A replay is then one Python call per unit, no autograd bookkeeping, and a forward chain, its
 backward and the activation after a matmul (the bias add) run as one launch each.
@@ -23,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .codegen import literal
+from .conv_rules import CUDA_RULES
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
 from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Rule,
@@ -38,14 +40,15 @@ class CudaOnly(Rule):
 
 
 NLL_CUDA = CudaOnly("nll_cuda")
-"""``(loss, total weight) = nll(log_probs, target)``, ``attrs = (ignore_index, reduction)``:
-``cuda_nn.nll_loss``, which checks the targets' range on the device at every replay."""
+"""``(loss, total weight) = nll(log_probs, target, class weights or None)``,
+``attrs = (ignore_index, reduction)``: ``cuda_nn.nll_loss``, which checks the targets' range
+on the device at every replay."""
 NLL_BACKWARD_CUDA = CudaOnly("nll_backward_cuda")
-"""The gradient of ``NLL_CUDA`` (inputs: gradient, target, total weight;
-``attrs = (shape, ignore_index, reduction)``)."""
+"""The gradient of ``NLL_CUDA`` (inputs: gradient, target, total weight, class weights or
+None; ``attrs = (shape, ignore_index, reduction)``)."""
 
 SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, RESHAPE_COPY, MATMUL, ADDMM, SOFTMAX, FULL,
-                                         FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
+                                         FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA}) | CUDA_RULES
 
 
 def check_rule(rule: Rule) -> None:
@@ -198,6 +201,8 @@ def _node_launch(node: Node) -> Launch:
     from ..cuda._arrays import flat, view
 
     rule = node.rule
+    if rule in CUDA_RULES:  # convolution and pooling: the rule makes its own call
+        return rule.cuda_launch(node)
     out = node.outputs[0]
     ins = [x.index if isinstance(x, Value) else x for x in node.inputs]
     if rule is VIEW:
@@ -257,15 +262,16 @@ def _node_launch(node: Node) -> Launch:
         total = node.outputs[1] if len(node.outputs) > 1 else None  # none for reduction="none"
 
         def launch(env: Env) -> None:
-            env[out.index], weight = _kernels.nll(env[ins[0]], env[ins[1]], None, ignore_index, reduction)
+            weights = None if ins[2] is None else env[ins[2]]
+            env[out.index], weight = _kernels.nll(env[ins[0]], env[ins[1]], weights, ignore_index, reduction)
             if total is not None:
                 env[total.index] = weight
     elif rule is NLL_BACKWARD_CUDA:
         shape, ignore_index, reduction = node.attrs
 
         def launch(env: Env) -> None:
-            total = env[ins[2]] if ins[2] is not None else None
-            env[out.index] = _kernels.nll_backward(env[ins[0]], shape, env[ins[1]], total, None, ignore_index,
+            total, weights = (None if i is None else env[i] for i in ins[2:])
+            env[out.index] = _kernels.nll_backward(env[ins[0]], shape, env[ins[1]], total, weights, ignore_index,
                                                    reduction)
     else:  # check_rule refused it while tracing
         raise TraceError(f"{ON_CUDA} (it met {rule.name!r})")

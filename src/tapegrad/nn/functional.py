@@ -562,7 +562,7 @@ def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
     grad = _kernels.nll_backward(g._data, shape, target._data, total, None if weight is None else weight._data,
                                  ignore_index, reduction)
     if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(NLL_BACKWARD_CUDA, (g, target, total), grad, (shape, ignore_index, reduction))
+        trace.ACTIVE.emit(NLL_BACKWARD_CUDA, (g, target, total, weight), grad, (shape, ignore_index, reduction))
     return _wrap(grad), None, None
 
 
@@ -597,15 +597,13 @@ def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_i
     if weight is not None and tuple(weight.shape) != (classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
                            f"got weight tensor of shape: {list(weight.shape)}")
-    if trace.ACTIVE is not None and weight is not None:
-        raise trace.TraceError("tapegrad.compile: class weights in losses on CUDA are not supported")
     from ..cuda import _kernels
 
     loss, total = _kernels.nll(log_probs._data, target._data, None if weight is None else weight._data,
                                ignore_index, reduction)
     if trace.ACTIVE is not None:
         # The kernel checks the targets' range (and counts ignored ones) at every replay.
-        trace.ACTIVE.emit(NLL_CUDA, (log_probs, target), (loss,) if total is None else (loss, total),
+        trace.ACTIVE.emit(NLL_CUDA, (log_probs, target, weight), (loss,) if total is None else (loss, total),
                           (ignore_index, reduction))
     out = _wrap(loss)
     if grad_mode.state.enabled and log_probs._requires_grad:
