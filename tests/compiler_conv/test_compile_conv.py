@@ -34,7 +34,8 @@ def _tol(dtype: Any) -> dict[str, float]:
 def _compare_training(make_model: Callable[[], nn.Module], input_shape: tuple[int, ...], loss: str,
                       dtype: Any = np.float32, optimizer: str = "sgd", steps: int = STEPS, seed: int = 0,
                       labels: int | None = None) -> tapegrad.compile:
-    """Train an eager and a compiled copy of ``make_model()`` side by side; assert they agree."""
+    """Train an eager and a compiled copy of ``make_model()`` side by side; assert they agree
+    (losses, gradients, parameters and buffers after every step)."""
     models = []
     for _ in range(2):
         tapegrad.manual_seed(seed)
@@ -85,6 +86,8 @@ def _compare_training(make_model: Callable[[], nn.Module], input_shape: tuple[in
                                        err_msg=f"grad of {name}, step {i}")
             np.testing.assert_allclose(p_compiled.detach().numpy(), p_eager.detach().numpy(), **tol,
                                        err_msg=f"{name}, step {i}")
+        for (name, b_eager), (_, b_compiled) in zip(models[0].named_buffers(), models[1].named_buffers()):
+            np.testing.assert_allclose(b_compiled.numpy(), b_eager.numpy(), **tol, err_msg=f"{name}, step {i}")
     assert compiled.traces == 1, "the step should be traced once and replayed after"
     return compiled
 

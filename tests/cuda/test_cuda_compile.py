@@ -169,13 +169,15 @@ def test_steps_mixing_devices_or_using_unsupported_ops_are_refused() -> None:
     with pytest.raises(TraceError, match="CPU tensor is used as a number in a CUDA op"):
         mixed(x)
 
-    @tapegrad.compile
-    def normalize(x: Any) -> Any:
-        return F.layer_norm(x * w, (3,)).sum()  # runs on CUDA eagerly; compile records no norms
+    index = tapegrad.tensor([2, 0], device="cuda")
 
-    normalize(x)
-    with pytest.raises(TraceError, match="made by the op `layer_norm`"):
-        normalize(x)
+    @tapegrad.compile
+    def select(x: Any) -> Any:
+        return (x * w).index_select(0, index).sum()  # runs on CUDA eagerly; compile records no indexing
+
+    select(x)
+    with pytest.raises(TraceError, match="made by the op `index_select`"):
+        select(x)
 
 
 def test_gradients_kept_between_steps_a_scheduler_and_a_penalty_replay_as_eager() -> None:
@@ -282,5 +284,36 @@ def test_double_backward_through_conv_and_pools_replays_as_eager() -> None:
         if compiled:
             assert fn.traces == 1
             assert {"conv2d_backward", "max_pool2d_gather", "max_pool2d_scatter", "avg_pool2d"} <= _rules_used(fn)
+    for got, want in zip(*runs):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_and_layer_norm_steps_replay_as_eager(training: bool) -> None:
+    # Training updates the running statistics in place at every replay; eval normalizes with
+    # them (and its backward treats them as constants).
+    runs = []
+    for compiled in (True, False):
+        tapegrad.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.LayerNorm(18), nn.Linear(18, 3)).to("cuda").train(training)
+        opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tapegrad.compile(step) if compiled else step
+        x, y = tapegrad.tensor(IMAGES, device="cuda"), tapegrad.tensor([0, 2], device="cuda")
+        runs.append([np.array([fn(x, y).item() for _ in range(3)])]
+                    + [t.detach().cpu().numpy() for t in model.state_dict().values()])
+        if compiled:
+            assert fn.traces == 1
+            expected = {"layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"}
+            assert expected | ({"batch_norm_stats", "batch_norm_update_running"} if training else set()) \
+                <= _rules_used(fn)
     for got, want in zip(*runs):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

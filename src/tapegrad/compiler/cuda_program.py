@@ -8,8 +8,8 @@ compiled step has static shapes, so every operand's strides, offset and broadcas
 baked into the kernel's index arithmetic as constants, and filled constants (the ones
 backward starts from, a mean's divisor) become literals. The other nodes call the kernels
 the eager CUDA ops call (``tapegrad.cuda._kernels``: reductions, matmul, softmax, NLL,
-optimizer updates; ``backends.cuda_conv`` through the convolution and pooling rules' own
-``cuda_launch``), so compiled and eager steps share their arithmetic.
+optimizer updates; ``backends.cuda_conv`` and ``cuda_norm`` through the convolution,
+pooling and norm rules' own ``cuda_launch``), so compiled and eager steps share their arithmetic.
 
 A replay is then one Python call per unit, no autograd bookkeeping, and a forward chain, its
 backward and the activation after a matmul (the bias add) run as one launch each.
@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .codegen import literal
-from .conv_rules import CUDA_RULES
+from . import conv_rules, norm_rules
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
 from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Rule,
@@ -48,12 +48,14 @@ NLL_BACKWARD_CUDA = CudaOnly("nll_backward_cuda")
 None; ``attrs = (shape, ignore_index, reduction)``)."""
 
 SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, RESHAPE_COPY, MATMUL, ADDMM, SOFTMAX, FULL,
-                                         FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA}) | CUDA_RULES
+                                         FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
+# Convolution, pooling and the norms: each rule makes its own call of the eager CUDA kernels.
+CALLING_RULES: frozenset[Rule] = conv_rules.CUDA_RULES | norm_rules.CUDA_RULES
 
 
 def check_rule(rule: Rule) -> None:
     """Refuse, while tracing, a primitive that CUDA steps cannot replay yet."""
-    if rule not in SUPPORTED:
+    if rule not in SUPPORTED and rule not in CALLING_RULES:
         raise TraceError(f"{ON_CUDA} (it met {rule.name!r})")
 
 
@@ -201,7 +203,7 @@ def _node_launch(node: Node) -> Launch:
     from ..cuda._arrays import flat, view
 
     rule = node.rule
-    if rule in CUDA_RULES:  # convolution and pooling: the rule makes its own call
+    if rule in CALLING_RULES:
         return rule.cuda_launch(node)
     out = node.outputs[0]
     ins = [x.index if isinstance(x, Value) else x for x in node.inputs]

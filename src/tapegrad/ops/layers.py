@@ -22,6 +22,7 @@ from .. import random as _random
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu_norm
+from ..compiler import norm_rules, trace
 from ..tensor import Size, Tensor, _wrap, type_name
 from . import elementwise as ew
 from .conv import _contiguous
@@ -349,6 +350,8 @@ def _layer_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None
     dx, dw, db = _norm_kernels(x._data).layer_norm_backward(
         _contiguous(g._data, dtype).reshape(rows, n), _contiguous(x._data).reshape(rows, n),
         mean._data, rstd._data, None if weight is None else _contiguous(weight._data).reshape(n), want)
+    if trace.ACTIVE is not None:
+        norm_rules.emit_layer_norm_backward(g, x, mean, rstd, weight, (dx, dw, db), rows, n)
     normalized = shape[len(shape) - k:]
     return (None if dx is None else _wrap(dx.reshape(shape)),
             None if dw is None else _wrap(dw.reshape(normalized)),
@@ -374,6 +377,8 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     out, mean, rstd = _norm_kernels(input._data).layer_norm_forward(
         _contiguous(input._data).reshape(rows, n), None if weight is None else _contiguous(weight._data).reshape(n),
         None if bias is None else _contiguous(bias._data).reshape(n), eps)
+    if trace.ACTIVE is not None:
+        norm_rules.emit_layer_norm(input, weight, bias, (out, mean, rstd), rows, n, eps)
     result = _wrap(out.reshape(input._data.shape))
     if grad_mode.state.enabled and (input._requires_grad or _requires_grad(weight) or _requires_grad(bias)):
         return record(LAYER_NORM, (input, weight, bias), result, (len(shape), float(eps)),
@@ -423,6 +428,8 @@ def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: np.nd
     """``running = (1 - momentum) * running + momentum * batch`` in place, with the unbiased
     batch variance, bumping the buffers' versions as PyTorch's in-place update does."""
     rm, rv = running_mean._data, running_var._data
+    if trace.ACTIVE is not None:  # reported first: a refusal leaves the buffers as they were
+        norm_rules.emit_update_running(running_mean, running_var, mean, var, count, momentum)
     kernels = _norm_kernels(rm)
     if rm.flags.c_contiguous and rv.flags.c_contiguous:
         kernels.update_running(rm.reshape(-1), rv.reshape(-1), mean, var, count, momentum)
@@ -477,10 +484,15 @@ def _batch_norm_backward_graph(g: Tensor, x: Tensor, weight: Tensor | None, mean
     return grad_input, grad_weight, grad_bias
 
 
+def _channels_view(data: Any) -> tuple[int, int, int]:
+    """The ``(N, C, S)`` shape batch norm views an ``(N, C, *)`` array as."""
+    shape = tuple(data.shape)
+    return shape[0], shape[1], math.prod(shape[2:])
+
+
 def _as_channels(data: Any, dtype: Any = None) -> Any:
     """A C-contiguous ``(N, C, S)`` view (or copy, in ``dtype`` when given) of an ``(N, C, *)`` array."""
-    shape = tuple(data.shape)
-    return _contiguous(data, dtype).reshape(shape[0], shape[1], math.prod(shape[2:]))
+    return _contiguous(data, dtype).reshape(_channels_view(data))
 
 
 def _batch_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
@@ -492,6 +504,8 @@ def _batch_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None
     dtype = x._data.dtype
     dx, dw, db = _norm_kernels(x._data).channel_backward(
         _as_channels(g._data, dtype), _as_channels(x._data), mean._data, invstd._data, _flat(weight), training, want)
+    if trace.ACTIVE is not None:
+        norm_rules.emit_channel_backward(g, x, mean, invstd, weight, (dx, dw, db), _channels_view(x._data), training)
     channels = (x.shape[1],)
     return (None if dx is None else _wrap(dx.reshape(x._data.shape)),
             None if dw is None else _wrap(dw.reshape(weight.shape if weight is not None else channels)),
@@ -521,15 +535,22 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     x = _as_channels(input._data)
     if training:
         mean, var = kernels.channel_stats(x)
+        if trace.ACTIVE is not None:
+            norm_rules.emit_channel_stats(input, mean, var, x.shape)
         if running_mean is not None and running_var is not None:
             _update_running_stats(running_mean, running_var, mean, var, x.shape[0] * x.shape[2], float(momentum))
     else:
         assert running_mean is not None and running_var is not None
         mean, var = running_mean._data.reshape(-1), running_var._data.reshape(-1)
     out, invstd = kernels.channel_normalize(x, mean, var, _flat(weight), _flat(bias), eps)
+    if trace.ACTIVE is not None:
+        norm_rules.emit_channel_normalize(input, mean, var, weight, bias, (out, invstd), x.shape, eps)
     result = _wrap(out.reshape(input._data.shape))
     if grad_mode.state.enabled and (input._requires_grad or _requires_grad(weight) or _requires_grad(bias)):
         # In eval ``mean`` reads the running buffer: backward gets a copy of what was used.
+        saved_mean = _float64_copy(mean)
+        if trace.ACTIVE is not None:
+            norm_rules.emit_float64_copy(mean, saved_mean)
         return record(BATCH_NORM, (input, weight, bias), result, (bool(training), float(eps)),
-                      saved=(input, weight, _wrap(_float64_copy(mean)), _wrap(invstd)))
+                      saved=(input, weight, _wrap(saved_mean), _wrap(invstd)))
     return result
