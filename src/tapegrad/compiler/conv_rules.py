@@ -20,13 +20,13 @@ step is being recorded (the eager path checks ``trace.ACTIVE`` and nothing else)
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..backends import cpu_conv
 from .graph import Node, Value
-from .rules import Rule, numpy_type
+from .rules import Env, Launch, Rule, numpy_type
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
@@ -76,10 +76,6 @@ def _planes(shape: Sequence[int]) -> tuple[int, int, int]:
 
 def _chunk(n: int, columns_per_sample: int) -> int:
     return cpu_conv._chunk(n, columns_per_sample)
-
-
-Env = list  # a CUDA replay's arrays by value index (``cuda_program``)
-Launch = Callable[[Env], None]
 
 
 def _cuda_conv() -> Any:

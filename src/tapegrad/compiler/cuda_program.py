@@ -19,15 +19,15 @@ kernel cache, keyed by their source, so a new process compiles none it has seen.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .codegen import literal
 from . import conv_rules, norm_rules
+from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
-from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Rule,
+from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Env, Launch, Rule,
                     _c_strides, _size)
 from .trace import ON_CUDA, TraceError
 
@@ -59,8 +59,6 @@ def check_rule(rule: Rule) -> None:
         raise TraceError(f"{ON_CUDA} (it met {rule.name!r})")
 
 
-Env = list  # value index -> array (device arrays; host arrays for optimizer scalars)
-Launch = Callable[[Env], None]
 
 
 # ------------------------------------------------------------------ fused groups as kernels

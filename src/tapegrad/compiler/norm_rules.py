@@ -14,23 +14,19 @@ while a step is being recorded.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..backends import cpu
 from .graph import Node, Value
-from .rules import Rule, numpy_type
+from .rules import Env, Launch, Rule, numpy_type
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
     from .codegen import Source
 
 _KERNELS = "__import__('tapegrad.backends.cpu_norm', fromlist=['cpu_norm'])._kernels()"
-
-Env = list  # a CUDA replay's arrays by value index (``cuda_program``)
-Launch = Callable[[Env], None]
-
 
 def _kernel(src: "Source", name: str, size: int | None = None) -> str:
     """A module global naming the cpu_norm kernel ``name``; given ``size``, the threaded

@@ -8,7 +8,7 @@ exists, so the compiled and eager steps share their arithmetic.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -16,6 +16,13 @@ from .graph import Node, Value
 
 if TYPE_CHECKING:
     from .codegen import Source
+
+
+Env = list
+"""A CUDA replay's arrays, by value index (``cuda_program``)."""
+Launch = Callable[[Env], None]
+"""One call of a CUDA replay: reads its inputs from the ``Env`` and stores its outputs there.
+Rules that CUDA steps replay by calling eager kernels return one from ``cuda_launch(node)``."""
 
 
 def numpy_type(dtype: np.dtype) -> str:
