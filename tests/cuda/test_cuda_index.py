@@ -98,6 +98,29 @@ def test_double_backward_of_advanced_index() -> None:
     run_both(fn, [values((3, 2))])
 
 
+def test_boolean_mask_is_resolved_once_through_double_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mask's coordinates (whose count reaches the host) are found by the forward and kept
+    # in the step: neither backward, nor the backward of the backward, resolves it again.
+    from tapegrad.cuda import _ops
+
+    original = _ops._mask_columns
+    resolved = []
+
+    def counted(*args: Any) -> Any:
+        resolved.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(_ops, "_mask_columns", counted)
+
+    def fn(x: tapegrad.Tensor) -> tapegrad.Tensor:
+        mask = _index([[True, False, True], [False, True, False]], x.device.type, np.bool_)
+        (g,) = tapegrad.autograd.grad((x[mask] ** 2).sum(), x, create_graph=True)
+        return g
+
+    run_both(fn, [values((2, 3))])
+    assert len(resolved) == 1
+
+
 def test_index_on_integer_tensor() -> None:
     for device in ("cpu", "cuda"):
         x = tapegrad.tensor(np.arange(12).reshape(3, 4), device=device)
