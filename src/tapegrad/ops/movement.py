@@ -123,15 +123,20 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
         out = make_view(input, data, reshape, (shape,))
         op = VIEW if input._data.flags.c_contiguous else RESHAPE_ALIAS
     else:
-        out = _wrap(data)
+        out = _reshaped_copy(input, data)
         op = RESHAPE_COPY
-        if trace.ACTIVE is not None:
-            from ..compiler.rules import RESHAPE_COPY as RESHAPE_COPY_RULE
-
-            trace.ACTIVE.emit(RESHAPE_COPY_RULE, (input,), data)
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out)
     return out
+
+
+def _reshaped_copy(input: Tensor, data: Any) -> Tensor:
+    """``data``, a new array holding ``input`` reshaped, as a tensor (reported to the tracer)."""
+    if trace.ACTIVE is not None:
+        from ..compiler.rules import RESHAPE_COPY as RESHAPE_COPY_RULE
+
+        trace.ACTIVE.emit(RESHAPE_COPY_RULE, (input,), data)
+    return _wrap(data)
 
 
 def _reshape_cuda(input: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -141,7 +146,7 @@ def _reshape_cuda(input: Tensor, shape: tuple[int, ...]) -> Tensor:
         out = make_view(input, data, reshape, (shape,))
         op = VIEW if input.is_contiguous() else RESHAPE_ALIAS
     else:
-        out = _wrap(input._data.copy().reshape(shape))
+        out = _reshaped_copy(input, input._data.copy().reshape(shape))
         op = RESHAPE_COPY
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out)
