@@ -317,3 +317,46 @@ def test_batch_norm_and_layer_norm_steps_replay_as_eager(training: bool) -> None
                 <= _rules_used(fn)
     for got, want in zip(*runs):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_indexing_steps_replay_as_eager_and_check_their_indices() -> None:
+    # Token ids looked up (padding row, frequency scaling), a 3-d Linear, a gather, x[index],
+    # index_select and a slice of the scores: each replay reads that call's indices and
+    # range-checks them as the eager op does.
+    rng = np.random.default_rng(2)
+    batches = [(rng.integers(0, 7, (3, 2)), rng.integers(0, 3, 3)) for _ in range(3)]
+    runs = []
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", False)):
+        tapegrad.manual_seed(0)
+        model = nn.Sequential(nn.Embedding(7, 4, padding_idx=1, scale_grad_by_freq=True), nn.Linear(4, 3)).to(device)
+        opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(ids: Any, labels: Any) -> Any:
+            opt.zero_grad()
+            scores = model(ids).sum(1)
+            picked = tapegrad.gather(scores, 1, labels.unsqueeze(1))
+            rows = tapegrad.index_select(scores, 0, labels)[labels - 3]  # negative entries count from the end
+            loss = F.cross_entropy(scores, labels) + (picked * picked).mean() + rows[:, 1:].sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tapegrad.compile(step) if compiled else step
+        losses = [fn(tapegrad.tensor(ids, device=device), tapegrad.tensor(labels, device=device)).item()
+                  for ids, labels in batches]
+        runs.append([np.array(losses)] + [p.detach().cpu().numpy() for p in model.parameters()])
+        if compiled:
+            assert fn.traces == 1
+            assert {"embedding", "embedding_backward", "embedding_row_factors", "gather", "scatter_add", "index",
+                    "index_backward", "index_view_backward", "reshape_copy"} <= _rules_used(fn)
+            before = [p.detach().cpu().numpy() for p in model.parameters()]
+            labels = tapegrad.tensor(batches[0][1], device=device)
+            with pytest.raises(IndexError, match="got index 9, but the weight has 7 rows"):
+                fn(tapegrad.tensor([[0, 1], [9, 2], [3, 3]], device=device), labels)
+            with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1 with size 3"):
+                fn(tapegrad.tensor(batches[0][0], device=device), tapegrad.tensor([0, 5, 1], device=device))
+            for p, was in zip(model.parameters(), before):
+                np.testing.assert_array_equal(p.detach().cpu().numpy(), was)
+    for other, rtol in ((runs[1], 1e-6), (runs[2], 2e-5)):
+        for got, want in zip(runs[0], other):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv_rules, norm_rules
+from . import conv_rules, index_rules, norm_rules
 from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
@@ -49,8 +49,9 @@ None; ``attrs = (shape, ignore_index, reduction)``)."""
 
 SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, RESHAPE_COPY, MATMUL, ADDMM, SOFTMAX, FULL,
                                          FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
-# Convolution, pooling and the norms: each rule makes its own call of the eager CUDA kernels.
-CALLING_RULES: frozenset[Rule] = conv_rules.CUDA_RULES | norm_rules.CUDA_RULES
+# Convolution, pooling, the norms, gathers and embeddings: each rule makes its own call of the
+# eager CUDA kernels.
+CALLING_RULES: frozenset[Rule] = conv_rules.CUDA_RULES | norm_rules.CUDA_RULES | index_rules.CUDA_RULES
 
 
 def check_rule(rule: Rule) -> None:

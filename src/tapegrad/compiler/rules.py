@@ -251,23 +251,6 @@ class PickedSum(Rule):
 PICKED_SUM = PickedSum("nll")
 
 
-class ScatterRows(Rule):
-    """``attrs = shape``: zeros of ``shape`` (batch, classes) with ``src[i, 0]`` added at
-    ``[i, index[i, 0]]``: the gradient of picking one class per row."""
-
-    def emit(self, node: Node, src: "Source") -> None:
-        values, index = node.inputs
-        (out,) = node.outputs
-        result = src.fresh(out)
-        src.line(f"{result} = {src.allocate(out)}")
-        src.line(f"{result}.fill(0)")
-        src.line(f"for i0 in range({out.shape[0]}):")
-        src.line(f"    {result}[i0, {src.name(index)}[i0, 0]] += {src.name(values)}[i0, 0]")
-
-
-SCATTER_ROWS = ScatterRows("scatter_rows")
-
-
 class Full(Rule):
     """``attrs = value``: a new array of the output's shape and dtype filled with ``value``."""
 

@@ -29,8 +29,8 @@ class TraceError(RuntimeError):
 
 ON_CUDA = ("tapegrad.compile does not record this op on CUDA yet (compiled CUDA steps cover elementwise "
            "ops, sums and means, matrix products, softmax, class-index losses, convolution, pooling, padding, "
-           "norms and optimizer updates). Run the step eagerly (CUDA ops already run as generated kernels), or "
-           "move its tensors to the CPU.")
+           "norms, gather, embedding and optimizer updates). Run the step eagerly (CUDA ops already run as "
+           "generated kernels), or move its tensors to the CPU.")
 
 
 def refuse(what: str) -> None:

@@ -12,8 +12,7 @@ import numpy as np
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
-from ..compiler import trace
-from ..compiler import rules
+from ..compiler import index_rules, trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .movement import make_view
 from .registry import OpDef, record
@@ -120,14 +119,16 @@ def getitem(input: Tensor, key: Any, op: OpDef | None = None) -> Tensor:
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                          "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
     parts, advanced = _normalize_key(key)
-    if advanced and not isinstance(input._data, np.ndarray):
-        # Checked and resolved (masks to coordinates) once: the backward reuses the key.
-        ops = _cuda_ops()
-        parts = ops.device_key(input.shape, parts)
-        out = _wrap(ops.take(input._data, ops.index_positions(input.shape, ops.element_strides(input._data), parts)))
-        op = op or INDEX
-    elif advanced:
-        out = _wrap(np.asarray(_index_data(input._data, parts), order="C"))
+    if advanced:
+        given = parts
+        if not isinstance(input._data, np.ndarray):
+            # Checked and resolved (masks to coordinates) once: the backward reuses the key.
+            parts = _cuda_ops().device_key(input.shape, parts)
+            out = _wrap(cuda_take(input._data, parts))
+        else:
+            out = _wrap(np.asarray(_index_data(input._data, parts), order="C"))
+        if trace.ACTIVE is not None:
+            index_rules.emit_take(trace.ACTIVE, input, given, parts, out._data)
         op = op or INDEX
     else:
         out = make_view(input, _index_data(input._data, parts), getitem, (parts,))
@@ -135,6 +136,13 @@ def getitem(input: Tensor, key: Any, op: OpDef | None = None) -> Tensor:
     if grad_mode.state.enabled and input._requires_grad:
         return record(op, (input,), out, (parts, advanced))
     return out
+
+
+def cuda_take(data: Any, key: tuple) -> Any:
+    """``data[key]`` for the device array ``data`` and an advanced key (``device_key`` checks
+    and resolves one that is not resolved yet)."""
+    ops = _cuda_ops()
+    return ops.take(data, ops.index_positions(tuple(data.shape), ops.element_strides(data), key))
 
 
 def _flat_positions(shape: tuple[int, ...], key: tuple) -> np.ndarray:
@@ -151,9 +159,11 @@ EMBED = OpDef("index_backward", "IndexPutBackward0", _embed_vjp)
 def embed(g: Tensor, shape: tuple[int, ...], key: tuple, advanced: bool) -> Tensor:
     """Zeros of ``shape`` with ``g`` added at ``[key]`` (repeated positions accumulate)."""
     if not isinstance(g._data, np.ndarray):
-        data = _cuda_embed(g._data, shape, key, advanced)
+        data = cuda_embed(g._data, shape, key, advanced)
     else:
         data = _cpu_embed(g._data, shape, key, advanced)
+    if trace.ACTIVE is not None:
+        index_rules.emit_embed(trace.ACTIVE, g, shape, key, advanced, data)
     out = _wrap(data)
     if grad_mode.state.enabled and g._requires_grad:
         return record(EMBED, (g,), out, (shape, key, advanced))
@@ -171,7 +181,7 @@ def _cpu_embed(g: np.ndarray, shape: tuple[int, ...], key: tuple, advanced: bool
     return data
 
 
-def _cuda_embed(g: Any, shape: tuple[int, ...], key: tuple, advanced: bool) -> Any:
+def cuda_embed(g: Any, shape: tuple[int, ...], key: tuple, advanced: bool) -> Any:
     """``_cpu_embed`` on the device: zeros, then an atomic scatter-add (advanced key) or a
     strided copy into the view ``zeros[key]`` (basic key: each position is written once)."""
     ops = _cuda_ops()
@@ -206,15 +216,19 @@ def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
                                f"smaller than self {list(input.shape)} apart from dimension {axis}")
     if index.numel():
-        size = input.shape[axis] if input.ndim else 1
-        if not isinstance(index._data, np.ndarray):
-            # The first offending entry (one number copied back; the CPU path names the extreme).
-            bad = _cuda_ops().out_of_range(index._data, 0, size)
-        else:
-            low, high = int(index._data.min()), int(index._data.max())
-            bad = None if 0 <= low and high < size else high if high >= size else low
-        if bad is not None:
-            raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
+        check_gather_range(index._data, input.shape[axis] if input.ndim else 1, axis)
+
+
+def check_gather_range(index: Any, size: int, axis: int) -> None:
+    """Raise for an entry of the (non-empty) index array outside ``[0, size)``."""
+    if not isinstance(index, np.ndarray):
+        # The first offending entry (one number copied back; the CPU path names the extreme).
+        bad = _cuda_ops().out_of_range(index, 0, size)
+    else:
+        low, high = int(index.min()), int(index.max())
+        bad = None if 0 <= low and high < size else high if high >= size else low
+    if bad is not None:
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
 
 
 def _gather_vjp(step: Step, g: Tensor) -> tuple[Tensor, None]:
@@ -232,17 +246,33 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     _check_gather("gather", input, axis, index)
     index_data = index._data.reshape(index._data.shape or (1,))
     if not isinstance(input._data, np.ndarray):
-        ops = _cuda_ops()
-        source = input._data.reshape(input._data.shape or (1,))
-        data = ops.take(source, ops.gather_positions(tuple(source.shape), axis, index_data, ops.element_strides(source)))
+        data = cuda_gather(input._data.reshape(input._data.shape or (1,)), axis, index_data)
     else:
         source = np.ascontiguousarray(input._data).reshape(input._data.shape or (1,))
         positions = _gather_positions(source.shape, axis, index_data)
         data = cpu.gather_flat(source.reshape(-1), positions.reshape(-1))
     out = _wrap(data.reshape(index._data.shape))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(index_rules.GATHER, (input, index), out, axis)
     if grad_mode.state.enabled and input._requires_grad:
         return record(GATHER, (input, index), out, (axis,), saved=(index,))
     return out
+
+
+def cuda_gather(source: Any, axis: int, index: Any) -> Any:
+    """``gather`` of the device array ``source`` (at least 1-d) with in-range indices."""
+    ops = _cuda_ops()
+    return ops.take(source, ops.gather_positions(tuple(source.shape), axis, index, ops.element_strides(source)))
+
+
+def cuda_scatter_add(src: Any, shape: tuple[int, ...], axis: int, index: Any) -> Any:
+    """Zeros of ``shape`` (a 0-d shape as one element) with the device array ``src`` added at
+    ``index`` along ``axis``: ``cuda_gather``'s adjoint."""
+    ops = _cuda_ops()
+    data = ops.full(shape or (1,), 0, src.dtype)
+    positions = ops.gather_positions(tuple(data.shape), axis, index, ops.element_strides(data))
+    ops.put(data, positions, src.reshape(positions.shape), accumulate=True)
+    return data.reshape(shape)
 
 
 def _scatter_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
@@ -258,10 +288,7 @@ def scatter_into_zeros(src: Tensor, shape: tuple[int, ...], axis: int, index: Te
     """Zeros of ``shape`` with ``src`` added at ``index`` along ``axis`` (gather's adjoint)."""
     index_data = index._data.reshape(index._data.shape or (1,))
     if not isinstance(src._data, np.ndarray):
-        ops = _cuda_ops()
-        data = ops.full(shape or (1,), 0, src._data.dtype)
-        positions = ops.gather_positions(tuple(data.shape), axis, index_data, ops.element_strides(data))
-        ops.put(data, positions, src._data.reshape(positions.shape), accumulate=True)
+        data = cuda_scatter_add(src._data, shape, axis, index_data)
     else:
         data = np.zeros(shape or (1,), src._data.dtype)
         positions = _gather_positions(data.shape, axis, index_data)
@@ -269,9 +296,7 @@ def scatter_into_zeros(src: Tensor, shape: tuple[int, ...], axis: int, index: Te
                              np.ascontiguousarray(src._data, dtype=data.dtype).reshape(-1))
     out = _wrap(data.reshape(shape))
     if trace.ACTIVE is not None:
-        if len(shape) != 2 or axis != 1 or src._data.shape != (shape[0], 1):
-            raise trace.TraceError("tapegrad.compile: only (batch, classes) class-index losses are supported")
-        trace.ACTIVE.emit(rules.SCATTER_ROWS, (src, index), out)
+        trace.ACTIVE.emit(index_rules.SCATTER_ADD, (src, index), out, axis)
     if grad_mode.state.enabled and src._requires_grad:
         return record(SCATTER_ADD_ZEROS, (src,), out, (axis,), saved=(index,))
     return out

@@ -22,7 +22,7 @@ from .. import random as _random
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu_norm
-from ..compiler import norm_rules, trace
+from ..compiler import index_rules, norm_rules, trace
 from ..tensor import Size, Tensor, _wrap, type_name
 from . import elementwise as ew
 from .conv import _contiguous
@@ -141,13 +141,32 @@ EMBEDDING = OpDef("embedding", "EmbeddingBackward0", _embedding_vjp)
 EMBEDDING_DENSE_BACKWARD = OpDef("embedding_dense_backward", "EmbeddingDenseBackward0", _scatter_rows_vjp)
 
 
-def _cuda_index_copy(data: Any) -> Any:
-    """Embedding indices (host or CUDA) as a new flat int64 device array."""
+def _index_copy(data: Any, on_cuda: bool) -> Any:
+    """Embedding indices (host or CUDA) as a new int64 array of their shape, on the table's
+    device."""
+    if not on_cuda:
+        return np.array(data, dtype=np.int64)
     from ..cuda import _arrays, _ops
 
     if not _arrays.is_device_array(data):
-        return _arrays.to_device(np.array(data, dtype=np.int64).reshape(-1))
-    return _ops.cast(data, np.int64).reshape(-1)
+        return _arrays.to_device(np.array(data, dtype=np.int64))
+    return _ops.cast(data, np.int64)
+
+
+def lookup_rows(table: Any, index: Any, factor: Any = None, check: bool = True) -> Any:
+    """Rows ``index`` (flat int64) of the 2-D array ``table``, times ``factor[k]`` when given;
+    with ``check``, an index out of range raises ``IndexError`` naming it."""
+    rows = table.shape[0]
+    if not isinstance(table, np.ndarray):
+        from ..cuda import _ops
+
+        if check:
+            _check_cuda_rows(index, rows)
+        return _ops.take_rows(table, index, factor)
+    data, bad = cpu_norm.gather_rows(np.ascontiguousarray(table), index, factor)
+    if bad >= 0 and check:
+        raise _index_error(int(index[bad]), rows)
+    return data
 
 
 def _scatter_rows(src: Tensor, index: Any, rows: int, factor: Any) -> Tensor:
@@ -162,6 +181,8 @@ def _scatter_rows(src: Tensor, index: Any, rows: int, factor: Any) -> Tensor:
     else:
         flat = np.ascontiguousarray(src._data).reshape(index.shape[0], width)
         out = _wrap(cpu_norm.scatter_rows(flat, index, rows, factor))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(index_rules.ROW_SCATTER, (src, index, factor), out, rows)
     if grad_mode.state.enabled and src._requires_grad:
         return record(EMBEDDING_DENSE_BACKWARD, (src,), out, (rows, index, factor, tuple(src.shape)))
     return out
@@ -169,12 +190,9 @@ def _scatter_rows(src: Tensor, index: Any, rows: int, factor: Any) -> Tensor:
 
 def _gather_rows(table: Tensor, index: Any, rows: int, factor: Any, shape: tuple[int, ...]) -> Tensor:
     """Rows ``index`` of ``table`` times ``factor`` (the adjoint of ``_scatter_rows``)."""
-    if not isinstance(table._data, np.ndarray):
-        from ..cuda import _ops
-
-        data = _ops.take_rows(table._data, index, factor)
-    else:
-        data, _ = cpu_norm.gather_rows(np.ascontiguousarray(table._data), index, factor)
+    data = lookup_rows(table._data, index, factor, check=False)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(index_rules.ROW_LOOKUP, (table, index, factor), data, False)
     out = _wrap(data.reshape(shape))
     if grad_mode.state.enabled and table._requires_grad:
         return record(EMBEDDING, (table, None), out, (rows, index, factor))
@@ -210,6 +228,16 @@ def _gradient_factors(index: np.ndarray, rows: int, padding_idx: int | None, sca
 
 def _index_error(value: int, rows: int) -> IndexError:
     return IndexError(f"index out of range in self: got index {value}, but the weight has {rows} rows")
+
+
+def _check_cuda_rows(index: Any, rows: int) -> None:
+    """Raise ``_index_error`` for the first entry of the device array ``index`` outside
+    ``[0, rows)`` (one number copied back)."""
+    from ..cuda import _ops
+
+    bad_value = _ops.out_of_range(index, 0, rows)
+    if bad_value is not None:
+        raise _index_error(bad_value, rows)
 
 
 def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) -> None:
@@ -261,27 +289,27 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     padding_idx = _padding_index(padding_idx, rows)
     on_cuda = not isinstance(weight._data, np.ndarray)
     # A private copy: the backward uses the indices of this call even if ``input`` changes later.
-    index = _cuda_index_copy(input._data) if on_cuda else np.array(input._data, dtype=np.int64).reshape(-1)
-    if on_cuda:
-        from ..cuda import _ops
-
-        bad_value = _ops.out_of_range(index, 0, rows)
-        if bad_value is not None:
-            raise _index_error(bad_value, rows)
+    copy = _index_copy(input._data, on_cuda)
+    index = copy.reshape(-1)
+    if trace.ACTIVE is not None:
+        index_rules.emit_index_copy(trace.ACTIVE, input, copy)
+    checked = False
     if max_norm is not None:
+        if on_cuda:  # the kernel renormalises the rows it is given: they are checked first
+            _check_cuda_rows(index, rows)
+            checked = True
         _renorm_rows(weight, index, float(max_norm), float(norm_type))
-    if on_cuda:
-        data = _ops.take_rows(weight._data, index)
-    else:
-        data, bad = cpu_norm.gather_rows(np.ascontiguousarray(weight._data), index, None)
-        if bad >= 0:
-            raise _index_error(int(index[bad]), rows)
+    data = lookup_rows(weight._data, index, check=not checked)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(index_rules.ROW_LOOKUP, (weight, index, None), data, True)
     out = _wrap(data.reshape(tuple(input._data.shape) + (width,)))
     if grad_mode.state.enabled and weight._requires_grad:
         if sparse:
             raise RuntimeError("embedding(): sparse=True asks for a sparse gradient, which tapegrad does not "
                                "support; use sparse=False (the gradient is then dense)")
         factor = _gradient_factors(index, rows, padding_idx, scale_grad_by_freq, weight._data.dtype)
+        if trace.ACTIVE is not None and factor is not None:
+            trace.ACTIVE.emit(index_rules.ROW_FACTORS, (index,), factor, (rows, padding_idx, scale_grad_by_freq))
         return record(EMBEDDING, (weight, input), out, (rows, index, factor))
     return out
 
