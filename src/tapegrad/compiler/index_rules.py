@@ -45,7 +45,35 @@ def _shaped(src: "Source", value: Value, shape: Sequence[int]) -> str:
 
 
 def _at(array: str, indices: list[str]) -> str:
-    return f"{array}[{', '.join(indices)}]"
+    return f"{array}[{', '.join(indices)}]" if indices else f"{array}[()]"
+
+
+class _AlongAxis(Rule):
+    """A rule indexing one dim: ``attrs = axis``."""
+
+    def describe(self, node: Node) -> str:
+        return f"axis={node.attrs}"
+
+
+def _gather_loops(src: "Source", shape: Sequence[int], positions: str, axis: int) -> tuple[str, list[str], list[str]]:
+    """Loops over the index's ``shape``: the body's indent, the loop indices, and the same
+    coordinate with dim ``axis`` read from ``positions`` (gather's addressing)."""
+    indent, indices = _loops(src, shape)
+    moved = list(indices)
+    moved[axis] = _at(positions, indices)
+    return indent, indices, moved
+
+
+def _take_loops(src: "Source", shape: Sequence[int], index: Value, name: str, axis: int, size: int
+                ) -> tuple[str, list[str], list[str]]:
+    """Loops over ``shape``, a ``Take`` output's: the body's indent, the loop indices, and the
+    coordinate in the indexed array (dim ``axis`` read from the index ``name``, negative
+    entries counted from the end)."""
+    indent, indices = _loops(src, shape)
+    before, picked, after = indices[:axis], indices[axis:axis + len(index.shape)], indices[axis + len(index.shape):]
+    row = src.temp("row")
+    src.line(f"{indent}{row} = {_at(name, picked)}")
+    return indent, indices, before + [f"{row} % {size}"] + after
 
 
 # ============================================================================= gather along a dim
@@ -56,15 +84,12 @@ def _gather_shapes(node: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(source.shape) or (1,), tuple(index.shape) or (1,)
 
 
-class Gather(Rule):
+class Gather(_AlongAxis):
     """``out = gather(x, axis, index)`` (``attrs = axis``); raises ``RuntimeError`` for an index
     out of range, naming the largest (or, when none is too large, the smallest) as the eager
     op does."""
 
     effect = True  # the range check raises even when the result goes unused
-
-    def describe(self, node: Node) -> str:
-        return f"axis={node.attrs}"
 
     def emit(self, node: Node, src: "Source") -> None:
         x, index = node.inputs
@@ -84,10 +109,8 @@ class Gather(Rule):
             src.line(f"    raise RuntimeError('index ' + str({low}){where})")
         result = src.temp("gathered")
         src.line(f"{result} = np.empty({index_shape!r}, {numpy_type(out.dtype)})")
-        indent, indices = _loops(src, index_shape)
-        picked = list(indices)
-        picked[axis] = _at(positions, indices)
-        src.line(f"{indent}{_at(result, indices)} = {_at(source, picked)}")
+        indent, indices, moved = _gather_loops(src, index_shape, positions, axis)
+        src.line(f"{indent}{_at(result, indices)} = {_at(source, moved)}")
         src.define(out, f"{result}.reshape({tuple(out.shape)!r})")
 
     def cuda_launch(self, node: Node) -> Launch:
@@ -109,13 +132,10 @@ class Gather(Rule):
 GATHER = Gather("gather")
 
 
-class ScatterAdd(Rule):
+class ScatterAdd(_AlongAxis):
     """``attrs = axis``: zeros of the output's shape with ``src`` added at ``index`` along
     ``axis`` (inputs ``(src, index)``, both of the index's shape): gather's gradient. The
     indices are the ones the gather checked."""
-
-    def describe(self, node: Node) -> str:
-        return f"axis={node.attrs}"
 
     def emit(self, node: Node, src: "Source") -> None:
         values, index = node.inputs
@@ -127,10 +147,8 @@ class ScatterAdd(Rule):
         result = src.temp("scattered")
         src.line(f"{result} = {src.allocate(out, shape)}")
         src.line(f"{result}.fill(0)")
-        indent, indices = _loops(src, index_shape)
-        target = list(indices)
-        target[axis] = _at(positions, indices)
-        src.line(f"{indent}{_at(result, target)} += {_at(added, indices)}")
+        indent, indices, moved = _gather_loops(src, index_shape, positions, axis)
+        src.line(f"{indent}{_at(result, moved)} += {_at(added, indices)}")
         src.define(out, f"{result}.reshape({tuple(out.shape)!r})")
 
     def cuda_launch(self, node: Node) -> Launch:
@@ -153,16 +171,13 @@ SCATTER_ADD = ScatterAdd("scatter_add")
 
 # ============================================================================= x[index] along one dim
 
-class Take(Rule):
+class Take(_AlongAxis):
     """``out = x[:, ..., index]``: one dim (``attrs = axis``) indexed by an integer array of any
     shape (negative entries count from the end), full slices elsewhere, as ``x[index]`` and
     ``index_select`` do; raises ``IndexError`` for the first entry out of range (C order), with
     the eager op's message."""
 
     effect = True
-
-    def describe(self, node: Node) -> str:
-        return f"axis={node.attrs}"
 
     def emit(self, node: Node, src: "Source") -> None:
         x, index = node.inputs
@@ -171,17 +186,14 @@ class Take(Rule):
         size = x.shape[axis]
         name = src.name(index)
         indent, indices = _loops(src, index.shape)
-        entry = _at(name, indices) if index.shape else f"{name}[()]"
+        entry = _at(name, indices)
         src.line(f"{indent}if {entry} < {-size} or {entry} >= {size}:")
         src.line(f"{indent}    raise IndexError('index ' + str({entry}) + "
                  f"' is out of bounds for dimension {axis} with size {size}')")
         result = src.fresh(out)
         src.line(f"{result} = np.empty({tuple(out.shape)!r}, {numpy_type(out.dtype)})")
-        indent, indices = _loops(src, out.shape)
-        before, picked, after = _split(indices, axis, len(index.shape))
-        row = src.temp("row")
-        src.line(f"{indent}{row} = {_at(name, picked) if picked else f'{name}[()]'}")
-        src.line(f"{indent}{_at(result, indices)} = {_at(src.name(x), before + [f'{row} % {size}'] + after)}")
+        indent, indices, moved = _take_loops(src, out.shape, index, name, axis, size)
+        src.line(f"{indent}{_at(result, indices)} = {_at(src.name(x), moved)}")
 
     def cuda_launch(self, node: Node) -> Launch:
         x, index = node.inputs
@@ -196,22 +208,13 @@ class Take(Rule):
         return launch
 
 
-def _split(indices: list[str], axis: int, index_ndim: int) -> tuple[list[str], list[str], list[str]]:
-    """An output coordinate of ``Take`` as (the dims before the indexed one, the index's own
-    coordinates, the dims after)."""
-    return indices[:axis], indices[axis:axis + index_ndim], indices[axis + index_ndim:]
-
-
 TAKE = Take("index")
 
 
-class PutAdd(Rule):
+class PutAdd(_AlongAxis):
     """``Take``'s adjoint: zeros of the output's shape with ``g`` added at ``[:, ..., index]``
     (inputs ``(g, index)``, ``attrs = axis``; repeated entries accumulate in C order, as the
     eager scatter adds them)."""
-
-    def describe(self, node: Node) -> str:
-        return f"axis={node.attrs}"
 
     def emit(self, node: Node, src: "Source") -> None:
         g, index = node.inputs
@@ -221,12 +224,8 @@ class PutAdd(Rule):
         name = src.name(index)
         result = src.fresh(out)
         src.line(f"{result} = np.zeros({tuple(out.shape)!r}, {numpy_type(out.dtype)})")
-        indent, indices = _loops(src, g.shape)
-        before, picked, after = _split(indices, axis, len(index.shape))
-        row = src.temp("row")
-        src.line(f"{indent}{row} = {_at(name, picked) if picked else f'{name}[()]'}")
-        src.line(f"{indent}{_at(result, before + [f'{row} % {size}'] + after)} += "
-                 f"{_at(src.name(g), indices) if indices else f'{src.name(g)}[()]'}")
+        indent, indices, moved = _take_loops(src, g.shape, index, name, axis, size)
+        src.line(f"{indent}{_at(result, moved)} += {_at(src.name(g), indices)}")
 
     def cuda_launch(self, node: Node) -> Launch:
         g, index = node.inputs
@@ -274,7 +273,7 @@ class ViewAdjoint(Rule):
         indent, indices = _loops(src, view.shape)
         position = " + ".join([str(offset)] + [f"{i} * {s}" for i, s, n in zip(indices, view.strides, view.shape)
                                                if n > 1])
-        src.line(f"{indent}{flat}[{position}] = {_at(src.name(g), indices) if indices else f'{src.name(g)}[()]'}")
+        src.line(f"{indent}{flat}[{position}] = {_at(src.name(g), indices)}")
 
     def cuda_launch(self, node: Node) -> Launch:
         (g,) = node.inputs
