@@ -1,5 +1,6 @@
-"""Compile rules for gathers along a dim and embedding lookups (``ops/index.py``,
-``ops/layers.py``), with their scatter-add adjoints.
+"""Compile rules for indexing (``ops/index.py``, ``ops/layers.py``): gathers along a dim,
+``x[index]`` along one dim, embedding lookups, their scatter-add adjoints, and the adjoint of a
+view made by basic indexing.
 
 Indices are values of the step: each replay reads this call's indices, checks their range
 as the eager op does (the same exception and message), and gathers or scatters with them.
@@ -8,6 +9,11 @@ as the eager op does (the same exception and message), and gathers or scatters w
   gradient added at the gathered positions (repeats accumulate, in C order of the index as
   the eager kernel adds them). The CPU code is loops over the index's shape; CUDA replays call
   the eager op's device functions.
+- ``TAKE`` / ``PUT_ADD``: ``x[:, ..., index]`` with one integer index array of any shape
+  (``index_select`` too; negative entries count from the end) and its adjoint. Other advanced
+  keys (masks, several arrays) are not reported, so a step using their result is refused.
+- ``VIEW_ADJOINT``: zeros with a gradient written where a basic-index view (``x[:, 0]``,
+  ``x[1:3]``) lies.
 - ``ROW_LOOKUP`` / ``ROW_SCATTER`` / ``ROW_FACTORS``: ``embedding``'s row gather, its
   scatter-add gradient, and the per-row factors of ``padding_idx`` and
   ``scale_grad_by_freq``, computed from each replay's indices. The CPU code calls the kernels
