@@ -67,14 +67,19 @@ def test_compiled_training_step_matches_eager_on_both_devices(optimizer: str, lo
     for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
         step, model = _training_step(device, optimizer, loss_name, activation)
         fn = tapegrad.compile(step) if compiled else step
-        x, y = tapegrad.tensor(X, device=device), tapegrad.tensor(target, device=device)
-        losses = [fn(x, y) for _ in range(4)]
+        y = tapegrad.tensor(target, device=device)
+        # A new batch tensor every call, as in a training loop; the losses are all kept.
+        losses = [fn(tapegrad.tensor(X + 0.25 * k, device=device), y) for k in range(5)]
         assert all(loss.device.type == device for loss in losses)
         runs[device, compiled] = [np.array([loss.item() for loss in losses])]
         runs[device, compiled] += [p.detach().cpu().numpy() for p in model.parameters()]
         runs[device, compiled] += [p.grad.cpu().numpy() for p in model.parameters()]
         if compiled:
-            assert fn.traces == 1  # calls 3 and 4 replayed
+            assert fn.traces == 1  # calls 3 to 5 replayed
+        if compiled and device == "cuda":
+            # Call 3 recorded the device work, calls 4 and 5 issued the recording again.
+            program = _program(fn)
+            assert program.refused is None and program.recordings == 1 and program.recorded is not None
     for other in (("cuda", False), ("cpu", True)):
         for got, want in zip(runs["cuda", True], runs[other]):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
@@ -90,7 +95,7 @@ def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
         loss.backward()
         return loss
 
-    losses = [w2(x).item() for _ in range(3)]
+    losses = [w2(x).item() for _ in range(4)]
     program = _program(w2)
     # Forward and backward elementwise work of one shape: one kernel, and the sum its own; the
     # ones backward starts from is a literal in the kernel, not a filled array.
@@ -100,7 +105,7 @@ def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
     reference = tapegrad.tensor(X[0], requires_grad=True)
     loss = (tapegrad.tanh(reference * 0.5 + 1) * reference + tapegrad.sigmoid(reference)).sum()
     loss.backward()
-    np.testing.assert_allclose(losses, [loss.item()] * 3, rtol=1e-6)
+    np.testing.assert_allclose(losses, [loss.item()] * 4, rtol=1e-6)
     np.testing.assert_allclose(x.grad.cpu().numpy(), reference.grad.numpy(), rtol=1e-6)
 
 
@@ -125,9 +130,14 @@ def test_results_and_gradients_are_fresh_arrays_each_replay() -> None:
         return loss
 
     x = tapegrad.tensor([1.0, 2.0, 3.0], device="cuda")
-    results = [step(x * k) for k in (1, 2, 3, 4)]
-    assert [r.item() for r in results] == [6.0, 12.0, 18.0, 24.0]
-    np.testing.assert_array_equal(w.grad.cpu().numpy(), [4.0, 8.0, 12.0])
+    results, grads = [], []
+    for k in range(1, 7):  # calls 4 to 6 issue a recording, whose buffers every call reuses
+        results.append(step(x * k))
+        grads.append(w.grad)
+    assert [r.item() for r in results] == [6.0 * k for k in range(1, 7)]
+    for k, grad in enumerate(grads, 1):
+        np.testing.assert_array_equal(grad.cpu().numpy(), [k, 2.0 * k, 3.0 * k])
+    assert _program(step).recorded is not None
 
 
 def test_a_new_batch_size_retraces_and_both_versions_replay() -> None:
@@ -200,11 +210,12 @@ def test_gradients_kept_between_steps_a_scheduler_and_a_penalty_replay_as_eager(
         fn = tapegrad.compile(step) if compiled else step
         x, y = tapegrad.tensor(X, device="cuda"), tapegrad.tensor(TARGETS, device="cuda")
         losses = []
-        for _ in range(4):  # the learning rate halves before the first replay
+        for _ in range(7):  # the learning rate halves before the first replay and twice more
             losses.append(fn(x, y).item())
             schedule.step()
         if compiled:
             assert fn.traces == 1
+            assert _program(fn).recorded is not None and _program(fn).recordings == 1
         runs.append([np.array(losses)] + [p.detach().cpu().numpy() for p in model.parameters()])
     for got, want in zip(*runs):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
@@ -244,7 +255,8 @@ def test_a_cnn_step_with_padding_modes_pools_and_class_weights_replays_as_eager(
         step, model = make(device)
         fn = tapegrad.compile(step) if compiled else step
         x, y = tapegrad.tensor(IMAGES, device=device), tapegrad.tensor([0, 2], device=device)
-        runs[device, compiled] = [np.array([fn(x, y).item() for _ in range(3)])]  # eager, traced, replayed
+        # eager, traced, replayed under a recording, the recording issued again
+        runs[device, compiled] = [np.array([fn(x, y).item() for _ in range(4)])]
         runs[device, compiled] += [p.detach().cpu().numpy() for p in model.parameters()]
         if compiled:
             assert fn.traces == 1
@@ -278,7 +290,7 @@ def test_double_backward_through_conv_and_pools_replays_as_eager() -> None:
 
         fn = tapegrad.compile(step) if compiled else step
         x = tapegrad.tensor(IMAGES[:1], device="cuda")
-        runs.append([np.array([fn(x).item() for _ in range(3)])] + [p.detach().cpu().numpy()
+        runs.append([np.array([fn(x).item() for _ in range(4)])] + [p.detach().cpu().numpy()
                                                                     for p in model.parameters()])
         if compiled:
             assert fn.traces == 1
@@ -307,7 +319,7 @@ def test_batch_norm_and_layer_norm_steps_replay_as_eager(training: bool) -> None
 
         fn = tapegrad.compile(step) if compiled else step
         x, y = tapegrad.tensor(IMAGES, device="cuda"), tapegrad.tensor([0, 2], device="cuda")
-        runs.append([np.array([fn(x, y).item() for _ in range(3)])]
+        runs.append([np.array([fn(x, y).item() for _ in range(4)])]
                     + [t.detach().cpu().numpy() for t in model.state_dict().values()])
         if compiled:
             assert fn.traces == 1
@@ -323,7 +335,7 @@ def test_indexing_steps_replay_as_eager_and_check_their_indices() -> None:
     # index_select and a slice of the scores: each replay reads that call's indices and
     # range-checks them as the eager op does.
     rng = np.random.default_rng(2)
-    batches = [(rng.integers(0, 7, (3, 2)), rng.integers(0, 3, 3)) for _ in range(3)]
+    batches = [(rng.integers(0, 7, (3, 2)), rng.integers(0, 3, 3)) for _ in range(5)]
     runs = []
     for device, compiled in (("cuda", True), ("cuda", False), ("cpu", False)):
         tapegrad.manual_seed(0)
@@ -348,6 +360,8 @@ def test_indexing_steps_replay_as_eager_and_check_their_indices() -> None:
             assert fn.traces == 1
             assert {"embedding", "embedding_backward", "embedding_row_factors", "gather", "scatter_add", "index",
                     "index_backward", "index_view_backward", "reshape_copy"} <= _rules_used(fn)
+            # The range checks are part of the recording: the calls below run it.
+            assert _program(fn).recorded is not None and _program(fn).recordings == 1
             before = [p.detach().cpu().numpy() for p in model.parameters()]
             labels = tapegrad.tensor(batches[0][1], device=device)
             with pytest.raises(IndexError, match="got index 9, but the weight has 7 rows"):
@@ -359,3 +373,91 @@ def test_indexing_steps_replay_as_eager_and_check_their_indices() -> None:
     for other, rtol in ((runs[1], 1e-6), (runs[2], 2e-5)):
         for got, want in zip(runs[0], other):
             np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6)
+
+
+# ---------------------------------------------------------------- replays from a recording
+
+def _mse_step() -> tuple[Callable[..., Any], Any]:
+    return _training_step("cuda", "adam", "mse", nn.Tanh)
+
+
+def test_a_recorded_replay_runs_none_of_the_programs_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    step, _ = _mse_step()
+    compiled = tapegrad.compile(step)
+    y = tapegrad.tensor(TARGETS, device="cuda")
+    expected, _ = _mse_step()
+    for k in range(3):  # eager, traced, recorded
+        np.testing.assert_allclose(compiled(tapegrad.tensor(X * k, device="cuda"), y).item(),
+                                   expected(tapegrad.tensor(X * k, device="cuda"), y).item(), rtol=1e-6)
+    program = _program(compiled)
+    assert program.recorded is not None and len(program.recorded.ops) >= len(program.kernels) > 0
+
+    def unit_by_unit(*args: Any) -> None:
+        raise AssertionError("a unit's Python ran")
+
+    def launch(*args: Any) -> None:
+        raise AssertionError("a kernel was launched through the dispatcher's Python path")
+
+    batches = [tapegrad.tensor(X * k, device="cuda") for k in range(3, 6)]
+    eager = [expected(x, y).item() for x in batches]
+    monkeypatch.setattr(CudaProgram, "_run", unit_by_unit)
+    monkeypatch.setattr("tapegrad.backends.cuda_launch.launch", launch)
+    monkeypatch.setattr("tapegrad.backends.cuda_kernels.launch", launch)
+    losses = [compiled(x, y) for x in batches]
+    monkeypatch.undo()
+    np.testing.assert_allclose([loss.item() for loss in losses], eager, rtol=1e-6)
+
+
+def test_a_moved_buffer_records_again_and_then_replays_unit_by_unit() -> None:
+    """An argument whose ``.grad`` the step accumulates into is used where it is: a new one
+    every call makes a new recording, up to ``MAX_RECORDINGS``; results stay exact."""
+    from tapegrad.compiler import cuda_replay
+
+    w = tapegrad.tensor([0.5, -1.0, 2.0], device="cuda", requires_grad=True)
+
+    @tapegrad.compile
+    def step(x: Any) -> Any:
+        loss = (tapegrad.tanh(x * w)).sum()
+        loss.backward()
+        return loss
+
+    calls = cuda_replay.MAX_RECORDINGS + 4
+    for k in range(calls):
+        x = tapegrad.tensor([1.0, 2.0, 3.0 + k], device="cuda", requires_grad=True)
+        x.grad = tapegrad.ones(3, device="cuda")
+        step(x)
+        reference = tapegrad.tensor([1.0, 2.0, 3.0 + k], requires_grad=True)
+        reference.grad = tapegrad.ones(3)
+        tapegrad.tanh(reference * w.detach().cpu()).sum().backward()
+        np.testing.assert_allclose(x.grad.cpu().numpy(), reference.grad.numpy(), rtol=1e-6)
+    program = _program(step)
+    assert program.recordings == cuda_replay.MAX_RECORDINGS and program.recorded is None
+
+
+def test_recording_can_be_turned_off_and_an_output_in_an_inputs_memory_is_not_recorded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def make() -> tuple[Callable[..., Any], Any]:
+        w = tapegrad.tensor([0.5, -1.0, 2.0], device="cuda")
+
+        def step(x: Any) -> Any:
+            w.mul_(x)
+            return w
+
+        return step, w
+
+    step, w = make()
+    compiled = tapegrad.compile(step)
+    for k in range(5):
+        out = compiled(tapegrad.tensor([1.0, 2.0, 0.5], device="cuda"))
+    np.testing.assert_allclose(w.cpu().numpy(), [0.5, -32.0, 2.0 / 32])
+    assert out.cpu().numpy().tolist() == w.cpu().numpy().tolist()
+    assert "lives in an input's memory" in _program(compiled).refused
+
+    monkeypatch.setenv("TAPEGRAD_CUDA_RECORD", "0")
+    step, _ = _mse_step()
+    compiled = tapegrad.compile(step)
+    expected, _ = _mse_step()
+    x, y = tapegrad.tensor(X, device="cuda"), tapegrad.tensor(TARGETS, device="cuda")
+    for _ in range(4):
+        np.testing.assert_allclose(compiled(x, y).item(), expected(x, y).item(), rtol=1e-6)
+    assert _program(compiled).refused == "TAPEGRAD_CUDA_RECORD=0" and _program(compiled).recorded is None

@@ -47,6 +47,7 @@ rate; ``tests/cuda/test_cuda_ptx.py`` checks which kernels stay float32.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable, Sequence
@@ -55,7 +56,7 @@ from typing import Any
 import numpy as np
 from numba.core import config as numba_config
 
-from . import kernel_cache
+from . import cuda_capture, kernel_cache
 from .cuda_launch import launch
 
 ScalarFn = Callable[..., Any]
@@ -206,9 +207,10 @@ def fill_zeros(out: Any, stream: Any = 0) -> Any:
     if numba_config.ENABLE_CUDASIM:
         out.copy_to_device(np.zeros(out.shape, out.dtype), stream=stream)
     elif out.size:
-        from numba.cuda.cudadrv.driver import device_memset
+        from numba.cuda.cudadrv import driver
 
-        device_memset(out, 0, out.size * out.dtype.itemsize, stream=queued(stream))
+        cuda_capture.run(functools.partial(driver.device_memset, out, 0, out.size * out.dtype.itemsize,
+                                           stream=queued(stream)))
     return out
 
 

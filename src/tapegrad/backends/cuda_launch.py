@@ -16,17 +16,24 @@ cache still serves it; an array's layout is computed as numba's ``DeviceNDArray`
 (broadcast arrays are ``A``, else ``C`` or ``F`` where the strides say so). Under the
 simulator, on a stream other than the default one, or for an argument of another kind, the
 dispatcher launches the kernel as before.
+
+:func:`prepared` packs a launch's parameters into a buffer of its own, once, and returns the
+launch as a function to call as often as needed; a ``cuda_capture`` recording keeps launches
+that way, so issuing a recorded launch again is one ``cuLaunchKernel`` call.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import struct
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numba
 import numpy as np
 from numba.core import config as numba_config
+
+from . import cuda_capture
 
 # Each parameter gets its own 8-byte slot, so every slot is aligned for any scalar type.
 _SCALAR_FORMATS: dict[type, str] = {
@@ -121,14 +128,20 @@ class _Compiled:
             _check(error, dispatcher)
         self.function = handle
         self.format = "<" + "".join(_format(k) for k in kinds)
-        slots = struct.calcsize(self.format) // 8
-        self.buffer = ctypes.create_string_buffer(8 * max(slots, 1))
-        base = ctypes.addressof(self.buffer)
-        self.pointers = (ctypes.c_void_p * max(slots, 1))(*[base + 8 * k for k in range(max(slots, 1))])
-        self.address = ctypes.addressof(self.pointers)
+        self.slots = max(struct.calcsize(self.format) // 8, 1)
         # The buffer is shared by every launch of this overload: one thread packs and launches
         # at a time (the driver copies the parameters during cuLaunchKernel).
+        self.buffer, self.pointers, self.address = _parameter_buffer(self.slots)
         self.lock = threading.Lock()
+
+
+def _parameter_buffer(slots: int) -> tuple[Any, Any, int]:
+    """(buffer of ``slots`` 8-byte slots, the array of their addresses cuLaunchKernel takes,
+    that array's address)."""
+    buffer = ctypes.create_string_buffer(8 * slots)
+    base = ctypes.addressof(buffer)
+    pointers = (ctypes.c_void_p * slots)(*[base + 8 * k for k in range(slots)])
+    return buffer, pointers, ctypes.addressof(pointers)
 
 
 def _check(error: Any, dispatcher: Any) -> None:
@@ -152,28 +165,72 @@ def _driver() -> tuple[Any, Any, type]:
     return found
 
 
-def launch(kernel: Any, blocks: Any, threads: Any, stream: Any, *args: Any) -> None:
-    """``kernel[blocks, threads, stream](*args)`` for a ``cuda.jit`` kernel, through the driver
-    directly where it can (see the module docstring)."""
-    if numba_config.ENABLE_CUDASIM or stream:
-        kernel[blocks, threads, stream](*args)
-        return
-    cu_launch, default_stream, device_array = _driver()
+def _overload(kernel: Any, args: tuple) -> _Compiled | None:
+    """The driver-level overload for these arguments, or None where the dispatcher launches."""
+    _, _, device_array = _driver()
     kinds = tuple(_kind(x, device_array) for x in args)
     if None in kinds:
-        kernel[blocks, threads, stream](*args)
-        return
+        return None
     key = (kernel, kinds)
     compiled = _compiled.get(key)
     if compiled is None:
         with _lock:
             compiled = _compiled.get(key) or _Compiled(kernel, args, kinds)
             _compiled[key] = compiled
+    return compiled
+
+
+def launch(kernel: Any, blocks: Any, threads: Any, stream: Any, *args: Any) -> None:
+    """``kernel[blocks, threads, stream](*args)`` for a ``cuda.jit`` kernel, through the driver
+    directly where it can (see the module docstring). While a ``cuda_capture`` recording is in
+    progress the launch is recorded, its parameters packed once."""
+    if cuda_capture.active() is not None:
+        cuda_capture.run(prepared(kernel, blocks, threads, stream, *args))
+        return
+    compiled = None if numba_config.ENABLE_CUDASIM or stream else _overload(kernel, args)
+    if compiled is None:
+        kernel[blocks, threads, stream](*args)
+        return
     values: list[Any] = []
     _values(args, values)
-    gx, gy, gz = _dims(blocks)
-    tx, ty, tz = _dims(threads)
+    cu_launch, default_stream, _ = _driver()
     with compiled.lock:
         struct.pack_into(compiled.format, compiled.buffer, 0, *values)
-        error, = cu_launch(compiled.function, gx, gy, gz, tx, ty, tz, 0, default_stream, compiled.address, 0)
+        error, = cu_launch(compiled.function, *_dims(blocks), *_dims(threads), 0, default_stream, compiled.address, 0)
     _check(error, kernel)
+
+
+class _Packed:
+    """One launch with its parameters packed into a buffer of its own, to issue as often as
+    needed. It holds the arguments, so the memory its pointers name stays allocated."""
+
+    __slots__ = ("kernel", "function", "dims", "buffer", "pointers", "address", "args")
+
+    def __init__(self, kernel: Any, compiled: _Compiled, blocks: Any, threads: Any, args: tuple) -> None:
+        values: list[Any] = []
+        _values(args, values)
+        self.kernel = kernel
+        self.function = compiled.function
+        self.dims = (*_dims(blocks), *_dims(threads))
+        self.buffer, self.pointers, self.address = _parameter_buffer(compiled.slots)
+        struct.pack_into(compiled.format, self.buffer, 0, *values)
+        self.args = args
+
+    def __call__(self) -> None:
+        cu_launch, default_stream, _ = _driver()
+        error, = cu_launch(self.function, *self.dims, 0, default_stream, self.address, 0)
+        _check(error, self.kernel)
+
+
+def prepared(kernel: Any, blocks: Any, threads: Any, stream: Any, *args: Any) -> Callable[[], None]:
+    """The launch ``launch(kernel, blocks, threads, stream, *args)`` as a function of no
+    arguments that issues it (not yet issued). Parameters are packed once where the driver
+    launches; else the function calls the dispatcher with the same arguments."""
+    compiled = None if numba_config.ENABLE_CUDASIM or stream else _overload(kernel, args)
+    if compiled is None:
+        return functools.partial(_dispatch, kernel, blocks, threads, stream, args)
+    return _Packed(kernel, compiled, blocks, threads, args)
+
+
+def _dispatch(kernel: Any, blocks: Any, threads: Any, stream: Any, args: tuple) -> None:
+    kernel[blocks, threads, stream](*args)

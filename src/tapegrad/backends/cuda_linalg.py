@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import cuda_capture
 from . import cuda_kernels as ck
 
 
@@ -243,15 +244,21 @@ def _cublas_operand(cupy: Any, x: Any) -> Any:
 
 def _cublas_product(a: Any, b: Any, out: Any, bias: Any, alpha: float, beta: float, stream: Any) -> None:
     cupy = _cupy()
-    # Numba's stream 0 is the legacy default stream, CuPy's default too; another stream is
-    # handed over by its handle so the work stays ordered with the caller's kernels.
-    with cupy.cuda.ExternalStream(int(stream)) if stream else cupy.cuda.Stream.null:
-        result = cupy.asarray(out)
-        cupy.matmul(_cublas_operand(cupy, a), _cublas_operand(cupy, b), out=result)
-        if alpha != 1:
-            result *= alpha
-        if bias is not None:
-            result += beta * cupy.asarray(bias)
+    result, left, right = cupy.asarray(out), _cublas_operand(cupy, a), _cublas_operand(cupy, b)
+    added = None if bias is None else cupy.asarray(bias)
+
+    def product() -> None:
+        # Numba's stream 0 is the legacy default stream, CuPy's default too; another stream is
+        # handed over by its handle so the work stays ordered with the caller's kernels.
+        with cupy.cuda.ExternalStream(int(stream)) if stream else cupy.cuda.Stream.null:
+            cupy.matmul(left, right, out=result)
+            if alpha != 1:
+                cupy.multiply(result, alpha, out=result)
+            if added is not None:
+                cupy.add(result, beta * added, out=result)
+
+    # A recorded product keeps its CuPy operands: a replay wraps nothing.
+    cuda_capture.run(product)
 
 
 # --------------------------------------------------------------------------- products

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import cuda_capture
 from . import cuda_kernels as ck
 from . import cuda_reduce as cr
 
@@ -268,11 +269,14 @@ def _errors(check: bool, stream: Any) -> Any:
 
 
 def _raise_if_flagged(errors: Any, message: str, stream: Any) -> None:
-    flag, value = errors.copy_to_host(stream=stream)
-    if stream:
-        stream.synchronize()
-    if flag:
-        raise IndexError(message.format(int(value)))
+    def check() -> None:
+        flag, value = errors.copy_to_host(stream=stream)
+        if stream:
+            stream.synchronize()
+        if flag:
+            raise IndexError(message.format(int(value)))
+
+    cuda_capture.host_check(check)
 
 
 def _rows(x: Any) -> Any:

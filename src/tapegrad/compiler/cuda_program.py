@@ -15,15 +15,19 @@ A replay is then one Python call per unit, no autograd bookkeeping, and a forwar
 backward and the activation after a matmul (the bias add) run as one launch each.
 Generated kernels are cached on disk by numba-cuda (``cuda.jit(cache=True)``) under the
 kernel cache, keyed by their source, so a new process compiles none it has seen.
+
+The first replay runs under a recording of its device work, and later calls issue that
+recording again instead of the units' Python (``cuda_replay``).
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import threading
+from typing import Any, Sequence
 
 import numpy as np
 
-from . import conv_rules, index_rules, norm_rules
+from . import conv_rules, cuda_replay, index_rules, norm_rules
 from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
@@ -309,6 +313,12 @@ class CudaProgram:
         self.inputs = [v.index for v in graph.arguments + graph.captured + graph.host]
         self.outputs = [v.index for v in graph.outputs]
         self.size = len(graph.values)
+        # Replays from a recording of the device work (``cuda_replay``), once one is made.
+        self.layout = cuda_replay.Layout(graph)
+        self.recorded: cuda_replay.Recorded | None = None
+        self.recordings = 0
+        self.refused = self.layout.refused if cuda_replay.enabled() else "TAPEGRAD_CUDA_RECORD=0"
+        self.lock = threading.Lock()
         self.launches: list[Launch] = []
         self.kernels: list[GroupKernel] = []
         stored = stored_values(graph, units)
@@ -334,6 +344,34 @@ class CudaProgram:
         self.launches.append(_group_launch(kernel, writes))
 
     def __call__(self, *arrays: Any) -> tuple:
+        with self.lock:  # a recording's buffers serve one call at a time
+            recorded = self.recorded
+            if recorded is not None and recorded.accepts(arrays):
+                return recorded(arrays)
+            if self.refused is None and self.recordings < cuda_replay.MAX_RECORDINGS:
+                return self._record(arrays)
+            self.recorded = None  # its buffers moved for good: let them go
+        return self._run(arrays)
+
+    def _record(self, arrays: Sequence[Any]) -> tuple:
+        """Run the program under a recording; keep the recording for later calls if it can
+        reproduce them."""
+        from ..backends import cuda_capture
+
+        self.recorded = None
+        self.recordings += 1
+        recorded = cuda_replay.Recorded(self.layout, arrays)
+        inputs = recorded.inputs(arrays)  # per-call copies: not part of the recording
+        with cuda_capture.Recording() as recording:
+            outputs = self._run(inputs)
+        self.refused = recording.invalid or recorded.keep(recording.ops, outputs)
+        if self.refused is not None:
+            return outputs  # the recording is dropped: these arrays are the caller's alone
+        self.recorded = recorded
+        return recorded.copy_outputs()
+
+    def _run(self, arrays: Sequence[Any]) -> tuple:
+        """One replay, unit by unit."""
         env: Env = [None] * self.size
         for index, array in zip(self.inputs, arrays):
             env[index] = array

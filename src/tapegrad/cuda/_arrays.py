@@ -24,6 +24,8 @@ import numba
 import numpy as np
 from numba import cuda
 
+from ..backends import cuda_capture
+
 SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 
 if SIMULATED:
@@ -458,6 +460,16 @@ else:
         if offset and base.size:
             gpu_data = gpu_data.view(offset)
         return CudaArray(shape, strides, base.dtype, stream=base.stream, gpu_data=gpu_data)
+
+
+# Transfers take part in recordings of device work (``backends.cuda_capture``): copies are
+# recorded, and a value read back to the host marks a recording as not replayable.
+if SIMULATED:
+    cuda_capture.install(_DeviceBase, CudaArray)
+else:
+    from numba.cuda.cudadrv import driver as _driver
+
+    cuda_capture.install(_DeviceBase, CudaArray, _driver)
 
 
 class _HostBuffer:

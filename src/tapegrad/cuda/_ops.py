@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..backends import cuda_index, cuda_kernels as ck
+from ..backends import cuda_capture, cuda_index, cuda_kernels as ck
 from ._arrays import CudaArray, DeviceKey, empty, flat, is_device_array, to_device, view
 
 
@@ -241,6 +241,18 @@ def out_of_range(index: Any, low: int, high: int) -> int | None:
     return None if position < 0 else int(flat(index)[position])
 
 
+def check_range(index: Any, low: int, high: int, error: Callable[[int], Exception]) -> None:
+    """Raise ``error(value)`` for the first entry ``value`` of the integer device array
+    ``index`` outside ``[low, high)``. A recording (``backends.cuda_capture``) keeps the whole
+    check, so each replay of a compiled step checks that call's indices."""
+    def check() -> None:
+        value = out_of_range(index, low, high)
+        if value is not None:
+            raise error(value)
+
+    cuda_capture.host_check(check)
+
+
 def as_int64(index: Any) -> CudaArray:
     """A C-contiguous int64 device array of an integer index (a copy only when needed)."""
     if not is_device_array(index):
@@ -256,12 +268,12 @@ def _checked_index(index: Any, size: int, dim: int) -> CudaArray:
         host = np.asarray(index, dtype=np.int64)
         bad = host[(host < -size) | (host >= size)]
         value = int(bad.reshape(-1)[0]) if bad.size else None
-        index = to_device(host)
-    else:
-        index = as_int64(index)
-        value = out_of_range(index, -size, size)
-    if value is not None:
-        raise IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}")
+        if value is not None:
+            raise IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}")
+        return to_device(host)
+    index = as_int64(index)
+    check_range(index, -size, size,
+                lambda value: IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}"))
     return index
 
 

@@ -221,14 +221,16 @@ def _check_gather(name: str, input: Tensor, axis: int, index: Tensor) -> None:
 
 def check_gather_range(index: Any, size: int, axis: int) -> None:
     """Raise for an entry of the (non-empty) index array outside ``[0, size)``."""
+    def error(bad: int) -> RuntimeError:
+        return RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
+
     if not isinstance(index, np.ndarray):
         # The first offending entry (one number copied back; the CPU path names the extreme).
-        bad = _cuda_ops().out_of_range(index, 0, size)
-    else:
-        low, high = int(index.min()), int(index.max())
-        bad = None if 0 <= low and high < size else high if high >= size else low
-    if bad is not None:
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {axis} with size {size}")
+        _cuda_ops().check_range(index, 0, size, error)
+        return
+    low, high = int(index.min()), int(index.max())
+    if not (0 <= low and high < size):
+        raise error(high if high >= size else low)
 
 
 def _gather_vjp(step: Step, g: Tensor) -> tuple[Tensor, None]:

@@ -235,9 +235,7 @@ def _check_cuda_rows(index: Any, rows: int) -> None:
     ``[0, rows)`` (one number copied back)."""
     from ..cuda import _ops
 
-    bad_value = _ops.out_of_range(index, 0, rows)
-    if bad_value is not None:
-        raise _index_error(bad_value, rows)
+    _ops.check_range(index, 0, rows, lambda value: _index_error(value, rows))
 
 
 def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) -> None:
