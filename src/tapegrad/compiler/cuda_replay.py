@@ -142,7 +142,6 @@ class Recorded:
     def __init__(self, layout: Layout, arrays: Sequence[Any]) -> None:
         from ..cuda._arrays import empty
 
-        self.layout = layout
         self.bound = [(position, arrays[position], _address(arrays[position])) for position in layout.bound]
         self.staged = [(position, empty(arrays[position].shape, arrays[position].dtype))
                        for position in layout.staged]
