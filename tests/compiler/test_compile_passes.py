@@ -295,7 +295,8 @@ def test_eliminate_dead_keeps_writes_effects_and_what_outputs_need():
     x = _argument(graph, (3,))
     add = (_add, np.dtype(np.float64))
     unused = _node(graph, rules.ELEMENTWISE, (x, 1.0), (3,), add)
-    check = graph.add(Node(rules.CHECK_LABELS, (x,), (), (3, -100)))
+    targets = tuple(graph.new_value((3,), dtype, NODE) for dtype in (np.int64, np.float64, np.bool_))
+    check = graph.add(Node(rules.NLL_TARGETS, (x,), (*targets, graph.new_value((), np.float64, NODE)), (3, -100)))
     written = _node(graph, rules.ELEMENTWISE, (x, 2.0), (3,), add, writes=(x,))
     out = _node(graph, rules.ELEMENTWISE, (x, 3.0), (3,), add)
     graph.outputs = [out]

@@ -314,6 +314,30 @@ def picked_sum(rows, index, weight, denominator):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def nll_targets(labels, class_weights, classes, ignore_index, index, picked, ignored):
+    # PyTorch's nll_loss bookkeeping for flat class-index targets: the class each one picks
+    # (0 for an ignored one, so a gather stays in range), its weight (0 if ignored), whether it
+    # is ignored; returns the total weight, the mean's divisor. An empty ``class_weights``
+    # weighs every class 1.
+    total = 0.0
+    for i in range(labels.shape[0]):
+        label = labels[i]
+        if label == ignore_index:
+            index[i] = 0
+            picked[i] = 0
+            ignored[i] = True
+            continue
+        if label < 0 or label >= classes:
+            raise IndexError("Target " + str(label) + " is out of bounds.")
+        weight = class_weights[label] if class_weights.shape[0] else 1.0
+        index[i] = label
+        picked[i] = weight
+        ignored[i] = False
+        total += picked[i]
+    return total
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def scatter_add_rows(out, index, src):
     # out: (n, m); index, src: (k,) flat positions into out.reshape(-1)
     flat = out.reshape(out.size)
@@ -357,6 +381,20 @@ def negative_picked_sum(rows: np.ndarray, index: np.ndarray, weight: np.ndarray,
     """``-sum(rows[i, index[i]] * weight[i]) / denominator`` as a 0-d array of ``rows``' dtype."""
     value = _linalg_module().picked_sum(rows, index, weight, float(denominator))
     return np.asarray(value, dtype=rows.dtype)
+
+
+def nll_targets(labels: np.ndarray, class_weights: np.ndarray | None, classes: int, ignore_index: int,
+                dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Class-index targets ``labels`` (int64) for ``classes`` classes, as nll_loss reads them:
+    (the class each picks, 0 where ignored; its weight in ``dtype``, 0 where ignored; whether it
+    equals ``ignore_index``; the total weight as a 0-d array of ``dtype``). Raises PyTorch's
+    IndexError for a target out of range."""
+    shape = labels.shape
+    index, picked, ignored = np.empty(shape, np.int64), np.empty(shape, dtype), np.empty(shape, np.bool_)
+    weights = np.empty(0, dtype) if class_weights is None else np.ascontiguousarray(class_weights, dtype)
+    total = _linalg_module().nll_targets(np.ascontiguousarray(labels).reshape(-1), weights, classes, ignore_index,
+                                         index.reshape(-1), picked.reshape(-1), ignored.reshape(-1))
+    return index, picked, ignored, np.asarray(total, dtype)
 
 
 def scatter_add_flat(out: np.ndarray, flat_index: np.ndarray, src: np.ndarray) -> None:

@@ -235,17 +235,18 @@ SOFTMAX = Softmax("softmax")
 
 
 class PickedSum(Rule):
-    """``attrs = denominator``: ``-sum(rows[i, index[i]] * weight[i]) / denominator``, the NLL of
-    class-index targets for (batch, classes) log-probabilities, as a 0-d array."""
+    """``-sum(rows[i, index[i]] * weight[i]) / total``, the NLL of class-index targets for
+    (batch, classes) log-probabilities, as a 0-d array (inputs: rows, index, weight, and for a
+    mean the 0-d total weight it divides by)."""
 
     def emit(self, node: Node, src: "Source") -> None:
-        rows, index, weight = node.inputs
+        rows, index, weight, *total = node.inputs
         (out,) = node.outputs
         kernel = src.global_("picked_sum", "_cpu._linalg_module().picked_sum")
+        denominator = f"np.float64({src.name(total[0])}[()])" if total else "1.0"
         result = src.fresh(out)
         src.line(f"{result} = np.empty((), {numpy_type(out.dtype)})")
-        src.line(f"{result}[()] = {kernel}({src.name(rows)}, {src.name(index)}, {src.name(weight)}, "
-                 f"{float(node.attrs)!r})")
+        src.line(f"{result}[()] = {kernel}({src.name(rows)}, {src.name(index)}, {src.name(weight)}, {denominator})")
 
 
 PICKED_SUM = PickedSum("nll")
@@ -271,27 +272,28 @@ class Full(Rule):
 FULL = Full("full")
 
 
-class CheckLabels(Rule):
-    """``attrs = (classes, ignore_index)``: raise if a class-index target is out of range, or
-    equals ``ignore_index`` (the step was recorded for batches without ignored targets: their
-    count is part of the mean's denominator)."""
+class NllTargets(Rule):
+    """``attrs = (classes, ignore_index)``: class-index targets (and the class weights, when
+    given) to (the class each target picks, its weight, whether it is ignored, the 0-d total
+    weight), as ``cpu.nll_targets``; raises for a target out of range."""
 
-    effect = True
+    effect = True  # the range check raises even when the results go unused
 
     def emit(self, node: Node, src: "Source") -> None:
-        (labels,) = node.inputs
+        labels, *weights = node.inputs
         classes, ignore_index = node.attrs
-        flat = src.temp("labels")
-        src.line(f"{flat} = {src.name(labels)}.reshape(-1)")
-        src.line(f"for i0 in range({flat}.shape[0]):")
-        src.line(f"    if {flat}[i0] == {int(ignore_index)}:")
-        src.line("        raise ValueError('tapegrad.compile: this step was recorded for batches without ignored targets "
-                 "(target == ignore_index); run such batches eagerly')")
-        src.line(f"    if {flat}[i0] < 0 or {flat}[i0] >= {int(classes)}:")
-        src.line("        raise IndexError('Target is out of bounds.')")
+        index, picked, ignored, total = node.outputs
+        kernel = src.global_("nll_targets", "_cpu._linalg_module().nll_targets")
+        for out in (index, picked, ignored):
+            src.line(f"{src.fresh(out)} = np.empty({out.shape!r}, {numpy_type(out.dtype)})")
+        src.line(f"{src.fresh(total)} = np.empty((), {numpy_type(total.dtype)})")
+        class_weights = src.name(weights[0]) if weights else f"np.empty(0, {numpy_type(picked.dtype)})"
+        src.line(f"{src.name(total)}[()] = {kernel}(np.ascontiguousarray({src.name(labels)}).reshape(-1), "
+                 f"{class_weights}, {int(classes)}, {int(ignore_index)}, {src.name(index)}.reshape(-1), "
+                 f"{src.name(picked)}.reshape(-1), {src.name(ignored)}.reshape(-1))")
 
 
-CHECK_LABELS = CheckLabels("check_labels")
+NLL_TARGETS = NllTargets("nll_targets")
 
 
 class FusedUpdate(Rule):

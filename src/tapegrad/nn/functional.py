@@ -495,31 +495,21 @@ class _Targets:
         if weight is not None and tuple(weight.shape) != (classes,):
             raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no classes but "
                                f"got weight tensor of shape: {list(weight.shape)}")
-        labels = target._data.astype(np.int64)
-        self.ignored = np.asarray(labels == ignore_index)
-        valid = np.asarray(np.where(self.ignored, 0, labels))
-        if np.any((valid < 0) | (valid >= classes)):
-            bad = int(valid[(valid < 0) | (valid >= classes)].reshape(-1)[0])
-            raise IndexError(f"Target {bad} is out of bounds.")
         dtype = log_probs._data.dtype
-        self.class_weights = np.ones(classes, dtype) if weight is None else weight._data.astype(dtype)
-        self.index = _wrap(valid)
-        picked = np.asarray(np.where(self.ignored, 0, self.class_weights[valid])).astype(dtype)
+        index, picked, ignored, total = cpu.nll_targets(target._data, None if weight is None else weight._data,
+                                                        classes, ignore_index, dtype)
+        self.index = _wrap(index)
         self.picked_weight = _wrap(picked)
-        self.total_weight = float(picked.sum())
-        self.ignored_mask = _wrap(self.ignored) if self.ignored.any() else None
+        # The mean's divisor: a number, or while a step is compiled the 0-d tensor each replay
+        # computes, so batches with other weights or other ignored targets divide by their own.
+        self.total_weight: float | Tensor = float(total)
+        self.ignored_mask = _wrap(ignored) if ignored.any() else None
         if trace.ACTIVE is not None:
-            self._trace(target, weight, ignore_index)
-
-    def _trace(self, target: Tensor, weight: Tensor | None, ignore_index: int) -> None:
-        # The replay checks every batch's labels, as this constructor does; with no ignored
-        # label the index is the target itself and each picked weight is 1.
-        tracer = trace.ACTIVE
-        if weight is not None or self.ignored_mask is not None:
-            raise trace.TraceError("tapegrad.compile: class weights and ignored targets in losses are not supported")
-        tracer.emit(rules.CHECK_LABELS, (target,), (), (self.classes, ignore_index))
-        tracer.alias(self.index._data, target)
-        tracer.emit(rules.FULL, (), self.picked_weight._data, 1.0)
+            self.total_weight = _wrap(total)
+            # Always masked while compiled: a later batch may ignore targets this one does not.
+            self.ignored_mask = _wrap(ignored)
+            inputs = (target,) if weight is None else (target, weight)
+            trace.ACTIVE.emit(rules.NLL_TARGETS, inputs, (index, picked, ignored, total), (classes, ignore_index))
 
 
 def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
@@ -537,10 +527,12 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
 
     if log_probs.ndim == 2 and reduction != "none":
         # The common (batch, classes) case as one kernel instead of gather, multiply and sum.
+        traced = isinstance(denominator, Tensor)
         out = _wrap(cpu.negative_picked_sum(log_probs._data, targets.index._data, targets.picked_weight._data,
-                                            denominator))
+                                            float(denominator._data) if traced else denominator))
         if trace.ACTIVE is not None:
-            trace.ACTIVE.emit(rules.PICKED_SUM, (log_probs, targets.index, targets.picked_weight), out, denominator)
+            divisor = (denominator,) if traced else ()
+            trace.ACTIVE.emit(rules.PICKED_SUM, (log_probs, targets.index, targets.picked_weight, *divisor), out)
     else:
         out = _without_grad(forward)
     if grad_mode.state.enabled and log_probs._requires_grad:
@@ -668,8 +660,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             return nll
         from ..cuda._arrays import adopt
 
-        # Constants, as on the CPU (which copies them): no gradient flows to the weights.
-        class_weights = None if weight is None else weight.detach().to(log_probs.dtype).reshape(shape)
         # Every target compared on the device (the CPU path reads them): no host round trip.
         ignored = ew.eq(target, ignore_index)
         total_weight = None if total is None else _wrap(adopt(total)).reshape(()).to(log_probs.dtype)
@@ -678,9 +668,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         nll = _nll(log_probs, targets, reduction)
         if not label_smoothing:
             return nll
-        class_weights = _wrap(targets.class_weights.reshape(shape)) if weight is not None else None
         ignored = targets.ignored_mask
         total_weight = targets.total_weight
+    # Constants: no gradient flows to the weights.
+    class_weights = None if weight is None else weight.detach().to(log_probs.dtype).reshape(shape)
     return _smoothed_nll(nll, log_probs, class_weights, ignored, total_weight, reduction, label_smoothing)
 
 
