@@ -148,3 +148,26 @@ def test_module_also_reachable_through_a_deep_container_is_found():
     x = tapegrad.ones(3, 2)
     for _ in range(3):
         np.testing.assert_allclose(compiled(x).detach().numpy(), forward(x).detach().numpy(), **F32_TOL)
+
+
+@pytest.mark.parametrize("reduce", [lambda y: y.std(), lambda y: y.var(), lambda y: y.mean((0, 1), keepdim=True)],
+                         ids=["std", "var", "mean_keepdim"])
+def test_mean_over_every_dim_kept_as_size_one(reduce):
+    """A mean over all dims that keeps them as size 1 (std's and var's first step) is the
+    eager number: its replay once failed to compile in Numba."""
+    weight = tapegrad.tensor(np.linspace(-1, 1, 24).reshape(4, 6), requires_grad=True)
+
+    def step(x):
+        weight.grad = None
+        out = reduce(weight * x).sum()
+        out.backward()
+        return out
+
+    compiled = tapegrad.compile(step)
+    for k in range(4):
+        x = tapegrad.tensor(np.linspace(0.5, 1.5 + k, 24).reshape(4, 6))
+        want = step(x).item()
+        want_grad = weight.grad.numpy().copy()
+        np.testing.assert_allclose(compiled(x).item(), want, rtol=1e-12)
+        np.testing.assert_allclose(weight.grad.numpy(), want_grad, rtol=1e-12, atol=1e-15)
+    assert compiled.traces == 1

@@ -123,9 +123,11 @@ class Sum(Rule):
         kept_index = ", ".join(indices[d] for d in kept) if kept else ""
         load = f"{src.name(x)}[{', '.join(indices)}]" if x.shape else f"{src.name(x)}[()]"
         src.line("    " * len(x.shape) + f"{acc}[{kept_index or '()'}] += {load}")
-        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        if divisor != 1:
+            # In place: Numba makes a scalar of a 0-d array divided by a number.
+            src.line(f"{acc} /= {float(divisor)!r}")
         result = src.fresh(out)
-        src.line(f"{result} = ({acc}{scale}).astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
+        src.line(f"{result} = {acc}.astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
 
 
 SUM = Sum("sum")
