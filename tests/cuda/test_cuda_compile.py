@@ -85,6 +85,46 @@ def test_compiled_training_step_matches_eager_on_both_devices(optimizer: str, lo
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+def _joins_products_and_extremes(device: str) -> tuple[Callable[..., Any], list[Any]]:
+    """A step using batched, matrix-vector and vector products, cat, stack, max over a dim,
+    amax, logsumexp and argmax, with parameters on ``device``."""
+    w = tapegrad.tensor(X[:, :4] * 0.5, device=device, requires_grad=True)
+    v = tapegrad.tensor(TARGETS[:, :2] - 0.25, device=device, requires_grad=True)  # (4, 2)
+    labels = tapegrad.tensor([1, 0, 3, 2], device=device)
+
+    def step(x: Any) -> Any:
+        w.grad = v.grad = None
+        h = w * x
+        joined = tapegrad.cat([h, h.square()], 1)  # (4, 8)
+        stacked = tapegrad.stack([h, w], 0)  # (2, 4, 4)
+        product = (stacked @ v).tanh()  # (2, 4, 2), through bmm
+        loss = (product.sum() + joined.max(1).values.sum() + tapegrad.amax(h, 0).square().sum()
+                + tapegrad.logsumexp(joined, 1).sum() + h.mv(v[:, 0]).dot(v[:, 1]))
+        loss.backward()
+        hits = (h.argmax(1) == labels).float().mean()
+        return loss, hits
+
+    return step, [w, v]
+
+
+def test_products_joins_and_extremes_replay_as_eager() -> None:
+    runs = {}
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
+        step, params = _joins_products_and_extremes(device)
+        fn = tapegrad.compile(step) if compiled else step
+        results = [fn(tapegrad.tensor(X[:, 2:] + 0.3 * k, device=device)) for k in range(5)]
+        runs[device, compiled] = [np.array([[loss.item(), hits.item()] for loss, hits in results])]
+        runs[device, compiled] += [p.grad.cpu().numpy() for p in params]
+        if compiled:
+            assert fn.traces == 1
+        if compiled and device == "cuda":
+            program = _program(fn)
+            assert program.refused is None and program.recordings == 1
+    for other in (("cuda", False), ("cpu", True)):
+        for got, want in zip(runs["cuda", True], runs[other]):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
     x = tapegrad.tensor(X[0], device="cuda", requires_grad=True)
 

@@ -7,8 +7,8 @@ grid-stride loop over the group's elements whose body calls the ops' own scalar 
 compiled step has static shapes, so every operand's strides, offset and broadcasting are
 baked into the kernel's index arithmetic as constants, and filled constants (the ones
 backward starts from, a mean's divisor) become literals. The other nodes call the kernels
-the eager CUDA ops call (``tapegrad.cuda._kernels``: reductions, matmul, softmax, NLL,
-optimizer updates; ``backends.cuda_conv`` and ``cuda_norm`` through the convolution,
+the eager CUDA ops call (``tapegrad.cuda._kernels``: sums, max/min, matmul, softmax, NLL,
+optimizer updates; ``ops.movement.joined`` for cat and stack; ``backends.cuda_conv`` and ``cuda_norm`` through the convolution,
 pooling and norm rules' own ``cuda_launch``), so compiled and eager steps share their arithmetic.
 
 A replay is then one Python call per unit, no autograd bookkeeping, and a forward chain, its
@@ -31,7 +31,7 @@ from . import conv_rules, cuda_replay, index_rules, norm_rules
 from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
-from .rules import (ADDMM, ELEMENTWISE, FULL, FUSED_UPDATE, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Env, Launch, Rule,
+from .rules import (ADDMM, ELEMENTWISE, EXTREME, FULL, FUSED_UPDATE, JOIN, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Env, Launch, Rule,
                     _c_strides, _size)
 from .trace import ON_CUDA, TraceError
 
@@ -51,7 +51,7 @@ NLL_BACKWARD_CUDA = CudaOnly("nll_backward_cuda")
 """The gradient of ``NLL_CUDA`` (inputs: gradient, target, total weight, class weights or
 None; ``attrs = (shape, ignore_index, reduction)``)."""
 
-SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, RESHAPE_COPY, MATMUL, ADDMM, SOFTMAX, FULL,
+SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, EXTREME, RESHAPE_COPY, JOIN, MATMUL, ADDMM, SOFTMAX, FULL,
                                          FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
 # Convolution, pooling, the norms, gathers and embeddings: each rule makes its own call of the
 # eager CUDA kernels.
@@ -223,9 +223,23 @@ def _node_launch(node: Node) -> Launch:
 
         def launch(env: Env) -> None:
             env[out.index] = reduce(env[ins[0]], tuple(axes), out.dtype).reshape(out.shape)
+    elif rule is EXTREME:
+        axes, largest = node.attrs
+        positions = node.outputs[1]
+
+        def launch(env: Env) -> None:
+            values, indices = _kernels.reduce_extreme(env[ins[0]], tuple(axes), largest)
+            env[out.index], env[positions.index] = values.reshape(out.shape), indices.reshape(positions.shape)
     elif rule is RESHAPE_COPY:
         def launch(env: Env) -> None:
             env[out.index] = _ops.contiguous_copy(env[ins[0]]).reshape(out.shape)
+    elif rule is JOIN:
+        from ..ops.movement import joined
+
+        axis, stacked = node.attrs
+
+        def launch(env: Env) -> None:
+            env[out.index] = joined([env[i] for i in ins], axis, stacked, out.dtype)
     elif rule is MATMUL:
         def launch(env: Env) -> None:
             env[out.index] = _kernels.matmul(env[ins[0]], env[ins[1]]).reshape(out.shape)

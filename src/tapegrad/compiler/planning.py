@@ -20,12 +20,12 @@ import numpy as np
 from .fusion import Group
 from .graph import NODE, Graph, Node, Value
 from .index_rules import SCATTER_ADD
-from .rules import ADDMM, FULL, MATMUL, NLL_TARGETS, PICKED_SUM, SOFTMAX, SUM
+from .rules import ADDMM, EXTREME, FULL, JOIN, MATMUL, NLL_TARGETS, PICKED_SUM, SOFTMAX, SUM
 
 # Rules whose result is a new array that aliases none of their inputs. The result of any other
 # rule (a view, a reshaping copy that may return its input, a convolution helper) is assumed to
 # share memory with every input.
-_FRESH = {MATMUL, ADDMM, SOFTMAX, PICKED_SUM, NLL_TARGETS, SCATTER_ADD, SUM, FULL}
+_FRESH = {MATMUL, ADDMM, SOFTMAX, PICKED_SUM, NLL_TARGETS, SCATTER_ADD, SUM, EXTREME, JOIN, FULL}
 # Rules whose result ``codegen`` asks the plan for (the others allocate as they always did).
 PLANNED_RULES = {MATMUL, ADDMM, SOFTMAX, SCATTER_ADD}
 # Slots start on 64-byte boundaries, so vector loads in the loops stay aligned.

@@ -133,6 +133,39 @@ class Sum(Rule):
 SUM = Sum("sum")
 
 
+class Extreme(Rule):
+    """``attrs = (axes, largest)``: (values, int64 positions within the reduced block) of the
+    max or min over ``axes``, reduced dims dropped, as ``cpu.reduce_extreme`` computes them."""
+
+    def describe(self, node: Node) -> str:
+        axes, largest = node.attrs
+        return f"{'max' if largest else 'min'} axes={list(axes)}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (x,) = node.inputs
+        values, indices = node.outputs
+        axes, largest = node.attrs
+        kept = [d for d in range(len(x.shape)) if d not in axes]
+        inner = _size(tuple(x.shape[d] for d in axes))
+        name = src.name(x)
+        trailing = tuple(axes) == tuple(range(len(x.shape) - len(axes), len(x.shape)))
+        moved = name if trailing else f"np.transpose({name}, {tuple(kept + list(axes))!r})"
+        rows, found, where = src.temp("rows"), src.temp("values"), src.temp("indices")
+        count = _size(values.shape)
+        src.line(f"{rows} = np.ascontiguousarray({moved}).reshape(({count}, {inner}))")
+        src.line(f"{found} = np.empty({count}, {numpy_type(values.dtype)})")
+        src.line(f"{where} = np.empty({count}, np.int64)")
+        # Booleans compare as bytes (the eager kernel reads them so too).
+        as_bytes = ".view(np.uint8)" if values.dtype == np.bool_ else ""
+        kernel = src.global_("extreme_rows", "_cpu._reduce_module().extreme_rows")
+        src.line(f"{kernel}({rows}{as_bytes}, {found}{as_bytes}, {where}, {bool(largest)})")
+        src.define(values, f"{found}.reshape({values.shape!r})")
+        src.define(indices, f"{where}.reshape({indices.shape!r})")
+
+
+EXTREME = Extreme("extreme")
+
+
 class ReshapeCopy(Rule):
     """The input (any strides) copied into a new C-ordered array of the output's shape."""
 
@@ -143,6 +176,33 @@ class ReshapeCopy(Rule):
 
 
 RESHAPE_COPY = ReshapeCopy("reshape_copy")
+
+
+class Join(Rule):
+    """``attrs = (axis, stacked)``: the inputs joined along ``axis`` (``cat``), or each placed
+    at its own index of a new ``axis`` (``stack``), cast to the output's dtype."""
+
+    def describe(self, node: Node) -> str:
+        axis, stacked = node.attrs
+        return f"{'stack' if stacked else 'cat'} axis={axis}"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (out,) = node.outputs
+        axis, stacked = node.attrs
+        result = src.fresh(out)
+        src.line(f"{result} = np.empty({out.shape!r}, {numpy_type(out.dtype)})")
+        start = 0
+        for k, part in enumerate(node.inputs):
+            name = src.name(part)
+            if stacked:
+                where, value = str(k), name if part.shape else f"{name}[()]"
+            else:
+                length = part.shape[axis]
+                where, value, start = f"{start}:{start + length}", name, start + length
+            src.line(f"{result}[{', '.join([':'] * axis + [where])}] = {value}")
+
+
+JOIN = Join("join")
 
 
 def name_of_base(view: Node, src: "Source") -> str:
@@ -163,14 +223,21 @@ def _as_matrix_expr(src: "Source", value: Value) -> str:
 
 
 class MatMul(Rule):
-    """``out = a @ b`` for 2-D float operands (``attrs`` unused)."""
+    """``out = a @ b`` for 2-D float operands, or stacked 3-D ones (``attrs`` unused), as
+    ``cpu.matmul`` computes it."""
 
     def emit(self, node: Node, src: "Source") -> None:
         a, b = node.inputs
         (out,) = node.outputs
         result = src.fresh(out)
         src.line(f"{result} = {src.allocate(out)}")
-        src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
+        if a.shape[-1] == 0:
+            src.line(f"{result}[...] = 0")
+        elif len(out.shape) == 3:
+            kernel = src.global_("batched_dot", "_cpu._linalg_module().batched_dot")
+            src.line(f"{kernel}(np.ascontiguousarray({src.name(a)}), np.ascontiguousarray({src.name(b)}), {result})")
+        else:
+            src.line(f"np.dot({_as_matrix_expr(src, a)}, {_as_matrix_expr(src, b)}, {result})")
 
 
 MATMUL = MatMul("mm")

@@ -1179,10 +1179,10 @@ def cast(input: Tensor, dtype: _dtypes.dtype) -> Tensor:
     """A copy of ``input`` in ``dtype`` (grad flows back, cast to the input's dtype)."""
     if isinstance(input._data, np.ndarray):
         data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
-        if trace.ACTIVE is not None:
-            trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, dtype.numpy))
     else:
         data = _cuda_ops().cast(input._data, dtype.numpy)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, dtype.numpy))
     result = _wrap(data)
     if dtype.is_floating_point and grad_mode.state.enabled and input._requires_grad:
         return record(TO_COPY, (input,), result)
@@ -1206,10 +1206,10 @@ TO_COPY = OpDef("to_copy", "ToCopyBackward0", _to_copy_vjp)
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     if isinstance(input._data, np.ndarray):
         data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
-        if trace.ACTIVE is not None:
-            trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, input._data.dtype))
     else:
         data = _cuda_ops().contiguous_copy(input._data)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (input,), data, (rules.identity, input._data.dtype))
     result = _wrap(data)
     if grad_mode.state.enabled and input._requires_grad:
         return record(CLONE, (input,), result)

@@ -71,9 +71,20 @@ SQUEEZE_ROW = OpDef("matmul_squeeze", "SqueezeBackward4", lambda step, g: (g.res
 UNSAFE_VIEW = OpDef("matmul_view", "UnsafeViewBackward0", lambda step, g: (g.reshape(step.input_meta[0][0]),))
 
 
-def _check_traceable(a: Tensor) -> None:
-    if a._data.dtype.kind != "f":
-        raise trace.TraceError(f"tapegrad.compile: integer matrix products ({a.dtype}) are not supported")
+def _check_traceable(data: Any) -> None:
+    if data.dtype.kind != "f":
+        raise trace.TraceError(f"tapegrad.compile: integer matrix products ({data.dtype}) are not supported")
+
+
+def _traced_multiply(a: Tensor | Any, b: Tensor | Any) -> Any:
+    """``_multiply`` of two tensors or arrays viewing tensors (2-D, or stacked 3-D), reported to
+    the tracer as one product."""
+    a_data = a._data if isinstance(a, Tensor) else a
+    data = _multiply(a_data, b._data if isinstance(b, Tensor) else b)
+    if trace.ACTIVE is not None:
+        _check_traceable(a_data)
+        trace.ACTIVE.emit(rules.MATMUL, (a, b), data)
+    return data
 
 
 def _reshaped(x: Tensor, shape: tuple[int, ...], op: OpDef) -> Tensor:
@@ -103,11 +114,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
                            f"{mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("mm", input, mat2)
-    data = _multiply(input._data, mat2._data)
-    if trace.ACTIVE is not None:
-        _check_traceable(input)
-        trace.ACTIVE.emit(rules.MATMUL, (input, mat2), data)
-    return _product(MM, input, mat2, data)
+    return _product(MM, input, mat2, _traced_multiply(input, mat2))
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -116,7 +123,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
     _same_dtype("bmm", input, mat2)
-    return _product(BMM, input, mat2, _multiply(input._data, mat2._data))
+    return _product(BMM, input, mat2, _traced_multiply(input, mat2))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -129,7 +136,7 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
     if input._data.dtype != other._data.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{input.dtype.scalar_name} and {other.dtype.scalar_name}")
-    data = _multiply(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
+    data = _traced_multiply(input._data.reshape(1, -1), other._data.reshape(-1, 1)).reshape(())
     return _product(DOT, input, other, data)
 
 
@@ -174,7 +181,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
         raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat ({input.shape[0]}x{input.shape[1]}), "
                            f"vec ({vec.shape[0]})")
     _same_dtype("mv", input, vec)
-    return _product(MV, input, vec, _multiply(input._data, vec._data.reshape(-1, 1)).reshape(-1))
+    return _product(MV, input, vec, _traced_multiply(input, vec._data.reshape(-1, 1)).reshape(-1))
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
@@ -219,7 +226,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
         product = _addmm_cuda(input, mat1, mat2, beta, alpha)
     out = _wrap(product)
     if trace.ACTIVE is not None:
-        _check_traceable(mat1)
+        _check_traceable(mat1._data)
         trace.ACTIVE.emit(rules.ADDMM, (input, mat1, mat2), product, (beta, alpha))
     if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
         return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))

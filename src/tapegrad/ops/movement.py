@@ -19,7 +19,7 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..device import as_device
-from ..compiler import trace
+from ..compiler import rules, trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OpDef, record
 
@@ -133,9 +133,7 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
 def _reshaped_copy(input: Tensor, data: Any) -> Tensor:
     """``data``, a new array holding ``input`` reshaped, as a tensor (reported to the tracer)."""
     if trace.ACTIVE is not None:
-        from ..compiler.rules import RESHAPE_COPY as RESHAPE_COPY_RULE
-
-        trace.ACTIVE.emit(RESHAPE_COPY_RULE, (input,), data)
+        trace.ACTIVE.emit(rules.RESHAPE_COPY, (input,), data)
     return _wrap(data)
 
 
@@ -392,10 +390,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {axis}. Expected size "
                                    f"{ref.shape[d]} but got size {x.shape[d]} for tensor number {i} in the list.")
     dtype = _dtypes.result_type([x.dtype for x in tensors], [], [])
-    if _same_device(tensors):
-        data = np.concatenate([x._data for x in parts], axis=axis).astype(dtype.numpy, copy=False)
-    else:
-        data = _cat_cuda([x._data for x in parts], axis, dtype.numpy)
+    _same_device(tensors)
+    data = joined([x._data for x in parts], axis, False, dtype.numpy)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.JOIN, parts, data, (axis, False))
     result = _wrap(data)
     if grad_mode.state.enabled and any(x._requires_grad for x in tensors):
         sizes = tuple(x.shape[axis] if not (x.ndim == 1 and x.shape[0] == 0 and ref.ndim != 1) else 0
@@ -418,6 +416,17 @@ def _same_device(tensors: Sequence[Tensor]) -> bool:
 
         raise RuntimeError(_SAME_DEVICE)
     return False
+
+
+def joined(arrays: Sequence[Any], axis: int, stacked: bool, dtype: np.dtype) -> Any:
+    """``arrays`` (on one device) concatenated along ``axis``, or stacked along a new ``axis``,
+    in ``dtype``: the work of ``cat`` and ``stack``, and of their compiled replays on CUDA."""
+    if isinstance(arrays[0], _NDARRAY):
+        join = np.stack if stacked else np.concatenate
+        return join(list(arrays), axis=axis).astype(dtype, copy=False)
+    if stacked:
+        arrays = [_cuda_views().reshape_view(a, a.shape[:axis] + (1,) + a.shape[axis:]) for a in arrays]
+    return _cat_cuda(arrays, axis, dtype)
 
 
 def _cat_cuda(arrays: Sequence[Any], axis: int, dtype: np.dtype) -> Any:
@@ -462,11 +471,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Any = None) -> Tensor
                                f"entry 0 and {list(x.shape)} at entry {i}")
     axis = _wrap_dim(dim, tensors[0].ndim + 1)
     dtype = _dtypes.result_type([x.dtype for x in tensors], [], [])
-    if _same_device(tensors):
-        data = np.stack([x._data for x in tensors], axis=axis).astype(dtype.numpy, copy=False)
-    else:
-        data = _cat_cuda([_cuda_views().reshape_view(x._data, x.shape[:axis] + (1,) + x.shape[axis:])
-                          for x in tensors], axis, dtype.numpy)
+    _same_device(tensors)
+    data = joined([x._data for x in tensors], axis, True, dtype.numpy)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.JOIN, tensors, data, (axis, True))
     result = _wrap(data)
     if grad_mode.state.enabled and any(x._requires_grad for x in tensors):
         return record(STACK, tensors, result, (axis,))

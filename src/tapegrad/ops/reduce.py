@@ -199,10 +199,17 @@ def _check_nonempty(name: str, input: Tensor, axes: tuple[int, ...], dim: Any) -
             raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
-def _extreme(input: Tensor, axes: tuple[int, ...], largest: bool) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(input._data, np.ndarray):
-        return cpu.reduce_extreme(input._data, axes, largest)
-    return _cuda_kernels().reduce_extreme(input._data, axes, largest)
+def _extreme(input: Tensor | Any, axes: tuple[int, ...], largest: bool) -> tuple[Any, Any]:
+    """(values, positions) of the max or min of a tensor, or of an array viewing one, over
+    ``axes`` (reduced dims dropped), reported to the tracer."""
+    data = input._data if isinstance(input, Tensor) else input
+    if isinstance(data, np.ndarray):
+        values, indices = cpu.reduce_extreme(data, axes, largest)
+    else:
+        values, indices = _cuda_kernels().reduce_extreme(data, axes, largest)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.EXTREME, (input,), (values, indices), (axes, largest))
+    return values, indices
 
 
 def _evenly_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
@@ -250,14 +257,6 @@ def _select_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     if not keepdim:
         g = g.unsqueeze(axis)
         indices = indices.unsqueeze(axis)
-    if not isinstance(g._data, np.ndarray):
-        # On CUDA the scatter is a comparison with the positions along ``axis`` (elementwise
-        # kernels, and differentiable like the scatter).
-        from ..creation import arange
-
-        positions = arange(in_shape[axis], device=g.device).reshape(
-            tuple(in_shape[axis] if d == axis else 1 for d in range(len(in_shape))))
-        return (g * (positions == indices).to(g.dtype),)
     from .index import scatter_into_zeros
 
     return (scatter_into_zeros(g, in_shape, axis, indices),)
@@ -298,11 +297,7 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str) -> Tensor:
     if dim is None:
         _check_nonempty(name, input, tuple(range(input.ndim)), None)
-        flat = input._data.reshape(-1)
-        if isinstance(flat, np.ndarray):
-            _, index = cpu.reduce_extreme(flat, (0,), largest)
-        else:
-            _, index = _cuda_kernels().reduce_extreme(flat, (0,), largest)
+        _, index = _extreme(input._data.reshape(-1), (0,), largest)
         data = index.reshape((1,) * input.ndim) if keepdim else index.reshape(())
         return _wrap(data)
     axes = normalize_dims(dim, input._data.ndim)
