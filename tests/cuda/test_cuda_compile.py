@@ -125,6 +125,32 @@ def test_products_joins_and_extremes_replay_as_eager() -> None:
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+def test_dropout_steps_draw_each_replays_mask_and_are_recorded() -> None:
+    runs = []
+    for compiled in (False, True):
+        tapegrad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 5), nn.Dropout(0.3), nn.ReLU(), nn.Linear(5, 3)).to("cuda")
+        opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tapegrad.compile(step) if compiled else step
+        y = tapegrad.tensor(LABELS, device="cuda")
+        losses = [fn(tapegrad.tensor(X, device="cuda"), y).item() for _ in range(5)]
+        runs.append([np.array(losses)] + [p.detach().cpu().numpy() for p in model.parameters()])
+        if compiled:
+            program = _program(fn)
+            assert program.refused is None and program.recordings == 1
+    assert len(set(runs[0][0].tolist())) == 5  # one batch, a new mask every call
+    for got, want in zip(runs[1], runs[0]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
     x = tapegrad.tensor(X[0], device="cuda", requires_grad=True)
 

@@ -177,3 +177,23 @@ def test_index_edge_cases() -> None:
         cn.scatter_add(table, cuda.to_device(np.array([-1], np.int64)), cuda.to_device(np.ones((1, 2), np.float32)))
     with pytest.raises(ValueError):
         cn.index_select(table, cuda.to_device(np.zeros(2, np.int32)))
+
+
+@pytest.mark.parametrize("inplace", [False, True], ids=["dropout", "inplace"])
+def test_dropout_on_cuda_draws_the_cuda_generator_and_backpropagates(inplace: bool) -> None:
+    """The CUDA generator gives the CPU generator's numbers for the same seed, so a dropout
+    mask drawn first after seeding is the CPU's; the gradient is the mask."""
+    results = {}
+    for device in ("cpu", "cuda"):
+        x = tapegrad.tensor(np.linspace(0.5, 2.0, 24).reshape(4, 6).astype(np.float32), device=device,
+                            requires_grad=True)
+        tapegrad.manual_seed(3)
+        out = F.dropout(x * 1.0, 0.4, inplace=inplace)
+        out.sum().backward()
+        assert out.device.type == device and x.grad.device.type == device
+        results[device] = out.detach().cpu().numpy(), x.grad.cpu().numpy()
+    np.testing.assert_array_equal(results["cuda"][0], results["cpu"][0])
+    np.testing.assert_array_equal(results["cuda"][1], results["cpu"][1])
+    kept = results["cuda"][1] != 0
+    assert 0 < kept.sum() < kept.size
+    np.testing.assert_allclose(results["cuda"][1][kept], np.float32(1) / np.float32(0.6))

@@ -16,12 +16,13 @@ What changes between calls, and how a call meets it:
   the step writes are used where they are: a call whose buffer moved records anew;
 - **host** arrays (the optimizer's per-step scalars, computed in Python before each call) are
   uploaded into device buffers, one copy per dtype; they reach only optimizer updates, which
-  read their scalars from the device;
+  read their scalars from the device. Other host values (dropout masks) are device arrays
+  made per call, staged as read-only arguments are;
 - **outputs** (the loss, new gradients) are copied out into new arrays, since Python keeps them
   while the next call reuses the recorded buffers.
 
-A program is replayed unit by unit as before where recording cannot reproduce it: a host value
-read by anything but an optimizer update, an output living in an input's memory, a device value
+A program is replayed unit by unit as before where recording cannot reproduce it: optimizer
+scalars also read by other nodes, an output living in an input's memory, a device value
 read back to decide what to do (the recording marks itself invalid), or
 ``TAPEGRAD_CUDA_RECORD=0``.
 """
@@ -66,7 +67,9 @@ class Layout:
         self.bound: list[int] = []                  # positions used in place
         self.host: list[tuple[int, np.dtype]] = []  # positions of host arrays, the dtype they are read in
         for position, value in enumerate(inputs):
-            if value.kind == HOST:
+            if value.kind == HOST and not self._optimizer_scalars(graph, value):
+                self.staged.append(position)  # a device array made per call (a dropout mask)
+            elif value.kind == HOST:
                 dtype = self._host_dtype(graph, value)
                 if dtype is None:
                     self.refused = f"host value {value!r} is read by more than optimizer updates of one dtype"
@@ -79,6 +82,12 @@ class Layout:
         for value in graph.outputs:
             if _root(value).index in roots:
                 self.refused = f"output {value!r} lives in an input's memory"
+
+    @staticmethod
+    def _optimizer_scalars(graph: Graph, value: Value) -> bool:
+        """Whether the host array ``value`` is an optimizer update's scalars (a NumPy array);
+        other host values are device arrays their providers make."""
+        return any(node.rule is FUSED_UPDATE and node.inputs[-1] is value for node in graph.nodes)
 
     @staticmethod
     def _host_dtype(graph: Graph, value: Value) -> np.dtype | None:

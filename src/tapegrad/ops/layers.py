@@ -71,33 +71,61 @@ def _check_same_device(input: Tensor, *others: Tensor | None) -> None:
 
 # ================================================================ dropout
 
-def _memory_order(data: np.ndarray) -> list[int] | None:
-    """The dims of ``data`` from outermost to innermost in memory when it is dense and
+def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> list[int] | None:
+    """The dims from outermost to innermost in memory of an array that is dense and
     non-overlapping but not C-contiguous (PyTorch's ``empty_like`` then keeps those strides and
     the mask is drawn in memory order); None when the mask is drawn in C order."""
-    if data.flags.c_contiguous or data.ndim < 2:
+    if len(shape) < 2:
         return None
-    order = sorted(range(data.ndim), key=lambda d: -abs(data.strides[d]))
-    expected = data.itemsize
+    expected = itemsize
+    for d in reversed(range(len(shape))):
+        if shape[d] != 1 and strides[d] != expected:
+            break
+        expected *= shape[d]
+    else:
+        return None  # C-contiguous
+    order = sorted(range(len(shape)), key=lambda d: -abs(strides[d]))
+    expected = itemsize
     for d in reversed(order):
-        if data.shape[d] != 1 and data.strides[d] != expected:
+        if shape[d] != 1 and strides[d] != expected:
             return None
-        expected *= data.shape[d]
+        expected *= shape[d]
     return order
 
 
-def _dropout_noise(data: np.ndarray, keep: float) -> np.ndarray:
-    """Bernoulli(keep) / keep in ``data``'s dtype and layout, drawn as PyTorch draws it."""
-    generator = _random.default_generator
-    dtype = data.dtype
-    order = _memory_order(data)
-    if order is None:
-        noise = generator.bernoulli(keep, data.shape, dtype)
+def _dropout_noise(shape: tuple[int, ...], dtype: np.dtype, order: list[int] | None, keep: float,
+                   on_cpu: bool) -> Any:
+    """Bernoulli(keep) / keep of ``shape`` and ``dtype``, drawn as PyTorch draws it (in memory
+    ``order``) from the CPU or the CUDA generator, on that device."""
+    if on_cpu:
+        generator = _random.default_generator
     else:
-        drawn = generator.bernoulli(keep, tuple(data.shape[d] for d in order), dtype)
+        from ..cuda import random as cuda_random
+
+        generator = cuda_random.default_generator()
+    if order is None:
+        noise = generator.bernoulli(keep, shape, dtype)
+    else:
+        drawn = generator.bernoulli(keep, tuple(shape[d] for d in order), dtype)
         noise = drawn.transpose(np.argsort(order))
     # Divided (not multiplied by the reciprocal) in the tensor's dtype, as PyTorch's div_.
     np.divide(noise, dtype.type(keep), out=noise)
+    if on_cpu:
+        return noise
+    from ..cuda._arrays import to_device
+
+    return to_device(np.ascontiguousarray(noise))
+
+
+def _dropout_mask(data: Any, keep: float) -> Any:
+    """The scaled Bernoulli mask dropout multiplies ``data`` by. While a step is compiled the
+    mask is a host value: every replay draws its own, from the generator eager mode draws from."""
+    on_cpu = isinstance(data, np.ndarray)
+    shape, dtype = tuple(data.shape), data.dtype
+    order = _memory_order(shape, tuple(data.strides), dtype.itemsize)
+    noise = _dropout_noise(shape, dtype, order, keep, on_cpu)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.host(lambda memo: (_dropout_noise(shape, dtype, order, keep, on_cpu), None), noise)
     return noise
 
 
@@ -119,7 +147,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return mul_(input, zero) if inplace else ew.mul(input, zero)
     if not input.is_floating_point():
         raise RuntimeError(f"result type Float can't be cast to the desired output type {input.dtype.scalar_name}")
-    noise = _wrap(_dropout_noise(input._data, 1.0 - p))
+    noise = _wrap(_dropout_mask(input._data, 1.0 - p))
     return mul_(input, noise) if inplace else ew.mul(input, noise)
 
 
