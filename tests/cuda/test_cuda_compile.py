@@ -151,6 +151,29 @@ def test_dropout_steps_draw_each_replays_mask_and_are_recorded() -> None:
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+def test_bce_steps_check_each_replays_probabilities() -> None:
+    model = nn.Linear(6, 1).to("cuda")
+    with tapegrad.no_grad():
+        model.weight.fill_(0.01)
+        model.bias.fill_(0.5)
+
+    @tapegrad.compile
+    def step(x: Any, y: Any) -> Any:
+        model.zero_grad()
+        loss = F.binary_cross_entropy(model(x).clamp(0.0, 2.0), y)
+        loss.backward()
+        return loss
+
+    y = tapegrad.ones(4, 1, device="cuda")
+    x = tapegrad.tensor(np.abs(X) * 0.01, device="cuda")
+    losses = [step(x, y).item() for _ in range(4)]
+    np.testing.assert_allclose(losses, [F.binary_cross_entropy(model(x).clamp(0.0, 2.0), y).item()] * 4, rtol=1e-6)
+    program = _program(step)
+    assert program.refused is None and program.recordings == 1
+    with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
+        step(x + 10.0, y)  # 0.5 + 0.6 and more: past 1
+
+
 def test_forward_chain_and_its_backward_run_as_one_generated_kernel() -> None:
     x = tapegrad.tensor(X[0], device="cuda", requires_grad=True)
 

@@ -31,7 +31,7 @@ from . import conv_rules, cuda_replay, index_rules, norm_rules
 from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
-from .rules import (ADDMM, ELEMENTWISE, EXTREME, FULL, FUSED_UPDATE, JOIN, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Env, Launch, Rule,
+from .rules import (ADDMM, ELEMENTWISE, EXTREME, FULL, FUSED_UPDATE, JOIN, UNIT_INTERVAL, MATMUL, RESHAPE_COPY, SOFTMAX, SUM, VIEW, Env, Launch, Rule,
                     _c_strides, _size)
 from .trace import ON_CUDA, TraceError
 
@@ -55,7 +55,8 @@ SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, EXTREME, RESHAPE
                                          FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
 # Convolution, pooling, the norms, gathers and embeddings: each rule makes its own call of the
 # eager CUDA kernels.
-CALLING_RULES: frozenset[Rule] = conv_rules.CUDA_RULES | norm_rules.CUDA_RULES | index_rules.CUDA_RULES
+CALLING_RULES: frozenset[Rule] = (conv_rules.CUDA_RULES | norm_rules.CUDA_RULES | index_rules.CUDA_RULES
+                                  | {UNIT_INTERVAL})
 
 
 def check_rule(rule: Rule) -> None:

@@ -341,6 +341,46 @@ class Full(Rule):
 FULL = Full("full")
 
 
+class UnitIntervalCheck(Rule):
+    """Raise PyTorch's error if an element of the input lies outside [0, 1] (NaN passes):
+    ``binary_cross_entropy``'s check of each replay's probabilities."""
+
+    effect = True
+    message = "all elements of input should be between 0 and 1"
+
+    def emit(self, node: Node, src: "Source") -> None:
+        (x,) = node.inputs
+        flat = src.temp("probabilities")
+        src.line(f"{flat} = np.ascontiguousarray({src.name(x)}).reshape(-1)")
+        src.line(f"for i0 in range({flat}.shape[0]):")
+        src.line(f"    if {flat}[i0] < 0 or {flat}[i0] > 1:")
+        src.line(f"        raise RuntimeError({self.message!r})")
+
+    def cuda_launch(self, node: Node) -> Launch:
+        from ..backends import cuda_capture
+        from ..cuda import _kernels
+
+        x = node.inputs[0]
+        axes = tuple(range(len(x.shape)))
+
+        def launch(env: Env) -> None:
+            data = env[x.index]
+
+            def check() -> None:
+                # Two reductions, two numbers read back (a recording re-runs the whole check).
+                low, high = (float(_kernels.reduce_extreme(data, axes, largest)[0].copy_to_host())
+                             for largest in (False, True))
+                if low < 0 or high > 1:
+                    raise RuntimeError(self.message)
+
+            cuda_capture.host_check(check)
+
+        return launch
+
+
+UNIT_INTERVAL = UnitIntervalCheck("unit_interval_check")
+
+
 class NllTargets(Rule):
     """``attrs = (classes, ignore_index)``: class-index targets (and the class weights, when
     given) to (the class each target picks, its weight, whether it is ignored, the 0-d total

@@ -363,12 +363,19 @@ BCE = OpDef("binary_cross_entropy", "BinaryCrossEntropyBackward0", _bce_vjp)
 _BCE_EPSILON = float(np.float32(1e-12))
 
 
-def _outside_unit_interval(input: Tensor) -> bool:
-    """Whether the least or greatest element of non-empty ``input`` lies outside [0, 1]. The
-    reductions run on ``input``'s device (only two numbers are read back) and, as NumPy's
-    min and max, give NaN if there is one, which passes."""
+def _check_unit_interval(input: Tensor) -> None:
+    """Raise unless every element of non-empty ``input`` lies in [0, 1]. The least and greatest
+    elements are reduced on ``input``'s device and read back (NaN, as in NumPy, wins and
+    passes). While a step is compiled this call's values are read all the same, and the check
+    is recorded to run again at every replay."""
+    if not input.numel():
+        return
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.UNIT_INTERVAL, (input,), ())
     low, high = _without_grad(lambda: (input.min(), input.max()))
-    return float(low) < 0 or float(high) > 1
+    data = [t._data if isinstance(t._data, np.ndarray) else t._data.copy_to_host() for t in (low, high)]
+    if float(data[0]) < 0 or float(data[1]) > 1:
+        raise RuntimeError(rules.UNIT_INTERVAL.message)
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
@@ -381,8 +388,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _check_same_size("binary_cross_entropy", input, target)
-    if input.numel() and _outside_unit_interval(input):
-        raise RuntimeError("all elements of input should be between 0 and 1")
+    _check_unit_interval(input)
 
     def forward() -> Tensor:
         # log is clamped at -100 as in PyTorch, so a saturated prediction gives a finite loss.
