@@ -48,6 +48,17 @@ def _training_step(device: str, optimizer: str, loss_name: str, activation: type
     return step, model
 
 
+def _classification_step(model: Any, opt: Any) -> Callable[..., Any]:
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _program(compiled: Any) -> CudaProgram:
     (versions,) = compiled._steps.values()
     (version,) = versions
@@ -131,14 +142,7 @@ def test_dropout_steps_draw_each_replays_mask_and_are_recorded() -> None:
         tapegrad.manual_seed(0)
         model = nn.Sequential(nn.Linear(6, 5), nn.Dropout(0.3), nn.ReLU(), nn.Linear(5, 3)).to("cuda")
         opt = tapegrad.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x: Any, y: Any) -> Any:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _classification_step(model, opt)
         fn = tapegrad.compile(step) if compiled else step
         y = tapegrad.tensor(LABELS, device="cuda")
         losses = [fn(tapegrad.tensor(X, device="cuda"), y).item() for _ in range(5)]
@@ -398,14 +402,7 @@ def test_batch_norm_and_layer_norm_steps_replay_as_eager(training: bool) -> None
         model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Flatten(), nn.LayerNorm(18), nn.Linear(18, 3)).to("cuda").train(training)
         opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x: Any, y: Any) -> Any:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _classification_step(model, opt)
         fn = tapegrad.compile(step) if compiled else step
         x, y = tapegrad.tensor(IMAGES, device="cuda"), tapegrad.tensor([0, 2], device="cuda")
         runs.append([np.array([fn(x, y).item() for _ in range(4)])]
