@@ -605,6 +605,13 @@ class Generator:
     # -- seeding and state ---------------------------------------------------------
 
     def manual_seed(self, seed: int) -> "Generator":
+        from .compiler import trace
+
+        if trace.ACTIVE is not None:
+            # A replay would not reseed: its dropout masks would differ from eager mode's.
+            raise trace.TraceError("tapegrad.compile: the step seeds a random generator (manual_seed) while it is "
+                                   "being recorded, and replays would not seed it again; seed outside the "
+                                   "compiled function, or run this function eagerly.")
         value = _normalize_seed(seed)
         with self._lock:
             self._seed = value

@@ -65,3 +65,15 @@ def test_a_replay_with_probabilities_outside_the_unit_interval_raises_and_change
     for p, want in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.detach().numpy(), want)
     assert compiled.traces == 1
+
+
+def test_a_nan_probability_raises_as_in_pytorch_eager_and_compiled():
+    model, step = _step(tapegrad.sigmoid)
+    compiled = tapegrad.compile(step)
+    x, y = tapegrad.ones(2, 3), tapegrad.ones(2, 1)
+    for _ in range(3):
+        compiled(x, y)
+    bad = tapegrad.tensor([[np.nan, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    for fn in (compiled, step):
+        with pytest.raises(RuntimeError, match=r"^all elements of input should be between 0 and 1$"):
+            fn(bad, y)

@@ -11,9 +11,10 @@ import pytest
 import tapegrad
 import tapegrad.nn as nn
 import tapegrad.nn.functional as F
+from tapegrad.compiler import TraceError
 
 
-def _training(inplace: bool) -> tuple[nn.Module, Any]:
+def _training(inplace: bool) -> tuple[nn.Module, Any, Any]:
     tapegrad.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.3, inplace=inplace), nn.ReLU(), nn.Linear(8, 3))
     opt = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -25,7 +26,7 @@ def _training(inplace: bool) -> tuple[nn.Module, Any]:
         opt.step()
         return loss
 
-    return model, step
+    return model, opt, step
 
 
 @pytest.mark.parametrize("inplace", [False, True], ids=["dropout", "dropout_inplace"])
@@ -35,7 +36,7 @@ def test_compiled_dropout_draws_the_eager_masks(inplace):
                for _ in range(6)]
     runs = []
     for compiled in (False, True):
-        model, step = _training(inplace)
+        model, _, step = _training(inplace)
         fn = tapegrad.compile(step) if compiled else step
         losses = [fn(x, y).item() for x, y in batches]
         runs.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
@@ -71,3 +72,37 @@ def test_each_replay_draws_a_new_mask_and_eval_mode_drops_nothing():
     np.testing.assert_allclose(loss.item(), weight.sum().item())
     np.testing.assert_array_equal(grad.numpy(), np.ones((8, 5)))
     assert masked.traces == 2
+
+
+def test_a_guard_failure_draws_no_mask_twice():
+    """Changing an optimizer flag fails the replay's guard and retraces; the failed replay must
+    not have drawn its masks, or every later call would draw twice and leave eager's stream."""
+    rng = np.random.default_rng(4)
+    batches = [(tapegrad.tensor(rng.standard_normal((5, 6)).astype(np.float32)), tapegrad.tensor(rng.integers(0, 3, 5)))
+               for _ in range(7)]
+    runs = []
+    for compiled in (False, True):
+        model, opt, step = _training(False)
+        fn = tapegrad.compile(step) if compiled else step
+        losses = []
+        for i, (x, y) in enumerate(batches):
+            if i == 4:
+                opt.param_groups[0]["weight_decay"] = 1e-3
+            losses.append(fn(x, y).item())
+        runs.append((losses, tapegrad.rand(3).numpy()))
+        if compiled:
+            assert fn.traces == 2
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-6)
+    np.testing.assert_array_equal(runs[1][1], runs[0][1])  # the generator is where eager left it
+
+
+def test_seeding_inside_a_compiled_step_is_refused():
+    @tapegrad.compile
+    def reseeded(x):
+        tapegrad.manual_seed(123)
+        return F.dropout(x, 0.5).sum()
+
+    x = tapegrad.ones(8)
+    reseeded(x)
+    with pytest.raises(TraceError, match="seeds a random generator"):
+        reseeded(x)

@@ -32,6 +32,7 @@ CASES: dict[str, Callable[[Any, Any, Any], Any]] = {
     "stack_last": lambda w, v, x: (tapegrad.stack([(w * x)[0], w[1]], -1) * RAMP3[:2]).square().sum(),
     "max_all": lambda w, v, x: (w * x).max() * 2 + (w * x).min(),
     "max_dim": lambda w, v, x: (w * x).max(1).values.sum() + (w * x).min(0, keepdim=True)[0].square().sum(),
+    "argmax_transposed": lambda w, v, x: (w * x)[0].sum() * (1 + (w * x).t().argmax() + (w * x).t().argmin(0).sum()),
     "amax_ties": lambda w, v, x: tapegrad.amax((w * x).round(), (0, 1)) + tapegrad.amin(w * x, 1).sum(),
     "logsumexp": lambda w, v, x: tapegrad.logsumexp(w * x, 1).sum() + (w * x).logsumexp((0, 1)),
 }

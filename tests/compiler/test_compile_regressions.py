@@ -171,3 +171,12 @@ def test_mean_over_every_dim_kept_as_size_one(reduce):
         np.testing.assert_allclose(compiled(x).item(), want, rtol=1e-12)
         np.testing.assert_allclose(weight.grad.numpy(), want_grad, rtol=1e-12, atol=1e-15)
     assert compiled.traces == 1
+
+
+def test_a_mean_over_no_elements_replays_as_nan():
+    """Eager mode gives NaN (0 / 0); the replay's divisor is NaN, written as np.nan."""
+    compiled = tapegrad.compile(lambda x: ((x * 1).mean(), (x * 1).mean(0)))
+    x = tapegrad.zeros(0, 3)
+    for _ in range(4):
+        total, columns = compiled(x)
+        assert np.isnan(total.item()) and np.isnan(columns.numpy()).all() and columns.shape == (3,)

@@ -185,19 +185,13 @@ def test_binary_cross_entropy_matches_cpu(reduction: str, dtype: Any) -> None:
     run_both(lambda a, b, w: F.binary_cross_entropy(a, b, weight=w, reduction=reduction), [p, target, weight])
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, -np.inf])
+@pytest.mark.parametrize("bad", [-0.1, 1.5, -np.inf, np.nan])
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_binary_cross_entropy_rejects_inputs_outside_0_1(device: str, bad: float) -> None:
     p = values((2, 3), np.float32, 0.1, 0.9, seed=16)
     p[1, 2] = bad
     with pytest.raises(RuntimeError, match="^all elements of input should be between 0 and 1$"):
         F.binary_cross_entropy(tapegrad.tensor(p, device=device), tapegrad.tensor(p.clip(0, 1), device=device))
-
-
-def test_binary_cross_entropy_passes_nan_as_the_cpu_does() -> None:
-    p = values((2, 3), np.float32, 0.1, 0.9, seed=17)
-    p[0, 1] = np.nan
-    run_both(lambda a, b: F.binary_cross_entropy(a, b), [p, values((2, 3), np.float32, 0, 1, seed=18)], grad=False)
 
 
 # ------------------------------------------------------------------ cross entropy

@@ -19,7 +19,7 @@ import numpy as np
 from .fusion import PARALLEL_THRESHOLD, Group, stored_values
 from .graph import Graph, Node, Value
 from .planning import Plan, workspace_name
-from .rules import FULL, VIEW, numpy_type
+from .rules import FULL, VIEW, divisor_literal, numpy_type
 
 # A 1-D group with sums accumulates partial sums over blocks of this many elements.
 SUM_BLOCK = 1 << 14
@@ -281,12 +281,12 @@ def _emit_group(group: Group, stored: set[int], src: Source) -> bool:
     for node, acc in zip(whole, accumulators):
         out = node.outputs[0]
         _, divisor = node.attrs
-        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        scale = f" / {divisor_literal(divisor)}" if divisor != 1 else ""
         src.line(f"{src.fresh(out)} = np.full({out.shape!r}, {acc}{scale}, {numpy_type(out.dtype)})")
     for node, acc in zip(columns, column_accumulators):
         out = node.outputs[0]
         _, divisor = node.attrs
-        scale = f" / {float(divisor)!r}" if divisor != 1 else ""
+        scale = f" / {divisor_literal(divisor)}" if divisor != 1 else ""
         src.line(f"{src.fresh(out)} = ({acc}{scale}).astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
     return parallel
 

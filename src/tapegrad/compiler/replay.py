@@ -235,11 +235,14 @@ class CompiledStep:
             arrays.append(data)
         after = []
         memo: dict = {}
-        for value in self.graph.host:
-            array, commit = value.source(memo)
-            arrays.append(array)
+        host: dict[int, Any] = {}
+        # Providers that draw random numbers run last, so that one failing a guard (an
+        # optimizer's changed flag) has not moved a generator: the retrace draws as eager does.
+        for value in sorted(self.graph.host, key=lambda v: getattr(v.source, "draws", False)):
+            host[value.index], commit = value.source(memo)
             if commit is not None:
                 after.append(commit)
+        arrays += [host[value.index] for value in self.graph.host]
         if self.parallel:
             with cpu._PARALLEL_LOCK:
                 outputs = self.function(*arrays)

@@ -25,6 +25,11 @@ Launch = Callable[[Env], None]
 Rules that CUDA steps replay by calling eager kernels return one from ``cuda_launch(node)``."""
 
 
+def divisor_literal(divisor: float) -> str:
+    """A mean's divisor in generated code (NaN, from a mean over no elements, included)."""
+    return "np.nan" if divisor != divisor else repr(float(divisor))
+
+
 def numpy_type(dtype: np.dtype) -> str:
     """The NumPy scalar type's name in generated code (``np.bool`` is missing before NumPy 2)."""
     return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
@@ -125,7 +130,7 @@ class Sum(Rule):
         src.line("    " * len(x.shape) + f"{acc}[{kept_index or '()'}] += {load}")
         if divisor != 1:
             # In place: Numba makes a scalar of a 0-d array divided by a number.
-            src.line(f"{acc} /= {float(divisor)!r}")
+            src.line(f"{acc} /= {divisor_literal(divisor)}")
         result = src.fresh(out)
         src.line(f"{result} = {acc}.astype({numpy_type(out.dtype)}).reshape({out.shape!r})")
 
@@ -342,7 +347,7 @@ FULL = Full("full")
 
 
 class UnitIntervalCheck(Rule):
-    """Raise PyTorch's error if an element of the input lies outside [0, 1] (NaN passes):
+    """Raise PyTorch's error if an element of the input lies outside [0, 1] (NaN does):
     ``binary_cross_entropy``'s check of each replay's probabilities."""
 
     effect = True
@@ -353,7 +358,7 @@ class UnitIntervalCheck(Rule):
         flat = src.temp("probabilities")
         src.line(f"{flat} = np.ascontiguousarray({src.name(x)}).reshape(-1)")
         src.line(f"for i0 in range({flat}.shape[0]):")
-        src.line(f"    if {flat}[i0] < 0 or {flat}[i0] > 1:")
+        src.line(f"    if not ({flat}[i0] >= 0 and {flat}[i0] <= 1):")
         src.line(f"        raise RuntimeError({self.message!r})")
 
     def cuda_launch(self, node: Node) -> Launch:
@@ -370,7 +375,7 @@ class UnitIntervalCheck(Rule):
                 # Two reductions, two numbers read back (a recording re-runs the whole check).
                 low, high = (float(_kernels.reduce_extreme(data, axes, largest)[0].copy_to_host())
                              for largest in (False, True))
-                if low < 0 or high > 1:
+                if not (low >= 0 and high <= 1):  # a NaN wins both reductions, and fails
                     raise RuntimeError(self.message)
 
             cuda_capture.host_check(check)

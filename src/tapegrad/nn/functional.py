@@ -364,17 +364,17 @@ _BCE_EPSILON = float(np.float32(1e-12))
 
 
 def _check_unit_interval(input: Tensor) -> None:
-    """Raise unless every element of non-empty ``input`` lies in [0, 1]. The least and greatest
-    elements are reduced on ``input``'s device and read back (NaN, as in NumPy, wins and
-    passes). While a step is compiled this call's values are read all the same, and the check
-    is recorded to run again at every replay."""
+    """Raise unless every element of non-empty ``input`` lies in [0, 1] (NaN does not, as in
+    PyTorch). The least and greatest elements are reduced on ``input``'s device and read back
+    (a NaN wins both). While a step is compiled this call's values are read all the same, and
+    the check is recorded to run again at every replay."""
     if not input.numel():
         return
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.UNIT_INTERVAL, (input,), ())
     low, high = _without_grad(lambda: (input.min(), input.max()))
     data = [t._data if isinstance(t._data, np.ndarray) else t._data.copy_to_host() for t in (low, high)]
-    if float(data[0]) < 0 or float(data[1]) > 1:
+    if not (float(data[0]) >= 0 and float(data[1]) <= 1):
         raise RuntimeError(rules.UNIT_INTERVAL.message)
 
 

@@ -125,7 +125,11 @@ def _dropout_mask(data: Any, keep: float) -> Any:
     order = _memory_order(shape, tuple(data.strides), dtype.itemsize)
     noise = _dropout_noise(shape, dtype, order, keep, on_cpu)
     if trace.ACTIVE is not None:
-        trace.ACTIVE.host(lambda memo: (_dropout_noise(shape, dtype, order, keep, on_cpu), None), noise)
+        def draw(memo: dict) -> tuple[Any, None]:
+            return _dropout_noise(shape, dtype, order, keep, on_cpu), None
+
+        draw.draws = True  # type: ignore[attr-defined]  (replays run drawing providers last)
+        trace.ACTIVE.host(draw, noise)
     return noise
 
 

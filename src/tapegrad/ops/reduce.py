@@ -297,7 +297,7 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str) -> Tensor:
     if dim is None:
         _check_nonempty(name, input, tuple(range(input.ndim)), None)
-        _, index = _extreme(input._data.reshape(-1), (0,), largest)
+        _, index = _extreme(input, tuple(range(input.ndim)), largest)  # a C-order position
         data = index.reshape((1,) * input.ndim) if keepdim else index.reshape(())
         return _wrap(data)
     axes = normalize_dims(dim, input._data.ndim)
