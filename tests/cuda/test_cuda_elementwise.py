@@ -37,7 +37,11 @@ UNARY: list[tuple[str, Callable[..., Any], str]] = [
     ("gelu", F.gelu, "any"), ("gelu-tanh", lambda x: F.gelu(x, approximate="tanh"), "any"),
     ("silu", F.silu, "any"), ("elu", F.elu, "any"), ("selu", F.selu, "any"), ("celu", F.celu, "any"),
     ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), "any"), ("softplus", F.softplus, "any"),
-    ("hardtanh", F.hardtanh, "any"),
+    ("hardtanh", F.hardtanh, "any"), ("logsigmoid", F.logsigmoid, "any"),
+    ("hardsigmoid", lambda x: F.hardsigmoid(x * 2), "any"), ("hardswish", lambda x: F.hardswish(x * 2), "any"),
+    ("mish", F.mish, "any"), ("softsign", F.softsign, "any"), ("tanhshrink", F.tanhshrink, "any"),
+    ("softshrink", lambda x: F.softshrink(x, 0.7), "any"), ("hardshrink", F.hardshrink, "any"),
+    ("glu", lambda x: F.glu(x, 0), "any"),
     ("abs", tapegrad.abs, "any"), ("sign", tapegrad.sign, "any"),
 ]
 

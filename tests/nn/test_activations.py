@@ -49,6 +49,14 @@ ACTIVATIONS = [
     ("softplus", lambda F, x: F.softplus(x, 2.0, 1.0), None),
     ("sigmoid", lambda F, x: F.sigmoid(x), None),
     ("tanh", lambda F, x: F.tanh(x), None),
+    ("logsigmoid", lambda F, x: F.logsigmoid(x), None),
+    ("hardsigmoid", lambda F, x: F.hardsigmoid(x * 2), None),
+    ("hardswish", lambda F, x: F.hardswish(x * 2), None),
+    ("mish", lambda F, x: F.mish(x), None),
+    ("softsign", lambda F, x: F.softsign(x), None),
+    ("tanhshrink", lambda F, x: F.tanhshrink(x), None),
+    ("softshrink", lambda F, x: F.softshrink(x, 1.2), None),
+    ("hardshrink", lambda F, x: F.hardshrink(x, 0.8), None),
 ]
 
 # (name, call with inplace=True, grad_fn name PyTorch gives the in-place result)
@@ -64,6 +72,9 @@ INPLACE = [
     ("hardtanh", lambda F, x: F.hardtanh(x, -0.5, 0.5, inplace=True), "HardtanhBackward0"),
     ("hardtanh_fn", lambda F, x: F.hardtanh_(x), "HardtanhBackward0"),
     ("relu6", lambda F, x: F.relu6(x * 4, inplace=True), "HardtanhBackward0"),
+    ("hardsigmoid", lambda F, x: F.hardsigmoid(x, inplace=True), "HardsigmoidBackward0"),
+    ("hardswish", lambda F, x: F.hardswish(x, inplace=True), "HardswishBackward0"),
+    ("mish", lambda F, x: F.mish(x, inplace=True), "MishBackward0"),
 ]
 
 
@@ -143,6 +154,9 @@ def test_inplace_with_negative_slope_fails_in_backward_like_torch():
     (lambda x: F.leaky_relu(x), "leaky_relu_cpu"), (lambda x: F.gelu(x), "GeluKernelImpl"),
     (lambda x: F.silu(x), "silu_cpu"), (lambda x: F.elu(x), "elu_cpu"), (lambda x: F.selu(x), "elu_cpu"),
     (lambda x: F.celu(x), "elu_cpu"), (lambda x: F.leaky_relu(x, inplace=True), "leaky_relu_cpu"),
+    (lambda x: F.logsigmoid(x), "log_sigmoid_cpu"), (lambda x: F.hardsigmoid(x), "hardsigmoid_cpu"),
+    (lambda x: F.hardswish(x, inplace=True), "hardswish_cpu"), (lambda x: F.mish(x), "mish_cpu"),
+    (lambda x: F.softshrink(x), "softshrink_check"), (lambda x: F.hardshrink(x), "hardshrink_cpu"),
 ])
 @pytest.mark.parametrize("dtype, scalar_name", [(tapegrad.int64, "Long"), (tapegrad.bool, "Bool")])
 def test_float_only_activations_reject_integer_and_bool_tensors_like_torch(call, kernel, dtype, scalar_name):
@@ -172,12 +186,42 @@ def test_activation_argument_errors_match_torch():
         F.hardtanh(x, 1.0, -1.0)
     with pytest.raises(RuntimeError, match="alpha cannot be 0 for CELU"):
         F.celu(x, 0.0)
+    with pytest.raises(RuntimeError, match=r"lambda must be in range \[0, 3.40282e\+38\] for input dtype Float, "
+                       "but found -0.5"):
+        F.softshrink(x, -0.5)
+    with pytest.raises(RuntimeError, match=r"lambda must be in range \[0, 1.79769e\+308\] for input dtype Double"):
+        F.softshrink(x.double(), -1)
+    assert F.hardshrink(x, -1).tolist() == x.tolist()  # no interval to zero: PyTorch accepts it
+    with pytest.raises(RuntimeError, match="Halving dimension must be even, but dimension 1 is size 3"):
+        F.glu(tapegrad.randn(2, 3))
+    with pytest.raises(RuntimeError, match="Halving dimension must be even, but dimension 0 is size 3"):
+        F.glu(tapegrad.randn(3, 2), -2)
+    with pytest.raises(RuntimeError, match="glu does not support scalars because halving size must be even"):
+        F.glu(tapegrad.tensor(1.0))
 
 
 def test_hardtanh_gradient_is_zero_on_the_bounds_unlike_clamp():
     x = tapegrad.tensor([-1.0, -0.5, 0.0, 1.0, 2.0], dtype=tapegrad.float64, requires_grad=True)
     F.hardtanh(x).sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_new_activations_at_their_kinks_and_far_tails_match_torch():
+    torch = _torch()
+    data = np.array([-1000.0, -30.0, -3.0, -0.5, -0.0, 0.0, 0.5, 3.0, 30.0, 1000.0, math.inf, -math.inf])
+    for name, kw in (("logsigmoid", {}), ("hardsigmoid", {}), ("hardswish", {}), ("mish", {}), ("softshrink", {}),
+                     ("hardshrink", {})):
+        for dtype in ("float32", "float64"):
+            x = tapegrad.tensor(data.astype(dtype), requires_grad=True)
+            tx = torch.tensor(data.astype(dtype), requires_grad=True)
+            y, ty = getattr(F, name)(x, **kw), getattr(torch.nn.functional, name)(tx, **kw)
+            if "shrink" not in name:  # PyTorch's shrinks give -0 or +0 by which of its loops ran
+                np.testing.assert_array_equal(np.signbit(y.detach().numpy()), np.signbit(ty.detach().numpy()),
+                                              err_msg=f"{name} {dtype}")
+            _close(y, ty, dtype)
+            y.sum().backward()
+            ty.sum().backward()
+            np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), equal_nan=True, **TOLERANCE[dtype])
 
 
 def test_activation_values_at_kinks_and_special_points():
@@ -267,6 +311,10 @@ def _module_pairs(torch):
         ("Softmax", (), {}), ("Softmax", (1,), {}), ("LogSoftmax", (), {"dim": -1}), ("Softmin", (0,), {}),
         ("Identity", (), {}), ("Identity", (3,), {"unused": "x"}), ("Flatten", (), {}), ("Flatten", (0, 2), {}),
         ("Unflatten", (1, (2, 3)), {}), ("Unflatten", (-1, [3, -1]), {}),
+        ("LogSigmoid", (), {}), ("Hardsigmoid", (), {}), ("Hardsigmoid", (True,), {}), ("Hardswish", (), {}),
+        ("Hardswish", (), {"inplace": True}), ("Mish", (), {}), ("Mish", (True,), {}), ("Softsign", (), {}),
+        ("Tanhshrink", (), {}), ("Softshrink", (), {}), ("Softshrink", (0.3,), {}), ("Hardshrink", (), {}),
+        ("Hardshrink", (), {"lambd": 1.5}), ("GLU", (1,), {}), ("GLU", (), {"dim": -2}),
     ]
     return [(getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)) for name, args, kwargs
             in specs]

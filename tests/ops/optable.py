@@ -242,6 +242,24 @@ def np_silu(x):
     return x / (1 + np.exp(-x))
 
 
+def np_hardsigmoid(x):
+    """PyTorch's hardsigmoid of ``4 * x`` (the rows scale their input)."""
+    return np.clip(x * 4 + 3, 0, 6) / 6
+
+
+def np_mish(x):
+    return x * np.tanh(np.logaddexp(0, x))
+
+
+def np_softshrink(x, lambd):
+    return np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0 * x))
+
+
+def np_glu(x, dim=-1):
+    first, second = np.split(x, 2, axis=dim)
+    return first / (1 + np.exp(-second))
+
+
 def np_reduce(loss, reduction):
     if reduction == "mean":
         return np.mean(loss)
@@ -405,6 +423,26 @@ ROWS: list[Row] = [
         lambda x: np.clip(x, -0.5, 0.5)),
     row("relu6", lambda t, x: F(t).relu6(x * 4), lambda x: np.clip(x * 4, 0, 6).astype(x.dtype), dtypes=NUMERIC),
     row("relu6_inplace", lambda t, x: F(t).relu6(x * 4, inplace=True), lambda x: np.clip(x * 4, 0, 6)),
+    row("logsigmoid", lambda t, x: F(t).logsigmoid(x), lambda x: -np.logaddexp(0, -x), cases=UNARY + LARGE_UNARY,
+        gradgrad=True),
+    # Scaled by 4 so that the kinks at -3 and 3 fall inside the drawn values.
+    row("hardsigmoid", lambda t, x: F(t).hardsigmoid(x * 4), np_hardsigmoid, cases=UNARY + LARGE_UNARY,
+        gradgrad=True),
+    row("hardsigmoid_inplace", lambda t, x: F(t).hardsigmoid(x * 4, inplace=True), np_hardsigmoid, gradgrad=True),
+    row("hardswish", lambda t, x: F(t).hardswish(x * 4), lambda x: x * 4 * np_hardsigmoid(x),
+        cases=UNARY + LARGE_UNARY, gradgrad=True),
+    row("hardswish_inplace", lambda t, x: F(t).hardswish(x * 4, inplace=True), lambda x: x * 4 * np_hardsigmoid(x),
+        gradgrad=True),
+    row("mish", lambda t, x: F(t).mish(x), np_mish, cases=UNARY + LARGE_UNARY, gradgrad=True),
+    row("mish_inplace", lambda t, x: F(t).mish(x * 1, inplace=True), np_mish, gradgrad=True),
+    row("softsign", lambda t, x: F(t).softsign(x), lambda x: x / (1 + np.abs(x)), (NZ,), gradgrad=True),
+    row("tanhshrink", lambda t, x: F(t).tanhshrink(x), lambda x: x - np.tanh(x), gradgrad=True),
+    row("softshrink", lambda t, x: F(t).softshrink(x, 0.7), lambda x: np_softshrink(x, 0.7), gradgrad=True),
+    row("hardshrink", lambda t, x: F(t).hardshrink(x), lambda x: np.where(np.abs(x) > 0.5, x, 0).astype(x.dtype),
+        gradgrad=True),
+    row("glu", lambda t, x, dim=-1: F(t).glu(x, dim), np_glu, (R,),
+        (case("last", (3, 4)), case("first", (2, 3), dim=0), case("T", In((4, 4), "T"), dim=1),
+         case("3d", (2, 2, 3), dim=-3), case("empty", (0, 4))), gradgrad=True),
     row("softmin", lambda t, x: F(t).softmin(x, dim=1), lambda x: np_softmax(-x, 1), (R,),
         (case("2x3", (2, 3)), case("T", In((3, 4), "T")))),
     row("reciprocal", lambda t, x: x.reciprocal(), flt(lambda x: 1 / x), (NZ,), dtypes=ALL),
@@ -741,6 +779,11 @@ ROWS: list[Row] = [
         ("gelu", lambda t, x: F(t).gelu(x), np_gelu),
         ("gelu_tanh", lambda t, x: F(t).gelu(x, approximate="tanh"), np_gelu_tanh),
         ("silu", lambda t, x: F(t).silu(x), np_silu),
+        ("logsigmoid", lambda t, x: F(t).logsigmoid(x), lambda x: -np.logaddexp(0, -x)),
+        ("mish", lambda t, x: F(t).mish(x), np_mish),
+        ("hardswish", lambda t, x: F(t).hardswish(x), lambda x: x * np.clip(x + 3, 0, 6) / 6),
+        ("softshrink", lambda t, x: F(t).softshrink(x), lambda x: np_softshrink(x, 0.5)),
+        ("hardshrink", lambda t, x: F(t).hardshrink(x), lambda x: np.where(np.abs(x) > 0.5, x, 0 * x)),
         ("elu", lambda t, x: F(t).elu(x), np_elu),
         ("hardtanh", lambda t, x: F(t).hardtanh(x), lambda x: np.clip(x, -1, 1)),
         ("abs", lambda t, x: x.abs(), np.abs),

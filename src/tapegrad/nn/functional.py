@@ -25,8 +25,9 @@ from ..ops import inplace as _inplace_ops
 from ..ops.composite import _without_grad
 from ..ops.index import scatter_into_zeros
 from ..ops.matmul import linear
+from ..ops.movement import cat
 from ..ops.registry import OpDef, record
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, _wrap_dim
 
 sigmoid = ew.sigmoid
 tanh = ew.tanh
@@ -169,6 +170,116 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     tensor([0.6931])
     """
     return ew.softplus(input, beta, threshold)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, without overflow for large ``|x|``.
+
+    >>> F.logsigmoid(tapegrad.tensor([0.]))
+    tensor([-0.6931])
+    """
+    return ew.logsigmoid(input)
+
+
+def _inplace_or_not(op: Any, function: Any, kernel: str, input: Tensor, inplace: bool) -> Tensor:
+    # The in-place forms save a copy of the input, as PyTorch's do (same grad_fn as out of place).
+    if inplace:
+        ew._check_floating(kernel, input)
+        return _inplace_ops.update_elementwise(op, input)
+    return function(input)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(x + 3, 0), 6) / 6``.
+
+    >>> F.hardsigmoid(tapegrad.tensor([-4., 0., 1.5]))
+    tensor([0.0000, 0.5000, 0.7500])
+    """
+    return _inplace_or_not(ew.HARDSIGMOID, ew.hardsigmoid, "hardsigmoid_cpu", input, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * hardsigmoid(x)``.
+
+    >>> F.hardswish(tapegrad.tensor([-4., 1.5, 4.]))
+    tensor([-0.0000,  1.1250,  4.0000])
+    """
+    return _inplace_or_not(ew.HARDSWISH, ew.hardswish, "hardswish_cpu", input, inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``.
+
+    >>> F.mish(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 0.8651])
+    """
+    return _inplace_or_not(ew.MISH, ew.mish, "mish_cpu", input, inplace)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)`` (a composition of ops, as in PyTorch).
+
+    >>> F.softsign(tapegrad.tensor([-3., 1.]))
+    tensor([-0.7500,  0.5000])
+    """
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)`` (a composition of ops, as in PyTorch).
+
+    >>> F.tanhshrink(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 0.2384])
+    """
+    return input - input.tanh()
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, zero between.
+
+    >>> F.softshrink(tapegrad.tensor([-1., 0.2, 2.]))
+    tensor([-0.5000,  0.0000,  1.5000])
+    """
+    return ew.softshrink(input, lambd)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` outside ``[-lambd, lambd]``, zero inside.
+
+    >>> F.hardshrink(tapegrad.tensor([-1., 0.2, 2.]))
+    tensor([-1.,  0.,  2.])
+    """
+    return ew.hardshrink(input, lambd)
+
+
+def _glu_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    (input,) = step.saved_values()
+    (dim,) = step.attrs
+    first, second = input.chunk(2, dim)
+    gate = second.sigmoid()
+    return (cat([g * gate, g * first * gate * (1 - gate)], dim),)
+
+
+GLU = OpDef("glu", "GluBackward0", _glu_vjp)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """The gated linear unit: ``a * sigmoid(b)``, ``a`` and ``b`` the halves of ``input`` along ``dim``.
+
+    >>> F.glu(tapegrad.tensor([1., 2., 0., 0.]))
+    tensor([0.5000, 1.0000])
+    """
+    if input.dim() == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    ew._check_floating("glu_cpu", input)
+    dim = _wrap_dim(dim, input.dim())
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim} is size {input.shape[dim]}")
+    first, second = input.chunk(2, dim)
+    out = _without_grad(lambda: first * second.sigmoid())
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(GLU, (input,), out, (dim,), saved=(input,))
+    return out
 
 
 def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:

@@ -16,10 +16,11 @@ from . import functional as F
 from .module import Module, _add_indent
 from .parameter import Parameter
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "Hardtanh",
-           "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "ModuleDict", "ModuleList",
-           "NLLLoss", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softmin",
-           "Softplus", "Tanh", "Unflatten"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "GLU", "Hardshrink",
+           "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSigmoid",
+           "LogSoftmax", "MSELoss", "Mish", "ModuleDict", "ModuleList", "NLLLoss", "ReLU", "ReLU6", "SELU",
+           "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softmin", "Softplus", "Softshrink",
+           "Softsign", "Tanh", "Tanhshrink", "Unflatten"]
 
 _V = TypeVar("_V")
 
@@ -278,6 +279,136 @@ class Softplus(Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class _UnshownInplace(_WithInplace):
+    """Hardsigmoid and Hardswish: PyTorch's repr of these does not show ``inplace``."""
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class Hardsigmoid(_UnshownInplace):
+    """``min(max(x + 3, 0), 6) / 6``.
+
+    >>> nn.Hardsigmoid()(tapegrad.tensor([0.]))
+    tensor([0.5000])
+    """
+
+    function = staticmethod(F.hardsigmoid)
+
+
+class Hardswish(_UnshownInplace):
+    """``x * hardsigmoid(x)``.
+
+    >>> nn.Hardswish()(tapegrad.tensor([1.5]))
+    tensor([1.1250])
+    """
+
+    function = staticmethod(F.hardswish)
+
+
+class Mish(_WithInplace):
+    """``x * tanh(softplus(x))``.
+
+    >>> nn.Mish()(tapegrad.tensor([1.]))
+    tensor([0.8651])
+    """
+
+    function = staticmethod(F.mish)
+
+
+class _OfInput(Module):
+    """LogSigmoid, Softsign and Tanhshrink: one function of the input alone."""
+
+    function: Callable[..., Tensor]
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self).function(input)
+
+
+class LogSigmoid(_OfInput):
+    """``log(sigmoid(x))``.
+
+    >>> nn.LogSigmoid()(tapegrad.tensor([0.]))
+    tensor([-0.6931])
+    """
+
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_OfInput):
+    """``x / (1 + |x|)``.
+
+    >>> nn.Softsign()(tapegrad.tensor([1.]))
+    tensor([0.5000])
+    """
+
+    function = staticmethod(F.softsign)
+
+
+class Tanhshrink(_OfInput):
+    """``x - tanh(x)``.
+
+    >>> nn.Tanhshrink()(tapegrad.tensor([0.]))
+    tensor([0.])
+    """
+
+    function = staticmethod(F.tanhshrink)
+
+
+class _Shrink(Module):
+    """Softshrink and Hardshrink: a function of the input and the threshold ``lambd``."""
+
+    function: Callable[..., Tensor]
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self).function(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Softshrink(_Shrink):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, zero between.
+
+    >>> nn.Softshrink(0.3)
+    Softshrink(0.3)
+    """
+
+    function = staticmethod(F.softshrink)
+
+
+class Hardshrink(_Shrink):
+    """``x`` outside ``[-lambd, lambd]``, zero inside.
+
+    >>> nn.Hardshrink()
+    Hardshrink(0.5)
+    """
+
+    function = staticmethod(F.hardshrink)
+
+
+class GLU(Module):
+    """The gated linear unit over ``dim``: the first half times the sigmoid of the second.
+
+    >>> nn.GLU()
+    GLU(dim=-1)
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 # The warning for a missing dim points at the line calling the module: the frames are the dim

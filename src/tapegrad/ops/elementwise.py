@@ -473,6 +473,154 @@ CELU = ElementwiseOp("celu", "CeluBackward0", _elu, _celu_vjp, saves=("x0", "x1"
 CELU_ = ElementwiseOp("celu_", "CeluBackward1", _elu, _celu_result_vjp, saves=("out", "x1", "x2", "x3"))
 
 
+def _logsigmoid(x):
+    # min(x, 0) - log1p(exp(-|x|)): neither term overflows, for either sign of x.
+    return (x if x < 0 else 0.0) - fast_log1p(fast_exp(-abs(x)))
+
+
+def _logsigmoid_backward(g, x):
+    return g * fast_sigmoid(-x)
+
+
+def _logsigmoid_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        s = sigmoid(x)
+        grad_x = neg(gg * g * s * (1 - s))
+    return LOGSIGMOID_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+LOGSIGMOID_BACKWARD = ElementwiseOp("log_sigmoid_backward", "LogSigmoidBackwardBackward0", _logsigmoid_backward,
+                                    _logsigmoid_backward_vjp, saves=("x0", "x1"), only_for={"x0": (1,)})
+
+
+def _logsigmoid_vjp(needs, g, x):
+    return (LOGSIGMOID_BACKWARD(g, x),)
+
+
+LOGSIGMOID = ElementwiseOp("log_sigmoid", "LogSigmoidBackward0", _logsigmoid, _logsigmoid_vjp, saves=("x0",),
+                           result=FLOAT)
+
+
+def _hardsigmoid(x):
+    # PyTorch's min(max(x + 3, 0), 6) / 6, written so that nan passes through.
+    y = x + 3.0
+    return (0.0 if y < 0 else (6.0 if y > 6 else y)) / 6.0
+
+
+def _hardsigmoid_backward(g, x):
+    # PyTorch multiplies by 1/6 rounded to float32 in every dtype: the constant is that number.
+    return g * 0.1666666716337204 if (x > -3.0 and x < 3.0) else 0.0
+
+
+def _hardsigmoid_backward_vjp(needs, gg, x):
+    return HARDSIGMOID_BACKWARD(gg, x) if needs[0] else None, gg * 0 if needs[1] else None
+
+
+HARDSIGMOID_BACKWARD = ElementwiseOp("hardsigmoid_backward", "HardsigmoidBackwardBackward0", _hardsigmoid_backward,
+                                     _hardsigmoid_backward_vjp, saves=("x1",))
+
+
+def _hardsigmoid_vjp(needs, g, x):
+    return (HARDSIGMOID_BACKWARD(g, x),)
+
+
+HARDSIGMOID = ElementwiseOp("hardsigmoid", "HardsigmoidBackward0", _hardsigmoid, _hardsigmoid_vjp, saves=("x0",))
+
+
+def _hardswish(x):
+    y = x + 3.0
+    return x * (0.0 if y < 0 else (6.0 if y > 6 else y)) / 6.0
+
+
+def _hardswish_backward(g, x):
+    # PyTorch's hardswish_backward, boundaries included: 0 at -3, g at 3.
+    return 0.0 if x <= -3.0 else (g * (x / 3.0 + 0.5) if x < 3.0 else g)
+
+
+def _hardswish_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        grad_x = gg * g * logical_and(gt(x, -3.0), lt(x, 3.0)) / 3
+    return HARDSWISH_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+HARDSWISH_BACKWARD = ElementwiseOp("hardswish_backward", "HardswishBackwardBackward0", _hardswish_backward,
+                                   _hardswish_backward_vjp, saves=("x0", "x1"), only_for={"x0": (1,)})
+
+
+def _hardswish_vjp(needs, g, x):
+    return (HARDSWISH_BACKWARD(g, x),)
+
+
+HARDSWISH = ElementwiseOp("hardswish", "HardswishBackward0", _hardswish, _hardswish_vjp, saves=("x0",))
+
+
+def _mish(x):
+    # x * tanh(softplus(x)); above 20 softplus(x) is x to working precision (and exp would overflow).
+    return x * fast_tanh(x if x > 20.0 else fast_log1p(fast_exp(x)))
+
+
+def _mish_backward(g, x):
+    t = fast_tanh(x if x > 20.0 else fast_log1p(fast_exp(x)))
+    return g * (t + x * fast_sigmoid(x) * (1.0 - t * t))
+
+
+def _mish_backward_vjp(needs, gg, g, x):
+    grad_x = None
+    if needs[1]:
+        # With t = tanh(softplus(x)) and s = sigmoid(x): f'' = (1 - t**2) s (2 + x (1 - s) - 2 x s t).
+        t = tanh(softplus(x))
+        s = sigmoid(x)
+        grad_x = gg * g * (1 - t * t) * s * (x * (1 - s) - x * s * t * 2 + 2)
+    return MISH_BACKWARD(gg, x) if needs[0] else None, grad_x
+
+
+MISH_BACKWARD = ElementwiseOp("mish_backward", "MishBackwardBackward0", _mish_backward, _mish_backward_vjp,
+                              saves=("x0", "x1"), only_for={"x0": (1,)})
+
+
+def _mish_vjp(needs, g, x):
+    return (MISH_BACKWARD(g, x),)
+
+
+MISH = ElementwiseOp("mish", "MishBackward0", _mish, _mish_vjp, saves=("x0",), result=FLOAT)
+
+
+def _softshrink(x, lambd):
+    # Zero inside [-lambd, lambd] (+0, as PyTorch's vectorised kernel gives); nan passes through.
+    return 0.0 if (x >= -lambd and x <= lambd) else (x - lambd if x > lambd else x + lambd)
+
+
+def _hardshrink(x, lambd):
+    return 0.0 if (x >= -lambd and x <= lambd) else x
+
+
+def _shrink_backward(g, x, lambd):
+    return 0.0 if (x >= -lambd and x <= lambd) else g
+
+
+def _shrink_backward_vjp(needs, gg, x, lambd):
+    return (SOFTSHRINK_BACKWARD(gg, x, lambd) if needs[0] else None, gg * 0 if needs[1] else None, None)
+
+
+SOFTSHRINK_BACKWARD = ElementwiseOp("softshrink_backward", "SoftshrinkBackwardBackward0", _shrink_backward,
+                                    _shrink_backward_vjp, saves=("x1", "x2"))
+HARDSHRINK_BACKWARD = SOFTSHRINK_BACKWARD.renamed("hardshrink_backward", "HardshrinkBackwardBackward0")
+
+
+def _softshrink_vjp(needs, g, x, lambd):
+    return SOFTSHRINK_BACKWARD(g, x, lambd), None
+
+
+def _hardshrink_vjp(needs, g, x, lambd):
+    return HARDSHRINK_BACKWARD(g, x, lambd), None
+
+
+SOFTSHRINK = ElementwiseOp("softshrink", "SoftshrinkBackward0", _softshrink, _softshrink_vjp, saves=("x0", "x1"))
+HARDSHRINK = ElementwiseOp("hardshrink", "HardshrinkBackward0", _hardshrink, _hardshrink_vjp, saves=("x0", "x1"))
+
+
 def _gelu(x):
     # x * Phi(x), Phi the standard normal CDF; the constant is 1/sqrt(2).
     return x * 0.5 * (1.0 + math.erf(x * 0.7071067811865476))
@@ -1016,6 +1164,46 @@ def silu(input: Tensor) -> Tensor:
     """``x * sigmoid(x)`` (also known as swish)."""
     _check_floating("silu_cpu", input)
     return apply(SILU, (input,))
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, computed without overflow."""
+    _check_floating("log_sigmoid_cpu", input)
+    return apply(LOGSIGMOID, (input,))
+
+
+def hardsigmoid(input: Tensor) -> Tensor:
+    """``min(max(x + 3, 0), 6) / 6``."""
+    _check_floating("hardsigmoid_cpu", input)
+    return apply(HARDSIGMOID, (input,))
+
+
+def hardswish(input: Tensor) -> Tensor:
+    """``x * hardsigmoid(x)``."""
+    _check_floating("hardswish_cpu", input)
+    return apply(HARDSWISH, (input,))
+
+
+def mish(input: Tensor) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    _check_floating("mish_cpu", input)
+    return apply(MISH, (input,))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, zero between."""
+    _check_floating("softshrink_check", input)
+    largest = float(np.finfo(input._data.dtype).max)
+    if not 0 <= lambd <= largest:
+        raise RuntimeError(f"lambda must be in range [0, {largest:g}] for input dtype {input.dtype.scalar_name}, "
+                           f"but found {lambd:g}")
+    return apply(SOFTSHRINK, (input, float(lambd)))
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` outside ``[-lambd, lambd]``, zero inside."""
+    _check_floating("hardshrink_cpu", input)
+    return apply(HARDSHRINK, (input, float(lambd)))
 
 
 def erf(input: Tensor) -> Tensor:
