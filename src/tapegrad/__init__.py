@@ -29,7 +29,8 @@ from .ops.elementwise import (abs, add, ceil, celu, clamp, clamp_max, clamp_min,
                               eq_all as equal, erf, exp, expm1, floor, floor_divide, ge, gt, isnan, le, log,
                               log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
                               minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, rsub,
-                              selu, sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where)
+                              selu, sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where,
+                              xlogy)
 from .ops.index import gather, index_select, masked_fill, nonzero
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,

@@ -94,6 +94,35 @@ def test_cross_entropy_and_nll_match_cpu(name: str, options: dict, dtype: Any) -
     run_both(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, **options), [values((4, 3), dtype, seed=7), target])
 
 
+# Padding, distances and the Huber / KL losses: compositions of ops and index-map padding.
+FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
+    ("pad_constant", lambda x: F.pad(x, (1, -1, 2, 0), value=0.5), [(2, 3, 4)]),
+    ("pad_reflect_1d", lambda x: F.pad(x, (2, 1), mode="reflect"), [(2, 4)]),
+    ("pad_replicate_2d", lambda x: F.pad(x, (1, 2, 0, 1), mode="replicate"), [(1, 2, 3)]),
+    ("pad_circular", lambda x: F.pad(x, (-1, 2), mode="circular"), [(2, 2, 3)]),
+    ("normalize", lambda x: F.normalize(x, p=3.0, dim=-1), [(3, 4)]),
+    ("cosine_similarity", lambda x, y: F.cosine_similarity(x, y), [(3, 4), (1, 4)]),
+    ("pairwise_distance", lambda x, y: F.pairwise_distance(x, y, p=1.0), [(3, 4), (3, 4)]),
+    ("huber_loss", lambda x, y: F.huber_loss(x * 3, y, delta=0.7), [(3, 4), (3, 4)]),
+    ("kl_div", lambda x, y: F.kl_div(x, y.sigmoid(), reduction="batchmean"), [(3, 4), (3, 4)]),
+    ("kl_div_log_target", lambda x, y: F.kl_div(x, y, reduction="sum", log_target=True), [(3, 4), (3, 4)]),
+    ("xlogy", lambda x, y: tapegrad.xlogy(x, y.abs() + 0.1), [(3, 4), (4,)]),
+    ("glu", lambda x: F.glu(x, 0), [(4, 3)]),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, fn, shapes", FUNCTIONAL, ids=[f[0] for f in FUNCTIONAL])
+def test_padding_distances_and_losses_match_cpu(name: str, fn: Callable[..., Any], shapes: list, dtype: Any) -> None:
+    run_both(fn, [values(shape, dtype, seed=k + 1) for k, shape in enumerate(shapes)])
+
+
+def test_one_hot_on_cuda() -> None:
+    run_both(lambda i: F.one_hot(i, 5), [np.array([[0, 4], [2, 2]], dtype=np.int64)], grad=False)
+    with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes."):
+        F.one_hot(tapegrad.tensor([1, 5], device="cuda"), 5)
+
+
 def test_class_weights_on_cuda_match_cpu() -> None:
     target = np.array([0, 2, 1], np.int64)
     weight = np.array([0.2, 1.0, 3.0], np.float32)

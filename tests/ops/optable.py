@@ -274,6 +274,49 @@ def np_smooth_l1(x, y, reduction="mean", beta=1.0):
     return np_reduce(loss, reduction)
 
 
+def np_huber(x, y, reduction="mean", delta=1.0, weight=None):
+    """PyTorch's huber loss of ``2 * x`` (the rows scale their input to reach the linear part)."""
+    d = np.abs(2 * x - y)
+    loss = np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return np_reduce(loss if weight is None else loss * weight, reduction)
+
+
+def np_kl_div(x, t, reduction="mean", log_target=False):
+    if log_target:
+        loss = np.exp(t) * (t - x)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = np.where(t == 0, 0.0, t * np.log(t)) - t * x
+    if reduction == "batchmean":
+        return np.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return np_reduce(loss, reduction)
+
+
+def np_normalize(x, p=2, dim=1):
+    norm = np.sum(np.abs(x) ** p, axis=dim, keepdims=True) ** (1 / p)
+    return x / np.maximum(norm, 1e-12)
+
+
+def np_cosine_similarity(x, y, dim=1):
+    x, y = np.broadcast_arrays(x, y)
+    nx = np.maximum(np.linalg.norm(x, axis=dim, keepdims=True), 1e-8)
+    ny = np.maximum(np.linalg.norm(y, axis=dim, keepdims=True), 1e-8)
+    return np.sum((x / nx) * (y / ny), axis=dim)
+
+
+def np_pad(x, pad, mode="constant", value=0.0):
+    """``F.pad``'s reference: negative counts crop first, then ``np.pad`` adds the rest."""
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        dim = x.ndim - 1 - k
+        before, after = pad[2 * k], pad[2 * k + 1]
+        x = np.take(x, range(max(-before, 0), x.shape[dim] - max(-after, 0)), axis=dim)
+        widths[dim] = (max(before, 0), max(after, 0))
+    if mode == "constant":
+        return np.pad(x, widths, mode, constant_values=np.array(value).astype(x.dtype))
+    return np.pad(x, widths, mode)
+
+
 def np_bce(x, t, w=None, reduction="mean"):
     loss = -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log(1 - x), -100))
     return np_reduce(loss if w is None else loss * w, reduction)
@@ -443,6 +486,25 @@ ROWS: list[Row] = [
     row("glu", lambda t, x, dim=-1: F(t).glu(x, dim), np_glu, (R,),
         (case("last", (3, 4)), case("first", (2, 3), dim=0), case("T", In((4, 4), "T"), dim=1),
          case("3d", (2, 2, 3), dim=-3), case("empty", (0, 4))), gradgrad=True),
+    row("xlogy", lambda t, x, y: t.xlogy(x, y), lambda x, y: x * np.log(y), (R, P), BINARY[:4], gradgrad=True),
+    row("normalize", lambda t, x, **kw: F(t).normalize(x, **kw), np_normalize, (R,),
+        (case("2x3", (2, 3)), case("p1_dim0", (3, 4), p=1, dim=0), case("T", In((3, 4), "T"), dim=-1),
+         case("p3_3d", (2, 3, 2), p=3, dim=2)), gradgrad=True),
+    row("cosine_similarity", lambda t, x, y, **kw: F(t).cosine_similarity(x, y, **kw), np_cosine_similarity, (R, R),
+        (case("3x4", (3, 4), (3, 4)), case("bcast_dim0", (3, 4), (1, 4), dim=-1), case("T_S", In((2, 3), "T"),
+                                                                                       In((2, 3), "S"), dim=0)),
+        gradgrad=True),
+    row("pad_constant", lambda t, x, **kw: F(t).pad(x, **kw), np_pad, (R,),
+        (case("1d", (2, 3), pad=(1, 2)), case("2d_value", (2, 3), pad=(1, 0, 2, 1), value=1.5),
+         case("crop", (2, 3, 4), pad=(-1, 2, 1, -1, 0, 1)), case("T", In((3, 4), "T"), pad=(2, -1)),
+         case("3d_of_4d", (1, 2, 2, 3), pad=(1, 1, 0, 1, 1, 0))), dtypes=ALL, gradgrad=True),
+    row("pad_reflect", lambda t, x, **kw: F(t).pad(x, mode="reflect", **kw), lambda x, pad: np_pad(x, pad, "reflect"),
+        (R,), (case("1d", (2, 4), pad=(2, 1)), case("1d_batched", (2, 2, 4), pad=(3, 0)),
+               case("2d", (2, 3, 4), pad=(1, 2, 2, 1)), case("1d_T", In((3, 4), "T"), pad=(1, 2))),
+        gradgrad=True),
+    row("pad_replicate", lambda t, x, **kw: F(t).pad(x, mode="replicate", **kw),
+        lambda x, pad: np_pad(x, pad, "edge"), (R,),
+        (case("1d", (2, 3), pad=(2, 3)), case("2d", (1, 2, 3, 2), pad=(3, 0, 1, 2))), gradgrad=True),
     row("softmin", lambda t, x: F(t).softmin(x, dim=1), lambda x: np_softmax(-x, 1), (R,),
         (case("2x3", (2, 3)), case("T", In((3, 4), "T")))),
     row("reciprocal", lambda t, x: x.reciprocal(), flt(lambda x: 1 / x), (NZ,), dtypes=ALL),
@@ -703,6 +765,18 @@ ROWS: list[Row] = [
     row("smooth_l1_loss", lambda t, x, y, **kw: F(t).smooth_l1_loss(x, y, **kw), np_smooth_l1, (R, R),
         with_variants(PAIR, REDUCTIONS) + with_variants(PAIR[:1], (dict(beta=0.5), dict(beta=0.0),
                                                                    dict(beta=2.0, reduction="sum")))),
+    row("huber_loss", lambda t, x, y, **kw: F(t).huber_loss(x * 2, y, **kw), np_huber, (R, R),
+        with_variants(PAIR, REDUCTIONS) + with_variants(PAIR[:1], (dict(delta=0.5), dict(delta=2.5, reduction="sum"))),
+        gradgrad=True),
+    row("huber_loss_weight", lambda t, x, y, w, **kw: F(t).huber_loss(x * 2, y, weight=w, **kw),
+        lambda x, y, w, **kw: np_huber(x, y, weight=w, **kw), (R, R, W),
+        with_variants((case("2x3", (2, 3), (2, 3), (2, 3)),), REDUCTIONS)),
+    # Log-probabilities against probabilities ('mean' warns, as in PyTorch; 'batchmean' does not).
+    row("kl_div", lambda t, x, y, **kw: F(t).kl_div(x, y, **kw), np_kl_div, (R, Arg("unit_open")),
+        with_variants((case("2x3", (2, 3), (2, 3)), case("T_S", In((3, 3), "T"), In((3, 3), "S"))),
+                      (dict(reduction="batchmean"), dict(reduction="sum"), dict(reduction="none"),
+                       dict(reduction="batchmean", log_target=True), dict(reduction="none", log_target=True))),
+        gradgrad=True),
     row("binary_cross_entropy", lambda t, x, y, **kw: F(t).binary_cross_entropy(x, y, **kw), np_bce,
         (Arg("unit_open"), Arg("unit")), with_variants(PAIR, REDUCTIONS)),
     row("binary_cross_entropy_weight", lambda t, x, y, w, **kw: F(t).binary_cross_entropy(x, y, weight=w, **kw),

@@ -4,4 +4,5 @@ from .conv import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .module import Module
 from .modules import *  # noqa: F401,F403
+from .padding import *  # noqa: F401,F403
 from .parameter import Parameter

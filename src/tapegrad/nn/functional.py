@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
@@ -20,6 +21,7 @@ from ..compiler.cuda_program import NLL_BACKWARD_CUDA, NLL_CUDA
 from ..ops import elementwise as ew
 from ..ops.conv import *  # noqa: F401,F403  (conv2d, max_pool2d, avg_pool2d)
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
+from ..ops.padding import pad  # noqa: F401
 from ..ops import composite as _composite
 from ..ops import inplace as _inplace_ops
 from ..ops.composite import _without_grad
@@ -449,6 +451,146 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
         return record(SMOOTH_L1_LOSS, (input, target), out, (reduction, float(beta)), saved=(input, target))
     return out
+
+
+def _huber_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    input, target = step.saved_values()
+    reduction, delta = step.attrs
+    # d loss / d input is the difference clamped to [-delta, delta] (PyTorch's huber_loss_backward).
+    grad = (input - target).clamp(-delta, delta) * _reduce_scale(g, reduction, input.numel())
+    return (grad if step.needs_input_grad(0) else None, -grad if step.needs_input_grad(1) else None)
+
+
+HUBER_LOSS = OpDef("huber_loss", "HuberLossBackward0", _huber_vjp)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """Quadratic below ``delta``, linear above it: ``delta`` times the smooth L1 loss with
+    ``beta=delta``. ``weight`` (the input's shape) scales each element's loss.
+
+    >>> F.huber_loss(tapegrad.tensor([0., 0.]), tapegrad.tensor([0.5, 3.]), delta=2.)
+    tensor(2.0625)
+    """
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    _check_reduction(reduction)
+    input, target = _broadcast_pair(input, target)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError("Weights and input must have the same size.")
+        return _reduce(huber_loss(input, target, "none", delta) * weight, reduction)
+
+    def forward() -> Tensor:
+        diff = (input - target).abs()
+        return _reduce(ew.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta), reduction)
+
+    out = _without_grad(forward)
+    if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
+        return record(HUBER_LOSS, (input, target), out, (reduction, float(delta)), saved=(input, target))
+    return out
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """The Kullback-Leibler divergence of ``target`` from ``input``, both over the same support;
+    ``input`` holds log-probabilities, ``target`` probabilities (log-probabilities with
+    ``log_target``). ``reduction='batchmean'`` divides the sum by the batch size (the
+    divergence's definition); ``'mean'`` divides by every element, with PyTorch's warning.
+
+    >>> F.kl_div(tapegrad.tensor([0.5, 0.5]).log(), tapegrad.tensor([0.25, 0.75]), reduction="sum")
+    tensor(0.1308)
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    batchmean = reduction == "batchmean"
+    if not batchmean:
+        _check_reduction(reduction)
+    if log_target:
+        pointwise = target.exp() * (target - input)
+    else:
+        pointwise = ew.xlogy(target, target) - target * input
+    reduced = _reduce(pointwise, "sum" if batchmean else reduction)
+    if batchmean and input.dim() != 0:
+        return reduced / input.shape[0]
+    return reduced
+
+
+# ---------------------------------------------------------------- distances
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
+    """``input`` divided by its ``p``-norm over ``dim`` (at least ``eps``).
+
+    >>> F.normalize(tapegrad.tensor([[3., 4.]]))
+    tensor([[0.6000, 0.8000]])
+    """
+    if out is not None:
+        raise NotImplementedError("F.normalize: the out= argument is not supported by tapegrad")
+    denominator = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    return input / denominator
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """The cosine of the angle between ``x1`` and ``x2`` along ``dim`` (broadcast), each norm
+    at least ``eps``.
+
+    >>> F.cosine_similarity(tapegrad.tensor([[1., 0.]]), tapegrad.tensor([[1., 1.]]))
+    tensor([0.7071])
+    """
+    common = _dtypes.from_numpy_dtype(ew._promote(ew.ADD, (x1, x2))[1])
+    if not common.is_floating_point:
+        raise RuntimeError(f"expected common dtype to be floating point, yet common dtype is {common.scalar_name}")
+    x1, x2 = x1.to(common), x2.to(common)
+    shape = ew._broadcast_shape((x1, x2))
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+    # Each vector is divided by its norm first (the result stays within [-1, 1]); the norms
+    # are clamped in place without grad, so their gradient flows as if unclamped (as in PyTorch).
+    norm1 = x1.norm(2, dim, keepdim=True).clone()
+    norm2 = x2.norm(2, dim, keepdim=True).clone()
+    _without_grad(lambda: (norm1.clamp_min_(eps), norm2.clamp_min_(eps)))
+    return ((x1 / norm1) * (x2 / norm2)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """The ``p``-norm of ``x1 - x2 + eps`` over the last dim.
+
+    >>> F.pairwise_distance(tapegrad.tensor([[0., 0.]]), tapegrad.tensor([[3., 4.]]), eps=0.)
+    tensor([5.])
+    """
+    innermost = max(x1.dim(), x2.dim()) - 1
+    return (x1 - x2 + eps).norm(p, innermost, keepdim)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 ``tensor`` of class indices as one-hot rows: shape ``tensor.shape + (num_classes,)``
+    (``-1``: one more than the largest index).
+
+    >>> F.one_hot(tapegrad.tensor([0, 2]))
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    from ..creation import arange, zeros
+    from ..dtypes import int64
+
+    if tensor.dtype is not int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if tensor.numel() == 0:
+        if num_classes == -1:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        return zeros(tuple(tensor.shape) + (num_classes,), dtype=int64, device=tensor.device)
+    if tensor.min().item() < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    largest = int(tensor.max().item())
+    if num_classes == -1:
+        num_classes = largest + 1
+    elif largest >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
 
 
 # ---------------------------------------------------------------- binary cross entropy

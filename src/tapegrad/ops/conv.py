@@ -574,13 +574,16 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
 
 def _pad_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """For each position of the padded dim, the input position it copies."""
+    if mode == "circular":
+        # As PyTorch: negative counts crop first, and the rest wraps around what is left.
+        start, stop = max(-before, 0), size - max(-after, 0)
+        kept = np.arange(-max(before, 0), stop - start + max(after, 0), dtype=np.int64)
+        return start + kept % (stop - start)
     positions = np.arange(-before, size + after, dtype=np.int64)
     if mode == "reflect":
         positions = np.abs(positions)
         return np.where(positions >= size, 2 * (size - 1) - positions, positions)
-    if mode == "replicate":
-        return np.clip(positions, 0, size - 1)
-    return positions % size  # circular
+    return np.clip(positions, 0, size - 1)  # replicate
 
 
 def _index_pad_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
@@ -614,21 +617,26 @@ def _index_unpad(grad: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[Op
     return out
 
 
+# Keyed by (mode, padded dims). PyTorch's circular padding has no grad_fn of its own (it is
+# a composition): the name here is tapegrad's.
 _PAD_OPS = {
-    mode: (OpDef(f"{mode}_pad2d", f"{name}Backward0", _index_pad_vjp),
-           OpDef(f"{mode}_pad2d_backward", f"{name}BackwardBackward0", _index_unpad_vjp))
-    for mode, name in (("reflect", "ReflectionPad2D"), ("replicate", "ReplicationPad2D"),
+    (mode, dims): (OpDef(f"{mode}_pad{dims}d", f"{name}Backward0", _index_pad_vjp),
+                   OpDef(f"{mode}_pad{dims}d_backward", f"{name}BackwardBackward0", _index_unpad_vjp))
+    for dims in (1, 2)
+    for mode, name in (("reflect", f"ReflectionPad{dims}D"), ("replicate", f"ReplicationPad{dims}D"),
                        ("circular", "PadCircular"))}
 
 
 def pad_by_mode(input: Tensor, pad: Sequence[int], mode: str) -> Tensor:
-    """Pad the last two dims by ``(left, right, top, bottom)`` copying input elements
-    (``'reflect'``, ``'replicate'`` or ``'circular'``), with PyTorch's size checks.
+    """Pad the last dim by ``(left, right)``, or the last two by ``(left, right, top,
+    bottom)``, copying input elements (``'reflect'``, ``'replicate'`` or ``'circular'``), with
+    PyTorch's size checks. Negative counts crop.
 
     >>> pad_by_mode(tapegrad.tensor([[[1., 2., 3.]]]), (1, 1, 0, 0), "reflect")
     tensor([[[2., 1., 2., 3., 2.]]])
     """
-    left, right, top, bottom = (int(p) for p in pad)
+    dims = len(pad) // 2
+    left, right, top, bottom = (int(p) for p in tuple(pad) + (0, 0) * (2 - dims))
     height, width = input.shape[-2], input.shape[-1]
     if mode == "reflect":
         for argument, (before, after), dim, size in ((4, (left, right), input.ndim - 1, width),
@@ -641,5 +649,5 @@ def pad_by_mode(input: Tensor, pad: Sequence[int], mode: str) -> Tensor:
         raise RuntimeError("Padding value causes wrapping around more than once.")
     rows = _pad_index(height, top, bottom, mode)
     cols = _pad_index(width, left, right, mode)
-    return _index_pad(input, rows, cols, _PAD_OPS[mode])
+    return _index_pad(input, rows, cols, _PAD_OPS[mode, dims])
 

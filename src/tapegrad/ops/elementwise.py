@@ -786,6 +786,21 @@ CLAMP = ElementwiseOp("clamp", "ClampBackward1", _clamp, _clamp_vjp, saves=("x0"
 CLAMP_TENSOR = CLAMP.renamed("clamp_tensor", "ClampBackward0")
 
 
+def _xlogy(x, y):
+    # x * log(y), 0 where x is 0 (even for y = 0), nan where y is nan.
+    return y if y != y else (0.0 if x == 0 else x * math.log(y))
+
+
+def _xlogy_vjp(needs, g, x, y):
+    # PyTorch's rule: log(y) for x, zeroed where x is 0 and y <= 0 (there y ** x is constant 0 or 1).
+    return (where(logical_and(eq(x, 0), le(y, 0)), 0.0, xlogy(g, y)) if needs[0] else None,
+            g * x / y if needs[1] else None)
+
+
+XLOGY = ElementwiseOp("xlogy", "XlogyBackward0", _xlogy, _xlogy_vjp, saves=("x0", "x1"), result=FLOAT,
+                      only_for={"x0": (1,), "x1": (0, 1)})
+
+
 def _maximum(x, y):
     return x if (x > y or x != x) else y
 
@@ -1256,6 +1271,15 @@ def clamp_min(input: Tensor, min: Any) -> Tensor:
 
 def clamp_max(input: Tensor, max: Any) -> Tensor:
     return clamp(input, max=max)
+
+
+def xlogy(input: Any, other: Any) -> Tensor:
+    """``input * log(other)``, zero where ``input`` is zero (the entropy term ``t log t``).
+
+    >>> tapegrad.xlogy(tapegrad.tensor([0., 2.]), tapegrad.tensor([0., 3.]))
+    tensor([0.0000, 2.1972])
+    """
+    return apply(XLOGY, (input, other))
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
