@@ -207,8 +207,9 @@ def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_gr
 
         if isinstance(fill, Tensor):
             fill = fill.item()
-        return _finish(cuda_full(_size_arg(size), fill, _dtype_or_default(dtype)), requires_grad)
-    data = np.full(_size_arg(size), fill, _dtype_or_default(dtype))
+        data = cuda_full(_size_arg(size), fill, _dtype_or_default(dtype))
+    else:
+        data = np.full(_size_arg(size), fill, _dtype_or_default(dtype))
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.FULL, (), data, data.dtype.type(fill).item())
     return _finish(data, requires_grad)

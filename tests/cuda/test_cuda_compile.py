@@ -136,6 +136,64 @@ def test_products_joins_and_extremes_replay_as_eager() -> None:
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+def _newer_functional_ops(device: str) -> tuple[Callable[..., Any], list[Any]]:
+    w = tapegrad.tensor(np.linspace(-1.5, 1.5, 16).reshape(4, 4), device=device, requires_grad=True)
+
+    def step(x: Any) -> Any:
+        w.grad = None
+        h = F.mish(w * x) + F.hardswish(w * 4) + F.logsigmoid(x) + F.softshrink(w, 0.2)
+        loss = (F.glu(F.pad(h, (1, 1), mode="reflect"), 1).square().sum()
+                + F.pad(h[None], (1, -1, 0, 1), value=0.5).sum() + F.cosine_similarity(h, x).sum()
+                + F.pairwise_distance(w, x).sum() + F.huber_loss(h, x, delta=0.5)
+                + F.kl_div(h.log_softmax(1), x.softmax(1), reduction="batchmean"))
+        loss.backward()
+        return loss
+
+    return step, [w]
+
+
+def test_newer_activations_padding_distances_and_losses_replay_as_eager() -> None:
+    runs = {}
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
+        step, params = _newer_functional_ops(device)
+        fn = tapegrad.compile(step) if compiled else step
+        losses = [fn(tapegrad.tensor(X[:, :4] + 0.3 * k, device=device)).item() for k in range(5)]
+        runs[device, compiled] = [np.array(losses)] + [p.grad.cpu().numpy() for p in params]
+        if compiled:
+            assert fn.traces == 1
+        if compiled and device == "cuda":
+            program = _program(fn)
+            assert program.refused is None and program.recordings == 1
+    for other in (("cuda", False), ("cpu", True)):
+        for got, want in zip(runs["cuda", True], runs[other]):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
+
+
+def test_an_elided_copy_written_in_place_and_a_filled_tensor_replay_as_eager() -> None:
+    # The clone of a value nothing else reads is elided; the in-place clamp into it must then
+    # write (and its readers read) the original's buffer. zeros() on CUDA is a recorded fill.
+    w = tapegrad.tensor(np.linspace(-1.5, 1.5, 16).reshape(4, 4), device="cuda", requires_grad=True)
+
+    def step(x: Any) -> Any:
+        w.grad = None
+        norm = x.norm(2, 1, keepdim=True).clone()
+        with tapegrad.no_grad():
+            norm.clamp_min_(1.5)
+        loss = (w / norm).sum() + tapegrad.cat([w, tapegrad.zeros(4, 2, device="cuda")], 1).square().sum()
+        loss.backward()
+        return loss
+
+    compiled = tapegrad.compile(step)
+    for k in range(4):
+        x = tapegrad.tensor(X[:, :4] * (k + 1), device="cuda")
+        got = compiled(x).item()
+        got_grad = w.grad.cpu().numpy()
+        want = step(x).item()
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        np.testing.assert_allclose(got_grad, w.grad.cpu().numpy(), rtol=1e-12)
+    assert compiled.traces == 1 and _program(compiled).refused is None
+
+
 def test_dropout_steps_draw_each_replays_mask_and_are_recorded() -> None:
     runs = []
     for compiled in (False, True):

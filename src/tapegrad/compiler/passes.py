@@ -86,6 +86,10 @@ def elide_copies(graph: Graph) -> int:
         node.inputs = tuple(replace.get(x.index, x) if isinstance(x, Value) else x for x in node.inputs)
         node.writes = tuple(replace.get(x.index, x) for x in node.writes)
     graph.outputs = [replace.get(v.index, v) for v in graph.outputs]
+    for value in graph.values:
+        # A later in-place write into the copy now writes the original: its versions live there.
+        if value.storage.index in replace:
+            value.storage = replace[value.storage.index].storage
     graph.nodes = kept
     graph.link_users()
     return len(replace)
