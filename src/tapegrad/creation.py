@@ -271,6 +271,14 @@ def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any 
     return _filled((shape,), fill_value, dtype, device, requires_grad)
 
 
+def _from_numbers(data: np.ndarray, requires_grad: bool, place: Device | None) -> Tensor:
+    """A tensor computed from Python numbers; while a step is compiled, a recorded constant."""
+    out = _finish(data, requires_grad, place)
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.constant(out._data)
+    return out
+
+
 def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     if end is None:
@@ -288,7 +296,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, dev
     data = (start + np.arange(count, dtype=np.float64) * step) if _dtypes.as_dtype(dtype).is_floating_point \
         else np.arange(start, end, step, dtype=np.int64)
     place = _check_device(device)
-    return _finish(data.astype(_dtypes.as_dtype(dtype).numpy), requires_grad, place)
+    return _from_numbers(data.astype(_dtypes.as_dtype(dtype).numpy), requires_grad, place)
 
 
 def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
@@ -303,13 +311,13 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
     data = np.where(index < half, start + index * step, end - (steps - 1 - index) * step)
     if steps == 1:
         data = np.array([start], np.float64)
-    return _finish(data.astype(_dtype_or_default(dtype)), requires_grad, place)
+    return _from_numbers(data.astype(_dtype_or_default(dtype)), requires_grad, place)
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     place = _check_device(device)
-    return _finish(np.eye(n, n if m is None else m, dtype=_dtype_or_default(dtype)), requires_grad, place)
+    return _from_numbers(np.eye(n, n if m is None else m, dtype=_dtype_or_default(dtype)), requires_grad, place)
 
 
 # ---------------------------------------------------------------- random tensors

@@ -1,8 +1,9 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
 shrinks, glu), padding, the distances and the Huber and KL losses without refusing any: each
-is a registry op or a composition of recorded ops. Every replay gives eager mode's numbers and
-gradients for inputs that change every call. Call 1 runs eagerly, call 2 is traced, calls 3+
-replay.
+is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
+(``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
+numbers and gradients for inputs that change every call. Call 1 runs eagerly, call 2 is
+traced, calls 3+ replay.
 """
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                          + F.pad((w + x)[None], (1, 0, 0, 2), mode="replicate").square().sum()),
     "distances": lambda w, x: (F.normalize(w * x, dim=0).sum() + F.cosine_similarity(w, x).sum()
                                + F.pairwise_distance(w, x).sum()),
+    "constants": lambda w, x: ((w * x * tapegrad.arange(6.0, dtype=tapegrad.float64)).sum()
+                               + (tapegrad.eye(4, dtype=tapegrad.float64) @ w).square().sum()
+                               + (w[0] * tapegrad.linspace(-1, 1, 6, dtype=tapegrad.float64)).sum()
+                               + w[:, tapegrad.arange(1, 6, 2)].sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),
@@ -68,3 +73,35 @@ def replay_as_eager(case: str, device: str = "cpu") -> Any:
 @pytest.mark.parametrize("case", list(CASES))
 def test_functional_ops_replay_as_eager(case):
     replay_as_eager(case)
+
+
+def test_constants_follow_the_numbers_they_were_made_from():
+    # The count is a call argument: a new count is a new signature (run eagerly, then traced),
+    # and each version replays its own constant.
+    w = tapegrad.tensor(W[0], requires_grad=True)
+
+    def step(x, n):
+        w.grad = None
+        loss = (w[:n] * x[:n] * tapegrad.arange(n, dtype=tapegrad.float64)).sum()
+        loss.backward()
+        return loss
+
+    compiled = tapegrad.compile(step)
+    for n in (3, 3, 3, 5, 5, 5, 3):
+        x = tapegrad.tensor(np.full(6, float(n)))
+        got = compiled(x, n).item()
+        assert got == step(x, n).item() == float((W[0, :n] * n * np.arange(n)).sum())
+    assert compiled.traces == 2
+
+
+def test_an_in_place_write_to_a_constant_is_refused():
+    @tapegrad.compile
+    def step(x):
+        ramp = tapegrad.arange(6.0, dtype=tapegrad.float64)
+        ramp.mul_(2)
+        return (x * ramp).sum()
+
+    x = tapegrad.tensor(W[0])
+    step(x)
+    with pytest.raises(tapegrad.compiler.TraceError, match="in-place write"):
+        step(x)

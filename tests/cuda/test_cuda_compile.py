@@ -145,14 +145,16 @@ def _newer_functional_ops(device: str) -> tuple[Callable[..., Any], list[Any]]:
         loss = (F.glu(F.pad(h, (1, 1), mode="reflect"), 1).square().sum()
                 + F.pad(h[None], (1, -1, 0, 1), value=0.5).sum() + F.cosine_similarity(h, x).sum()
                 + F.pairwise_distance(w, x).sum() + F.huber_loss(h, x, delta=0.5)
-                + F.kl_div(h.log_softmax(1), x.softmax(1), reduction="batchmean"))
+                + F.kl_div(h.log_softmax(1), x.softmax(1), reduction="batchmean")
+                + (h * tapegrad.arange(4, device=device) + tapegrad.eye(4, device=device)).square().sum()
+                + h[:, tapegrad.arange(0, 4, 3, device=device)].sum())
         loss.backward()
         return loss
 
     return step, [w]
 
 
-def test_newer_activations_padding_distances_and_losses_replay_as_eager() -> None:
+def test_newer_activations_padding_distances_losses_and_constants_replay_as_eager() -> None:
     runs = {}
     for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
         step, params = _newer_functional_ops(device)

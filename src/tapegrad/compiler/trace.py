@@ -28,9 +28,9 @@ class TraceError(RuntimeError):
 
 
 ON_CUDA = ("tapegrad.compile does not record this op on CUDA yet (compiled CUDA steps cover elementwise "
-           "ops, sums and means, matrix products, softmax, class-index losses, convolution, pooling, padding, "
-           "norms, gather, embedding and optimizer updates). Run the step eagerly (CUDA ops already run as "
-           "generated kernels), or move its tensors to the CPU.")
+           "ops, sums and means, max/min, cat and stack, matrix products, softmax, class-index and binary "
+           "losses, dropout, convolution, pooling, padding, norms, gather, embedding and optimizer updates). "
+           "Run the step eagerly (CUDA ops already run as generated kernels), or move its tensors to the CPU.")
 
 
 def refuse(what: str) -> None:
@@ -293,6 +293,26 @@ class Tracer:
         value = self.graph.new_value(current.shape, current.dtype, HOST, provider)
         self._remember(current, value)
         return value
+
+    def constant(self, array: Any) -> Value:
+        """``array`` was made inside the step from Python numbers (``arange``, ``linspace``,
+        ``eye``): every replay gets a fresh copy of this call's values. The numbers came from
+        what the trace read, which the replay's guards check (shapes, argument values, bound
+        names), as for the number a ``full`` bakes in."""
+        self._on_device(array)
+        if isinstance(array, np.ndarray):
+            saved = array.copy()
+
+            def provide(memo: dict) -> tuple[Any, None]:
+                return saved.copy(), None
+        else:
+            from ..cuda._ops import contiguous_copy
+
+            saved = contiguous_copy(array)
+
+            def provide(memo: dict) -> tuple[Any, None]:
+                return contiguous_copy(saved), None
+        return self.host(provide, array)
 
     def _input(self, x: Any) -> Any:
         if isinstance(x, Tensor) or _is_array(x):
