@@ -32,6 +32,9 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                + (tapegrad.eye(4, dtype=tapegrad.float64) @ w).square().sum()
                                + (w[0] * tapegrad.linspace(-1, 1, 6, dtype=tapegrad.float64)).sum()
                                + w[:, tapegrad.arange(1, 6, 2)].sum()),
+    "rearrange": lambda w, x: ((w * x).flip(0, 1)[0].sum() * 2 + (w * x).roll((1, -2), (1, 0)).square()[0].sum()
+                               + (w * x).repeat(2, 1, 3)[1].square().sum() + (w * x).tril(1).square().sum()
+                               + tapegrad.triu(w, -1).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

@@ -147,7 +147,8 @@ def _newer_functional_ops(device: str) -> tuple[Callable[..., Any], list[Any]]:
                 + F.pairwise_distance(w, x).sum() + F.huber_loss(h, x, delta=0.5)
                 + F.kl_div(h.log_softmax(1), x.softmax(1), reduction="batchmean")
                 + (h * tapegrad.arange(4, device=device) + tapegrad.eye(4, device=device)).square().sum()
-                + h[:, tapegrad.arange(0, 4, 3, device=device)].sum())
+                + h[:, tapegrad.arange(0, 4, 3, device=device)].sum()
+                + (h.flip(1) * h.roll(1, 0)).tril().sum() + h.repeat(2, 1).triu(1).square().sum())
         loss.backward()
         return loss
 

@@ -117,6 +117,20 @@ def test_padding_distances_and_losses_match_cpu(name: str, fn: Callable[..., Any
     run_both(fn, [values(shape, dtype, seed=k + 1) for k, shape in enumerate(shapes)])
 
 
+REARRANGE: list[tuple[str, Callable[..., Any]]] = [
+    ("flip", lambda x: x.flip(0, 2)), ("roll", lambda x: x.roll((1, -3), (2, 0))), ("roll_flat", lambda x: x.roll(5)),
+    ("repeat", lambda x: x.repeat(2, 1, 1, 2)), ("tile", lambda x: x.tile((2,))), ("tril", lambda x: x.tril()),
+    ("triu", lambda x: x.triu(1)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, fn", REARRANGE, ids=[r[0] for r in REARRANGE])
+def test_flip_roll_repeat_and_triangles_match_cpu(name: str, fn: Callable[..., Any], dtype: Any) -> None:
+    run_both(fn, [values((2, 3, 4), dtype, seed=6)])
+    run_both(fn, [np.arange(24, dtype=np.int64).reshape(2, 3, 4)], grad=False)
+
+
 def test_one_hot_on_cuda() -> None:
     run_both(lambda i: F.one_hot(i, 5), [np.array([[0, 4], [2, 2]], dtype=np.int64)], grad=False)
     with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes."):

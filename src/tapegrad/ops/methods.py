@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import creation
 from ..tensor import Tensor
-from . import composite, elementwise as ew, index, inplace, matmul, movement, reduce
+from . import composite, elementwise as ew, index, inplace, matmul, movement, rearrange, reduce
 
 
 def _reflected(fn: Any) -> Any:
@@ -84,6 +84,9 @@ _METHODS: dict[str, Any] = {
     "movedim": movement.movedim, "broadcast_to": movement.broadcast_to,
     "view_as": lambda self, other: movement.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: movement.reshape(self, tuple(other.shape)),
+    "flip": lambda self, *dims: rearrange.flip(self, dims[0] if len(dims) == 1 else dims),
+    "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat), "tile": rearrange.tile,
+    "tril": rearrange.tril, "triu": rearrange.triu,
     # indexing
     "gather": index.gather, "index_select": index.index_select, "nonzero": index.nonzero,
     # in place

@@ -1,0 +1,43 @@
+"""flip, roll, repeat, tile, tril and triu beyond the op table (which checks their values,
+gradients and second derivatives): they return copies, and raise PyTorch's errors."""
+from __future__ import annotations
+
+import pytest
+
+import tapegrad
+
+
+@pytest.mark.parametrize("make", [lambda x: x.flip(0), lambda x: x.roll(1, 0), lambda x: x.repeat(1, 1),
+                                  lambda x: x.tril(5), lambda x: x.triu(-5), lambda x: x.flip([])],
+                         ids=["flip", "roll", "repeat", "tril", "triu", "flip_no_dims"])
+def test_results_are_copies_even_when_nothing_moves(make):
+    x = tapegrad.tensor([[1.0, 2.0], [3.0, 4.0]])
+    out = make(x)
+    out[0, 0] = 9.0
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+ERRORS = [
+    (lambda L, x: L.flip(x, (0, -2)), "dim 0 appears multiple times in the list of dims"),
+    (lambda L, x: L.roll(x, (1, 2), 0), "shifts and dimensions must align. shifts: 2, dims:1"),
+    (lambda L, x: L.roll(x, (1, 2)), "shifts and dimensions must align. shifts: 2, dims:0"),
+    (lambda L, x: x.repeat(2), "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                               "of tensor"),
+    (lambda L, x: x.repeat(2, -1), "Trying to create tensor with negative dimension -3: [4, -3]"),
+    (lambda L, x: L.tril(x[0]), "tril: input tensor must have at least 2 dimensions"),
+    (lambda L, x: x[0].triu(), "triu: input tensor must have at least 2 dimensions"),
+]
+
+
+@pytest.mark.parametrize("call, message", ERRORS, ids=range(len(ERRORS)))
+def test_errors_match_torchs(call, message):
+    with pytest.raises(RuntimeError) as ours:
+        call(tapegrad, tapegrad.ones(2, 3))
+    assert str(ours.value) == message
+    try:
+        import torch
+    except ImportError:
+        return
+    with pytest.raises(RuntimeError) as theirs:
+        call(torch, torch.ones(2, 3))
+    assert str(theirs.value) == message
