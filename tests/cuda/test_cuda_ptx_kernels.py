@@ -69,6 +69,12 @@ def test_sum_kernels_compile(data: Any, acc: str) -> None:
         assert _float64_instructions(rows) == []
 
 
+@pytest.mark.parametrize("data", [types.float32, types.float64, types.int32, types.boolean], ids=str)
+def test_cumsum_kernel_compiles(data: Any) -> None:
+    out, zero = (data, types.float64) if data in FLOATS else (I64, I64)
+    _ptx(cr.scan_module().cumsum_lines, data[:, :, ::1], out[:, :, ::1], BOOL, zero)
+
+
 @pytest.mark.parametrize("data", [types.float32, types.float64, types.int32, types.int64, types.boolean], ids=str)
 def test_extreme_kernels_compile(data: Any) -> None:
     module = cr.extreme_module(cr._lane(data.name if data is not types.boolean else "bool"))

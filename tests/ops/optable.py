@@ -242,6 +242,14 @@ def np_silu(x):
     return x / (1 + np.exp(-x))
 
 
+def np_cumsum(x, dim):
+    """PyTorch's cumsum: integers and bools as int64, floats summed wide and rounded per element."""
+    if x.ndim == 0:
+        return x.copy() if x.dtype.kind == "f" else x.astype(np.int64)
+    wide = np.cumsum(x, dim, dtype=np.float64 if x.dtype.kind == "f" else np.int64)
+    return wide.astype(x.dtype) if x.dtype.kind == "f" else wide
+
+
 def np_hardsigmoid(x):
     """PyTorch's hardsigmoid of ``4 * x`` (the rows scale their input)."""
     return np.clip(x * 4 + 3, 0, 6) / 6
@@ -677,6 +685,11 @@ ROWS: list[Row] = [
     row("split_sizes", lambda t, x: t.split(x, [1, 2], 1), lambda x: np_split(x, [1, 2], 1), (R,), VIEW_CASES,
         dtypes=ALL),
     row("chunk", lambda t, x: x.chunk(2, 1), lambda x: np_chunk(x, 2, 1), (R,), VIEW_CASES, dtypes=ALL),
+    row("cumsum", lambda t, x, dim: x.cumsum(dim), np_cumsum, (R,),
+        tuple(case(c.id, *c.inputs, dim=1) for c in VIEW_CASES) + (case("last", (2, 3), dim=-1),
+                                                                   case("0d", (), dim=0), case("empty", (0, 3), dim=0),
+                                                                   case("long", (300,), dim=0, dtypes=FLOATS)),
+        dtypes=ALL, gradgrad=True),
     # ---- rearranging copies: flip, roll, repeat, tile, tril, triu ---------------------------
     row("flip", lambda t, x, dims: t.flip(x, dims), lambda x, dims: np.flip(x, dims).copy(), (R,),
         tuple(case(c.id, *c.inputs, dims=(0, 2)) for c in VIEW_CASES) + (case("last", (2, 3), dims=(-1,)),

@@ -1,6 +1,6 @@
 """CUDA reductions along axes: sum, mean and product over any set of axes, max/min (values and int64
-indices) and amax/amin along one axis, and the reduction of a broadcast gradient to its
-operand's shape.
+indices) and amax/amin along one axis, the reduction of a broadcast gradient to its operand's
+shape, and cumulative sums along one axis (one thread a line).
 
 Functions take C-contiguous numba device arrays and return the reduced shape (the kept
 dimensions, in order; ``keepdim`` is a reshape the caller does). Semantics follow the CPU
@@ -332,7 +332,26 @@ def extreme_cols(x, values, indices, largest):
         cuda.syncthreads()  # the shared arrays are read before the next tile overwrites them
 '''
 
+_SCAN_SOURCE = '''
+@kernel
+def cumsum_lines(x, out, reverse, zero):
+    # One thread a line of the (outer, n, inner) view: the partial sums along n accumulate in
+    # zero's type (float64 or int64) and each is rounded once, on its store (as the CPU does).
+    inner = x.shape[2]
+    n = x.shape[1]
+    for t in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
+        o = t // inner
+        i = t - o * inner
+        total = zero
+        for k in range(n):
+            j = n - 1 - k if reverse else k
+            total += x[o, j, i]
+            out[o, j, i] = total
+'''
+
+
 _axis_modules: dict[tuple[str, str], Any] = {}
+_scan_modules: list[Any] = []
 _extreme_modules: dict[str, Any] = {}
 
 
@@ -670,3 +689,28 @@ def amax(x: Any, axis: int, out: Any = None, *, largest: bool = True, stream: An
     """The max (or, with ``largest=False``, min) values of ``x`` along ``axis``, NaN winning."""
     values, _ = extreme(x, axis, largest, out, stream=stream)
     return values
+
+
+def scan_module() -> Any:
+    """The ``cumsum_lines`` kernel."""
+    if not _scan_modules:
+        _scan_modules.append(ck._load("cuda_scan", ck._header() + _SCAN_SOURCE))
+    return _scan_modules[0]
+
+
+def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0) -> Any:
+    """The cumulative sum of the C-contiguous ``x`` along ``axis`` (from the end with
+    ``reverse``), as a new array of ``dtype``; floats accumulate in float64 and integers and
+    bools in int64, each partial sum rounded to ``dtype`` (``cpu``'s ``np.cumsum`` with a wide
+    accumulator)."""
+    dtype = np.dtype(dtype)
+    shape = tuple(x.shape)
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    out = ck._cuda().device_array(shape, dtype, stream=stream)
+    if outer * inner * (shape[axis] if shape else 1):
+        zero = np.float64(0) if dtype.kind == "f" else np.int64(0)
+        lines = (outer, shape[axis] if shape else 1, inner)
+        ck.launch(scan_module().cumsum_lines, *ck.launch_shape(outer * inner), stream, x.reshape(lines),
+                  out.reshape(lines), bool(reverse), zero)
+    return out

@@ -57,6 +57,12 @@ def reduce_extreme(data: Any, axes: tuple[int, ...], largest: bool) -> tuple[Any
     return adopt(values), adopt(indices)
 
 
+def cumsum(data: Any, axis: int, dtype: np.dtype, reverse: bool) -> Any:
+    """The cumulative sum along ``axis`` in ``dtype`` (from the end with ``reverse``), as ``ops.reduce.cumsum``
+    computes it on the CPU."""
+    return adopt(cuda_reduce.cumsum(_contiguous(data), axis, dtype, reverse))
+
+
 def matmul(a: Any, b: Any) -> Any:
     """``a @ b`` for 2-D or stacked 3-D float operands of any strides."""
     return adopt(cuda_linalg.matmul(a, b))

@@ -185,6 +185,49 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype:
     return prod_over(input, normalize_dims(dim, input.ndim), keepdim, PROD_DIM, dtype)
 
 
+# ---------------------------------------------------------------- cumulative sums
+
+def _cumsum_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    axis, reverse = step.attrs
+    grad = _cumsum(g, axis, g._data.dtype, not reverse)
+    dtype = step.input_meta[0][1]
+    return (grad if grad._data.dtype == dtype else grad.to(_dtypes.from_numpy_dtype(dtype)),)
+
+
+CUMSUM = OpDef("cumsum", "CumsumBackward0", _cumsum_vjp)
+
+
+def _cumsum(input: Tensor, axis: int, dtype: np.dtype, reverse: bool) -> Tensor:
+    data = input._data
+    if not isinstance(data, np.ndarray):
+        out = _wrap(_cuda_kernels().cumsum(data, axis, dtype, reverse))
+    elif data.ndim == 0:
+        out = _wrap(data.astype(dtype))
+    else:
+        # Accumulated wide and rounded once per element, as PyTorch's CPU kernel does.
+        wide = np.float64 if dtype.kind == "f" else np.int64
+        source = np.flip(data, axis) if reverse else data
+        total = np.cumsum(source, axis, dtype=wide)
+        out = _wrap(np.ascontiguousarray(np.flip(total, axis) if reverse else total, dtype=dtype))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(CUMSUM, (input,), out, (axis, reverse))
+    return out
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """The running sums along ``dim``: ``out[i] = input[0] + ... + input[i]`` (integers and
+    bools sum as int64; ``dtype`` casts the input first).
+
+    >>> tapegrad.cumsum(tapegrad.tensor([1, 2, 3]), 0)
+    tensor([1, 3, 6])
+    """
+    axis = _wrap_dim(dim, input.ndim) if input.ndim else _wrap_dim(dim, 1) * 0  # 0-d: dim 0 or -1
+    if dtype is not None:
+        input = input.to(_dtypes.as_dtype(dtype))
+    out_dtype = input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64)
+    return _cumsum(input, axis, out_dtype, False)
+
+
 # ---------------------------------------------------------------- max, min and friends
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
