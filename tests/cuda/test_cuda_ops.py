@@ -121,12 +121,16 @@ REARRANGE: list[tuple[str, Callable[..., Any]]] = [
     ("flip", lambda x: x.flip(0, 2)), ("roll", lambda x: x.roll((1, -3), (2, 0))), ("roll_flat", lambda x: x.roll(5)),
     ("repeat", lambda x: x.repeat(2, 1, 1, 2)), ("tile", lambda x: x.tile((2,))), ("tril", lambda x: x.tril()),
     ("triu", lambda x: x.triu(1)), ("cumsum", lambda x: x.cumsum(1)), ("cumsum_last", lambda x: x.cumsum(-1)),
+    ("sort", lambda x: x.sort(1, stable=True).values),
+    ("sort_indices", lambda x: x.sort(-1, True, stable=True).indices),
+    ("argsort", lambda x: x.argsort(0, stable=True)), ("topk", lambda x: x.topk(2, 1).values),
+    ("topk_indices", lambda x: x.topk(3, -1, largest=False).indices),
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name, fn", REARRANGE, ids=[r[0] for r in REARRANGE])
-def test_flip_roll_repeat_triangles_and_cumsum_match_cpu(name: str, fn: Callable[..., Any], dtype: Any) -> None:
+def test_flip_roll_repeat_triangles_cumsum_and_sorts_match_cpu(name: str, fn: Callable[..., Any], dtype: Any) -> None:
     run_both(fn, [values((2, 3, 4), dtype, seed=6)])
     run_both(fn, [np.arange(24, dtype=np.int64).reshape(2, 3, 4)], grad=False)
 

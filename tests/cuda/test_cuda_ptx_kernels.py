@@ -70,9 +70,11 @@ def test_sum_kernels_compile(data: Any, acc: str) -> None:
 
 
 @pytest.mark.parametrize("data", [types.float32, types.float64, types.int32, types.boolean], ids=str)
-def test_cumsum_kernel_compiles(data: Any) -> None:
+def test_cumsum_and_sort_kernels_compile(data: Any) -> None:
     out, zero = (data, types.float64) if data in FLOATS else (I64, I64)
-    _ptx(cr.scan_module().cumsum_lines, data[:, :, ::1], out[:, :, ::1], BOOL, zero)
+    _ptx(cr.lines_module().cumsum_lines, data[:, :, ::1], out[:, :, ::1], BOOL, zero)
+    if data is not types.boolean:
+        _ptx(cr.lines_module().sort_lines, data[:, :, ::1], data[:, :, ::1], I64[:, :, ::1], BOOL)
 
 
 @pytest.mark.parametrize("data", [types.float32, types.float64, types.int32, types.int64, types.boolean], ids=str)

@@ -276,3 +276,15 @@ def test_loss_modules_match_torch():
         np.testing.assert_allclose(ours(tapegrad.tensor(a), tapegrad.tensor(b)).item(),
                                    theirs(torch.tensor(a), torch.tensor(b)).item(), rtol=1e-12)
     assert nn.HuberLoss(delta=0.3).delta == 0.3 and nn.KLDivLoss(log_target=True).log_target is True
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from tapegrad.nn import functional, modules, padding
+    from tapegrad.ops import padding as pad_ops
+    from tapegrad.ops import rearrange
+
+    for module in (functional, modules, padding, pad_ops, rearrange):
+        result = doctest.testmod(module, extraglobs={"tapegrad": tapegrad, "nn": nn, "F": F})
+        assert result.attempted and not result.failed, module.__name__

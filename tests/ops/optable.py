@@ -164,6 +164,21 @@ def np_log_softmax(x, dim):
     return x - _sp_logsumexp(x, axis=dim, keepdims=True)
 
 
+def np_sort(x, dim=-1, descending=False):
+    """A stable sort, PyTorch's order (NaN the largest); ``(values, int64 indices)``."""
+    if x.ndim == 0:
+        return x.copy(), np.zeros((), np.int64)
+    key = x.astype(np.float64) if x.dtype.kind in "biu" else x
+    order = np.argsort(-key if descending else key, axis=dim, kind="stable")
+    return np.take_along_axis(x, order, dim), order.astype(np.int64)
+
+
+def np_topk(x, k, dim=-1, largest=True):
+    values, indices = np_sort(x, dim, descending=largest)
+    take = (slice(None),) * (dim % x.ndim) + (slice(0, k),)
+    return values[take], indices[take]
+
+
 def np_max_dim(x, dim, keepdim=False, largest=True):
     pick = np.max if largest else np.min
     arg = np.argmax if largest else np.argmin
@@ -589,6 +604,17 @@ ROWS: list[Row] = [
     row("max_ties", lambda t, x: x.max(), np.max, (G,), reduce_cases(({},)), gradcheck=False),
     row("max_dim", lambda t, x, **kw: x.max(**kw), np_max_dim, (D,),
         reduce_cases(DIM_VARIANTS, scalar=(dict(dim=0),), empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
+    # Stable sorts: ties (the grid and integer draws) keep their order in both libraries.
+    row("sort", lambda t, x, **kw: t.sort(x, stable=True, **kw), np_sort, (G,),
+        tuple(case(c.id, *c.inputs, **kw) for c in VIEW_CASES for kw in (dict(dim=1), dict(dim=-1, descending=True)))
+        + (case("0d", (), dim=0), case("empty", (0, 3), dim=0)), dtypes=ALL, gradcheck=False),
+    row("sort_distinct", lambda t, x, **kw: x.sort(**kw), np_sort, (D,),
+        (case("2x5", (2, 5), dim=1), case("T_desc", In((3, 4), "T"), dim=0, descending=True)), gradgrad=True),
+    row("argsort", lambda t, x, **kw: t.argsort(x, stable=True, **kw), lambda x, **kw: np_sort(x, **kw)[1], (G,),
+        (case("2x3x4", (2, 3, 4), dim=1), case("desc", (3, 4), dim=0, descending=True)), dtypes=ALL, grad=False),
+    row("topk", lambda t, x, **kw: t.topk(x, **kw), np_topk, (D,),
+        (case("2x5", (2, 5), k=3), case("smallest", (3, 4), k=2, dim=0, largest=False),
+         case("T_all", In((3, 4), "T"), k=4), case("none", (2, 3), k=0)), dtypes=NUMERIC, gradgrad=True),
     row("min_dim", lambda t, x, **kw: t.min(x, **kw), lambda x, **kw: np_max_dim(x, largest=False, **kw), (D,),
         reduce_cases(DIM_VARIANTS, scalar=(dict(dim=0),), empty=(((2, 0, 4), dict(dim=2)),)), dtypes=ALL),
     row("max_dim_ties", lambda t, x, **kw: x.max(**kw), np_max_dim, (G,),

@@ -1,5 +1,5 @@
-"""flip, roll, repeat, tile, tril and triu beyond the op table (which checks their values,
-gradients and second derivatives): they return copies, and raise PyTorch's errors."""
+"""flip, roll, repeat, tile, tril, triu and the sorts beyond the op table (which checks their
+values, gradients and second derivatives): they return copies, and raise PyTorch's errors."""
 from __future__ import annotations
 
 import pytest
@@ -26,6 +26,8 @@ ERRORS = [
     (lambda L, x: x.repeat(2, -1), "Trying to create tensor with negative dimension -3: [4, -3]"),
     (lambda L, x: L.tril(x[0]), "tril: input tensor must have at least 2 dimensions"),
     (lambda L, x: x[0].triu(), "triu: input tensor must have at least 2 dimensions"),
+    (lambda L, x: x.topk(4), "selected index k out of range"),
+    (lambda L, x: L.topk(x, -1, 0), "selected index k out of range"),
 ]
 
 
@@ -41,3 +43,14 @@ def test_errors_match_torchs(call, message):
     with pytest.raises(RuntimeError) as theirs:
         call(torch, torch.ones(2, 3))
     assert str(theirs.value) == message
+
+
+def test_sorts_of_a_0d_tensor_and_argsort_without_history():
+    x = tapegrad.tensor(2.5, requires_grad=True)
+    values, indices = x.sort()
+    assert values.item() == 2.5 and indices.item() == 0 and indices.dtype is tapegrad.int64
+    values.backward()
+    assert x.grad.item() == 1.0
+    assert x.topk(1).values.item() == 2.5
+    order = tapegrad.tensor([3.0, 1.0], requires_grad=True).argsort()
+    assert order.tolist() == [1, 0] and not order.requires_grad

@@ -332,7 +332,7 @@ def extreme_cols(x, values, indices, largest):
         cuda.syncthreads()  # the shared arrays are read before the next tile overwrites them
 '''
 
-_SCAN_SOURCE = '''
+_LINES_SOURCE = '''
 @kernel
 def cumsum_lines(x, out, reverse, zero):
     # One thread a line of the (outer, n, inner) view: the partial sums along n accumulate in
@@ -347,11 +347,42 @@ def cumsum_lines(x, out, reverse, zero):
             j = n - 1 - k if reverse else k
             total += x[o, j, i]
             out[o, j, i] = total
+
+
+@kernel
+def sort_lines(x, values, indices, descending):
+    # One thread an element of the (outer, n, inner) view: its rank in its line is the number
+    # of elements placed before it. NaN sorts as the largest value, and equal elements keep
+    # their order (a stable sort; NaNs are equal to each other).
+    n = x.shape[1]
+    inner = x.shape[2]
+    for t in range(cuda.grid(1), x.shape[0] * n * inner, cuda.gridsize(1)):
+        o = t // (n * inner)
+        rest = t - o * n * inner
+        k = rest // inner
+        c = rest - k * inner
+        v = x[o, k, c]
+        v_nan = v != v
+        rank = 0
+        for j in range(n):
+            w = x[o, j, c]
+            w_nan = w != w
+            if descending:
+                before = (w_nan and not v_nan) or (not w_nan and not v_nan and w > v)
+            else:
+                before = (v_nan and not w_nan) or (not v_nan and not w_nan and w < v)
+            if not before and j < k:
+                before = (w_nan and v_nan) or w == v
+            if before:
+                rank += 1
+        values[o, rank, c] = v
+        indices[o, rank, c] = k
 '''
 
 
+
 _axis_modules: dict[tuple[str, str], Any] = {}
-_scan_modules: list[Any] = []
+_lines_modules: list[Any] = []
 _extreme_modules: dict[str, Any] = {}
 
 
@@ -691,11 +722,11 @@ def amax(x: Any, axis: int, out: Any = None, *, largest: bool = True, stream: An
     return values
 
 
-def scan_module() -> Any:
-    """The ``cumsum_lines`` kernel."""
-    if not _scan_modules:
-        _scan_modules.append(ck._load("cuda_scan", ck._header() + _SCAN_SOURCE))
-    return _scan_modules[0]
+def lines_module() -> Any:
+    """The ``cumsum_lines`` and ``sort_lines`` kernels."""
+    if not _lines_modules:
+        _lines_modules.append(ck._load("cuda_lines", ck._header() + _LINES_SOURCE))
+    return _lines_modules[0]
 
 
 def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0) -> Any:
@@ -705,12 +736,30 @@ def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0
     accumulator)."""
     dtype = np.dtype(dtype)
     shape = tuple(x.shape)
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     out = ck._cuda().device_array(shape, dtype, stream=stream)
-    if outer * inner * (shape[axis] if shape else 1):
+    outer, n, inner = lines = _lines(shape, axis) if shape else (1, 1, 1)
+    if outer * n * inner:
         zero = np.float64(0) if dtype.kind == "f" else np.int64(0)
-        lines = (outer, shape[axis] if shape else 1, inner)
-        ck.launch(scan_module().cumsum_lines, *ck.launch_shape(outer * inner), stream, x.reshape(lines),
+        ck.launch(lines_module().cumsum_lines, *ck.launch_shape(outer * inner), stream, x.reshape(lines),
                   out.reshape(lines), bool(reverse), zero)
     return out
+
+
+def _lines(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    """``shape`` as (outer, n, inner) around ``axis``."""
+    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
+            int(np.prod(shape[axis + 1:], dtype=np.int64)))
+
+
+def sort(x: Any, axis: int, descending: bool, stream: Any = 0) -> tuple[Any, Any]:
+    """``(values, int64 indices)`` of the C-contiguous ``x`` (not bool) sorted along ``axis``:
+    stable, NaN the largest (``ops.sort`` on the CPU orders the same way)."""
+    shape = tuple(x.shape)
+    values = ck._cuda().device_array(shape, x.dtype, stream=stream)
+    indices = ck._cuda().device_array(shape, np.int64, stream=stream)
+    size = int(np.prod(shape, dtype=np.int64))
+    if size:
+        lines = _lines(shape, axis)
+        ck.launch(lines_module().sort_lines, *ck.launch_shape(size), stream, x.reshape(lines),
+                  values.reshape(lines), indices.reshape(lines), bool(descending))
+    return values, indices

@@ -204,7 +204,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * hardsigmoid(x)``.
 
     >>> F.hardswish(tapegrad.tensor([-4., 1.5, 4.]))
-    tensor([-0.0000,  1.1250,  4.0000])
+    tensor([-0.0000, 1.1250, 4.0000])
     """
     return _inplace_or_not(ew.HARDSWISH, ew.hardswish, "hardswish_cpu", input, inplace)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import creation
 from ..tensor import Tensor
-from . import composite, elementwise as ew, index, inplace, matmul, movement, rearrange, reduce
+from . import composite, elementwise as ew, index, inplace, matmul, movement, rearrange, reduce, sort
 
 
 def _reflected(fn: Any) -> Any:
@@ -69,6 +69,7 @@ _METHODS: dict[str, Any] = {
     "sum": reduce.sum, "mean": reduce.mean, "prod": reduce.prod, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "argmax": reduce.argmax, "argmin": reduce.argmin,
     "all": reduce.all, "any": reduce.any, "cumsum": reduce.cumsum,
+    "sort": sort.sort, "argsort": sort.argsort, "topk": sort.topk,
     "var": composite.var, "std": composite.std, "norm": composite.norm, "logsumexp": composite.logsumexp,
     "softmax": composite.softmax, "log_softmax": composite.log_softmax,
     # matrix products
