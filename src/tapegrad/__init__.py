@@ -39,6 +39,7 @@ from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand
 from .ops.reduce import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, sum
 from .ops.rearrange import flip, roll, tile, tril, triu
 from .ops.sort import argsort, sort, topk
+from .ops.einsum import einsum
 from .serialization import load, save
 from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .tensor import Size, Tensor, is_tensor

@@ -35,6 +35,8 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
     "rearrange": lambda w, x: ((w * x).flip(0, 1)[0].sum() * 2 + (w * x).roll((1, -2), (1, 0)).square()[0].sum()
                                + (w * x).repeat(2, 1, 3)[1].square().sum() + (w * x).tril(1).square().sum()
                                + tapegrad.triu(w, -1).sum()),
+    "einsum": lambda w, x: (tapegrad.einsum("ij,kj->ik", w * x, w).square().sum()
+                            + tapegrad.einsum("ij,ij,j->", w, x, w[0]) + tapegrad.einsum("...j->...", w * x).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

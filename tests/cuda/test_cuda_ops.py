@@ -108,6 +108,9 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("kl_div_log_target", lambda x, y: F.kl_div(x, y, reduction="sum", log_target=True), [(3, 4), (3, 4)]),
     ("xlogy", lambda x, y: tapegrad.xlogy(x, y.abs() + 0.1), [(3, 4), (4,)]),
     ("glu", lambda x: F.glu(x, 0), [(4, 3)]),
+    ("einsum_mm", lambda x, y: tapegrad.einsum("ij,kj->ik", x, y), [(3, 4), (2, 4)]),
+    ("einsum_batched", lambda x, y: tapegrad.einsum("...ij,...jk", x, y), [(2, 3, 4), (4, 2)]),
+    ("einsum_three", lambda x, y: tapegrad.einsum("ij,ij,j->i", x, y, y[0]), [(3, 4), (3, 4)]),
 ]
 
 

@@ -84,6 +84,7 @@ class Row:
     grad: bool = True          # differentiable: gradients compared with torch
     gradcheck: bool = True     # finite differences apply (False where inputs sit on kinks/ties)
     gradgrad: bool = False     # second derivatives are checked
+    grad_fn: bool = True       # grad_fn names are compared with torch's (False: a different decomposition)
     torch_fn: Callable[..., Any] | None = None
     tol: dict | None = None    # forward tolerance overrides, by dtype name
     widen: bool = True         # the NumPy reference gets float64 copies of float inputs

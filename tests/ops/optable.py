@@ -716,6 +716,21 @@ ROWS: list[Row] = [
                                                                    case("0d", (), dim=0), case("empty", (0, 3), dim=0),
                                                                    case("long", (300,), dim=0, dtypes=FLOATS)),
         dtypes=ALL, gradgrad=True),
+    # ---- einsum -----------------------------------------------------------------------------
+    row("einsum_one", lambda t, x, eq: t.einsum(eq, x), lambda x, eq: np.einsum(eq, x), (R,),
+        (case("transpose", (2, 3), eq="ij->ji"), case("sum", (2, 3), eq="ij->"), case("rows", (2, 3), eq="ij->i"),
+         case("implicit", In((3, 4), "T"), eq="ji"), case("ellipsis", (2, 3, 4), eq="i...->...")), gradgrad=True),
+    row("einsum_two", lambda t, x, y, eq: t.einsum(eq, x, y), lambda x, y, eq: np.einsum(eq, x, y), (R, R),
+        (case("mm", (2, 3), (3, 4), eq="ij,jk->ik"), case("implicit", (2, 3), (3, 4), eq="ij,jk"),
+         case("batched", (2, 3, 4), (2, 4, 5), eq="bij,bjk->bik"), case("dot", (3,), (3,), eq="i,i"),
+         case("outer", (3,), (4,), eq="i,j->ij"), case("attention", (2, 3, 4, 5), (2, 3, 6, 5), eq="bhqd,bhkd->bhqk"),
+         case("ellipsis_bcast", (2, 1, 3, 4), (5, 4, 2), eq="...ij,...jk->...ik"),
+         case("hadamard", In((3, 4), "T"), In((3, 4), "S"), eq="ij,ij->ij"), case("trace_pair", (3, 2), (2, 3),
+                                                                                   eq="ba,ab->")),
+        gradgrad=True, grad_fn=False),  # PyTorch contracts some of these with other ops (a mul, a view)
+    row("einsum_three", lambda t, x, y, z, eq: t.einsum(eq, x, y, z), lambda x, y, z, eq: np.einsum(eq, x, y, z),
+        (R, R, R), (case("chain", (2, 3), (3, 4), (4, 2), eq="ij,jk,kl->il"),
+                    case("mixed", (2, 3, 4), (4, 5), (2,), eq="abc,cd,a->bd")), gradgrad=True),
     # ---- rearranging copies: flip, roll, repeat, tile, tril, triu ---------------------------
     row("flip", lambda t, x, dims: t.flip(x, dims), lambda x, dims: np.flip(x, dims).copy(), (R,),
         tuple(case(c.id, *c.inputs, dims=(0, 2)) for c in VIEW_CASES) + (case("last", (2, 3), dims=(-1,)),

@@ -126,7 +126,8 @@ def test_grad_matches_torch(row, c, dtype):
     assert compared, "no input takes a gradient"
 
 
-@pytest.mark.parametrize("row, c, dtype", _params(ROWS, lambda row: ("float64",), marks=needs_torch))
+@pytest.mark.parametrize("row, c, dtype", _params([r for r in ROWS if r.grad_fn], lambda row: ("float64",),
+                                                  marks=needs_torch))
 def test_grad_fn_matches_torch(row, c, dtype):
     arrays = make_arrays(row, c, dtype)
     _, tg_outs = run(tapegrad, row, c, arrays, requires_grad=True)
