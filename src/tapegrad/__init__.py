@@ -25,9 +25,9 @@ from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, 
 from .formatting import set_printoptions
 from .ops import methods as _methods  # noqa: F401  (binds Tensor methods)
 from .ops.composite import log_softmax, logsumexp, norm, softmax, std, var
-from .ops.elementwise import (abs, add, ceil, celu, clamp, clamp_max, clamp_min, clip, clone, cos, div, eq,
-                              eq_all as equal, erf, exp, expm1, floor, floor_divide, ge, gt, isnan, le, log,
-                              log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
+from .ops.elementwise import (abs, add, addcdiv, addcmul, ceil, celu, clamp, clamp_max, clamp_min, clip, clone,
+                              cos, div, eq, eq_all as equal, erf, exp, expm1, floor, floor_divide, ge, gt, isnan,
+                              le, lerp, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
                               minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, rsub,
                               selu, sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where,
                               xlogy)

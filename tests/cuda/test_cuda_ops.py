@@ -111,6 +111,10 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("einsum_mm", lambda x, y: tapegrad.einsum("ij,kj->ik", x, y), [(3, 4), (2, 4)]),
     ("einsum_batched", lambda x, y: tapegrad.einsum("...ij,...jk", x, y), [(2, 3, 4), (4, 2)]),
     ("einsum_three", lambda x, y: tapegrad.einsum("ij,ij,j->i", x, y, y[0]), [(3, 4), (3, 4)]),
+    ("lerp", lambda x, y: tapegrad.lerp(x, y, 0.7), [(3, 4), (4,)]),
+    ("lerp_tensor", lambda x, y, w: x.lerp(y, w.sigmoid()), [(3, 4), (3, 4), (3, 1)]),
+    ("addcmul", lambda x, y, z: tapegrad.addcmul(x, y, z, value=-2), [(3, 4), (4,), (3, 1)]),
+    ("addcdiv", lambda x, y, z: x.addcdiv(y, z.exp(), value=0.5), [(3, 4), (3, 4), (3, 4)]),
 ]
 
 

@@ -801,6 +801,46 @@ XLOGY = ElementwiseOp("xlogy", "XlogyBackward0", _xlogy, _xlogy_vjp, saves=("x0"
                       only_for={"x0": (1,), "x1": (0, 1)})
 
 
+def _lerp(x, end, weight):
+    # PyTorch's two-sided form: exact at both ends (weight 0 gives x, weight 1 gives end).
+    return x + weight * (end - x) if abs(weight) < 0.5 else end - (end - x) * (1 - weight)
+
+
+def _lerp_vjp(needs, g, x, end, weight):
+    return (g * (1 - weight) if needs[0] else None, g * weight if needs[1] else None,
+            g * (end - x) if needs[2] else None)
+
+
+LERP = ElementwiseOp("lerp", "LerpBackward0", _lerp, _lerp_vjp, saves=("x0", "x1", "x2"),
+                     only_for={"x0": (2,), "x1": (2,)})
+LERP_TENSOR = LERP.renamed("lerp_tensor", "LerpBackward1")
+
+
+def _addcmul(x, a, b, value):
+    return x + value * a * b
+
+
+def _addcmul_vjp(needs, g, a, b, value):
+    return (g if needs[0] else None, g * b * value if needs[1] else None, g * a * value if needs[2] else None, None)
+
+
+ADDCMUL = ElementwiseOp("addcmul", "AddcmulBackward0", _addcmul, _addcmul_vjp, saves=("x1", "x2", "x3"),
+                        only_for={"x1": (2,), "x2": (1,)})
+
+
+def _addcdiv(x, a, b, value):
+    return x + value * a / b
+
+
+def _addcdiv_vjp(needs, g, a, b, value):
+    return (g if needs[0] else None, g * value / b if needs[1] else None,
+            neg(g) * value * a / (b * b) if needs[2] else None, None)
+
+
+ADDCDIV = ElementwiseOp("addcdiv", "AddcdivBackward0", _addcdiv, _addcdiv_vjp, saves=("x1", "x2", "x3"),
+                        only_for={"x1": (2,)})
+
+
 def _maximum(x, y):
     return x if (x > y or x != x) else y
 
@@ -1280,6 +1320,43 @@ def xlogy(input: Any, other: Any) -> Tensor:
     tensor([0.0000, 2.1972])
     """
     return apply(XLOGY, (input, other))
+
+
+def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """``input + weight * (end - input)``; ``weight`` a number or a tensor (floats only).
+
+    >>> tapegrad.lerp(tapegrad.tensor([1., 2.]), tapegrad.tensor([3., 5.]), 0.5)
+    tensor([2.0000, 3.5000])
+    """
+    _check_floating("lerp_kernel_scalar" if not isinstance(weight, Tensor) else "lerp_kernel_tensor", input)
+    return apply(LERP_TENSOR if isinstance(weight, Tensor) else LERP, (input, end, weight))
+
+
+def addcmul(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``input + value * tensor1 * tensor2``.
+
+    >>> tapegrad.addcmul(tapegrad.tensor([1., 1.]), tapegrad.tensor([2., 3.]), tapegrad.tensor([4., 5.]), value=0.5)
+    tensor([5.0000, 8.5000])
+    """
+    if _promote(ADD, (input, tensor1, tensor2))[1].kind != "f":
+        value = int(value)  # as PyTorch: the number takes the tensors' integer dtype (truncated)
+    return apply(ADDCMUL, (input, tensor1, tensor2, value))
+
+
+def addcdiv(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+    """``input + value * tensor1 / tensor2`` (floats only, as in PyTorch).
+
+    >>> tapegrad.addcdiv(tapegrad.tensor([1., 1.]), tapegrad.tensor([2., 3.]), tapegrad.tensor([4., 6.]))
+    tensor([1.5000, 1.5000])
+    """
+    if all(not isinstance(t, Tensor) or t._data.dtype.kind in "biu" for t in (tensor1, tensor2)):
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release addcdiv will perform a "
+            "true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + "
+            "value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * "
+            "tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes.")
+    return apply(ADDCDIV, (input, tensor1, tensor2, value))
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:

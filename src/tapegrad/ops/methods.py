@@ -45,7 +45,8 @@ _METHODS: dict[str, Any] = {
     "sin": ew.sin, "cos": ew.cos, "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu, "erf": ew.erf,
     "sign": ew.sign, "floor": ew.floor, "ceil": ew.ceil, "round": ew.round,
     "clamp": ew.clamp, "clip": ew.clamp, "clamp_min": ew.clamp_min, "clamp_max": ew.clamp_max,
-    "maximum": ew.maximum, "minimum": ew.minimum, "xlogy": ew.xlogy,
+    "maximum": ew.maximum, "minimum": ew.minimum, "xlogy": ew.xlogy, "lerp": ew.lerp, "addcmul": ew.addcmul,
+    "addcdiv": ew.addcdiv,
     "where": lambda self, cond, other: ew.where(cond, self, other),
     "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
     "greater": ew.gt, "less": ew.lt, "logical_and": ew.logical_and, "logical_or": ew.logical_or,
@@ -98,6 +99,12 @@ _METHODS: dict[str, Any] = {
     "tanh_": inplace.tanh_, "sigmoid_": inplace.sigmoid_, "relu_": inplace.relu_, "sign_": inplace.sign_,
     "floor_": inplace.floor_, "round_": inplace.round_, "erf_": lambda self: inplace.update(self, ew.erf),
     "fill_": inplace.fill_, "zero_": inplace.zero_,
+    "lerp_": lambda self, end, weight: inplace.update_elementwise(
+        ew.LERP_TENSOR if isinstance(weight, Tensor) else ew.LERP, self, end, weight),
+    "addcmul_": lambda self, tensor1, tensor2, *, value=1: inplace.update_elementwise(
+        ew.ADDCMUL, self, tensor1, tensor2, value),
+    "addcdiv_": lambda self, tensor1, tensor2, *, value=1: inplace.update_elementwise(
+        ew.ADDCDIV, self, tensor1, tensor2, value),
     "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
     "uniform_": creation.uniform_, "normal_": creation.normal_,
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
