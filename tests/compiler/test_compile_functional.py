@@ -37,6 +37,12 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                + tapegrad.triu(w, -1).sum()),
     "einsum": lambda w, x: (tapegrad.einsum("ij,kj->ik", w * x, w).square().sum()
                             + tapegrad.einsum("ij,ij,j->", w, x, w[0]) + tapegrad.einsum("...j->...", w * x).sum()),
+    "margin_losses": lambda w, x: (F.margin_ranking_loss(w[0], x[0], x[1].sign(), margin=0.2)
+                                   + F.hinge_embedding_loss(w * x, x.sign())
+                                   + F.cosine_embedding_loss(w, x, x[:, 0].sign())
+                                   + F.triplet_margin_loss(w, x, w * x, swap=True) + F.soft_margin_loss(w, x.sign())
+                                   + F.multilabel_soft_margin_loss(w * x, (x > 0).float())
+                                   + F.poisson_nll_loss(w, x.abs(), full=True, log_input=False)),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

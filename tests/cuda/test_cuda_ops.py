@@ -115,6 +115,13 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("lerp_tensor", lambda x, y, w: x.lerp(y, w.sigmoid()), [(3, 4), (3, 4), (3, 1)]),
     ("addcmul", lambda x, y, z: tapegrad.addcmul(x, y, z, value=-2), [(3, 4), (4,), (3, 1)]),
     ("addcdiv", lambda x, y, z: x.addcdiv(y, z.exp(), value=0.5), [(3, 4), (3, 4), (3, 4)]),
+    ("margin_losses", lambda x, y: (F.margin_ranking_loss(x[0], y[0], y[1].sign())
+                                    + F.hinge_embedding_loss(x, y.sign())
+                                    + F.cosine_embedding_loss(x, y, y[:, 0].sign())), [(3, 4), (3, 4)]),
+    ("triplet_soft_margin", lambda x, y: (F.triplet_margin_loss(x, y, x * y, swap=True)
+                                          + F.soft_margin_loss(x, y.detach().sign())), [(3, 4), (3, 4)]),
+    ("nll_losses", lambda x, y: (F.multilabel_soft_margin_loss(x, (y > 0).float()) + F.poisson_nll_loss(x, y.abs())
+                                 + F.gaussian_nll_loss(x, y, y.abs() + 0.1)), [(3, 4), (3, 4)]),
 ]
 
 

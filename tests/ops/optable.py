@@ -23,6 +23,7 @@ G = Arg("grid")
 B = Arg("real", kind="bool", diff=False)
 IDX = Arg(kind="index", diff=False)
 W = Arg("pos", diff=False)            # class / element weights: no gradient taken
+SIGN = Arg("nonzero", diff=False)     # a margin loss's target is the sign of this draw
 
 # Integer powers in int32 run in a child process (``Row.isolate``), where a kernel that fails to
 # link would abort the interpreter.
@@ -338,6 +339,28 @@ def np_pad(x, pad, mode="constant", value=0.0):
     if mode == "constant":
         return np.pad(x, widths, mode, constant_values=np.array(value).astype(x.dtype))
     return np.pad(x, widths, mode)
+
+
+def np_cosine_embedding(x, y, s, reduction="mean"):
+    cos = np.sum(x * y, -1) / np.sqrt((np.sum(x * x, -1) + 1e-12) * (np.sum(y * y, -1) + 1e-12))
+    return np_reduce(np.where(s > 0, 1 - cos, np.maximum(0, cos - 0.1)), reduction)
+
+
+def np_triplet(a, pos, neg, reduction="mean", swap=False, p=2.0):
+    dist = lambda u, v: np.sum(np.abs(u - v + 1e-6) ** p, -1) ** (1 / p)  # noqa: E731
+    negative = np.minimum(dist(a, neg), dist(pos, neg)) if swap else dist(a, neg)
+    return np_reduce(np.maximum(0, 2.0 + dist(a, pos) - negative), reduction)
+
+
+def np_gaussian_nll(x, y, v, reduction="mean"):
+    v = np.maximum(v, 1e-6)
+    return np_reduce(0.5 * (np.log(v) + (x - y) ** 2 / v), reduction)
+
+
+def np_poisson_full(x, y, reduction="mean"):
+    y = y * 3
+    stirling = np.where(y <= 1, 0, y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y))
+    return np_reduce(x - y * np.log(x + 1e-8) + stirling, reduction)
 
 
 def np_bce(x, t, w=None, reduction="mean"):
@@ -862,6 +885,37 @@ ROWS: list[Row] = [
                       (dict(reduction="batchmean"), dict(reduction="sum"), dict(reduction="none"),
                        dict(reduction="batchmean", log_target=True), dict(reduction="none", log_target=True))),
         gradgrad=True),
+    # Margin and embedding losses: targets are the signs of a nonzero draw (1 or -1).
+    row("margin_ranking_loss", lambda t, x, y, s, **kw: F(t).margin_ranking_loss(x, y, s.sign(), margin=0.3, **kw),
+        lambda x, y, s, reduction="mean": np_reduce(np.maximum(0, -np.sign(s) * (x - y) + 0.3), reduction),
+        (R, R, SIGN), with_variants((case("5", (5,), (5,), (5,)),), REDUCTIONS), gradgrad=True),
+    row("hinge_embedding_loss", lambda t, x, s, **kw: F(t).hinge_embedding_loss(x, s.sign(), **kw),
+        lambda x, s, reduction="mean": np_reduce(np.where(s > 0, x, np.maximum(0, 1 - x)), reduction), (R, SIGN),
+        with_variants((case("2x3", (2, 3), (2, 3)),), REDUCTIONS), gradgrad=True),
+    row("cosine_embedding_loss", lambda t, x, y, s, **kw: F(t).cosine_embedding_loss(x, y, s.sign(), margin=0.1, **kw),
+        np_cosine_embedding, (R, R, SIGN), with_variants((case("3x4", (3, 4), (3, 4), (3,)),), REDUCTIONS),
+        gradgrad=True),
+    row("triplet_margin_loss", lambda t, a, pos, neg, **kw: F(t).triplet_margin_loss(a, pos, neg, margin=2.0, **kw),
+        np_triplet, (R, R, R), with_variants((case("3x4", (3, 4), (3, 4), (3, 4)),),
+                                             REDUCTIONS + (dict(swap=True), dict(p=1.0, reduction="sum")))),
+    row("soft_margin_loss", lambda t, x, s, **kw: F(t).soft_margin_loss(x, s.sign(), **kw),
+        lambda x, s, reduction="mean": np_reduce(np.log1p(np.exp(-x * np.sign(s))), reduction), (R, SIGN),
+        with_variants((case("2x3", (2, 3), (2, 3)),), REDUCTIONS), gradgrad=True),
+    row("multilabel_soft_margin_loss", lambda t, x, y, **kw: F(t).multilabel_soft_margin_loss(x, y, **kw),
+        lambda x, y, reduction="mean": np_reduce(np.mean(-(y * -np.logaddexp(0, -x) + (1 - y) * -np.logaddexp(0, x)),
+                                                         -1), reduction),
+        (R, Arg("unit", diff=False)), with_variants((case("3x4", (3, 4), (3, 4)),), REDUCTIONS), gradgrad=True),
+    row("poisson_nll_loss", lambda t, x, y, **kw: F(t).poisson_nll_loss(x, y, **kw),
+        lambda x, y, reduction="mean": np_reduce(np.exp(x) - y * x, reduction), (R, P),
+        with_variants((case("2x3", (2, 3), (2, 3)),), REDUCTIONS), gradgrad=True),
+    row("poisson_nll_loss_full",
+        lambda t, x, y, **kw: F(t).poisson_nll_loss(x, y * 3, log_input=False, full=True, **kw), np_poisson_full,
+        (P, P), with_variants((case("2x3", (2, 3), (2, 3)),), REDUCTIONS), gradgrad=True),
+    row("gaussian_nll_loss", lambda t, x, y, v, **kw: F(t).gaussian_nll_loss(x, y, v, **kw),
+        lambda x, y, v, reduction="mean": np_gaussian_nll(x, y, v.reshape(v.shape + (1,) * (x.ndim - v.ndim)),
+                                                          reduction),
+        (R, R, P), with_variants((case("2x3", (2, 3), (2, 3), (2, 3)), case("shared", (2, 3), (2, 3), (2,))),
+                                 REDUCTIONS), gradgrad=True),
     row("binary_cross_entropy", lambda t, x, y, **kw: F(t).binary_cross_entropy(x, y, **kw), np_bce,
         (Arg("unit_open"), Arg("unit")), with_variants(PAIR, REDUCTIONS)),
     row("binary_cross_entropy_weight", lambda t, x, y, w, **kw: F(t).binary_cross_entropy(x, y, weight=w, **kw),

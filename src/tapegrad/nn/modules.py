@@ -16,11 +16,13 @@ from . import functional as F
 from .module import Module, _add_indent
 from .parameter import Parameter
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CosineSimilarity", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
-           "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "HuberLoss", "Identity", "KLDivLoss", "L1Loss",
-           "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "Mish", "ModuleDict", "ModuleList", "NLLLoss",
-           "PairwiseDistance", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
-           "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Unflatten"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CosineEmbeddingLoss", "CosineSimilarity", "CrossEntropyLoss", "ELU",
+           "Flatten", "GELU", "GLU", "GaussianNLLLoss", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
+           "HingeEmbeddingLoss", "HuberLoss", "Identity", "KLDivLoss", "L1Loss", "LeakyReLU", "Linear", "LogSigmoid",
+           "LogSoftmax", "MSELoss", "MarginRankingLoss", "Mish", "ModuleDict", "ModuleList", "MultiLabelSoftMarginLoss",
+           "NLLLoss", "PairwiseDistance", "PoissonNLLLoss", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid",
+           "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh",
+           "Tanhshrink", "TripletMarginLoss", "Unflatten"]
 
 _V = TypeVar("_V")
 
@@ -912,6 +914,123 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class _MarginLoss(_Loss):
+    """MarginRankingLoss, HingeEmbeddingLoss and CosineEmbeddingLoss: a loss of a ``margin``."""
+
+    function: Callable[..., Tensor]
+    default_margin: float = 0.0
+
+    def __init__(self, margin: float | None = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = self.default_margin if margin is None else margin
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return type(self).function(*inputs, margin=self.margin, reduction=self.reduction)
+
+
+class MarginRankingLoss(_MarginLoss):
+    """``max(0, -target * (input1 - input2) + margin)``.
+
+    >>> nn.MarginRankingLoss(0.5).margin
+    0.5
+    """
+
+    function = staticmethod(F.margin_ranking_loss)
+
+
+class HingeEmbeddingLoss(_MarginLoss):
+    """``input`` for targets 1, ``max(0, margin - input)`` for targets -1.
+
+    >>> nn.HingeEmbeddingLoss().margin
+    1.0
+    """
+
+    function = staticmethod(F.hinge_embedding_loss)
+    default_margin = 1.0
+
+
+class CosineEmbeddingLoss(_MarginLoss):
+    """``1 - cos`` for targets 1, ``max(0, cos - margin)`` for targets -1.
+
+    >>> nn.CosineEmbeddingLoss()
+    CosineEmbeddingLoss()
+    """
+
+    function = staticmethod(F.cosine_embedding_loss)
+
+
+class TripletMarginLoss(_Loss):
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))``.
+
+    >>> nn.TripletMarginLoss(swap=True).swap
+    True
+    """
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average: Any = None, reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+                                     swap=self.swap, reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """``log(1 + exp(-target * input))``.
+
+    >>> nn.SoftMarginLoss()(tapegrad.tensor([0.]), tapegrad.tensor([1.]))
+    tensor(0.6931)
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Binary cross entropy of each label's logit, averaged over the labels.
+
+    >>> nn.MultiLabelSoftMarginLoss()
+    MultiLabelSoftMarginLoss()
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """Negative log likelihood of counts under Poisson rates.
+
+    >>> nn.PoissonNLLLoss(full=True).full
+    True
+    """
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: Any = None, eps: float = 1e-8,
+                 reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
+        return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Negative log likelihood of targets under normal distributions.
+
+    >>> nn.GaussianNLLLoss(eps=1e-3).eps
+    0.001
+    """
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input: Tensor, target: Tensor, var: Tensor | float) -> Tensor:
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
 
 
 class CosineSimilarity(Module):

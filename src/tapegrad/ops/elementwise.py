@@ -784,6 +784,9 @@ def _clamp_vjp(needs, g, x, low, high):
 
 CLAMP = ElementwiseOp("clamp", "ClampBackward1", _clamp, _clamp_vjp, saves=("x0", "x1", "x2"))
 CLAMP_TENSOR = CLAMP.renamed("clamp_tensor", "ClampBackward0")
+# clamp_min / clamp_max with a number record their own grad_fn names in PyTorch.
+CLAMP_MIN = CLAMP.renamed("clamp_min", "ClampMinBackward0")
+CLAMP_MAX = CLAMP.renamed("clamp_max", "ClampMaxBackward0")
 
 
 def _xlogy(x, y):
@@ -1306,11 +1309,15 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 
 def clamp_min(input: Tensor, min: Any) -> Tensor:
-    return clamp(input, min=min)
+    if isinstance(min, Tensor) or min is None:
+        return clamp(input, min=min)
+    return apply(CLAMP_MIN, (input, min, _bound(None, input._data, True)))
 
 
 def clamp_max(input: Tensor, max: Any) -> Tensor:
-    return clamp(input, max=max)
+    if isinstance(max, Tensor) or max is None:
+        return clamp(input, max=max)
+    return apply(CLAMP_MAX, (input, _bound(None, input._data, False), max))
 
 
 def xlogy(input: Any, other: Any) -> Tensor:

@@ -161,11 +161,11 @@ def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 
 def clamp_min_(self: Tensor, min: Any) -> Tensor:
-    return clamp_(self, min=min)
+    return update(self, lambda t: ew.clamp_min(t, min), (min,))
 
 
 def clamp_max_(self: Tensor, max: Any) -> Tensor:
-    return clamp_(self, max=max)
+    return update(self, lambda t: ew.clamp_max(t, max), (max,))
 
 
 def _unary_(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
