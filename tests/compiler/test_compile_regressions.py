@@ -180,3 +180,16 @@ def test_a_mean_over_no_elements_replays_as_nan():
     for _ in range(4):
         total, columns = compiled(x)
         assert np.isnan(total.item()) and np.isnan(columns.numpy()).all() and columns.shape == (3,)
+
+
+def test_a_copy_of_a_copy_is_elided_to_the_original():
+    # clone().clone(): the second copy's source is the first, itself elided.
+    w = tapegrad.tensor([1.0, -2.0, 3.0], requires_grad=True)
+
+    @tapegrad.compile
+    def step(x):
+        return (w * x).clone().clone() * 2
+
+    for k in range(4):
+        x = tapegrad.tensor([1.0, 2.0, 3.0]) * (k + 1)
+        np.testing.assert_array_equal(step(x).detach().numpy(), ((w * x) * 2).detach().numpy())

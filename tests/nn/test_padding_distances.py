@@ -117,6 +117,14 @@ def test_padding_errors_match_torchs(call, error, message):
     assert str(theirs.value).startswith(message)
 
 
+@pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
+def test_cropping_away_what_a_mode_copies_from_is_refused(mode):
+    x = tapegrad.arange(1.0, 7.0).reshape(2, 3)
+    with pytest.raises(RuntimeError, match=f"{mode} padding \\(-3, 2\\) of dimension 1 of input \\[2, 3\\] crops away"):
+        F.pad(x, (-3, 2), mode=mode)
+    assert F.pad(x, (-3, 0), mode=mode).shape == (2, 0)  # nothing to copy, nothing copied
+
+
 def test_three_dim_padding_by_mode_is_refused_by_name():
     with pytest.raises(NotImplementedError, match="padding three .* is not supported yet"):
         F.pad(tapegrad.ones(1, 2, 3, 4, 5), (1,) * 6, mode="reflect")

@@ -46,6 +46,7 @@ ERRORS = [
                       "dimensions (2) for operand 0 and no ellipsis was given"),
     ("i1", [(2, 3)], "einsum(): invalid subscript given at index 1 in the equation string, subscripts must be in "
                      "[a-zA-Z]"),
+    ("ij,jk->ii", [(2, 2), (2, 2)], "einsum(): output subscript i appears more than once in the output"),
 ]
 
 
@@ -66,3 +67,13 @@ def test_errors_match_torchs(equation, shapes, message):
 def test_a_diagonal_is_refused_by_name():
     with pytest.raises(NotImplementedError, match="subscript repeated within operand 0"):
         tapegrad.einsum("ii->i", tapegrad.ones(3, 3))
+
+
+def test_zero_size_dims_broadcast_and_contract():
+    assert tapegrad.einsum("i,i->i", tapegrad.ones(1), tapegrad.ones(0)).shape == (0,)
+    a = tapegrad.zeros(2, 0, requires_grad=True)
+    b = tapegrad.zeros(0, 4, requires_grad=True)
+    out = tapegrad.einsum("ij,jk->ik", a, b)
+    assert out.shape == (2, 4) and out.abs().sum().item() == 0.0
+    out.sum().backward()
+    assert a.grad.shape == (2, 0) and b.grad.shape == (0, 4)

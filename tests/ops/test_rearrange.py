@@ -1,5 +1,6 @@
-"""flip, roll, repeat, tile, tril, triu and the sorts beyond the op table (which checks their
-values, gradients and second derivatives): they return copies, and raise PyTorch's errors."""
+"""flip, roll, repeat, tile, tril, triu, cumsum and the sorts beyond the op table (which checks
+their values, gradients and second derivatives): they return copies, take PyTorch's argument
+forms and dtypes, and raise PyTorch's errors."""
 from __future__ import annotations
 
 import pytest
@@ -28,19 +29,22 @@ ERRORS = [
     (lambda L, x: x[0].triu(), "triu: input tensor must have at least 2 dimensions"),
     (lambda L, x: x.topk(4), "selected index k out of range"),
     (lambda L, x: L.topk(x, -1, 0), "selected index k out of range"),
+    (lambda L, x: L.roll(x, (), ()), "`shifts` required"),
+    (lambda L, x: x.cumsum(0, dtype=L.bool), "\"cumsum_out_cpu\" not implemented for 'Bool'"),
 ]
 
 
 @pytest.mark.parametrize("call, message", ERRORS, ids=range(len(ERRORS)))
 def test_errors_match_torchs(call, message):
-    with pytest.raises(RuntimeError) as ours:
+    error = NotImplementedError if "cumsum" in message else RuntimeError
+    with pytest.raises(error) as ours:
         call(tapegrad, tapegrad.ones(2, 3))
     assert str(ours.value) == message
     try:
         import torch
     except ImportError:
         return
-    with pytest.raises(RuntimeError) as theirs:
+    with pytest.raises(error) as theirs:
         call(torch, torch.ones(2, 3))
     assert str(theirs.value) == message
 
@@ -54,3 +58,18 @@ def test_sorts_of_a_0d_tensor_and_argsort_without_history():
     assert x.topk(1).values.item() == 2.5
     order = tapegrad.tensor([3.0, 1.0], requires_grad=True).argsort()
     assert order.tolist() == [1, 0] and not order.requires_grad
+
+
+def test_cumsum_keeps_a_requested_integer_dtype_and_tile_takes_varargs():
+    ints = tapegrad.tensor([1, 2, 3], dtype=tapegrad.int32)
+    assert ints.cumsum(0).dtype is tapegrad.int64
+    assert ints.cumsum(0, dtype=tapegrad.int32).dtype is tapegrad.int32
+    assert tapegrad.tensor([True, True]).cumsum(0).tolist() == [1, 2]
+    assert tapegrad.ones(2).tile(2, 1).shape == (2, 2)
+    assert tapegrad.ones(2).tile((3,)).shape == (6,)
+
+
+def test_roll_of_a_0d_tensor():
+    assert tapegrad.roll(tapegrad.tensor(2.0), 1).item() == 2.0
+    with pytest.raises(IndexError, match="Dimension specified as 0 but tensor has no dimensions"):
+        tapegrad.roll(tapegrad.tensor(2.0), 1, 0)

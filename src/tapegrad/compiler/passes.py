@@ -82,14 +82,20 @@ def elide_copies(graph: Graph) -> int:
         kept.append(node)
     if not replace:
         return 0
+
+    def original(value: Value) -> Value:
+        while value.index in replace:  # a copy of a copy: follow the chain to its start
+            value = replace[value.index]
+        return value
+
     for node in kept:
-        node.inputs = tuple(replace.get(x.index, x) if isinstance(x, Value) else x for x in node.inputs)
-        node.writes = tuple(replace.get(x.index, x) for x in node.writes)
-    graph.outputs = [replace.get(v.index, v) for v in graph.outputs]
+        node.inputs = tuple(original(x) if isinstance(x, Value) else x for x in node.inputs)
+        node.writes = tuple(original(x) for x in node.writes)
+    graph.outputs = [original(v) for v in graph.outputs]
     for value in graph.values:
         # A later in-place write into the copy now writes the original: its versions live there.
         if value.storage.index in replace:
-            value.storage = replace[value.storage.index].storage
+            value.storage = original(value.storage).storage
     graph.nodes = kept
     graph.link_users()
     return len(replace)

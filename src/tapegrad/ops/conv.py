@@ -647,6 +647,11 @@ def pad_by_mode(input: Tensor, pad: Sequence[int], mode: str) -> Tensor:
                                    f"{list(input.shape)}")
     elif mode == "circular" and (max(left, right) > width or max(top, bottom) > height):
         raise RuntimeError("Padding value causes wrapping around more than once.")
+    for (before, after), dim, size in (((left, right), input.ndim - 1, width), ((top, bottom), input.ndim - 2, height)):
+        kept = size - max(-before, 0) - max(-after, 0)
+        if kept < 0 or (kept == 0 and max(before, 0) + max(after, 0) > 0):
+            raise RuntimeError(f"{mode} padding ({before}, {after}) of dimension {dim} of input {list(input.shape)} "
+                               "crops away every element it would copy from")
     rows = _pad_index(height, top, bottom, mode)
     cols = _pad_index(width, left, right, mode)
     return _index_pad(input, rows, cols, _PAD_OPS[mode, dims])

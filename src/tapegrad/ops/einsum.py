@@ -69,8 +69,16 @@ def _sum_unneeded(x: Tensor, term: list[str], needed: set[str]) -> tuple[Tensor,
     return x, term
 
 
+def _broadcast(a: int, b: int) -> int:
+    return a if b == 1 else b  # the sizes were checked to broadcast (equal, or one of them 1)
+
+
 def _size(s: str, pair: Sequence[tuple[Tensor, list[str]]]) -> int:
-    return max(x.shape[t.index(s)] for x, t in pair if s in t)  # sizes were checked to broadcast
+    size = 1
+    for x, t in pair:
+        if s in t:
+            size = _broadcast(size, x.shape[t.index(s)])
+    return size
 
 
 def _check_sizes(subscripts: list[list[str]], operands: Sequence[Tensor]) -> None:
@@ -84,7 +92,7 @@ def _check_sizes(subscripts: list[list[str]], operands: Sequence[Tensor]) -> Non
                                        f"{k} {list(operand.shape)} do not match the earlier operands'")
                 raise RuntimeError(f"einsum(): subscript {s} has size {size} for operand {k} which does not broadcast "
                                    f"with previously seen size {known}")
-            seen[s] = max(size, known)
+            seen[s] = _broadcast(known, size)
 
 
 def _arranged(x: Tensor, term: list[str], order: list[str], sizes: dict[str, int], groups: Sequence[int]) -> Tensor:
@@ -135,7 +143,9 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         if len(set(term)) != len(term):
             raise NotImplementedError(f"einsum(): subscript repeated within operand {k} (a diagonal, as in 'ii->i') "
                                       "is not supported by tapegrad")
-    for s in result:
+    for k, s in enumerate(result):
+        if s in result[:k]:
+            raise RuntimeError(f"einsum(): output subscript {s} appears more than once in the output")
         if not any(s in term for term in subscripts):
             raise RuntimeError(f"einsum(): output subscript {s} does not appear in the equation for any input "
                                "operand")

@@ -800,8 +800,7 @@ def _xlogy_vjp(needs, g, x, y):
             g * x / y if needs[1] else None)
 
 
-XLOGY = ElementwiseOp("xlogy", "XlogyBackward0", _xlogy, _xlogy_vjp, saves=("x0", "x1"), result=FLOAT,
-                      only_for={"x0": (1,), "x1": (0, 1)})
+XLOGY = ElementwiseOp("xlogy", "XlogyBackward0", _xlogy, _xlogy_vjp, saves=("x0", "x1"), result=FLOAT)
 
 
 def _lerp(x, end, weight):
@@ -1339,15 +1338,33 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     return apply(LERP_TENSOR if isinstance(weight, Tensor) else LERP, (input, end, weight))
 
 
+def addcmul_operands(input: Tensor, tensor1: Any, tensor2: Any, value: Any) -> tuple[Any, ...]:
+    """The operands of ``ADDCMUL`` (for ``addcmul`` and ``addcmul_``): for integer tensors the
+    number takes their dtype, truncated, as in PyTorch."""
+    if _promote(ADD, (input, tensor1, tensor2))[1].kind != "f":
+        value = int(value)
+    return input, tensor1, tensor2, value
+
+
+def addcdiv_operands(input: Tensor, tensor1: Any, tensor2: Any, value: Any) -> tuple[Any, ...]:
+    """The operands of ``ADDCDIV`` (for ``addcdiv`` and ``addcdiv_``), refusing integer division."""
+    if all(not isinstance(t, Tensor) or t._data.dtype.kind in "biu" for t in (tensor1, tensor2)):
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release addcdiv will perform a "
+            "true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + "
+            "value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * "
+            "tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes.")
+    return input, tensor1, tensor2, value
+
+
 def addcmul(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
     """``input + value * tensor1 * tensor2``.
 
     >>> tapegrad.addcmul(tapegrad.tensor([1., 1.]), tapegrad.tensor([2., 3.]), tapegrad.tensor([4., 5.]), value=0.5)
     tensor([5.0000, 8.5000])
     """
-    if _promote(ADD, (input, tensor1, tensor2))[1].kind != "f":
-        value = int(value)  # as PyTorch: the number takes the tensors' integer dtype (truncated)
-    return apply(ADDCMUL, (input, tensor1, tensor2, value))
+    return apply(ADDCMUL, addcmul_operands(input, tensor1, tensor2, value))
 
 
 def addcdiv(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
@@ -1356,14 +1373,7 @@ def addcdiv(input: Tensor, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Ten
     >>> tapegrad.addcdiv(tapegrad.tensor([1., 1.]), tapegrad.tensor([2., 3.]), tapegrad.tensor([4., 6.]))
     tensor([1.5000, 1.5000])
     """
-    if all(not isinstance(t, Tensor) or t._data.dtype.kind in "biu" for t in (tensor1, tensor2)):
-        raise RuntimeError(
-            "Integer division with addcdiv is no longer supported, and in a future  release addcdiv will perform a "
-            "true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented as (input + "
-            "value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * "
-            "tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter implementation: "
-            "(input + value * tensor1 / tensor2), for all dtypes.")
-    return apply(ADDCDIV, (input, tensor1, tensor2, value))
+    return apply(ADDCDIV, addcdiv_operands(input, tensor1, tensor2, value))
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:

@@ -168,8 +168,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
                            f"{list(input.shape)} and {list(other.shape)})")
     _same_dtype("matmul", a, b)
     batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
-    a3 = a.expand(batch + tuple(a.shape[-2:])).reshape((-1,) + tuple(a.shape[-2:]))
-    b3 = b.expand(batch + tuple(b.shape[-2:])).reshape((-1,) + tuple(b.shape[-2:]))
+    count = int(np.prod(batch, dtype=np.int64))  # not -1: ambiguous when a matrix dim is 0
+    a3 = a.expand(batch + tuple(a.shape[-2:])).reshape((count,) + tuple(a.shape[-2:]))
+    b3 = b.expand(batch + tuple(b.shape[-2:])).reshape((count,) + tuple(b.shape[-2:]))
     shape = batch + ((a.shape[-2],) if a_dim > 1 else ()) + ((b.shape[-1],) if b_dim > 1 else ())
     return _reshaped(bmm(a3, b3), shape, UNSAFE_VIEW)
 

@@ -87,7 +87,9 @@ _METHODS: dict[str, Any] = {
     "view_as": lambda self, other: movement.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: movement.reshape(self, tuple(other.shape)),
     "flip": lambda self, *dims: rearrange.flip(self, dims[0] if len(dims) == 1 else dims),
-    "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat), "tile": rearrange.tile,
+    "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat),
+    "tile": lambda self, *dims: rearrange.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
+                                               else dims),
     "tril": rearrange.tril, "triu": rearrange.triu,
     # indexing
     "gather": index.gather, "index_select": index.index_select, "nonzero": index.nonzero,
@@ -102,9 +104,9 @@ _METHODS: dict[str, Any] = {
     "lerp_": lambda self, end, weight: inplace.update_elementwise(
         ew.LERP_TENSOR if isinstance(weight, Tensor) else ew.LERP, self, end, weight),
     "addcmul_": lambda self, tensor1, tensor2, *, value=1: inplace.update_elementwise(
-        ew.ADDCMUL, self, tensor1, tensor2, value),
+        ew.ADDCMUL, *ew.addcmul_operands(self, tensor1, tensor2, value)),
     "addcdiv_": lambda self, tensor1, tensor2, *, value=1: inplace.update_elementwise(
-        ew.ADDCDIV, self, tensor1, tensor2, value),
+        ew.ADDCDIV, *ew.addcdiv_operands(self, tensor1, tensor2, value)),
     "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
     "uniform_": creation.uniform_, "normal_": creation.normal_,
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),

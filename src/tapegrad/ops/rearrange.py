@@ -105,6 +105,8 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] |
     tensor([4, 1, 2, 3])
     """
     shifts = (int(shifts),) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    if not shifts:
+        raise RuntimeError("`shifts` required")
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
@@ -113,7 +115,9 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] |
         dims_t = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
         if len(shifts) != len(dims_t):
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims_t)}")
-        dims_t = tuple(_wrap_dim(int(d), max(input.ndim, 1)) for d in dims_t)
+        if input.ndim == 0:
+            raise IndexError(f"Dimension specified as {dims_t[0]} but tensor has no dimensions")
+        dims_t = tuple(_wrap_dim(int(d), input.ndim) for d in dims_t)
     out = _without_grad(_rolled, input, shifts, dims_t)
     return _recorded(ROLL, input, out, (shifts, dims_t))
 

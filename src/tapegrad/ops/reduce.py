@@ -223,8 +223,11 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """
     axis = _wrap_dim(dim, input.ndim) if input.ndim else _wrap_dim(dim, 1) * 0  # 0-d: dim 0 or -1
     if dtype is not None:
-        input = input.to(_dtypes.as_dtype(dtype))
-    out_dtype = input._data.dtype if input._data.dtype.kind == "f" else np.dtype(np.int64)
+        input = input.to(_dtypes.as_dtype(dtype))  # a requested dtype is the result's, integers included
+    kind = input._data.dtype.kind
+    if kind == "b" and dtype is not None:
+        raise NotImplementedError("\"cumsum_out_cpu\" not implemented for 'Bool'")
+    out_dtype = input._data.dtype if kind == "f" or dtype is not None else np.dtype(np.int64)
     return _cumsum(input, axis, out_dtype, False)
 
 
