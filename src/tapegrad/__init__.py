@@ -37,7 +37,7 @@ from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand
                            narrow, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
                            unflatten, unsqueeze)
 from .ops.reduce import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, sum
-from .ops.rearrange import flip, roll, tile, tril, triu
+from .ops.rearrange import diag, diagonal, flip, roll, tile, trace, tril, triu
 from .ops.sort import argsort, sort, topk
 from .ops.einsum import einsum
 from .serialization import load, save

@@ -43,6 +43,11 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                    + F.triplet_margin_loss(w, x, w * x, swap=True) + F.soft_margin_loss(w, x.sign())
                                    + F.multilabel_soft_margin_loss(w * x, (x > 0).float())
                                    + F.poisson_nll_loss(w, x.abs(), full=True, log_input=False)),
+    "attention_and_group_norm": lambda w, x: (F.scaled_dot_product_attention(w[None], x[None], (w * x)[None],
+                                                                              is_causal=True).square().sum()
+                                              + F.group_norm((w * x)[None], 2, w[0, :4], x[0, :4]).square().sum()
+                                              + tapegrad.einsum("ii->i", w[:, :4] * x[:, :4]).sum()
+                                              + (w[:, 1:5] * x[:, :4]).trace() + tapegrad.diag(w[0]).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

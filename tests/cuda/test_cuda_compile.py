@@ -156,7 +156,9 @@ def _newer_functional_ops(device: str) -> tuple[Callable[..., Any], list[Any]]:
                 + F.kl_div(h.log_softmax(1), x.softmax(1), reduction="batchmean")
                 + (h * tapegrad.arange(4, device=device) + tapegrad.eye(4, device=device)).square().sum()
                 + h[:, tapegrad.arange(0, 4, 3, device=device)].sum()
-                + (h.flip(1) * h.roll(1, 0)).tril().sum() + h.repeat(2, 1).triu(1).square().sum())
+                + (h.flip(1) * h.roll(1, 0)).tril().sum() + h.repeat(2, 1).triu(1).square().sum()
+                + F.scaled_dot_product_attention(h[None], h[None] * 2, h[None], is_causal=True).square().sum()
+                + F.group_norm(h[None], 2).square().sum() + tapegrad.einsum("ii->i", h).sum() + h.trace())
         loss.backward()
         return loss
 

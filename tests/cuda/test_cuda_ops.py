@@ -122,6 +122,11 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
                                           + F.soft_margin_loss(x, y.detach().sign())), [(3, 4), (3, 4)]),
     ("nll_losses", lambda x, y: (F.multilabel_soft_margin_loss(x, (y > 0).float()) + F.poisson_nll_loss(x, y.abs())
                                  + F.gaussian_nll_loss(x, y, y.abs() + 0.1)), [(3, 4), (3, 4)]),
+    ("group_norm", lambda x, w: F.group_norm(x, 2, w, w * 2), [(2, 4, 3), (4,)]),
+    ("attention", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [(2, 3, 4), (2, 3, 4),
+                                                                                           (2, 3, 2)]),
+    ("attention_mask", lambda q, k: F.scaled_dot_product_attention(q, k, k, attn_mask=k[0, :, :3].T > -1.5),
+     [(2, 3, 4), (2, 5, 4)]),
 ]
 
 
@@ -139,6 +144,8 @@ REARRANGE: list[tuple[str, Callable[..., Any]]] = [
     ("sort_indices", lambda x: x.sort(-1, True, stable=True).indices),
     ("argsort", lambda x: x.argsort(0, stable=True)), ("topk", lambda x: x.topk(2, 1).values),
     ("topk_indices", lambda x: x.topk(3, -1, largest=False).indices),
+    ("diagonal", lambda x: x.diagonal(1, 1, 2) * 1), ("diag", lambda x: tapegrad.diag(x[0, 1])),
+    ("trace", lambda x: x[0].trace()), ("einsum_diagonal", lambda x: tapegrad.einsum("iij->j", x[:, :2])),
 ]
 
 

@@ -266,6 +266,20 @@ def np_cumsum(x, dim):
     return wide.astype(x.dtype) if x.dtype.kind == "f" else wide
 
 
+def np_group_norm(x, w, b, num_groups, eps=1e-5):
+    groups = x.reshape(x.shape[0], num_groups, -1)
+    normal = (groups - groups.mean(-1, keepdims=True)) / np.sqrt(groups.var(-1, keepdims=True) + eps)
+    along = (-1,) + (1,) * (x.ndim - 2)
+    return normal.reshape(x.shape) * w.reshape(along) + b.reshape(along)
+
+
+def np_attention(q, k, v, is_causal=False, scale=None):
+    scores = q @ np.swapaxes(k, -1, -2) * (1 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    if is_causal:
+        scores = np.where(np.tri(q.shape[-2], k.shape[-2], dtype=bool), scores, -np.inf)
+    return np_softmax(scores, -1) @ v
+
+
 def np_hardsigmoid(x):
     """PyTorch's hardsigmoid of ``4 * x`` (the rows scale their input)."""
     return np.clip(x * 4 + 3, 0, 6) / 6
@@ -563,6 +577,14 @@ ROWS: list[Row] = [
     row("pad_replicate", lambda t, x, **kw: F(t).pad(x, mode="replicate", **kw),
         lambda x, pad: np_pad(x, pad, "edge"), (R,),
         (case("1d", (2, 3), pad=(2, 3)), case("2d", (1, 2, 3, 2), pad=(3, 0, 1, 2))), gradgrad=True),
+    row("group_norm", lambda t, x, w, b, **kw: F(t).group_norm(x, weight=w, bias=b, **kw), np_group_norm, (R, R, R),
+        (case("2x4x3", (2, 4, 3), (4,), (4,), num_groups=2), case("one_group", (3, 2), (2,), (2,), num_groups=1),
+         case("instance", (2, 3, 2, 2), (3,), (3,), num_groups=3, eps=1e-3)), gradgrad=True, grad_fn=False),
+    row("scaled_dot_product_attention", lambda t, q, k, v, **kw: F(t).scaled_dot_product_attention(q, k, v, **kw),
+        np_attention, (R, R, R),
+        (case("plain", (2, 3, 4), (2, 5, 4), (2, 5, 2)),
+         case("causal", (2, 4, 3), (2, 4, 3), (2, 4, 3), is_causal=True),
+         case("scaled_heads", (1, 2, 3, 4), (1, 2, 3, 4), (1, 2, 3, 1), scale=0.7)), gradgrad=True),
     row("softmin", lambda t, x: F(t).softmin(x, dim=1), lambda x: np_softmax(-x, 1), (R,),
         (case("2x3", (2, 3)), case("T", In((3, 4), "T")))),
     row("reciprocal", lambda t, x: x.reciprocal(), flt(lambda x: 1 / x), (NZ,), dtypes=ALL),
@@ -754,7 +776,10 @@ ROWS: list[Row] = [
     # ---- einsum -----------------------------------------------------------------------------
     row("einsum_one", lambda t, x, eq: t.einsum(eq, x), lambda x, eq: np.einsum(eq, x), (R,),
         (case("transpose", (2, 3), eq="ij->ji"), case("sum", (2, 3), eq="ij->"), case("rows", (2, 3), eq="ij->i"),
-         case("implicit", In((3, 4), "T"), eq="ji"), case("ellipsis", (2, 3, 4), eq="i...->...")), gradgrad=True),
+         case("implicit", In((3, 4), "T"), eq="ji"), case("ellipsis", (2, 3, 4), eq="i...->..."),
+         case("trace", (3, 3), eq="ii"), case("diagonal", In((3, 3), "T"), eq="ii->i"),
+         case("batch_diagonal", (2, 3, 2), eq="iji->j")),
+        gradgrad=True, grad_fn=False),  # PyTorch returns some of these as views of other ops
     row("einsum_two", lambda t, x, y, eq: t.einsum(eq, x, y), lambda x, y, eq: np.einsum(eq, x, y), (R, R),
         (case("mm", (2, 3), (3, 4), eq="ij,jk->ik"), case("implicit", (2, 3), (3, 4), eq="ij,jk"),
          case("batched", (2, 3, 4), (2, 4, 5), eq="bij,bjk->bik"), case("dot", (3,), (3,), eq="i,i"),
@@ -763,6 +788,8 @@ ROWS: list[Row] = [
          case("hadamard", In((3, 4), "T"), In((3, 4), "S"), eq="ij,ij->ij"), case("trace_pair", (3, 2), (2, 3),
                                                                                    eq="ba,ab->")),
         gradgrad=True, grad_fn=False),  # PyTorch contracts some of these with other ops (a mul, a view)
+    row("einsum_diagonal_pair", lambda t, x, y, eq: t.einsum(eq, x, y), lambda x, y, eq: np.einsum(eq, x, y), (R, R),
+        (case("diag_mv", (3, 3), (3, 4), eq="ii,ij->j"),), gradgrad=True, grad_fn=False),
     row("einsum_three", lambda t, x, y, z, eq: t.einsum(eq, x, y, z), lambda x, y, z, eq: np.einsum(eq, x, y, z),
         (R, R, R), (case("chain", (2, 3), (3, 4), (4, 2), eq="ij,jk,kl->il"),
                     case("mixed", (2, 3, 4), (4, 5), (2,), eq="abc,cd,a->bd")), gradgrad=True),
@@ -778,6 +805,17 @@ ROWS: list[Row] = [
         tuple(case(c.id, *c.inputs, reps=(2, 1, 3)) for c in VIEW_CASES)
         + (case("new_dims", (2, 3), reps=(2, 1, 2)), case("0d", (), reps=(3,)), case("zero", (2, 3), reps=(0, 2))),
         dtypes=ALL, gradgrad=True),
+    row("diagonal", lambda t, x, **kw: x.diagonal(**kw) * 1,
+        lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2) * 1, (R,),
+        tuple(case(c.id, *c.inputs) for c in VIEW_CASES)
+        + (case("offset", (3, 4), offset=1), case("below", (3, 4, 2), offset=-1, dim1=1, dim2=0),
+           case("past_the_end", (3, 4), offset=5), case("last_dims", (2, 3, 3), dim1=-1, dim2=-2)),
+        dtypes=ALL, gradgrad=True),
+    row("diag", lambda t, x, **kw: t.diag(x, **kw), lambda x, diagonal=0: np.diag(x, diagonal), (R,),
+        (case("embed", (3,)), case("embed_above", (3,), diagonal=2), case("embed_below", (2,), diagonal=-1),
+         case("matrix", (3, 4)), case("matrix_T_offset", In((3, 4), "T"), diagonal=-1)), dtypes=ALL, gradgrad=True),
+    row("trace", lambda t, x: t.trace(x), lambda x: np.trace(x), (R,),
+        (case("3x3", (3, 3)), case("wide", (2, 4)), case("T", In((3, 3), "T"))), dtypes=NUMERIC, gradgrad=True),
     row("tile", lambda t, x: t.tile(x, (2,)), lambda x: np.tile(x, (2,)), (R,), VIEW_CASES[:3], dtypes=ALL),
     row("tril", lambda t, x, **kw: t.tril(x, **kw), lambda x, diagonal=0: np.tril(x, diagonal), (R,),
         VIEW_CASES + (case("above", (3, 4), diagonal=1), case("below", (4, 3), diagonal=-2)), dtypes=ALL,

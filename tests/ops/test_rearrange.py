@@ -31,6 +31,9 @@ ERRORS = [
     (lambda L, x: L.topk(x, -1, 0), "selected index k out of range"),
     (lambda L, x: L.roll(x, (), ()), "`shifts` required"),
     (lambda L, x: x.cumsum(0, dtype=L.bool), "\"cumsum_out_cpu\" not implemented for 'Bool'"),
+    (lambda L, x: x.diagonal(0, 1, -1), "diagonal dimensions cannot be identical 1, -1"),
+    (lambda L, x: L.diag(x[None]), "diag(): Supports 1D or 2D tensors. Got 3D"),
+    (lambda L, x: L.trace(x[0]), "trace: expected a matrix, but got tensor with dim 1"),
 ]
 
 
@@ -73,3 +76,12 @@ def test_roll_of_a_0d_tensor():
     assert tapegrad.roll(tapegrad.tensor(2.0), 1).item() == 2.0
     with pytest.raises(IndexError, match="Dimension specified as 0 but tensor has no dimensions"):
         tapegrad.roll(tapegrad.tensor(2.0), 1, 0)
+
+
+def test_diagonal_is_a_view_that_writes_through():
+    x = tapegrad.tensor([[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0]])
+    d = x.diagonal(1)
+    assert d._base is x
+    d.mul_(0)
+    assert x.tolist()[0][1] == x.tolist()[1][2] == x.tolist()[2][3] == 0.0
+    assert x.diagonal().tolist() == [0.0, 5.0, 10.0]

@@ -12,7 +12,7 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "LayerNorm"]
+__all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "GroupNorm", "LayerNorm"]
 
 
 class Dropout(Module):
@@ -119,6 +119,38 @@ class Embedding(Module):
         return cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, _freeze=freeze,
                    padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+class GroupNorm(Module):
+    """Normalise groups of channels of each sample, then apply the learnt per-channel
+    ``weight`` (ones) and ``bias`` (zeros).
+
+    >>> nn.GroupNorm(2, 4)
+    GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class LayerNorm(Module):

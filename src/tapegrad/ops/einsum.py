@@ -6,7 +6,7 @@ the output needs is summed away first; then the pair becomes one batched matrix 
 reshapes. So einsum runs on either device, its gradient comes from those ops' VJPs, and
 compiled steps record it. Size-1 dims broadcast against their subscript's size, as in
 PyTorch, and ``...`` stands for the broadcast leading dims. A subscript repeated within one
-operand (a diagonal, ``'ii->i'``) is not supported.
+operand reads that operand's diagonal (``'ii->i'``, ``'ii'`` is the trace).
 """
 from __future__ import annotations
 
@@ -127,6 +127,19 @@ def _contract(a: Tensor, ta: list[str], b: Tensor, tb: list[str], needed: set[st
     return out.reshape(tuple(sizes[s] for s in term)), term
 
 
+def _diagonals(x: Tensor, term: list[str], k: int) -> tuple[Tensor, list[str]]:
+    """A subscript repeated within one operand takes that operand's diagonal (``'ii->i'``)."""
+    for i, s in enumerate(term):
+        if s in term[i + 1:]:
+            j = term.index(s, i + 1)
+            if x.shape[i] != x.shape[j]:
+                raise RuntimeError(f"einsum(): subscript {s} is repeated for operand {k} but the sizes don't match, "
+                                   f"{x.shape[j]} != {x.shape[i]}")
+            rest = [t for d, t in enumerate(term) if d not in (i, j)]
+            return _diagonals(x.diagonal(0, i, j), rest + [s], k)
+    return x, term
+
+
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Sum of products over the subscripts of ``equation`` (``'ij,jk->ik'`` is a matrix
     product); ``operands`` may also be given as one list.
@@ -139,16 +152,14 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     if not operands:
         raise RuntimeError("einsum(): must provide at least one operand")
     subscripts, result = _terms(equation, operands)
-    for k, term in enumerate(subscripts):
-        if len(set(term)) != len(term):
-            raise NotImplementedError(f"einsum(): subscript repeated within operand {k} (a diagonal, as in 'ii->i') "
-                                      "is not supported by tapegrad")
     for k, s in enumerate(result):
         if s in result[:k]:
             raise RuntimeError(f"einsum(): output subscript {s} appears more than once in the output")
         if not any(s in term for term in subscripts):
             raise RuntimeError(f"einsum(): output subscript {s} does not appear in the equation for any input "
                                "operand")
+    pairs = [_diagonals(x, term, k) for k, (x, term) in enumerate(zip(operands, subscripts))]
+    operands, subscripts = [x for x, _ in pairs], [term for _, term in pairs]
     _check_sizes(subscripts, operands)
     x, term = operands[0], subscripts[0]
     for k in range(1, len(operands)):

@@ -29,7 +29,7 @@ from .conv import _contiguous
 from .inplace import mul_
 from .registry import OpDef, record
 
-__all__: list[str] = ["batch_norm", "dropout", "embedding", "layer_norm"]
+__all__: list[str] = ["batch_norm", "dropout", "embedding", "group_norm", "layer_norm"]
 
 
 def _graph_needed(g: Tensor, *tensors: Tensor | None) -> bool:
@@ -442,6 +442,36 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         return record(LAYER_NORM, (input, weight, bias), result, (len(shape), float(eps)),
                       saved=(input, weight, _wrap(mean), _wrap(rstd)))
     return result
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each of ``num_groups`` groups of channels (dim 1) of each sample over its
+    channels and spatial dims, then scale and shift each channel by ``weight`` and ``bias``.
+    The normalisation is ``layer_norm`` of the (sample, group) rows, on the same kernels.
+
+    >>> F.group_norm(tapegrad.tensor([[1., 3., 2., 6.]]), 2)
+    tensor([[-1.0000,  1.0000, -1.0000,  1.0000]])
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    shape = tuple(input.shape)
+    channels = shape[1]
+    if channels % num_groups:
+        raise RuntimeError("Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(shape)} and num_groups={num_groups}")
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is not None and (tensor.ndim != 1 or tensor.shape[0] != channels):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of channels in input, "
+                               f"but got {name} of shape {list(tensor.shape)} and input of shape {list(shape)}")
+    per_group = int(np.prod(shape[1:], dtype=np.int64)) // num_groups
+    out = layer_norm(input.reshape(shape[0], num_groups, per_group), (per_group,), eps=eps).reshape(shape)
+    along_channels = (channels,) + (1,) * (len(shape) - 2)
+    if weight is not None:
+        out = out * weight.reshape(along_channels)
+    if bias is not None:
+        out = out + bias.reshape(along_channels)
+    return out
 
 
 # ================================================================ batch norm

@@ -90,7 +90,8 @@ _METHODS: dict[str, Any] = {
     "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat),
     "tile": lambda self, *dims: rearrange.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
                                                else dims),
-    "tril": rearrange.tril, "triu": rearrange.triu,
+    "tril": rearrange.tril, "triu": rearrange.triu, "diagonal": rearrange.diagonal, "diag": rearrange.diag,
+    "trace": rearrange.trace,
     # indexing
     "gather": index.gather, "index_select": index.index_select, "nonzero": index.nonzero,
     # in place

@@ -1,5 +1,6 @@
 """``flip``, ``roll``, ``repeat``, ``tile``, ``tril`` and ``triu``: new tensors that move (or
-mask) an input's elements by a map fixed by the shape and the Python arguments.
+mask) an input's elements by a map fixed by the shape and the Python arguments; and
+``diagonal`` (a view), with ``diag`` and ``trace`` built on it.
 
 Each forward is made of recorded ops (a gather along a dim with a constant index, broadcast
 views and a copy, a ``where`` with a constant mask), so it runs on either device and compiled
@@ -18,7 +19,7 @@ from ..tensor import Tensor, _wrap_dim
 from .composite import _without_grad
 from .registry import OpDef, record
 
-__all__: list[str] = ["flip", "roll", "tile", "tril", "triu"]
+__all__: list[str] = ["diag", "diagonal", "flip", "roll", "tile", "trace", "tril", "triu"]
 
 
 def _constant(data: np.ndarray, like: Tensor) -> Tensor:
@@ -217,3 +218,135 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
             [0., 0., 1.]])
     """
     return _triangle(input, diagonal, False)
+
+
+# ================================================================ diagonals
+
+def _diagonal_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    offset, dim1, dim2 = step.attrs
+    return (diagonal_scatter_zeros(g, tuple(step.input_meta[0][0]), offset, dim1, dim2),)
+
+
+DIAGONAL = OpDef("diagonal", "DiagonalBackward0", _diagonal_vjp)
+
+
+def _diagonal_scatter_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    offset, dim1, dim2 = step.attrs
+    return (diagonal(g, offset, dim1, dim2),)
+
+
+DIAGONAL_SCATTER = OpDef("diagonal_backward", "DiagonalBackwardBackward0", _diagonal_scatter_vjp)
+DIAG_EMBED = OpDef("diag_embed", "DiagEmbedBackward0", _diagonal_scatter_vjp)
+DIAGONAL_COPY = OpDef("diagonal_copy", "DiagonalBackward0_copy", _diagonal_vjp)  # diag() of a matrix
+
+
+def _trace_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    shape = tuple(step.input_meta[0][0])
+    return (diagonal_scatter_zeros(g.expand((min(shape),)), shape, 0, 0, 1),)
+
+
+TRACE = OpDef("trace", "TraceBackward0", _trace_vjp)
+
+
+def _diagonal_layout(shape: tuple[int, ...], offset: int, d1: int, d2: int) -> tuple[int, int, int]:
+    """(length, first row, first column) of the diagonal ``offset`` of dims ``d1``, ``d2``."""
+    row, col = max(-offset, 0), max(offset, 0)
+    length = max(0, min(shape[d1] - row, shape[d2] - col))
+    return length, row, col
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """A view of the diagonal ``offset`` (above the main one when positive) of dims ``dim1`` and
+    ``dim2``, as the last dim.
+
+    >>> tapegrad.tensor([[1, 2], [3, 4]]).diagonal()
+    tensor([1, 4])
+    """
+    from .movement import make_view
+
+    d1, d2 = _wrap_dim(dim1, input.ndim), _wrap_dim(dim2, input.ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    data = input._data
+    length, row, col = _diagonal_layout(tuple(data.shape), int(offset), d1, d2)
+    kept = [d for d in range(data.ndim) if d not in (d1, d2)]
+    shape = tuple(data.shape[d] for d in kept) + (length,)
+    strides = tuple(data.strides[d] for d in kept) + (data.strides[d1] + data.strides[d2],)
+    start = (row * data.strides[d1] + col * data.strides[d2]) if length else 0
+    if isinstance(data, np.ndarray):
+        # as_strided counts from its argument's first element: start from the diagonal's own.
+        first = tuple(slice(row if d == d1 else col if d == d2 else 0, None) for d in range(data.ndim))
+        view = np.lib.stride_tricks.as_strided(data[first] if length else data, shape, strides,
+                                               writeable=data.flags.writeable)
+    else:
+        from ..cuda._arrays import view as cuda_view
+
+        view = cuda_view(data, shape, strides, start)
+    out = make_view(input, view, diagonal, (int(offset), d1, d2))
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(DIAGONAL, (input,), out, (int(offset), d1, d2))
+    return out
+
+
+_diagonal_view = diagonal  # for ``diag``, whose argument shadows the name
+
+
+def diagonal_scatter_zeros(src: Tensor, shape: tuple[int, ...], offset: int, dim1: int, dim2: int,
+                           op: OpDef = DIAGONAL_SCATTER) -> Tensor:
+    """Zeros of ``shape`` with ``src`` (shaped as ``diagonal``'s result) on the diagonal
+    ``offset`` of dims ``dim1``, ``dim2``: a gather of ``src`` along the rows (a constant
+    index), broadcast along the columns and masked to the diagonal, so it is recorded ops."""
+    from . import elementwise as ew
+
+    length, row, col = _diagonal_layout(shape, offset, dim1, dim2)
+    rows, cols = shape[dim1], shape[dim2]
+
+    def scatter() -> Tensor:
+        picked = _gather(src, src.ndim - 1, np.clip(np.arange(rows) - row, 0, max(length - 1, 0)))
+        grid = picked.unsqueeze(-1).expand(tuple(picked.shape) + (cols,))  # (..., rows, cols)
+        on = (np.arange(cols)[None, :] - np.arange(rows)[:, None]) == offset
+        on &= (np.arange(rows)[:, None] >= row) & (np.arange(rows)[:, None] < row + length)
+        zero = False if src._data.dtype == np.bool_ else 0
+        full = ew.where(_constant(on, src), grid, zero)
+        kept = [d for d in range(len(shape)) if d not in (dim1, dim2)]
+        order = kept + [dim1, dim2]  # the dims of ``full``, in order: move them into place
+        return full.permute(tuple(order.index(d) for d in range(len(shape)))).contiguous()
+
+    out = _without_grad(scatter) if length else _without_grad(lambda: _zeros(shape, src))
+    if grad_mode.state.enabled and src._requires_grad:
+        return record(op, (src,), out, (offset, dim1, dim2))
+    return out
+
+
+def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    from ..creation import zeros
+
+    return zeros(shape, dtype=like.dtype, device=like.device)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor as the diagonal ``diagonal`` of a square matrix, or a 2-D tensor's diagonal.
+
+    >>> tapegrad.diag(tapegrad.tensor([1, 2]))
+    tensor([[1, 0],
+            [0, 2]])
+    """
+    if input.ndim == 1:
+        n = input.shape[0] + abs(diagonal)
+        return diagonal_scatter_zeros(input, (n, n), int(diagonal), 0, 1, DIAG_EMBED)
+    if input.ndim == 2:
+        out = _without_grad(lambda: _diagonal_view(input, diagonal, 0, 1).clone())
+        return _recorded(DIAGONAL_COPY, input, out, (int(diagonal), 0, 1))
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+
+
+def trace(input: Tensor) -> Tensor:
+    """The sum of a matrix's main diagonal.
+
+    >>> tapegrad.trace(tapegrad.tensor([[1., 2.], [3., 4.]]))
+    tensor(5.)
+    """
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.ndim}")
+    out = _without_grad(lambda: diagonal(input).sum())
+    return _recorded(TRACE, input, out, ())
