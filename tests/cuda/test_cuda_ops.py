@@ -127,7 +127,14 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
                                                                                            (2, 3, 2)]),
     ("attention_mask", lambda q, k: F.scaled_dot_product_attention(q, k, k, attn_mask=k[0, :, :3].T > -1.5),
      [(2, 3, 4), (2, 5, 4)]),
+    ("multihead_attention", lambda x: _multihead(x)(x, x, x)[0], [(3, 2, 4)]),
 ]
+
+
+def _multihead(x: Any) -> Any:
+    """The same attention module (same seed) on ``x``'s device and in its dtype."""
+    tapegrad.manual_seed(0)
+    return nn.MultiheadAttention(4, 2, dtype=x.dtype).to(x.device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -77,3 +77,58 @@ def test_group_norm_module_matches_torch():
 def test_group_norm_errors_match_torch(call, message):
     with pytest.raises(RuntimeError, match=message):
         call()
+
+
+MHA_CASES = [({}, {}), ({"batch_first": True}, {}), ({"bias": False}, {"average_attn_weights": False}),
+             ({"batch_first": True}, {"need_weights": False}), ({}, {"attn_mask": "causal"}),
+             ({}, {"key_padding_mask": "last"}), ({}, {"cross": True}), ({"dropout": 0.0}, {"unbatched": True})]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("options, call", MHA_CASES, ids=[str(c) for c in MHA_CASES])
+def test_multihead_attention_matches_torch_from_the_same_seed(options, call):
+    torch = pytest.importorskip("torch")
+    tapegrad.manual_seed(0)
+    torch.manual_seed(0)
+    ours = nn.MultiheadAttention(6, 3, dtype=tapegrad.float64, **options)
+    theirs = torch.nn.MultiheadAttention(6, 3, dtype=torch.float64, **options)
+    assert repr(ours) == repr(theirs)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-14)  # the same draws
+    x, y = _data((4, 6) if call.get("unbatched") else (4, 2, 6), 8), _data((4, 2, 6), 9)
+    kwargs = {}, {}
+    for k, lib in enumerate((tapegrad, torch)):
+        if call.get("attn_mask"):
+            kwargs[k]["attn_mask"] = lib.tensor(np.triu(np.ones((4, 4), bool), 1))
+        if call.get("key_padding_mask"):
+            kwargs[k]["key_padding_mask"] = lib.tensor(np.array([[False] * 4, [False] * 3 + [True]]))
+        for name in ("average_attn_weights", "need_weights"):
+            if name in call:
+                kwargs[k][name] = call[name]
+    a, b = tapegrad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    if call.get("cross"):
+        (out, weights), (ref, ref_weights) = (ours(a, tapegrad.tensor(y), tapegrad.tensor(y), **kwargs[0]),
+                                              theirs(b, torch.tensor(y), torch.tensor(y), **kwargs[1]))
+    else:
+        (out, weights), (ref, ref_weights) = ours(a, a, a, **kwargs[0]), theirs(b, b, b, **kwargs[1])
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert (weights is None) == (ref_weights is None)
+    if weights is not None:
+        np.testing.assert_allclose(weights.detach().numpy(), ref_weights.detach().numpy(), rtol=1e-10, atol=1e-12)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_multihead_attention_refuses_what_it_does_not_support():
+    for options in ({"add_bias_kv": True}, {"add_zero_attn": True}, {"kdim": 3}):
+        with pytest.raises(NotImplementedError, match="not supported by tapegrad"):
+            nn.MultiheadAttention(4, 2, **options)
+    with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
+        nn.MultiheadAttention(5, 2)
+    x = tapegrad.ones(3, 1, 4)
+    with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):
+        nn.MultiheadAttention(4, 2)(x, x, x, is_causal=True)

@@ -289,9 +289,10 @@ def test_loss_modules_match_torch():
 def test_docstring_examples_run():
     import doctest
 
-    from tapegrad.nn import attention, composed_losses, functional, modules, padding
+    from tapegrad.nn import attention, composed_losses, functional, modules, multihead, padding
     from tapegrad.ops import einsum, padding as pad_ops, rearrange, sort
 
-    for module in (functional, modules, padding, pad_ops, rearrange, composed_losses, sort, einsum, attention):
+    for module in (functional, modules, padding, pad_ops, rearrange, composed_losses, sort, einsum, attention,
+                   multihead):
         result = doctest.testmod(module, extraglobs={"tapegrad": tapegrad, "nn": nn, "F": F})
         assert result.attempted and not result.failed, module.__name__

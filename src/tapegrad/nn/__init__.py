@@ -5,4 +5,5 @@ from .layers import *  # noqa: F401,F403
 from .module import Module
 from .modules import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
+from .multihead import *  # noqa: F401,F403
 from .parameter import Parameter
