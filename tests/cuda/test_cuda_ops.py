@@ -163,6 +163,45 @@ def test_flip_roll_repeat_triangles_cumsum_and_sorts_match_cpu(name: str, fn: Ca
     run_both(fn, [np.arange(24, dtype=np.int64).reshape(2, 3, 4)], grad=False)
 
 
+def _tied_lines(shape: tuple[int, ...], dtype: Any, seed: int) -> np.ndarray:
+    """Values with many ties (a stable sort must keep their order), and NaNs among floats."""
+    rng = np.random.default_rng(seed)
+    data = rng.integers(-4, 5, shape).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        data[rng.random(shape) < 0.1] = np.nan
+    return data
+
+
+@pytest.mark.parametrize("n", [2, 7, 13, 16])
+def test_long_lines_sort_by_merge_passes_as_on_cpu(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lines longer than SORT_RANK_MAX take log2(n) merge passes; lowered here so that tiny lines
+    # take them (an odd and an even number of passes, full and ragged last runs). Ties and NaNs
+    # keep the CPU's stable order.
+    from tapegrad.backends import cuda_reduce
+
+    monkeypatch.setattr(cuda_reduce, "SORT_RANK_MAX", 1)
+    for dtype in (np.float32, np.int64):
+        data = _tied_lines((2, n), dtype, seed=n)
+        run_both(lambda x: x.sort(-1, stable=True).values, [data], grad=False)
+        run_both(lambda x: x.sort(-1, True, stable=True).indices, [data], grad=False)
+        run_both(lambda x: x.t().argsort(0, stable=True), [data], grad=False)
+    run_both(lambda x: x.topk(min(n, 3), -1).values, [values((2, n), np.float64, seed=n)])
+
+
+@pytest.mark.parametrize("n", [300, 1000])
+def test_few_long_lines_cumsum_in_chunks_as_on_cpu(n: int) -> None:
+    # Few lines of at least SCAN_CHUNK_MIN elements are scanned in parallel chunks: integers
+    # exactly, floats to rounding, forward and (the gradient) reversed.
+    from tapegrad.backends import cuda_reduce
+
+    assert n >= cuda_reduce.SCAN_CHUNK_MIN
+    run_both(lambda x: x.cumsum(-1), [values((2, n), np.float32, seed=1)])
+    run_both(lambda x: x.cumsum(0), [values((n, 3), np.float64, seed=2)])
+    data = np.random.default_rng(3).integers(-10**12, 10**12, (n,))
+    run_both(lambda x: x.cumsum(0), [data], grad=False)
+    run_both(lambda x: x.cumsum(0), [data > 0], grad=False)
+
+
 def test_one_hot_on_cuda() -> None:
     run_both(lambda i: F.one_hot(i, 5), [np.array([[0, 4], [2, 2]], dtype=np.int64)], grad=False)
     with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes."):

@@ -1,6 +1,6 @@
 """CUDA reductions along axes: sum, mean and product over any set of axes, max/min (values and int64
 indices) and amax/amin along one axis, the reduction of a broadcast gradient to its operand's
-shape, and cumulative sums along one axis (one thread a line).
+shape, cumulative sums along one axis, and sorts along one axis.
 
 Functions take C-contiguous numba device arrays and return the reduced shape (the kept
 dimensions, in order; ``keepdim`` is a reshape the caller does). Semantics follow the CPU
@@ -350,10 +350,60 @@ def cumsum_lines(x, out, reverse, zero):
 
 
 @kernel
+def cumsum_chunk_totals(x, totals, chunk, reverse, zero):
+    # One thread a chunk of a line: ``totals`` (outer, chunks, inner), in its wide type, gets the
+    # chunk's sum. Chunk 0 holds the first ``chunk`` elements in the order of the scan.
+    inner = x.shape[2]
+    n = x.shape[1]
+    chunks = totals.shape[1]
+    for t in range(cuda.grid(1), x.shape[0] * chunks * inner, cuda.gridsize(1)):
+        o = t // (chunks * inner)
+        rest = t - o * chunks * inner
+        q = rest // inner
+        i = rest - q * inner
+        total = zero
+        for k in range(q * chunk, min(n, (q + 1) * chunk)):
+            j = n - 1 - k if reverse else k
+            total += x[o, j, i]
+        totals[o, q, i] = total
+
+
+@kernel
+def cumsum_chunks(x, out, offsets, chunk, reverse, zero):
+    # One thread a chunk: its partial sums start from the inclusive scan of the chunk totals
+    # before it (``offsets``, wide), and each is rounded once, on its store.
+    inner = x.shape[2]
+    n = x.shape[1]
+    chunks = offsets.shape[1]
+    for t in range(cuda.grid(1), x.shape[0] * chunks * inner, cuda.gridsize(1)):
+        o = t // (chunks * inner)
+        rest = t - o * chunks * inner
+        q = rest // inner
+        i = rest - q * inner
+        total = zero
+        if q > 0:
+            total = offsets[o, q - 1, i]
+        for k in range(q * chunk, min(n, (q + 1) * chunk)):
+            j = n - 1 - k if reverse else k
+            total += x[o, j, i]
+            out[o, j, i] = total
+
+
+@device_function
+def sorts_before(w, v, descending):
+    # Whether ``w`` goes strictly before ``v``: NaN is the largest value, NaNs are equal.
+    w_nan = w != w
+    v_nan = v != v
+    if descending:
+        return (w_nan and not v_nan) or (not w_nan and not v_nan and w > v)
+    return (v_nan and not w_nan) or (not v_nan and not w_nan and w < v)
+
+
+@kernel
 def sort_lines(x, values, indices, descending):
     # One thread an element of the (outer, n, inner) view: its rank in its line is the number
-    # of elements placed before it. NaN sorts as the largest value, and equal elements keep
-    # their order (a stable sort; NaNs are equal to each other).
+    # of elements placed before it, ties going by position (a stable sort). O(n) a thread:
+    # for short lines, where one launch beats the merge passes below.
     n = x.shape[1]
     inner = x.shape[2]
     for t in range(cuda.grid(1), x.shape[0] * n * inner, cuda.gridsize(1)):
@@ -362,21 +412,52 @@ def sort_lines(x, values, indices, descending):
         k = rest // inner
         c = rest - k * inner
         v = x[o, k, c]
-        v_nan = v != v
         rank = 0
         for j in range(n):
             w = x[o, j, c]
-            w_nan = w != w
-            if descending:
-                before = (w_nan and not v_nan) or (not w_nan and not v_nan and w > v)
-            else:
-                before = (v_nan and not w_nan) or (not v_nan and not w_nan and w < v)
-            if not before and j < k:
-                before = (w_nan and v_nan) or w == v
-            if before:
+            if sorts_before(w, v, descending) or (j < k and not sorts_before(v, w, descending)):
                 rank += 1
         values[o, rank, c] = v
         indices[o, rank, c] = k
+
+
+@kernel
+def merge_runs(keys, positions, values, indices, width, first, descending):
+    # One pass of a bottom-up merge sort along n of the (outer, n, inner) view: the sorted runs
+    # of ``width`` elements in ``keys`` (their source positions in ``positions``; with ``first``,
+    # the position is the element's own) are merged in pairs into ``values``/``indices``. An
+    # element's place in the merged run is its place in its own run plus the number of the
+    # other run's elements that go before it, found by binary search; on ties the left run's
+    # elements go first, so the sort is stable. log2(n) passes of O(log n) a thread.
+    n = keys.shape[1]
+    inner = keys.shape[2]
+    for t in range(cuda.grid(1), keys.shape[0] * n * inner, cuda.gridsize(1)):
+        o = t // (n * inner)
+        rest = t - o * n * inner
+        k = rest // inner
+        c = rest - k * inner
+        v = keys[o, k, c]
+        start = k - k % width
+        left = (start // width) % 2 == 0
+        if left:
+            lo = start + width
+            merged = start
+        else:
+            lo = start - width
+            merged = lo
+        hi = min(lo + width, n)  # below lo for a left run with no partner (the line's tail)
+        other = lo
+        # the other run's elements placed before v form a prefix of it: find its end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            w = keys[o, mid, c]
+            if sorts_before(w, v, descending) or (not left and not sorts_before(v, w, descending)):
+                lo = mid + 1
+            else:
+                hi = mid
+        place = merged + (k - start) + (lo - other)
+        values[o, place, c] = v
+        indices[o, place, c] = k if first else positions[o, k, c]
 '''
 
 
@@ -723,25 +804,52 @@ def amax(x: Any, axis: int, out: Any = None, *, largest: bool = True, stream: An
 
 
 def lines_module() -> Any:
-    """The ``cumsum_lines`` and ``sort_lines`` kernels."""
+    """The cumulative-sum and sort kernels along one axis of an (outer, n, inner) view."""
     if not _lines_modules:
         _lines_modules.append(ck._load("cuda_lines", ck._header() + _LINES_SOURCE))
     return _lines_modules[0]
+
+
+# A line scanned by one thread is a serial chain of n dependent loads; when the lines alone
+# give fewer threads than this, long lines are cut into chunks scanned in parallel.
+SCAN_PARALLEL_LINES = 4096
+# ... lines shorter than this stay serial (chunking them saves less than its two extra launches).
+SCAN_CHUNK_MIN = 256
+# Lines up to this long are sorted by ranking (one launch, O(n) a thread); longer ones by
+# log2(n) merge passes (O(log n) a thread each).
+SORT_RANK_MAX = 64
 
 
 def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0) -> Any:
     """The cumulative sum of the C-contiguous ``x`` along ``axis`` (from the end with
     ``reverse``), as a new array of ``dtype``; floats accumulate in float64 and integers and
     bools in int64, each partial sum rounded to ``dtype`` (``cpu``'s ``np.cumsum`` with a wide
-    accumulator)."""
+    accumulator).
+
+    Few long lines are scanned in chunks of about sqrt(n): a launch sums each chunk, one thread
+    a line scans those totals (``cumsum_lines`` over them), and a launch scans each chunk from
+    the total before it. Integer sums are exact either way; float sums are associated
+    differently from the serial scan, in float64."""
     dtype = np.dtype(dtype)
     shape = tuple(x.shape)
     out = ck._cuda().device_array(shape, dtype, stream=stream)
     outer, n, inner = lines = _lines(shape, axis) if shape else (1, 1, 1)
-    if outer * n * inner:
-        zero = np.float64(0) if dtype.kind == "f" else np.int64(0)
-        ck.launch(lines_module().cumsum_lines, *ck.launch_shape(outer * inner), stream, x.reshape(lines),
-                  out.reshape(lines), bool(reverse), zero)
+    if not outer * n * inner:
+        return out
+    zero = np.float64(0) if dtype.kind == "f" else np.int64(0)
+    module = lines_module()
+    source, target = x.reshape(lines), out.reshape(lines)
+    if outer * inner >= SCAN_PARALLEL_LINES or n < SCAN_CHUNK_MIN:
+        ck.launch(module.cumsum_lines, *ck.launch_shape(outer * inner), stream, source, target, bool(reverse), zero)
+        return out
+    chunk = max(1, int(np.sqrt(n)))
+    chunks = -(-n // chunk)
+    totals = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
+    threads = ck.launch_shape(outer * chunks * inner)
+    ck.launch(module.cumsum_chunk_totals, *threads, stream, source, totals, chunk, bool(reverse), zero)
+    offsets = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
+    ck.launch(module.cumsum_lines, *ck.launch_shape(outer * inner), stream, totals, offsets, False, zero)
+    ck.launch(module.cumsum_chunks, *threads, stream, source, target, offsets, chunk, bool(reverse), zero)
     return out
 
 
@@ -754,12 +862,27 @@ def _lines(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
 def sort(x: Any, axis: int, descending: bool, stream: Any = 0) -> tuple[Any, Any]:
     """``(values, int64 indices)`` of the C-contiguous ``x`` (not bool) sorted along ``axis``:
     stable, NaN the largest (``ops.sort`` on the CPU orders the same way)."""
+    cuda = ck._cuda()
     shape = tuple(x.shape)
-    values = ck._cuda().device_array(shape, x.dtype, stream=stream)
-    indices = ck._cuda().device_array(shape, np.int64, stream=stream)
+    values = cuda.device_array(shape, x.dtype, stream=stream)
+    indices = cuda.device_array(shape, np.int64, stream=stream)
     size = int(np.prod(shape, dtype=np.int64))
-    if size:
-        lines = _lines(shape, axis)
-        ck.launch(lines_module().sort_lines, *ck.launch_shape(size), stream, x.reshape(lines),
-                  values.reshape(lines), indices.reshape(lines), bool(descending))
+    if not size:
+        return values, indices
+    lines = _lines(shape, axis)
+    module, grid = lines_module(), ck.launch_shape(size)
+    n = lines[1]
+    if n <= SORT_RANK_MAX:
+        ck.launch(module.sort_lines, *grid, stream, x.reshape(lines), values.reshape(lines),
+                  indices.reshape(lines), bool(descending))
+        return values, indices
+    # Ping-pong between the results and temporaries, so that the last pass writes the results.
+    passes = (n - 1).bit_length()
+    spare = (cuda.device_array(lines, x.dtype, stream=stream), cuda.device_array(lines, np.int64, stream=stream))
+    results = (values.reshape(lines), indices.reshape(lines))
+    keys, positions = x.reshape(lines), spare[1]  # the first pass reads no positions
+    for p in range(passes):
+        into = results if (passes - 1 - p) % 2 == 0 else spare
+        ck.launch(module.merge_runs, *grid, stream, keys, positions, *into, 1 << p, p == 0, bool(descending))
+        keys, positions = into
     return values, indices

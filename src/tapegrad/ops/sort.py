@@ -3,8 +3,9 @@
 Both devices order the same way: a stable sort (equal elements keep their order, which
 PyTorch guarantees only with ``stable=True`` but its CPU kernel gives for distinct values
 anyway), NaN the largest value. The CPU sorts with ``np.lexsort`` on (is-NaN, value,
-position) keys; CUDA ranks each element within its line (``cuda_reduce.sort``). The values'
-gradient is scattered back to the sorted positions. Compiled steps do not record these ops.
+position) keys; CUDA ranks each element within a short line, and merge-sorts longer ones in
+log2(n) parallel passes (``cuda_reduce.sort``). The values' gradient is scattered back to the
+sorted positions. Compiled steps do not record these ops.
 """
 from __future__ import annotations
 
