@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import conv_rules, cuda_replay, index_rules, norm_rules
+from . import conv_rules, cuda_replay, index_rules, line_rules, norm_rules
 from .codegen import literal
 from .fusion import Group, stored_values
 from .graph import Graph, Node, Value
@@ -53,10 +53,10 @@ None; ``attrs = (shape, ignore_index, reduction)``)."""
 
 SUPPORTED: frozenset[Rule] = frozenset({ELEMENTWISE, VIEW, SUM, EXTREME, RESHAPE_COPY, JOIN, MATMUL, ADDMM, SOFTMAX, FULL,
                                          FUSED_UPDATE, NLL_CUDA, NLL_BACKWARD_CUDA})
-# Convolution, pooling, the norms, gathers and embeddings: each rule makes its own call of the
+# Convolution, pooling, the norms, gathers, embeddings and cumulative sums: each rule makes its own call of the
 # eager CUDA kernels.
 CALLING_RULES: frozenset[Rule] = (conv_rules.CUDA_RULES | norm_rules.CUDA_RULES | index_rules.CUDA_RULES
-                                  | {UNIT_INTERVAL})
+                                  | line_rules.CUDA_RULES | {UNIT_INTERVAL})
 
 
 def check_rule(rule: Rule) -> None:

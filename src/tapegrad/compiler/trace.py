@@ -28,7 +28,7 @@ class TraceError(RuntimeError):
 
 
 ON_CUDA = ("tapegrad.compile does not record this op on CUDA yet (compiled CUDA steps cover elementwise "
-           "ops, sums and means, max/min, cat and stack, matrix products, softmax, class-index and binary "
+           "ops, sums and means, cumulative sums, max/min, cat and stack, matrix products, softmax, class-index and binary "
            "losses, dropout, convolution, pooling, padding, norms, gather, embedding and optimizer updates). "
            "Run the step eagerly (CUDA ops already run as generated kernels), or move its tensors to the CPU.")
 

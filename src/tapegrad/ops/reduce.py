@@ -14,8 +14,7 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
-from ..compiler import trace
-from ..compiler import rules
+from ..compiler import line_rules, rules, trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 
@@ -209,6 +208,8 @@ def _cumsum(input: Tensor, axis: int, dtype: np.dtype, reverse: bool) -> Tensor:
         source = np.flip(data, axis) if reverse else data
         total = np.cumsum(source, axis, dtype=wide)
         out = _wrap(np.ascontiguousarray(np.flip(total, axis) if reverse else total, dtype=dtype))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(line_rules.CUMSUM, (input,), out, (axis, reverse))
     if grad_mode.state.enabled and input._requires_grad:
         return record(CUMSUM, (input,), out, (axis, reverse))
     return out
