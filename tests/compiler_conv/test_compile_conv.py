@@ -205,3 +205,19 @@ def test_double_backward_through_conv_and_pools() -> None:
             np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert compiled.traces == 1
     assert {"conv2d_backward", "max_pool2d_gather", "max_pool2d_scatter", "avg_pool2d_backward"} <= _rules_used(compiled)
+
+
+def test_one_dim_and_transposed_convolutions_and_pools_replay_as_eager() -> None:
+    # Each is a 2-d kernel over a unit height (or a convolution's input gradient), so the
+    # replay runs the same conv rules; the 1-d results are reshaped views of their outputs.
+    compiled = _compare_training(
+        lambda: nn.Sequential(nn.Conv1d(2, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(), nn.MaxPool1d(2),
+                              nn.ConvTranspose1d(4, 3, 3, stride=2, output_padding=1), nn.AvgPool1d(2),
+                              nn.AdaptiveAvgPool1d(3)),
+        (3, 2, 8), "mse")
+    assert {"conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d"} <= _rules_used(compiled)
+    compiled = _compare_training(
+        lambda: nn.Sequential(nn.Conv2d(2, 4, 3, stride=2), nn.Tanh(), nn.ConvTranspose2d(4, 2, 3, stride=2,
+                                                                                            groups=2)),
+        (2, 2, 7, 7), "mse", optimizer="adam")
+    assert {"conv2d", "conv2d_backward"} <= _rules_used(compiled)

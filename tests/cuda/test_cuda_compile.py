@@ -606,3 +606,23 @@ def test_recording_can_be_turned_off_and_an_output_in_an_inputs_memory_is_not_re
     for _ in range(4):
         np.testing.assert_allclose(compiled(x, y).item(), expected(x, y).item(), rtol=1e-6)
     assert _program(compiled).refused == "TAPEGRAD_CUDA_RECORD=0" and _program(compiled).recorded is None
+
+
+def _one_dim_and_transposed(device: str) -> tuple[Callable[..., Any], list[Any]]:
+    tapegrad.manual_seed(1)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+                          nn.ConvTranspose1d(3, 2, 2, stride=2), nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(2)).to(device)
+    up = nn.ConvTranspose2d(1, 2, 2, stride=2, groups=1).to(device)
+
+    def step(x: Any) -> Any:
+        model.zero_grad()
+        up.zero_grad()
+        loss = model(x.reshape(2, 2, 6)).square().sum() + up(x[None, :2, :3]).tanh().sum()
+        loss.backward()
+        return loss
+
+    return step, [*model.parameters(), *up.parameters()]
+
+
+def test_one_dim_and_transposed_convolutions_replay_as_eager() -> None:
+    _compiled_cuda_matches_eager_and_cpu(_one_dim_and_transposed, X, atol=1e-5)

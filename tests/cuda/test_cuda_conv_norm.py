@@ -58,6 +58,33 @@ def test_conv2d_double_backward_matches_cpu() -> None:
     run_both(second_order, [values((1, 2, 3, 3), seed=4), values((2, 2, 2, 2), seed=5)])
 
 
+ONE_DIM_AND_TRANSPOSED = {
+    "conv1d": (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, groups=2), [(2, 4, 6), (4, 2, 3), (4,)]),
+    "conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+                         [(1, 2, 3, 3), (2, 3, 2, 2), (3,)]),
+    "conv_transpose1d": (lambda x, w, b: F.conv_transpose1d(x, w, b, stride=3, groups=2),
+                         [(2, 4, 3), (4, 1, 2), (2,)]),
+    "pools1d": (lambda x, w, b: (F.max_pool1d(x, 3, 2, 1).sum(-1) + F.avg_pool1d(x, 2).sum(-1)
+                                 + F.adaptive_avg_pool1d(x, 2).sum(-1)) * b[:2].sum(), [(2, 4, 6), (1,), (4,)]),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, **ids)
+@pytest.mark.parametrize("case", list(ONE_DIM_AND_TRANSPOSED))
+def test_one_dim_and_transposed_convolutions_and_pools_match_cpu(case: str, dtype: Any) -> None:
+    fn, shapes = ONE_DIM_AND_TRANSPOSED[case]
+    run_both(fn, [values(shape, dtype, seed=k + 1) for k, shape in enumerate(shapes)])
+
+
+def test_transposed_double_backward_matches_cpu() -> None:
+    def second_order(x: tapegrad.Tensor, w: tapegrad.Tensor) -> tapegrad.Tensor:
+        y = F.conv_transpose2d(x, w, stride=2)
+        gx, gw = tapegrad.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum()
+
+    run_both(second_order, [values((1, 2, 2, 2), seed=4), values((2, 2, 2, 2), seed=5)])
+
+
 def test_conv2d_mixed_devices_raise_as_pytorch() -> None:
     x = tapegrad.tensor(values((1, 1, 3, 3)), device="cuda")
     w = tapegrad.tensor(values((1, 1, 2, 2)))

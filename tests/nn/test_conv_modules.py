@@ -1,5 +1,5 @@
-"""Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d: PyTorch's initialisation after the same
-seed, reprs, argument checks, padding modes, and a small CNN against PyTorch."""
+"""Conv1d/2d, ConvTranspose1d/2d and the 1-d and 2-d poolings: PyTorch's initialisation after
+the same seed, reprs, argument checks, padding modes, and small models against PyTorch."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,6 +31,18 @@ REPRS = [
      "AvgPool2d(kernel_size=(2, 3), stride=(1, 2), padding=1)"),
     (lambda m: m.AdaptiveAvgPool2d((2, 3)), "AdaptiveAvgPool2d(output_size=(2, 3))"),
     (lambda m: m.AdaptiveAvgPool2d((None, 2)), "AdaptiveAvgPool2d(output_size=(None, 2))"),
+    (lambda m: m.Conv1d(4, 8, 3, stride=2), "Conv1d(4, 8, kernel_size=(3,), stride=(2,))"),
+    (lambda m: m.Conv1d(4, 8, 3, padding=1, padding_mode="reflect", groups=4, bias=False),
+     "Conv1d(4, 8, kernel_size=(3,), stride=(1,), padding=(1,), groups=4, bias=False, padding_mode=reflect)"),
+    (lambda m: m.ConvTranspose2d(16, 8, 2, stride=2), "ConvTranspose2d(16, 8, kernel_size=(2, 2), stride=(2, 2))"),
+    (lambda m: m.ConvTranspose2d(4, 6, (2, 3), stride=2, padding=1, output_padding=1, groups=2, dilation=2),
+     ("ConvTranspose2d(4, 6, kernel_size=(2, 3), stride=(2, 2), padding=(1, 1), dilation=(2, 2), "
+      "output_padding=(1, 1), groups=2)")),
+    (lambda m: m.ConvTranspose1d(4, 2, 3, stride=2, output_padding=1),
+     "ConvTranspose1d(4, 2, kernel_size=(3,), stride=(2,), output_padding=(1,))"),
+    (lambda m: m.MaxPool1d(3, 2), "MaxPool1d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)"),
+    (lambda m: m.AvgPool1d(3), "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))"),
+    (lambda m: m.AdaptiveAvgPool1d(4), "AdaptiveAvgPool1d(output_size=4)"),
 ]
 
 
@@ -193,3 +205,55 @@ def test_small_cnn_matches_torch(dtype: str) -> None:
     for mine, reference in zip(ours, theirs):
         for p, q in zip(mine.parameters(), reference.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **tol)
+
+
+OTHER_CONVS = [
+    ("Conv1d", (4, 6, 3), dict(padding=2, padding_mode="circular", groups=2)),
+    ("ConvTranspose2d", (4, 6, (2, 3)), dict(stride=2, groups=2)),
+    ("ConvTranspose1d", (3, 5, 4), dict(bias=False, dilation=2)),
+]
+
+
+@pytest.mark.parametrize("name, args, kw", OTHER_CONVS, ids=[c[0] for c in OTHER_CONVS])
+def test_other_convolutions_initialise_and_compute_as_torch(name: str, args: tuple, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    tapegrad.manual_seed(5)
+    ours = getattr(nn, name)(*args, **kw)
+    torch.manual_seed(5)
+    theirs = getattr(torch.nn, name)(*args, **kw)
+    for mine, reference in zip(ours.parameters(), theirs.parameters(), strict=True):
+        np.testing.assert_array_equal(mine.detach().numpy(), reference.detach().numpy())
+    shape = (2, args[0], 7) if name.endswith("1d") else (2, args[0], 5, 4)
+    data = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    out, expected = ours(tapegrad.tensor(data)), theirs(torch.tensor(data))
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    for mine, reference in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_transposed_output_size_picks_the_output_padding() -> None:
+    up = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+    x = tapegrad.randn(1, 2, 5, 5)
+    assert tuple(up(x).shape) == (1, 3, 9, 9)
+    assert tuple(up(x, output_size=(10, 10)).shape) == (1, 3, 10, 10)
+    assert tuple(up(x, output_size=[1, 3, 10, 9]).shape) == (1, 3, 10, 9)
+    with pytest.raises(ValueError, match=r"requested an output size of \[11, 11\], but valid sizes range from "
+                                         r"\[9, 9\] to \[10, 10\]"):
+        up(x, output_size=(11, 11))
+    with pytest.raises(ValueError, match="ConvTranspose2D: for 4D input, output_size must have 2 or 4 elements"):
+        up(x, output_size=(10,))
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose1d'):
+        nn.ConvTranspose1d(2, 3, 3, padding_mode="reflect")
+    assert tuple(nn.ConvTranspose2d(2, 3, 3).weight.shape) == (2, 3, 3, 3)
+
+
+def test_one_dim_pools_are_their_functional_forms() -> None:
+    x = tapegrad.randn(2, 3, 9)
+    values, indices = nn.MaxPool1d(3, 2, return_indices=True)(x)
+    np.testing.assert_array_equal(values.numpy(), nn.functional.max_pool1d(x, 3, 2).numpy())
+    assert tuple(indices.shape) == (2, 3, 4)
+    np.testing.assert_array_equal(nn.AvgPool1d(2, count_include_pad=False, padding=1)(x).numpy(),
+                                  nn.functional.avg_pool1d(x, 2, padding=1, count_include_pad=False).numpy())
+    np.testing.assert_allclose(nn.AdaptiveAvgPool1d(3)(x).numpy(), x.reshape(2, 3, 3, 3).mean(-1).numpy(), rtol=1e-6)

@@ -1,7 +1,8 @@
-"""Convolution and pooling layers: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``.
+"""Convolution and pooling layers: ``Conv1d``/``Conv2d``, ``ConvTranspose1d``/``ConvTranspose2d``,
+``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``AdaptiveAvgPool2d``.
 
-Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed a
-``Conv2d`` draws the same weights and bias as ``torch.nn.Conv2d``.
+Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed each
+convolution draws the same weights and bias as its ``torch.nn`` twin.
 """
 from __future__ import annotations
 
@@ -16,16 +17,10 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d"]
+__all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
+                      "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
-
-
-def _pair(value: Any) -> tuple[Any, ...]:
-    """PyTorch's ``_pair``: a sequence as a tuple, anything else repeated twice."""
-    if isinstance(value, (tuple, list)):
-        return tuple(value)
-    return (value, value)
 
 
 def _kaiming_uniform_bound(fan_in: int, a: float) -> float:
@@ -36,26 +31,21 @@ def _kaiming_uniform_bound(fan_in: int, a: float) -> float:
     return math.sqrt(3.0) * std
 
 
-class Conv2d(Module):
-    """2-D convolution over an ``(N, C, H, W)`` or ``(C, H, W)`` input.
+class _ConvNd(Module):
+    """What PyTorch's ``_ConvNd`` holds: the arguments as ``dims``-tuples, ``weight`` of shape
+    ``(out_channels, in_channels / groups, *kernel_size)`` (transposed: ``(in_channels,
+    out_channels / groups, *kernel_size)``) drawn as PyTorch draws it
+    (``kaiming_uniform_(a=sqrt(5))``, i.e. uniform in ±1/sqrt(fan_in)), then ``bias`` uniform
+    in ±1/sqrt(fan_in)."""
 
-    ``weight`` has shape ``(out_channels, in_channels / groups, kH, kW)`` and is drawn as
-    PyTorch draws it (``kaiming_uniform_(a=sqrt(5))``, i.e. uniform in ±1/sqrt(fan_in)), then
-    ``bias`` uniform in ±1/sqrt(fan_in). ``padding_mode`` other than ``'zeros'`` pads the input
-    by copying its elements (``'reflect'``, ``'replicate'``, ``'circular'``) before convolving.
+    _dims = 2
 
-    >>> conv = nn.Conv2d(1, 16, 3, padding=1)
-    >>> conv
-    Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
-    >>> conv(tapegrad.zeros(64, 1, 8, 8)).shape
-    tapegrad.Size([64, 16, 8, 8])
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
+                 dilation: Any, transposed: bool, output_padding: Any, groups: int, bias: bool, padding_mode: str,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        kernel_size, stride, dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
+        tuple_of = self._tuple
+        kernel_size, stride, dilation = tuple_of(kernel_size), tuple_of(stride), tuple_of(dilation)
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
@@ -69,7 +59,7 @@ class Conv2d(Module):
             if padding == "same" and any(s != 1 for s in stride):
                 raise ValueError("padding='same' is not supported for strided convolutions")
         else:
-            padding = _pair(padding)
+            padding = tuple_of(padding)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, but got padding_mode='{padding_mode}'")
         self.in_channels = in_channels
@@ -78,11 +68,11 @@ class Conv2d(Module):
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
-        self.transposed = False
-        self.output_padding = (0, 0)
+        self.transposed = transposed
+        self.output_padding = tuple_of(output_padding)
         self.groups = groups
         self.padding_mode = padding_mode
-        # F.pad order (left, right, top, bottom) for the non-zero padding modes.
+        # F.pad order (last dim first, each as (before, after)) for the non-zero padding modes.
         if isinstance(padding, str):
             self._reversed_padding_repeated_twice = [0, 0] * len(kernel_size)
             if padding == "same":
@@ -93,17 +83,23 @@ class Conv2d(Module):
                     self._reversed_padding_repeated_twice[2 * i + 1] = total_padding - left_pad
         else:
             self._reversed_padding_repeated_twice = [p for p in reversed(padding) for _ in range(2)]
-        self.weight = Parameter(creation.empty((out_channels, in_channels // groups) + kernel_size, dtype=dtype,
-                                               device=device))
+        channels = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+        self.weight = Parameter(creation.empty(channels + kernel_size, dtype=dtype, device=device))
         if bias:
             self.bias = Parameter(creation.empty(out_channels, dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    def _tuple(self, value: Any) -> tuple[Any, ...]:
+        """PyTorch's ``_single``/``_pair``: a sequence as a tuple, anything else repeated."""
+        if isinstance(value, (tuple, list)):
+            return tuple(value)
+        return (value,) * self._dims
+
     def reset_parameters(self) -> None:
         """Redraw ``weight`` then ``bias`` from the default generator, as PyTorch does."""
-        fan_in = self.weight.shape[1] * self.weight.shape[2] * self.weight.shape[3]
+        fan_in = math.prod(self.weight.shape[1:])
         with no_grad():
             if self.weight.numel() > 0:
                 bound = _kaiming_uniform_bound(fan_in, math.sqrt(5))
@@ -112,15 +108,6 @@ class Conv2d(Module):
                 bound = 1 / math.sqrt(fan_in)
                 self.bias.uniform_(-bound, bound)
 
-    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        if self.padding_mode != "zeros":
-            padded = pad_by_mode(input, self._reversed_padding_repeated_twice, self.padding_mode)
-            return F.conv2d(padded, weight, bias, self.stride, (0, 0), self.dilation, self.groups)
-        return F.conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def forward(self, input: Tensor) -> Tensor:
-        return self._conv_forward(input, self.weight, self.bias)
-
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
@@ -128,6 +115,8 @@ class Conv2d(Module):
             text += f", padding={self.padding}"
         if self.dilation != (1,) * len(self.dilation):
             text += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * len(self.output_padding):
+            text += f", output_padding={self.output_padding}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         if self.bias is None:
@@ -135,6 +124,112 @@ class Conv2d(Module):
         if self.padding_mode != "zeros":
             text += f", padding_mode={self.padding_mode}"
         return text
+
+
+class _Conv(_ConvNd):
+    """A convolution: ``padding_mode`` other than ``'zeros'`` pads the input by copying its
+    elements (``'reflect'``, ``'replicate'``, ``'circular'``) before convolving."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
+                         padding_mode, device, dtype)
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        conv = F.conv2d if self._dims == 2 else F.conv1d
+        if self.padding_mode != "zeros":
+            padded = pad_by_mode(input, self._reversed_padding_repeated_twice, self.padding_mode)
+            return conv(padded, weight, bias, self.stride, (0,) * self._dims, self.dilation, self.groups)
+        return conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(input, self.weight, self.bias)
+
+
+class Conv2d(_Conv):
+    """2-D convolution over an ``(N, C, H, W)`` or ``(C, H, W)`` input; ``weight`` has shape
+    ``(out_channels, in_channels / groups, kH, kW)``.
+
+    >>> conv = nn.Conv2d(1, 16, 3, padding=1)
+    >>> conv
+    Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    >>> conv(tapegrad.zeros(64, 1, 8, 8)).shape
+    tapegrad.Size([64, 16, 8, 8])
+    """
+
+
+class Conv1d(_Conv):
+    """1-D convolution over an ``(N, C, L)`` or ``(C, L)`` input; ``weight`` has shape
+    ``(out_channels, in_channels / groups, kL)``.
+
+    >>> nn.Conv1d(4, 8, 3, stride=2)
+    Conv1d(4, 8, kernel_size=(3,), stride=(2,))
+    """
+
+    _dims = 1
+
+
+class _ConvTranspose(_ConvNd):
+    """A transposed convolution; ``forward(input, output_size)`` picks the output padding that
+    gives ``output_size``, as PyTorch does."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
+                         groups, bias, padding_mode, device, dtype)
+
+    def _output_padding(self, input: Tensor, output_size: Any) -> tuple[int, ...]:
+        """PyTorch's ``_ConvTransposeNd._output_padding``."""
+        if output_size is None:
+            return self.output_padding
+        dims = self._dims
+        leading = 2 if input.ndim == dims + 2 else 1
+        output_size = list(output_size)
+        if len(output_size) == leading + dims:
+            output_size = output_size[leading:]
+        if len(output_size) != dims:
+            raise ValueError(f"ConvTranspose{dims}D: for {input.ndim}D input, output_size must have {dims} or "
+                             f"{leading + dims} elements (got {len(output_size)})")
+        min_sizes = [(input.shape[d + leading] - 1) * self.stride[d] - 2 * self.padding[d]
+                     + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(dims)]
+        max_sizes = [m + s - 1 for m, s in zip(min_sizes, self.stride)]
+        for size, low, high in zip(output_size, min_sizes, max_sizes):
+            if size < low or size > high:
+                raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {min_sizes} "
+                                 f"to {max_sizes} (for an input of {input.shape[leading:]})")
+        return tuple(size - low for size, low in zip(output_size, min_sizes))
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        conv = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        return conv(input, self.weight, self.bias, self.stride, self.padding,
+                    self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """2-D transposed convolution over an ``(N, C, H, W)`` or ``(C, H, W)`` input; ``weight``
+    has shape ``(in_channels, out_channels / groups, kH, kW)``.
+
+    >>> up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+    >>> up
+    ConvTranspose2d(16, 8, kernel_size=(2, 2), stride=(2, 2))
+    >>> up(tapegrad.zeros(1, 16, 4, 4)).shape
+    tapegrad.Size([1, 8, 8, 8])
+    """
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """1-D transposed convolution over an ``(N, C, L)`` or ``(C, L)`` input; ``weight`` has
+    shape ``(in_channels, out_channels / groups, kL)``.
+
+    >>> nn.ConvTranspose1d(4, 2, 3, stride=2, output_padding=1)
+    ConvTranspose1d(4, 2, kernel_size=(3,), stride=(2,), output_padding=(1,))
+    """
+
+    _dims = 1
 
 
 class MaxPool2d(Module):
@@ -216,3 +311,55 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Max pooling over ``kernel_size`` windows of an ``(N, C, L)`` or ``(C, L)`` input.
+
+    >>> nn.MaxPool1d(3, 2)
+    MaxPool1d(kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False)
+    """
+
+    def forward(self, input: Tensor) -> Any:
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool1d(Module):
+    """Average pooling over ``kernel_size`` windows of an ``(N, C, L)`` or ``(C, L)`` input.
+
+    >>> nn.AvgPool1d(3)
+    AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))
+    """
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average pooling of an ``(N, C, L)`` or ``(C, L)`` input to ``output_size`` positions.
+
+    >>> nn.AdaptiveAvgPool1d(4)
+    AdaptiveAvgPool1d(output_size=4)
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+def _single(value: Any) -> tuple[Any, ...]:
+    """PyTorch's ``_single``: a sequence as a tuple, anything else as a 1-tuple."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)

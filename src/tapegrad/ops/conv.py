@@ -1,4 +1,4 @@
-"""Convolution and pooling: ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``adaptive_avg_pool2d``.
+"""Convolution and pooling: ``conv2d`` and ``conv1d``, ``max_pool2d``, ``avg_pool2d``, ``adaptive_avg_pool2d``.
 
 Each forward is one recorded step whose kernels live in ``backends/cpu_conv.py``, or for CUDA
 tensors in its twin ``backends/cuda_conv.py`` (same functions; ``_kernels`` picks one). Every
@@ -33,7 +33,7 @@ from ..compiler import conv_rules, trace
 from ..tensor import Tensor, _wrap, type_name
 from .registry import OpDef, record
 
-__all__: list[str] = ["adaptive_avg_pool2d", "avg_pool2d", "conv2d", "max_pool2d"]
+__all__: list[str] = ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
 
 Pair = tuple[int, int]
 
@@ -105,8 +105,11 @@ def _graph_needed(*tensors: Tensor | None) -> bool:
 
 # ================================================================ convolution
 
-def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geometry, groups: int) -> Tensor:
-    """The checked 4-D convolution as one ``ConvolutionBackward0`` step."""
+def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geometry, groups: int,
+              out_shape: tuple[int, ...] | None = None, op: OpDef | None = None) -> Tensor:
+    """The checked 4-D convolution as one ``ConvolutionBackward0`` step (``op``: the same step
+    under another name); ``out_shape`` reshapes its result (a 1-d convolution's drops the unit
+    height: see ``_as_planes``)."""
     record_step = grad_mode.state.enabled and (x._requires_grad or weight._requires_grad
                                                or (bias is not None and bias._requires_grad))
     data, columns = _kernels(x._data).conv2d_forward(
@@ -114,24 +117,31 @@ def _convolve(x: Tensor, weight: Tensor, bias: Tensor | None, geom: cpu_conv.Geo
         geom, groups, keep_columns=record_step and weight._requires_grad)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d(x, weight, bias, data, columns, geom, groups)
-    out = _wrap(data)
+    out = _wrap(data if out_shape is None else data.reshape(out_shape))
     if record_step:
         # The column buffer is a plain saved value: released with the step after backward, and
         # valid while x keeps its version, which unpacking x checks.
-        return record(CONVOLUTION, (x, weight, bias), out, (geom, groups), saved=(x, weight, columns))
+        return record(op or CONVOLUTION, (x, weight, bias), out, (geom, groups), saved=(x, weight, columns))
     return out
 
 
-def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...], geom: cpu_conv.Geometry,
-                     groups: int) -> Tensor:
-    """The input gradient of a convolution (bilinear in ``grad`` and ``weight``)."""
+def input_grad_data(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...], geom: cpu_conv.Geometry,
+                    groups: int) -> Any:
+    """The input gradient of a 4-D convolution as a new buffer (recorded by nothing but a
+    compiled step's trace): the transposed convolution of ``grad`` by ``weight``."""
     data, _, _ = _kernels(weight._data).conv2d_backward(
         _contiguous(grad._data, weight._data.dtype), None, _contiguous(weight._data),
         tuple(input_shape), tuple(weight.shape), geom, groups, True, False, False)
     if trace.ACTIVE is not None:
         conv_rules.emit_conv2d_backward(grad, None, weight, None, (data, None, None), input_shape,
                                         tuple(weight.shape), geom, groups)
-    out = _wrap(data)
+    return data
+
+
+def _conv_input_grad(grad: Tensor, weight: Tensor, input_shape: tuple[int, ...], geom: cpu_conv.Geometry,
+                     groups: int) -> Tensor:
+    """The input gradient of a convolution (bilinear in ``grad`` and ``weight``)."""
+    out = _wrap(input_grad_data(grad, weight, input_shape, geom, groups))
     if grad_mode.state.enabled and (grad._requires_grad or weight._requires_grad):
         return record(CONV_INPUT_GRAD, (grad, weight), out, (geom, groups), saved=(grad, weight))
     return out
@@ -152,9 +162,16 @@ def _conv_weight_grad(x: Tensor, grad: Tensor, weight_shape: tuple[int, ...], ge
     return out
 
 
+def _as_planes(g: Tensor) -> Tensor:
+    """The gradient of a convolution's output as the 4-D kernels see it: a 1-d convolution
+    computes over (N, C, 1, L) but returns (N, C, L)."""
+    return g.unsqueeze(2) if g.ndim == 3 else g
+
+
 def _conv_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     x, weight, columns = step.saved_values()
     geom, groups = step.attrs
+    g = _as_planes(g)
     need_input, need_weight, need_bias = (step.needs_input_grad(0), step.needs_input_grad(1),
                                           step.needs_input_grad(2))
     if _graph_needed(g, x, weight):
@@ -191,21 +208,28 @@ CONVOLUTION = OpDef("convolution", "ConvolutionBackward0", _conv_vjp)
 # PyTorch records the input and weight gradients of a convolution as one node of this name.
 CONV_INPUT_GRAD = OpDef("convolution_input_grad", "ConvolutionBackwardBackward0", _conv_input_grad_vjp)
 CONV_WEIGHT_GRAD = OpDef("convolution_weight_grad", "ConvolutionBackwardBackward0", _conv_weight_grad_vjp)
+# A transposed convolution's input gradient is a convolution, which PyTorch records under this name.
+CONV_AS_INPUT_GRAD = OpDef("convolution_as_input_grad", "ConvolutionBackwardBackward0", _conv_vjp)
 
 
-def _conv_param(name: str, value: list[int], weight_dim: int) -> Pair:
-    """Expand a conv parameter to two values, with PyTorch's check against the weight's rank."""
+def _conv_param(name: str, value: list[int], weight_dim: int, dims: int) -> tuple[int, ...]:
+    """Expand a parameter of a ``dims``-d convolution to ``dims`` values, with PyTorch's check
+    against the weight's rank."""
     spatial = weight_dim - 2
     if len(value) == 1:
-        value = value * 2
-    if len(value) != 2 or spatial != 2:
+        value = value * dims
+    if len(value) != dims or spatial != dims:
         raise RuntimeError(f"expected {name} to be a single integer value or a list of {spatial} values to "
                            f"match the convolution dimensions, but got {name}={value}")
-    return value[0], value[1]
+    return tuple(value)
 
 
-def _check_conv_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int,
-                       padded: Pair, dilation: Pair) -> None:
+def _sizes(values: Sequence[int]) -> str:
+    """Spatial sizes as PyTorch prints them in convolution errors: ``(5 x 5)``."""
+    return "(" + " x ".join(str(v) for v in values) + ")"
+
+
+def _check_groups(weight: Tensor, groups: int) -> None:
     w_shape = list(weight.shape)
     if w_shape[0] < groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
@@ -214,16 +238,22 @@ def _check_conv_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: i
         # PyTorch prints this shape inside an extra pair of brackets.
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
                            f"but got weight of size [{w_shape}] instead")
+
+
+def _check_conv_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int,
+                       padded: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+    _check_groups(weight, groups)
+    w_shape = list(weight.shape)
     if x.shape[1] != w_shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {w_shape}, expected input{list(x.shape)} to have "
                            f"{w_shape[1] * groups} channels, but got {x.shape[1]} channels instead")
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != w_shape[0]):
         raise RuntimeError(f"Given weight of size {w_shape}, expected bias to be 1-dimensional with {w_shape[0]} "
                            f"elements, but got bias of size {list(bias.shape)} instead")
-    kernel = (dilation[0] * (w_shape[2] - 1) + 1, dilation[1] * (w_shape[3] - 1) + 1)
-    if padded[0] < kernel[0] or padded[1] < kernel[1]:
-        raise RuntimeError(f"Calculated padded input size per channel: ({padded[0]} x {padded[1]}). Kernel size: "
-                           f"({kernel[0]} x {kernel[1]}). Kernel size can't be greater than actual input size")
+    kernel = [d * (k - 1) + 1 for d, k in zip(dilation, w_shape[2:])]
+    if any(p < k for p, k in zip(padded, kernel)):
+        raise RuntimeError(f"Calculated padded input size per channel: {_sizes(padded)}. Kernel size: "
+                           f"{_sizes(kernel)}. Kernel size can't be greater than actual input size")
 
 
 def _on_host(t: Tensor) -> bool:
@@ -265,56 +295,88 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
             [2., 4., 4., 2.],
             [1., 2., 2., 1.]])
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"conv2d(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"conv2d(): argument 'weight' (position 2) must be Tensor, not {type(weight).__name__}")
-    if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"conv2d(): argument 'bias' (position 3) must be Tensor, not {type(bias).__name__}")
-    if input.ndim not in (3, 4):
-        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
-                           f"{list(input.shape)}")
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D convolution (cross-correlation) of an ``(N, C, L)`` or unbatched ``(C, L)`` input
+    with ``weight`` of shape ``(out_channels, C / groups, kL)``: the 2-d kernels over a unit
+    height, recorded as one ``ConvolutionBackward0`` step as in PyTorch.
+
+    >>> F.conv1d(tapegrad.ones(1, 1, 4), tapegrad.ones(1, 1, 2), padding=1)
+    tensor([[[1., 2., 2., 2., 1.]]])
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _check_conv_arguments(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None,
+                          groups: int) -> None:
+    """The argument types and the input's rank of a ``dims``-d convolution ``fn``."""
+    for position, (name, value) in enumerate((("input", input), ("weight", weight), ("bias", bias)), 1):
+        if not isinstance(value, Tensor) and (value is not None or name != "bias"):
+            raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
+                            f"not {type(value).__name__}")
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(f"Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to {fn}, but got "
+                           f"input of size: {list(input.shape)}")
     if not _is_int(groups):
-        raise TypeError(f"conv2d(): argument 'groups' (position 7) must be int, not {type(groups).__name__}")
+        raise TypeError(f"{fn}(): argument 'groups' (position 7) must be int, not {type(groups).__name__}")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+
+
+def _lift(values: tuple[int, ...], fill: int) -> Pair:
+    """A 1-d convolution's parameter as the 2-d kernels take it (a unit height in front)."""
+    return (fill, values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def _conv(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
+          dilation: Any, groups: int) -> Tensor:
+    """A 1-d or 2-d convolution: checked with PyTorch's messages for ``fn``, then run by the 2-d
+    kernels (a 1-d one over a unit height) as one ``ConvolutionBackward0`` step."""
+    _check_conv_arguments(fn, dims, input, weight, bias, groups)
     weight_dim = weight.ndim
-    stride_hw = _conv_param("stride", _int_list("conv2d", "stride", 4, stride), weight_dim)
-    dilation_hw = _conv_param("dilation", _int_list("conv2d", "dilation", 6, dilation), weight_dim)
+    strides = _conv_param("stride", _int_list(fn, "stride", 4, stride), weight_dim, dims)
+    dilations = _conv_param("dilation", _int_list(fn, "dilation", 6, dilation), weight_dim, dims)
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise RuntimeError(f"Invalid padding string: '{padding}'")
-        if padding == "same" and stride_hw != (1, 1):
+        if padding == "same" and any(s != 1 for s in strides):
             raise RuntimeError("padding='same' is not supported for strided convolutions")
-        padding_hw = None
+        paddings = None
     else:
-        padding_hw = _conv_param("padding", _int_list("conv2d", "padding", 5, padding), weight_dim)
-    if groups <= 0:
-        raise RuntimeError("non-positive groups is not supported")
-    unbatched = input.ndim == 3
+        paddings = _conv_param("padding", _int_list(fn, "padding", 5, padding), weight_dim, dims)
+    unbatched = input.ndim == dims + 1
     x = input.unsqueeze(0) if unbatched else input
-    if padding_hw is not None and min(padding_hw) < 0:
+    if paddings is not None and min(paddings) < 0:
         raise RuntimeError("negative padding is not supported")
-    if min(stride_hw) <= 0:
+    if min(strides) <= 0:
         raise RuntimeError("non-positive stride is not supported")
-    if min(dilation_hw) <= 0:
+    if min(dilations) <= 0:
         raise RuntimeError("non-positive dilation is not supported")
-    kh, kw = weight.shape[2], weight.shape[3]
-    if padding_hw is None:
+    kernel = tuple(weight.shape[2:])
+    if paddings is None:
         # 'valid': none; 'same': the kernel's extent minus one, the odd one out at the end.
-        totals = (0, 0) if padding == "valid" else (dilation_hw[0] * (kh - 1), dilation_hw[1] * (kw - 1))
-        top_left = (totals[0] // 2, totals[1] // 2)
-        if padding == "same" and (totals[0] % 2 or totals[1] % 2):
+        totals = tuple(0 if padding == "valid" else d * (k - 1) for d, k in zip(dilations, kernel))
+        before = tuple(t // 2 for t in totals)
+        if padding == "same" and any(t % 2 for t in totals):
             warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
-                          "zero-padded copy of the input be created", UserWarning, stacklevel=2)
+                          "zero-padded copy of the input be created", UserWarning, stacklevel=3)
     else:
-        totals = (2 * padding_hw[0], 2 * padding_hw[1])
-        top_left = padding_hw
-    height, width = x.shape[2], x.shape[3]
-    _check_conv_shapes(x, weight, bias, groups, (height + totals[0], width + totals[1]), dilation_hw)
+        totals = tuple(2 * p for p in paddings)
+        before = paddings
+    sizes = tuple(x.shape[2:])
+    _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     _check_conv_dtypes(x, weight, bias)
-    out_h = (height + totals[0] - dilation_hw[0] * (kh - 1) - 1) // stride_hw[0] + 1
-    out_w = (width + totals[1] - dilation_hw[1] * (kw - 1) - 1) // stride_hw[1] + 1
-    geom = (kh, kw, out_h, out_w) + stride_hw + top_left + dilation_hw
-    out = _convolve(x, weight, bias, geom, int(groups))
+    outs = tuple((n + t - d * (k - 1) - 1) // s + 1
+                 for n, t, d, k, s in zip(sizes, totals, dilations, kernel, strides))
+    geom = _lift(kernel, 1) + _lift(outs, 1) + _lift(strides, 1) + _lift(before, 0) + _lift(dilations, 1)
+    if dims == 1:
+        out = _convolve(x.unsqueeze(2), weight.unsqueeze(2), bias, geom, int(groups),
+                        (x.shape[0], weight.shape[0], outs[0]))
+    else:
+        out = _convolve(x, weight, bias, geom, int(groups))
     return out.squeeze(0) if unbatched else out
 
 
