@@ -221,3 +221,12 @@ def test_one_dim_and_transposed_convolutions_and_pools_replay_as_eager() -> None
                                                                                             groups=2)),
         (2, 2, 7, 7), "mse", optimizer="adam")
     assert {"conv2d", "conv2d_backward"} <= _rules_used(compiled)
+
+
+def test_upsampling_replays_as_eager() -> None:
+    # Interpolation is takes along each dim with recorded constant indices and weights.
+    compiled = _compare_training(
+        lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Upsample(scale_factor=1.5, mode="bilinear"),
+                              nn.Tanh(), nn.Upsample(size=(5, 4)), nn.Conv2d(3, 2, 2)),
+        (2, 2, 4, 4), "mse")
+    assert {"conv2d", "index", "index_backward"} <= _rules_used(compiled)

@@ -617,12 +617,14 @@ def _one_dim_and_transposed(device: str) -> tuple[Callable[..., Any], list[Any]]
     def step(x: Any) -> Any:
         model.zero_grad()
         up.zero_grad()
-        loss = model(x.reshape(2, 2, 6)).square().sum() + up(x[None, :2, :3]).tanh().sum()
+        loss = (model(x.reshape(2, 2, 6)).square().sum() + up(x[None, :2, :3]).tanh().sum()
+                + F.interpolate(x[None, None], scale_factor=1.5, mode="bilinear").square().sum()
+                + F.interpolate(x[None], size=5, mode="nearest").sum())
         loss.backward()
         return loss
 
     return step, [*model.parameters(), *up.parameters()]
 
 
-def test_one_dim_and_transposed_convolutions_replay_as_eager() -> None:
+def test_one_dim_and_transposed_convolutions_and_interpolation_replay_as_eager() -> None:
     _compiled_cuda_matches_eager_and_cpu(_one_dim_and_transposed, X, atol=1e-5)

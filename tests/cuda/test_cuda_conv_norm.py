@@ -66,6 +66,13 @@ ONE_DIM_AND_TRANSPOSED = {
                          [(2, 4, 3), (4, 1, 2), (2,)]),
     "pools1d": (lambda x, w, b: (F.max_pool1d(x, 3, 2, 1).sum(-1) + F.avg_pool1d(x, 2).sum(-1)
                                  + F.adaptive_avg_pool1d(x, 2).sum(-1)) * b[:2].sum(), [(2, 4, 6), (1,), (4,)]),
+    "interpolate2d": (lambda x, w, b: (F.interpolate(x, scale_factor=1.5, mode="bilinear").sum((2, 3))
+                                       + F.interpolate(x, size=(2, 5), mode="nearest").square().sum((2, 3))
+                                       + F.interpolate(x, scale_factor=0.7, mode="nearest-exact").sum((2, 3))) * b,
+                      [(1, 2, 3, 4), (1,), (2,)]),
+    "interpolate1d3d": (lambda x, w, b: F.interpolate(x, size=(2, 3, 3), mode="trilinear", align_corners=True).sum()
+                        + F.interpolate(x[0, 0], scale_factor=2.5, mode="linear").square().sum() * b,
+                        [(1, 2, 2, 2, 3), (1,), (1,)]),
 }
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..tensor import Tensor, _wrap
-from .conv import (CONV_AS_INPUT_GRAD, _as_planes, _check_conv_arguments, _check_conv_dtypes, _check_groups, _conv_param,
-                   _conv_weight_grad, _convolve, _int_list, _lift, _sizes, input_grad_data)
+from .conv import (CONV_AS_INPUT_GRAD, _as_planes, _check_conv_arguments, _check_conv_dtypes, _check_groups,
+                   _conv_param, _conv_weight_grad, _convolve, _int_list, _lift, _sizes, input_grad_data)
 from .registry import OpDef, record
 
 __all__: list[str] = ["conv_transpose1d", "conv_transpose2d"]

@@ -1,0 +1,204 @@
+"""``interpolate``: resizing the spatial dims of an ``(N, C, d1, ..., dK)`` input (K = 1, 2, 3).
+
+Nearest and (bi/tri)linear resizing are separable: each spatial dim in turn is resized by
+taking input positions along it (``index_select`` with constant indices) and, for linear
+modes, mixing the two neighbours with constant weights. Both are recorded ops with compile
+rules and CUDA kernels, so interpolation runs on either device, compiles, and has gradients
+of any order without kernels of its own. The last op is recorded under PyTorch's name
+(``UpsampleBilinear2DBackward0``, ...), so the result's ``grad_fn`` reads as in PyTorch.
+
+Source positions follow PyTorch's CPU kernels: nearest uses ``floor(dst * scale)`` in
+float32, nearest-exact ``floor((dst + 0.5) * scale)``, linear ``scale * (dst + 0.5) - 0.5``
+clamped at 0 (``align_corners=False``) or ``dst * (in - 1) / (out - 1)``, computed in the
+input's float type; ``scale`` is ``1 / scale_factor`` when a scale factor is given (and not
+recomputed), else ``in / out``. ``area`` is adaptive average pooling, as in PyTorch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import creation
+from ..tensor import Tensor
+from .conv import adaptive_avg_pool2d
+from .elementwise import ADD
+from .index import INDEX_SELECT, getitem
+from .pool1d import adaptive_avg_pool1d
+from .registry import OpDef
+
+__all__: list[str] = ["interpolate"]
+
+_LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
+_GRAD_NAMES = {"nearest": "UpsampleNearest{}DBackward0", "nearest-exact": "UpsampleNearestExact{}DBackward0",
+               "linear": "UpsampleLinear1DBackward0", "bilinear": "UpsampleBilinear2DBackward0",
+               "trilinear": "UpsampleTrilinear3DBackward0"}
+_NAMED: dict[tuple[str, int], OpDef] = {}
+
+
+def _last_op(mode: str, dims: int) -> OpDef:
+    """The op that makes the result, under PyTorch's grad_fn name: the neighbours' sum for the
+    linear modes, the last take for the nearest ones."""
+    op = _NAMED.get((mode, dims))
+    if op is None:
+        name, grad_name = f"upsample_{mode.replace('-', '_')}_{dims}d", _GRAD_NAMES[mode].format(dims)
+        op = ADD.renamed(name, grad_name) if mode in _LINEAR else OpDef(name, grad_name, INDEX_SELECT.rule)
+        _NAMED[mode, dims] = op
+    return op
+
+
+def _source_nearest(in_size: int, out_size: int, scale: float | None, exact: bool) -> np.ndarray:
+    """PyTorch's ``nearest_idx`` (``nearest_neighbor_exact_compute_source_index`` when
+    ``exact``): float32 arithmetic, clamped to the last position."""
+    destination = np.arange(out_size, dtype=np.float32)
+    if not exact and out_size == in_size:
+        return np.arange(out_size, dtype=np.int64)
+    if not exact and out_size == 2 * in_size:
+        return np.arange(out_size, dtype=np.int64) >> 1
+    # PyTorch's compute_scales_value<float>: 1 / scale in double, then rounded to float.
+    ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(in_size) / np.float32(out_size)
+    source = np.floor((destination + np.float32(0.5)) * ratio if exact else destination * ratio)
+    return np.minimum(source.astype(np.int64), in_size - 1)
+
+
+def _source_linear(in_size: int, out_size: int, scale: float | None, align_corners: bool,
+                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PyTorch's ``area_pixel_compute_source_index`` and linear weights, in ``dtype``: the
+    lower neighbour, the upper one (the same at the end) and the upper one's weight."""
+    one = dtype.type(1)
+    if align_corners:
+        ratio = dtype.type(in_size - 1) / dtype.type(out_size - 1) if out_size > 1 else dtype.type(0)
+    elif scale is not None and scale > 0:
+        ratio = dtype.type(1.0 / scale)
+    else:
+        ratio = dtype.type(in_size) / dtype.type(out_size)
+    destination = np.arange(out_size, dtype=dtype)
+    if align_corners:
+        real = ratio * destination
+    else:
+        real = np.maximum(ratio * (destination + dtype.type(0.5)) - dtype.type(0.5), dtype.type(0))
+    lower = real.astype(np.int64)
+    upper = lower + (lower < in_size - 1)
+    weight = np.clip(real - lower.astype(dtype), dtype.type(0), one)
+    return lower, upper, weight
+
+
+def _constant(x: Tensor, values: np.ndarray) -> Tensor:
+    """``values`` on ``x``'s device; a recorded constant while a step is compiled."""
+    return creation._from_numbers(values, False, None if isinstance(x._data, np.ndarray) else x.device)
+
+
+def _along(x: Tensor, axis: int, positions: np.ndarray, op: OpDef = INDEX_SELECT) -> Tensor:
+    index = _constant(x, positions)
+    return getitem(x, (slice(None),) * axis + (index,), op)
+
+
+def _weights(x: Tensor, axis: int, values: np.ndarray) -> Tensor:
+    """Per-position weights shaped to broadcast along ``axis`` of ``x``."""
+    shape = (len(values),) + (1,) * (x.ndim - axis - 1)
+    return _constant(x, values.reshape(shape))
+
+
+def _output_sizes(input: Tensor, dims: int, size: Any, scale_factor: Any, recompute: bool | None
+                  ) -> tuple[list[int], list[float | None]]:
+    """The output's spatial sizes and the scales the kernels use (None: from the sizes)."""
+    spatial = list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        if isinstance(size, (list, tuple)):
+            if len(size) != dims:
+                raise ValueError("Input and output must have the same number of spatial dimensions, but got input "
+                                 f"with spatial dimensions of {spatial} and output size of {size}. Please provide "
+                                 "input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
+                                 "format.")
+            if not all(isinstance(s, (int, np.integer)) for s in size):
+                raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                                f"Tuple[int, int, int], but got size with types {[type(s) for s in size]}")
+            sizes = [int(s) for s in size]
+        else:
+            sizes = [int(size)] * dims
+        return sizes, [None] * dims
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if isinstance(scale_factor, (list, tuple)):
+        if len(scale_factor) != dims:
+            raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {spatial} and scale_factor of shape {scale_factor}. Please "
+                             "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in "
+                             "(s1, s2, ...,sK) format.")
+        scales = [float(s) for s in scale_factor]
+    else:
+        scales = [float(scale_factor)] * dims
+    sizes = [math.floor(float(n) * s) for n, s in zip(spatial, scales)]
+    return sizes, [None] * dims if recompute else scales
+
+
+def _check_sizes(input: Tensor, sizes: Sequence[int]) -> None:
+    spatial = list(input.shape[2:])
+    if min(spatial) > 0 and min(sizes) > 0:
+        return
+    names = ["D", "H", "W"][3 - len(sizes):]
+    given = ", ".join(f"{n}: {s}" for n, s in zip(names, spatial))
+    wanted = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes))
+    raise RuntimeError(f"Input and output sizes should be greater than 0, but got input ({given}) output ({wanted})")
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims of an ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``
+    input to ``size``, or by ``scale_factor``: ``mode`` is ``'nearest'``, ``'nearest-exact'``,
+    ``'linear'`` / ``'bilinear'`` / ``'trilinear'`` (by the input's rank) or ``'area'``.
+
+    >>> F.interpolate(tapegrad.tensor([[[1., 2.]]]), scale_factor=2)
+    tensor([[[1., 1., 2., 2.]]])
+    >>> F.interpolate(tapegrad.tensor([[[1., 2.]]]), size=4, mode="linear", align_corners=True)
+    tensor([[[1.0000, 1.3333, 1.6667, 2.0000]]])
+    """
+    dims = input.ndim - 2
+    if mode in ("nearest", "area", "nearest-exact") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if align_corners is None:
+        align_corners = False
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
+                         "tensor as input")
+    if dims not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", *_LINEAR, "bicubic", "lanczos"):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+                                  f"the modes: {_MODES} (got {mode})")
+    if mode in _LINEAR and _LINEAR[mode] != dims:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    if mode in ("bicubic", "lanczos") or antialias:
+        raise NotImplementedError(f"interpolate: mode={mode!r}{' with antialias=True' if antialias else ''} is not "
+                                  "supported by tapegrad (nearest, nearest-exact, linear, bilinear, trilinear and "
+                                  "area are)")
+    sizes, scales = _output_sizes(input, dims, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        if dims == 3:
+            raise NotImplementedError("interpolate: mode='area' of a 5-D input (adaptive_avg_pool3d) is not "
+                                      "supported by tapegrad")
+        return adaptive_avg_pool1d(input, sizes[0]) if dims == 1 else adaptive_avg_pool2d(input, sizes)
+    _check_sizes(input, sizes)
+    dtype = input._data.dtype
+    if dtype.kind != "f":
+        raise NotImplementedError(f"\"upsample_{mode.replace('-', '_')}{dims}d\" not implemented for "
+                                  f"'{input.dtype.scalar_name}'")
+    out = input
+    for d in range(dims):
+        axis, last = d + 2, d == dims - 1
+        in_size = input.shape[axis]
+        if mode in _LINEAR:
+            lower, upper, weight = _source_linear(in_size, sizes[d], scales[d], align_corners, dtype)
+            mixed = (_along(out, axis, lower) * _weights(out, axis, 1 - weight),
+                     _along(out, axis, upper) * _weights(out, axis, weight))
+            out = _last_op(mode, dims)(*mixed) if last else mixed[0] + mixed[1]
+        else:
+            positions = _source_nearest(in_size, sizes[d], scales[d], mode == "nearest-exact")
+            out = _along(out, axis, positions, _last_op(mode, dims) if last else INDEX_SELECT)
+    return out
