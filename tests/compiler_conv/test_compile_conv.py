@@ -230,3 +230,22 @@ def test_upsampling_replays_as_eager() -> None:
                               nn.Tanh(), nn.Upsample(size=(5, 4)), nn.Conv2d(3, 2, 2)),
         (2, 2, 4, 4), "mse")
     assert {"conv2d", "index", "index_backward"} <= _rules_used(compiled)
+
+
+class _Recurrent(nn.Module):
+    """A GRU over two time steps read out by a linear layer (each step unrolls into the
+    recorded list, and Numba's compile time grows with its length)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(3, 4, batch_first=True)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: tapegrad.Tensor) -> tapegrad.Tensor:
+        _, last = self.gru(x)
+        return self.head(last[0])
+
+
+def test_recurrent_layers_replay_as_eager() -> None:
+    compiled = _compare_training(_Recurrent, (2, 2, 3), "mse", optimizer="adam")
+    assert {"mm", "join"} <= _rules_used(compiled)

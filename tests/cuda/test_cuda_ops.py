@@ -323,3 +323,26 @@ def test_nll_of_spatial_inputs_is_nll_loss2d_as_on_the_cpu(reduction: str, spati
         return F.nll_loss(x, tapegrad.tensor(labels, device=x.device), reduction=reduction)
 
     run_both(loss, [values((2, 3, *spatial), np.float64, seed=6)])
+
+
+RECURRENT = [("LSTM", dict(bidirectional=True)), ("GRU", dict(num_layers=2, batch_first=True)),
+             ("RNN", dict(nonlinearity="relu")), ("LSTMCell", {})]
+
+
+@pytest.mark.parametrize("name, kw", RECURRENT, ids=[r[0] for r in RECURRENT])
+def test_recurrent_layers_match_cpu(name: str, kw: dict) -> None:
+    # Composed of recorded ops, so the CUDA kernels run the same formulas as the CPU ones.
+    data = values((3, 2, 3) if name != "LSTMCell" else (2, 3), np.float32, seed=1)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tapegrad.manual_seed(0)
+        module = getattr(nn, name)(3, 4, **kw).to(device)
+        x = tapegrad.tensor(data, device=device, requires_grad=True)
+        out = module(x)
+        first = out[0]
+        second = out[1][1] if isinstance(out[1], tuple) else out[1]
+        (first.square().sum() + second.sum()).backward()
+        results[device] = [first, second, x.grad, *[p.grad for p in module.parameters()]]
+    for got, want in zip(results["cuda"], results["cpu"], strict=True):
+        assert got.device.type == "cuda"
+        assert_close(got, want)

@@ -6,5 +6,6 @@ from .module import Module
 from .modules import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .multihead import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .parameter import Parameter
