@@ -279,6 +279,20 @@ def _from_numbers(data: np.ndarray, requires_grad: bool, place: Device | None) -
     return out
 
 
+def _constant_like(data: np.ndarray, like: Tensor) -> Tensor:
+    """``data`` on ``like``'s device for an op's internal use (an index map, weights, a mask:
+    read, never written), recorded as a constant while a step is compiled. On CUDA equal small
+    constants share one upload (``cuda._arrays.constant``)."""
+    if isinstance(like._data, np.ndarray):
+        return _from_numbers(data, False, None)
+    from .cuda._arrays import constant
+
+    out = _wrap(constant(data))
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.constant(out._data)
+    return out
+
+
 def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     if end is None:

@@ -467,3 +467,28 @@ def test_tensor_memory_comes_from_the_stream_ordered_pool(choice: str | None, ma
     for _ in range(200):  # each sum frees the one before it, with no synchronization in between
         total = total + x
     assert total.sum().item() == 201000.0 and total.tolist() == [201.0] * 1000
+
+
+def test_internal_constants_are_uploaded_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Index maps (flip, interpolate) and masks repeat per call: equal ones share one device copy,
+    # a different one gets its own, and the cache keeps to its byte budget.
+    from tapegrad.cuda import _arrays
+
+    monkeypatch.setattr(_arrays, "_constants", type(_arrays._constants)())
+    monkeypatch.setattr(_arrays, "_constant_bytes", [0])
+    first, again = _arrays.constant(np.arange(4)), _arrays.constant(np.arange(4))
+    assert first is again
+    np.testing.assert_array_equal(first.copy_to_host(), np.arange(4))
+    other = _arrays.constant(np.arange(4, dtype=np.int32))
+    assert other is not first and other.dtype == np.int32
+    monkeypatch.setattr(_arrays, "CONSTANT_BUDGET", 64)
+    _arrays.constant(np.zeros(6))  # 48 bytes: the oldest entries go to stay within 64
+    assert _arrays._constant_bytes[0] <= 64 and _arrays.constant(np.arange(4)) is not first
+    big = np.zeros(_arrays.CONSTANT_MAX_BYTES // 8 + 1)
+    assert _arrays.constant(big) is not _arrays.constant(big)  # too big to keep
+    x = tapegrad.arange(6.0, device="cuda").reshape(2, 3)
+    before = len(_arrays._constants)
+    np.testing.assert_array_equal(x.flip(1).cpu().numpy(), np.arange(6.0).reshape(2, 3)[:, ::-1])
+    after = len(_arrays._constants)
+    np.testing.assert_array_equal(x.flip(1).cpu().numpy(), np.arange(6.0).reshape(2, 3)[:, ::-1])
+    assert after == before + 1 == len(_arrays._constants)  # the flip's index map, uploaded once

@@ -17,6 +17,8 @@ This module imports ``numba.cuda``; it is imported only when a CUDA tensor is fi
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import sys
 from typing import Any, Sequence
 
@@ -502,6 +504,35 @@ def to_device(host: np.ndarray) -> CudaArray:
     if host.size:
         out.copy_to_device(host)
     return out
+
+
+# Internal constants (index maps, interpolation weights, causal masks) repeat call after call
+# with the same numbers; they are uploaded once and shared, saving an allocation and a
+# host-to-device copy per op. Nothing writes to them: they never reach user code as tensors of
+# their own. The least recently used go when the cache holds more than CONSTANT_BUDGET bytes.
+CONSTANT_MAX_BYTES = 1 << 20
+CONSTANT_BUDGET = 1 << 24
+_constants: OrderedDict[tuple[str, tuple[int, ...], bytes], CudaArray] = OrderedDict()
+_constant_bytes = [0]
+
+
+def constant(host: np.ndarray) -> CudaArray:
+    """A device copy of ``host`` for read-only use, shared with earlier calls for equal arrays
+    of up to :data:`CONSTANT_MAX_BYTES`."""
+    host = np.asarray(host, order="C")
+    if host.nbytes > CONSTANT_MAX_BYTES:
+        return to_device(host)
+    key = (host.dtype.str, tuple(host.shape), host.tobytes())
+    found = _constants.get(key)
+    if found is not None:
+        _constants.move_to_end(key)
+        return found
+    found = _constants[key] = to_device(host)
+    _constant_bytes[0] += host.nbytes
+    while _constant_bytes[0] > CONSTANT_BUDGET:
+        (_, _, data), _ = _constants.popitem(last=False)
+        _constant_bytes[0] -= len(data)
+    return found
 
 
 def to_host(data: Any) -> np.ndarray:

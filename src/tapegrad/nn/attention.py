@@ -27,7 +27,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     tensor([[[1.0000],
              [2.3395]]])
     """
-    from ..creation import _from_numbers, _place_of
+    from ..creation import _constant_like
     from .functional import dropout, softmax
 
     length, source = query.shape[-2], key.shape[-2]
@@ -40,7 +40,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-2, -1) * factor
     if is_causal:
-        attn_mask = _from_numbers(np.tri(length, source, dtype=np.bool_), False, _place_of(query))
+        attn_mask = _constant_like(np.tri(length, source, dtype=np.bool_), query)
     if attn_mask is not None:
         if attn_mask.dtype.is_floating_point:
             scores = scores + attn_mask

@@ -87,7 +87,7 @@ def _source_linear(in_size: int, out_size: int, scale: float | None, align_corne
 
 def _constant(x: Tensor, values: np.ndarray) -> Tensor:
     """``values`` on ``x``'s device; a recorded constant while a step is compiled."""
-    return creation._from_numbers(values, False, None if isinstance(x._data, np.ndarray) else x.device)
+    return creation._constant_like(values, x)
 
 
 def _along(x: Tensor, axis: int, positions: np.ndarray, op: OpDef = INDEX_SELECT) -> Tensor:

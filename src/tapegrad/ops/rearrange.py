@@ -24,9 +24,9 @@ __all__: list[str] = ["diag", "diagonal", "flip", "roll", "tile", "trace", "tril
 
 def _constant(data: np.ndarray, like: Tensor) -> Tensor:
     """``data`` on ``like``'s device (a recorded constant while a step is compiled)."""
-    from ..creation import _from_numbers, _place_of
+    from ..creation import _constant_like
 
-    return _from_numbers(data, False, _place_of(like))
+    return _constant_like(data, like)
 
 
 def _gather(input: Tensor, dim: int, positions: np.ndarray) -> Tensor:
