@@ -74,9 +74,8 @@ def test_cumsum_and_sort_kernels_compile(data: Any) -> None:
     out, zero = (data, types.float64) if data in FLOATS else (I64, I64)
     _ptx(cr.lines_module().cumsum_lines, data[:, :, ::1], out[:, :, ::1], BOOL, zero)
     module = cr.lines_module()
-    _ptx(module.cumsum_chunk_totals, data[:, :, ::1], zero[:, :, ::1], I64, BOOL, zero)
     _ptx(module.cumsum_lines, zero[:, :, ::1], zero[:, :, ::1], BOOL, zero)  # the scan of chunk totals
-    _ptx(module.cumsum_chunks, data[:, :, ::1], out[:, :, ::1], zero[:, :, ::1], I64, BOOL, zero)
+    _ptx(module.cumsum_chunks, data[:, :, ::1], out[:, :, ::1], zero[:, :, ::1], I64, BOOL, zero, BOOL)
     if data is not types.boolean:
         _ptx(module.sort_lines, data[:, :, ::1], data[:, :, ::1], I64[:, :, ::1], BOOL)
         _ptx(module.merge_runs, data[:, :, ::1], I64[:, :, ::1], data[:, :, ::1], I64[:, :, ::1], I64, BOOL, BOOL)

@@ -350,43 +350,29 @@ def cumsum_lines(x, out, reverse, zero):
 
 
 @kernel
-def cumsum_chunk_totals(x, totals, chunk, reverse, zero):
-    # One thread a chunk of a line: ``totals`` (outer, chunks, inner), in its wide type, gets the
-    # chunk's sum. Chunk 0 holds the first ``chunk`` elements in the order of the scan.
+def cumsum_chunks(x, out, partial, chunk, reverse, zero, totals):
+    # One thread a chunk of a line; chunk 0 holds the first ``chunk`` elements in the order of
+    # the scan. With ``totals``, the chunk's sum goes to ``partial`` (outer, chunks, inner) in
+    # the wide type; otherwise ``partial`` holds the inclusive scan of those sums, and the
+    # chunk's partial sums start from the one before it, each rounded once, on its store.
     inner = x.shape[2]
     n = x.shape[1]
-    chunks = totals.shape[1]
+    chunks = partial.shape[1]
     for t in range(cuda.grid(1), x.shape[0] * chunks * inner, cuda.gridsize(1)):
         o = t // (chunks * inner)
         rest = t - o * chunks * inner
         q = rest // inner
         i = rest - q * inner
         total = zero
+        if not totals and q > 0:
+            total = partial[o, q - 1, i]
         for k in range(q * chunk, min(n, (q + 1) * chunk)):
             j = n - 1 - k if reverse else k
             total += x[o, j, i]
-        totals[o, q, i] = total
-
-
-@kernel
-def cumsum_chunks(x, out, offsets, chunk, reverse, zero):
-    # One thread a chunk: its partial sums start from the inclusive scan of the chunk totals
-    # before it (``offsets``, wide), and each is rounded once, on its store.
-    inner = x.shape[2]
-    n = x.shape[1]
-    chunks = offsets.shape[1]
-    for t in range(cuda.grid(1), x.shape[0] * chunks * inner, cuda.gridsize(1)):
-        o = t // (chunks * inner)
-        rest = t - o * chunks * inner
-        q = rest // inner
-        i = rest - q * inner
-        total = zero
-        if q > 0:
-            total = offsets[o, q - 1, i]
-        for k in range(q * chunk, min(n, (q + 1) * chunk)):
-            j = n - 1 - k if reverse else k
-            total += x[o, j, i]
-            out[o, j, i] = total
+            if not totals:
+                out[o, j, i] = total
+        if totals:
+            partial[o, q, i] = total
 
 
 @device_function
@@ -846,10 +832,10 @@ def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0
     chunks = -(-n // chunk)
     totals = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
     threads = ck.launch_shape(outer * chunks * inner)
-    ck.launch(module.cumsum_chunk_totals, *threads, stream, source, totals, chunk, bool(reverse), zero)
+    ck.launch(module.cumsum_chunks, *threads, stream, source, target, totals, chunk, bool(reverse), zero, True)
     offsets = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
     ck.launch(module.cumsum_lines, *ck.launch_shape(outer * inner), stream, totals, offsets, False, zero)
-    ck.launch(module.cumsum_chunks, *threads, stream, source, target, offsets, chunk, bool(reverse), zero)
+    ck.launch(module.cumsum_chunks, *threads, stream, source, target, offsets, chunk, bool(reverse), zero, False)
     return out
 
 

@@ -101,6 +101,17 @@ def _weights(x: Tensor, axis: int, values: np.ndarray) -> Tensor:
     return _constant(x, values.reshape(shape))
 
 
+def _per_dim(value: Any, dims: int, spatial: list[int], name: str, what: str, example: str) -> list[Any]:
+    """``size`` or ``scale_factor``: one value per spatial dim (a single value repeats)."""
+    if not isinstance(value, (list, tuple)):
+        return [value] * dims
+    if len(value) != dims:
+        raise ValueError(f"Input and {name.split()[0]} must have the same number of spatial dimensions, but got input "
+                         f"with spatial dimensions of {spatial} and {what} {value}. Please provide input tensor in "
+                         f"(N, C, d1, d2, ...,dK) format and {name} in {example} format.")
+    return list(value)
+
+
 def _output_sizes(input: Tensor, dims: int, size: Any, scale_factor: Any, recompute: bool | None
                   ) -> tuple[list[int], list[float | None]]:
     """The output's spatial sizes and the scales the kernels use (None: from the sizes)."""
@@ -110,30 +121,15 @@ def _output_sizes(input: Tensor, dims: int, size: Any, scale_factor: Any, recomp
     if size is not None:
         if recompute:
             raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
-        if isinstance(size, (list, tuple)):
-            if len(size) != dims:
-                raise ValueError("Input and output must have the same number of spatial dimensions, but got input "
-                                 f"with spatial dimensions of {spatial} and output size of {size}. Please provide "
-                                 "input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
-                                 "format.")
-            if not all(isinstance(s, (int, np.integer)) for s in size):
-                raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] or "
-                                f"Tuple[int, int, int], but got size with types {[type(s) for s in size]}")
-            sizes = [int(s) for s in size]
-        else:
-            sizes = [int(size)] * dims
-        return sizes, [None] * dims
+        sizes = _per_dim(size, dims, spatial, "output size", "output size of", "(o1, o2, ...,oK)")
+        if not all(isinstance(s, (int, np.integer)) for s in sizes):
+            raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                            f"Tuple[int, int, int], but got size with types {[type(s) for s in sizes]}")
+        return [int(s) for s in sizes], [None] * dims
     if scale_factor is None:
         raise ValueError("either size or scale_factor should be defined")
-    if isinstance(scale_factor, (list, tuple)):
-        if len(scale_factor) != dims:
-            raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but got input "
-                             f"with spatial dimensions of {spatial} and scale_factor of shape {scale_factor}. Please "
-                             "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in "
-                             "(s1, s2, ...,sK) format.")
-        scales = [float(s) for s in scale_factor]
-    else:
-        scales = [float(scale_factor)] * dims
+    scales = [float(s) for s in _per_dim(scale_factor, dims, spatial, "scale_factor", "scale_factor of shape",
+                                              "(s1, s2, ...,sK)")]
     sizes = [math.floor(float(n) * s) for n, s in zip(spatial, scales)]
     return sizes, [None] * dims if recompute else scales
 
