@@ -152,6 +152,21 @@ def test_errors() -> None:
         nn.RNN(3, 4, nonlinearity="foo")
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         nn.GRU(3, 4, dropout=0.5)
+    with pytest.raises(RuntimeError, match="For batched 3-D input, hx and cx should also be 3-D but got "
+                                           "\\(2-D, 2-D\\) tensors"):
+        lstm(tapegrad.randn(2, 3, 3), (tapegrad.zeros(1, 4), tapegrad.zeros(1, 4)))
+    with pytest.raises(RuntimeError, match="For batched 3-D input, hx should also be 3-D but got 2-D tensor"):
+        gru(tapegrad.randn(2, 3, 3), tapegrad.zeros(1, 4))
+    with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0 in RNN"):
+        gru(tapegrad.randn(0, 3, 3))
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM, not RNN or GRU"):
+        nn.RNN(3, 4, proj_size=0)
+    with pytest.raises(ValueError, match="LSTMCell: Expected hx\\[0\\] to be 1D or 2D, got 3D instead"):
+        nn.LSTMCell(3, 4)(tapegrad.randn(2, 3), (tapegrad.zeros(1, 2, 4), tapegrad.zeros(2, 4)))
+    with pytest.raises(RuntimeError, match="Input batch size 2 doesn't match hidden1 batch size 3"):
+        nn.LSTMCell(3, 4)(tapegrad.randn(2, 3), (tapegrad.zeros(2, 4), tapegrad.zeros(3, 4)))
+    with pytest.raises(ValueError, match="RNNCell: Expected hidden to be 1D or 2D, got 3D instead"):
+        nn.RNNCell(3, 4)(tapegrad.randn(2, 3), tapegrad.zeros(1, 2, 4))
     cell = nn.GRUCell(3, 4)
     with pytest.raises(ValueError, match="GRUCell: Expected input to be 1D or 2D, got 3D instead"):
         cell(tapegrad.randn(2, 3, 3))
@@ -159,3 +174,15 @@ def test_errors() -> None:
         cell(tapegrad.randn(2, 5))
     with pytest.raises(RuntimeError, match="Input batch size 2 doesn't match hidden0 batch size 3"):
         cell(tapegrad.randn(2, 3), tapegrad.zeros(3, 4))
+
+
+def test_states_as_lists_and_the_weight_views() -> None:
+    # PyTorch accepts [h, c] for (h, c); all_weights lists each layer's parameters.
+    lstm, cell = nn.LSTM(3, 4, num_layers=2), nn.LSTMCell(3, 4)
+    x, h, c = tapegrad.randn(2, 1, 3), tapegrad.randn(2, 1, 4), tapegrad.randn(2, 1, 4)
+    np.testing.assert_array_equal(lstm(x, [h, c])[0].detach().numpy(), lstm(x, (h, c))[0].detach().numpy())
+    np.testing.assert_array_equal(cell(x[0], [h[0], c[0]])[1].detach().numpy(),
+                                  cell(x[0], (h[0], c[0]))[1].detach().numpy())
+    lstm.flatten_parameters()
+    assert [[p.shape for p in layer] for layer in lstm.all_weights] == [
+        [(16, 3), (16, 4), (16,), (16,)], [(16, 4), (16, 4), (16,), (16,)]]

@@ -3,6 +3,8 @@
 second order), known values, and PyTorch's errors."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,32 @@ def test_gradients_match_finite_differences(index: int) -> None:
     x = leaf(randn(*shape, seed=5))
     assert gradcheck(fn, (x,))
     assert gradgradcheck(fn, (x,))
+
+
+SCALED_EQUAL_SIZES = [((1, 2, 3), "nearest", 1.3), ((1, 2, 3, 4), "nearest", 1.3), ((1, 2, 5, 3), "nearest", 2.1),
+                      ((1, 2, 3), "linear", 1.3), ((1, 2, 3, 4), "bilinear", (1.3, 2.0)),
+                      ((1, 1, 3, 4, 5), "trilinear", 1.3), ((1, 1, 3, 4, 5), "nearest", (2.0, 1.1, 1.2))]
+
+
+@pytest.mark.parametrize("shape, mode, scale", SCALED_EQUAL_SIZES)
+def test_scale_factors_that_keep_or_double_a_size_match_torch(shape: tuple, mode: str, scale: Any) -> None:
+    # A scale factor whose output size equals (or doubles) the input's still reads positions
+    # through the scale, except where PyTorch's kernels shortcut: linear dims of unchanged size
+    # copy, and 2-d nearest copies or halves the index.
+    torch = pytest.importorskip("torch")
+    data = randn(*shape, seed=7)
+    x, reference = leaf(data), torch.tensor(data, requires_grad=True)
+    ours = F.interpolate(x, scale_factor=scale, mode=mode)
+    theirs = torch.nn.functional.interpolate(reference, scale_factor=scale, mode=mode)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+    if mode != "nearest" or len(shape) == 4:
+        # (PyTorch's 1-d and 3-d nearest backward kernels take the shortcut their forward
+        # kernels skip; the gradient here is the forward's adjoint: see the finite differences.)
+        weights = randn(*theirs.shape, seed=8)
+        (ours * leaf(weights, False)).sum().backward()
+        (theirs * torch.tensor(weights)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-12, atol=1e-14)
+    assert gradcheck(lambda x: F.interpolate(x, scale_factor=scale, mode=mode), (leaf(data),))
 
 
 def test_known_values() -> None:

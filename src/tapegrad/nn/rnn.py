@@ -61,6 +61,12 @@ def _check_int(name: str, value: Any) -> None:
         raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
 
 
+def _no_projection(proj_size: int | None) -> None:
+    """PyTorch's ``RNN`` and ``GRU`` refuse a ``proj_size`` argument of any value."""
+    if proj_size is not None:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+
+
 class RNNBase(Module):
     """What ``RNN``, ``LSTM`` and ``GRU`` share: PyTorch's arguments, checks, parameters and
     the loop over layers, directions and time."""
@@ -151,18 +157,34 @@ class RNNBase(Module):
         if input.dtype != weight.dtype:
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). Convert "
                              f"input: input.to({weight.dtype}), or convert model: model.to({input.dtype})")
-        states = hx if isinstance(hx, tuple) else (hx,)
-        for state in states:
-            if state is not None and input.ndim == 2 and state.ndim != 2:
-                raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {state.ndim}-D tensor")
-            if state is not None and input.ndim == 3 and state.ndim != 3:
-                raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {state.ndim}-D tensor")
+        if input.shape[1 if self.batch_first and input.ndim == 3 else 0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+        if hx is None:
+            return
+        states = tuple(hx) if isinstance(hx, (tuple, list)) else (hx,)
+        kind = "unbatched 2-D" if input.ndim == 2 else "batched 3-D"
+        if any(state.ndim != input.ndim for state in states):
+            if len(states) == 2:
+                ranks = ", ".join(f"{state.ndim}-D" for state in states)
+                raise RuntimeError(f"For {kind} input, hx and cx should also be {input.ndim}-D but got ({ranks}) "
+                                   "tensors")
+            raise RuntimeError(f"For {kind} input, hx should also be {input.ndim}-D but got {states[0].ndim}-D tensor")
 
     def _check_hidden(self, state: Tensor, expected: tuple[int, ...], which: str) -> None:
         if tuple(state.shape) != expected:
             raise RuntimeError(f"Expected {which} size {expected}, got {list(state.shape)}")
 
+    def flatten_parameters(self) -> None:
+        """PyTorch compacts the weights for cuDNN here; these layers read them where they are."""
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters of each layer and direction, in order."""
+        return [[getattr(self, name) for name in names] for names in self._weight_names]
+
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+        if isinstance(hx, list):
+            hx = tuple(hx)
         self._check(input, hx)
         unbatched = input.ndim == 2
         if unbatched:
@@ -248,11 +270,12 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device: Any = None, dtype: Any = None, proj_size: int = 0) -> None:
+                 device: Any = None, dtype: Any = None, proj_size: int | None = None) -> None:
+        _no_projection(proj_size)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, proj_size, device, dtype)
+                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
 
@@ -280,9 +303,10 @@ class GRU(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device: Any = None, dtype: Any = None, proj_size: int = 0) -> None:
+                 device: Any = None, dtype: Any = None, proj_size: int | None = None) -> None:
+        _no_projection(proj_size)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device, dtype)
+                         device=device, dtype=dtype)
 
 
 class RNNCellBase(Module):
@@ -317,20 +341,26 @@ class RNNCellBase(Module):
         if unbatched:
             input = input.unsqueeze(0)
         batch = input.shape[0]
-        states = hx if isinstance(hx, tuple) else (hx,)
+        pair = isinstance(hx, (tuple, list))
+        states = tuple(hx) if pair else (hx,)
         checked = []
-        for state in states:
+        for k, state in enumerate(states):
             if state is None:
                 state = creation.zeros(batch, self.hidden_size, dtype=input.dtype, device=input.device)
-            elif unbatched:
-                state = state.unsqueeze(0)
+            else:
+                if state.ndim not in (1, 2):
+                    which = f"hx[{k}]" if pair else "hidden"
+                    raise ValueError(f"{type(self).__name__}: Expected {which} to be 1D or 2D, got {state.ndim}D "
+                                     "instead")
+                if unbatched:
+                    state = state.unsqueeze(0)
             if state.shape[0] != batch:
-                raise RuntimeError(f"Input batch size {batch} doesn't match hidden0 batch size {state.shape[0]}")
+                raise RuntimeError(f"Input batch size {batch} doesn't match hidden{k} batch size {state.shape[0]}")
             if state.shape[1] != self.hidden_size:
-                raise RuntimeError(f"hidden0 has inconsistent hidden_size: got {state.shape[1]}, expected "
+                raise RuntimeError(f"hidden{k} has inconsistent hidden_size: got {state.shape[1]}, expected "
                                    f"{self.hidden_size}")
             checked.append(state)
-        return input, (tuple(checked) if isinstance(hx, tuple) or len(checked) > 1 else checked[0]), unbatched
+        return input, (tuple(checked) if pair else checked[0]), unbatched
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

@@ -35,28 +35,31 @@ _MODES = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | n
 _GRAD_NAMES = {"nearest": "UpsampleNearest{}DBackward0", "nearest-exact": "UpsampleNearestExact{}DBackward0",
                "linear": "UpsampleLinear1DBackward0", "bilinear": "UpsampleBilinear2DBackward0",
                "trilinear": "UpsampleTrilinear3DBackward0"}
-_NAMED: dict[tuple[str, int], OpDef] = {}
+_NAMED: dict[tuple[str, int, bool], OpDef] = {}
 
 
-def _last_op(mode: str, dims: int) -> OpDef:
-    """The op that makes the result, under PyTorch's grad_fn name: the neighbours' sum for the
-    linear modes, the last take for the nearest ones."""
-    op = _NAMED.get((mode, dims))
+def _last_op(mode: str, dims: int, take: bool) -> OpDef:
+    """The op that makes the result, under PyTorch's grad_fn name: a take (``take``: the nearest
+    modes, and a linear resize to the same size, which copies) or the neighbours' sum."""
+    op = _NAMED.get((mode, dims, take))
     if op is None:
-        name, grad_name = f"upsample_{mode.replace('-', '_')}_{dims}d", _GRAD_NAMES[mode].format(dims)
-        op = ADD.renamed(name, grad_name) if mode in _LINEAR else OpDef(name, grad_name, INDEX_SELECT.rule)
-        _NAMED[mode, dims] = op
+        name = f"upsample_{mode.replace('-', '_')}_{dims}d" + ("_take" if take and mode in _LINEAR else "")
+        grad_name = _GRAD_NAMES[mode].format(dims)
+        op = OpDef(name, grad_name, INDEX_SELECT.rule) if take else ADD.renamed(name, grad_name)
+        _NAMED[mode, dims, take] = op
     return op
 
 
-def _source_nearest(in_size: int, out_size: int, scale: float | None, exact: bool) -> np.ndarray:
-    """PyTorch's ``nearest_idx`` (``nearest_neighbor_exact_compute_source_index`` when
-    ``exact``): float32 arithmetic, clamped to the last position."""
+def _source_nearest(in_size: int, out_size: int, scale: float | None, exact: bool, shortcut: bool) -> np.ndarray:
+    """PyTorch's nearest source index (``nearest_neighbor_exact_compute_source_index`` when
+    ``exact``): float32 arithmetic, clamped to the last position. With ``shortcut`` an equal or
+    doubled size copies or halves the index, as PyTorch's 2-d kernels do even with a scale
+    factor; its 1-d and 3-d forward kernels do not (a scale of 1.3 on 3 elements reads 0, 0, 1)
+    but their backward kernels do, so there PyTorch's gradient is not its forward's adjoint.
+    The gradient here always is."""
+    if shortcut and not exact and out_size in (in_size, 2 * in_size):
+        return np.arange(out_size, dtype=np.int64) // (out_size // in_size)
     destination = np.arange(out_size, dtype=np.float32)
-    if not exact and out_size == in_size:
-        return np.arange(out_size, dtype=np.int64)
-    if not exact and out_size == 2 * in_size:
-        return np.arange(out_size, dtype=np.int64) >> 1
     # PyTorch's compute_scales_value<float>: 1 / scale in double, then rounded to float.
     ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(in_size) / np.float32(out_size)
     source = np.floor((destination + np.float32(0.5)) * ratio if exact else destination * ratio)
@@ -162,6 +165,8 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
                          "linear | bilinear | bicubic | trilinear")
     if align_corners is None:
         align_corners = False
+    # PyTorch's order: the size arguments, then anti-aliasing, then the mode against the rank.
+    sizes, scales = _output_sizes(input, max(dims, 0), size, scale_factor, recompute_scale_factor)
     if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
         raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
                          "tensor as input")
@@ -174,7 +179,6 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
         raise NotImplementedError(f"interpolate: mode={mode!r}{' with antialias=True' if antialias else ''} is not "
                                   "supported by tapegrad (nearest, nearest-exact, linear, bilinear, trilinear and "
                                   "area are)")
-    sizes, scales = _output_sizes(input, dims, size, scale_factor, recompute_scale_factor)
     if mode == "area":
         if dims == 3:
             raise NotImplementedError("interpolate: mode='area' of a 5-D input (adaptive_avg_pool3d) is not "
@@ -189,12 +193,16 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     for d in range(dims):
         axis, last = d + 2, d == dims - 1
         in_size = input.shape[axis]
-        if mode in _LINEAR:
+        if mode in _LINEAR and in_size == sizes[d]:
+            # PyTorch's linear kernels copy a dim whose size does not change, whatever the scale.
+            if last:
+                out = _along(out, axis, np.arange(in_size), _last_op(mode, dims, True))
+        elif mode in _LINEAR:
             lower, upper, weight = _source_linear(in_size, sizes[d], scales[d], align_corners, dtype)
             mixed = (_along(out, axis, lower) * _weights(out, axis, 1 - weight),
                      _along(out, axis, upper) * _weights(out, axis, weight))
-            out = _last_op(mode, dims)(*mixed) if last else mixed[0] + mixed[1]
+            out = _last_op(mode, dims, False)(*mixed) if last else mixed[0] + mixed[1]
         else:
-            positions = _source_nearest(in_size, sizes[d], scales[d], mode == "nearest-exact")
-            out = _along(out, axis, positions, _last_op(mode, dims) if last else INDEX_SELECT)
+            positions = _source_nearest(in_size, sizes[d], scales[d], mode == "nearest-exact", dims == 2)
+            out = _along(out, axis, positions, _last_op(mode, dims, True) if last else INDEX_SELECT)
     return out
