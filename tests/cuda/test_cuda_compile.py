@@ -75,7 +75,7 @@ def _program(compiled: Any) -> CudaProgram:
 def test_compiled_training_step_matches_eager_on_both_devices(optimizer: str, loss_name: str, activation: type) -> None:
     target = LABELS if loss_name == "cross_entropy" else TARGETS
     runs = {}
-    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", False)):
         step, model = _training_step(device, optimizer, loss_name, activation)
         fn = tapegrad.compile(step) if compiled else step
         y = tapegrad.tensor(target, device=device)
@@ -91,7 +91,7 @@ def test_compiled_training_step_matches_eager_on_both_devices(optimizer: str, lo
             # Call 3 recorded the device work, calls 4 and 5 issued the recording again.
             program = _program(fn)
             assert program.refused is None and program.recordings == 1 and program.recorded is not None
-    for other in (("cuda", False), ("cpu", True)):
+    for other in (("cuda", False), ("cpu", False)):
         for got, want in zip(runs["cuda", True], runs[other]):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
@@ -121,9 +121,11 @@ def _joins_products_and_extremes(device: str) -> tuple[Callable[..., Any], list[
 def _compiled_cuda_matches_eager_and_cpu(make: Callable[[str], tuple[Callable[..., Any], list[Any]]],
                                         inputs: np.ndarray, atol: float) -> None:
     """``make(device)``'s step over 5 batches compiled on CUDA (traced once, recorded), eagerly
-    on CUDA and compiled on the CPU: the same results and final gradients."""
+    on CUDA and eagerly on the CPU: the same results and final gradients. (CPU compiled steps
+    are checked against eager ones in ``tests/compiler``; compiling them here too only made
+    the simulator pass longer.)"""
     runs = {}
-    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", True)):
+    for device, compiled in (("cuda", True), ("cuda", False), ("cpu", False)):
         step, params = make(device)
         fn = tapegrad.compile(step) if compiled else step
         results = [fn(tapegrad.tensor(inputs + 0.3 * k, device=device)) for k in range(5)]
@@ -135,7 +137,7 @@ def _compiled_cuda_matches_eager_and_cpu(make: Callable[[str], tuple[Callable[..
         if compiled and device == "cuda":
             program = _program(fn)
             assert program.refused is None and program.recordings == 1
-    for other in (("cuda", False), ("cpu", True)):
+    for other in (("cuda", False), ("cpu", False)):
         for got, want in zip(runs["cuda", True], runs[other]):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=atol)
 
