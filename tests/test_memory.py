@@ -17,7 +17,7 @@ import tapegrad.optim as optim
 from tapegrad.autograd.tape import Step
 
 # A leaked graph per step (a few tensors and steps) would cost well over 1 KB a step.
-STEPS = 1200
+STEPS = 600
 GROWTH_BOUND = 16 * 1024
 
 
@@ -188,6 +188,6 @@ def test_repeated_scalar_loss_has_flat_memory(make):
     def step():
         make(x).backward()
 
-    traced_growth(step, warmup=300, steps=300)
-    growth = traced_growth(step, warmup=0, steps=1500)
-    assert growth < 2 * 1024, f"traced memory grew by {growth} bytes over 1500 steps"
+    traced_growth(step, warmup=150, steps=150)
+    growth = traced_growth(step, warmup=0, steps=750)
+    assert growth < 2 * 1024, f"traced memory grew by {growth} bytes over 750 steps"

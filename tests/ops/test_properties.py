@@ -17,7 +17,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 import tapegrad
 from ophelpers import torch
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
