@@ -2,11 +2,15 @@
 Numba on first use, cached on disk by ``kernel_cache``.
 
 Elementwise kernels come in three shapes, each generated once per (scalar function, operand
-pattern) and specialised by Numba per dtype and dimension count:
-- ``flat``: every operand C-contiguous with the output's shape (the common case), one loop;
+pattern) and specialised by Numba per dtype:
+- ``flat``: every operand C-contiguous with the output's shape (the common case), one loop
+  over 1-D views (so one specialisation serves every rank);
 - ``flat_parallel``: the same with ``prange``, compiled only once an array is large enough;
 - ``strided``: any strides, broadcasting through zero strides (``broadcast_view``, so a
-  broadcast operand is never materialised), a loop nest of the output's rank.
+  broadcast operand is never materialised), a loop nest of the output's rank. Each rank has at
+  most two specialisations per dtype set, all operands C-contiguous (vectorised) and any layout
+  (see ``run_loop``): left to Numba, every mix of C, F, strided and read-only operands compiled
+  its own, which made most of the compile time of a first run.
 """
 from __future__ import annotations
 
@@ -107,14 +111,64 @@ def _kernels_module(fn: ScalarFn, pattern: str) -> Any:
 
 
 def loop_kernels(fn: ScalarFn, pattern: str) -> tuple[Any, ...]:
-    """The loop-nest kernels by rank (0 to 8) for operands of the output's shape (any strides;
-    Numba specialises them per layout, so C-contiguous operands get a vectorised inner loop)."""
-    return _kernels_module(fn, pattern)._STRIDED
+    """The loop-nest kernels by rank (0 to 8) for operands of the output's shape, to be called
+    through ``run_loop`` (they compile nothing by themselves)."""
+    module = _kernels_module(fn, pattern)
+    if not module.__dict__.get("compile_disabled"):
+        for kernel in module._STRIDED:
+            kernel._can_compile = False  # disable_compile() refuses a dispatcher with no signature yet
+        module.compile_disabled = True
+    return module._STRIDED
+
+
+_SPECIALISE_LOCK = threading.Lock()
+
+
+def run_loop(kernel: Any, out: np.ndarray, operands: Sequence[Any]) -> None:
+    """``kernel(out, *operands)`` for a kernel of ``loop_kernels``; scalars must be NumPy
+    scalars of the compute dtype (a Python number could match a narrower compiled scalar type).
+
+    The kernels have compilation disabled, so Numba picks among the specialisations already
+    compiled, converting layouts: any operand that is not C-contiguous and writable runs the
+    any-layout specialisation. A dtype set seen for the first time compiles what it needs."""
+    try:
+        kernel(out, *operands)
+    except TypeError:
+        add_loop_specialisations(kernel, out, operands)
+        kernel(out, *operands)
+
+
+def add_loop_specialisations(kernel: Any, out: np.ndarray, operands: Sequence[Any]) -> None:
+    """Compile (or load from the disk cache) ``kernel`` for these dtypes with every array
+    C-contiguous and, unless that is what was passed, with any layout (operands read-only,
+    so read-only arrays convert to it too). The C version is compiled first even for a
+    strided call: once the any-layout version exists, Numba would run C operands through it."""
+    from numba import typeof, types
+
+    given = tuple(typeof(x) for x in (out, *operands))
+    contiguous = tuple(t.copy(layout="C", readonly=False) if isinstance(t, types.Array) else t for t in given)
+    signatures = [contiguous]
+    if given != contiguous:
+        signatures.append(tuple(t.copy(layout="A", readonly=k > 0) if isinstance(t, types.Array) else t
+                                for k, t in enumerate(given)))
+    with _SPECIALISE_LOCK:  # another thread must not disable compiling in the middle
+        kernel._can_compile = True
+        try:
+            for signature in signatures:
+                kernel.compile(signature)
+        finally:
+            kernel._can_compile = False
 
 
 def parallel_kernel(fn: ScalarFn, pattern: str) -> Any:
     """The threaded flat kernel; every array operand and the output must be C-contiguous."""
     return _serialized(_kernels_module(fn, pattern))
+
+
+def _flat_views(out: np.ndarray, operands: Sequence[Any]) -> list[Any]:
+    """1-D views of C-contiguous ``out`` and array ``operands``, so the flat kernels compile
+    once per dtype set rather than once per rank."""
+    return [out.ravel(), *(x.ravel() if isinstance(x, np.ndarray) else x for x in operands)]
 
 
 def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
@@ -135,13 +189,16 @@ def elementwise(fn: ScalarFn, operands: Sequence[Any], shape: tuple[int, ...],
                 flat = False
                 break
     if flat:
-        (_serialized(module) if size >= PARALLEL_THRESHOLD else module.flat)(out, *operands)
+        if size >= PARALLEL_THRESHOLD:
+            _serialized(module)(out, *operands)
+        else:
+            module.flat(*_flat_views(out, operands))
         return out
     if out.ndim > 8:
         raise RuntimeError(f"tapegrad supports at most 8 dimensions, got shape {shape}")
     views = [broadcast_view(x, shape) if isinstance(x, np.ndarray) and x.shape != shape else x
              for x in operands]
-    module._STRIDED[out.ndim](out, *views)
+    run_loop(loop_kernels(fn, pattern)[out.ndim], out, views)
     return out
 
 
@@ -440,9 +497,10 @@ def _serialized(module: Any) -> Any:
     if run is None:
         kernel = module.flat_parallel
 
-        def run(*args: Any) -> None:
+        def run(out: np.ndarray, *operands: Any) -> None:
+            views = _flat_views(out, operands)
             with _PARALLEL_LOCK:
-                kernel(*args)
+                kernel(*views)
 
         module.flat_parallel_serialized = run
     return run

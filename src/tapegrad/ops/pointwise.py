@@ -244,7 +244,12 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
         return None
     out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
     if xd.size:
-        op.loop("aa", xd.ndim)(out, xd, yd)
+        kernel = op.loop("aa", xd.ndim)
+        try:
+            kernel(out, xd, yd)  # cpu.run_loop, inlined: this path is the one W1 times
+        except TypeError:
+            cpu.add_loop_specialisations(kernel, out, (xd, yd))
+            kernel(out, xd, yd)
     result = _wrap(out)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.ELEMENTWISE, (x, y), out, (op.scalar, dtype))
@@ -292,7 +297,7 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             not isinstance(x, np.ndarray) or x.flags.c_contiguous for x in operands):
         cpu.parallel_kernel(op.scalar, pattern)(out, *operands)
     elif size:
-        op.loop(pattern, data.ndim)(out, *operands)
+        cpu.run_loop(op.loop(pattern, data.ndim), out, operands)
     result = _wrap(out)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.ELEMENTWISE, args, out, (op.scalar, dtype))
