@@ -64,10 +64,14 @@ Step = tuple[ScalarFn, tuple[int, ...]]
 
 # The strided kernels index with this many coordinates (shapes are padded with leading 1s).
 MAX_DIMS = 4
-DEFAULT_THREADS = 256
 # Grid-stride loops make any grid correct; capping it keeps launch cost flat for huge arrays
 # (65536 blocks x 256 threads is far more than the ~270k threads an H100 keeps resident).
-MAX_BLOCKS = 1 << 16
+# The simulator runs every CUDA thread as a Python thread (and polls them all while they run),
+# so there grid-stride launches get two blocks of one warp: launches stay cheap, and every
+# grid-stride loop goes round more than once, as it does on a GPU only for huge arrays.
+_SIMULATED = bool(numba_config.ENABLE_CUDASIM)
+DEFAULT_THREADS = 32 if _SIMULATED else 256
+MAX_BLOCKS = 2 if _SIMULATED else 1 << 16
 DEFAULT_REDUCE_BLOCK = 256
 
 # The names of ``scalar_math`` that scalar definitions call, defined here as device functions.

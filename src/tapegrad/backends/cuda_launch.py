@@ -35,6 +35,11 @@ from numba.core import config as numba_config
 
 from . import cuda_capture
 
+if numba_config.ENABLE_CUDASIM:
+    from .cuda_simulator import quicken
+
+    quicken()
+
 # Each parameter gets its own 8-byte slot, so every slot is aligned for any scalar type.
 _SCALAR_FORMATS: dict[type, str] = {
     bool: "?7x", int: "q", float: "d",

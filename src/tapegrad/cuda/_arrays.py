@@ -32,6 +32,10 @@ SIMULATED = bool(numba.config.ENABLE_CUDASIM)
 
 if SIMULATED:
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _DeviceBase
+
+    from ..backends.cuda_simulator import quicken
+
+    quicken()
 else:
     from numba.cuda.cudadrv.devicearray import DeviceNDArray as _DeviceBase
 
