@@ -9,7 +9,10 @@ simulator :func:`launch` is the dispatcher itself, which the other CUDA tests ex
 from __future__ import annotations
 
 import itertools
+import os
 import struct
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -103,3 +106,34 @@ def test_driver_launches_match_the_dispatcher() -> None:
             combine[(2, 4), (8, 8)](want, a, b, scale, flip, offsets)
             cuda_launch.launch(combine, (2, 4), (8, 8), 0, got, a, b, scale, flip, offsets)
             np.testing.assert_array_equal(got.copy_to_host(), want.copy_to_host())
+
+
+@pytest.mark.skipif(not SIMULATED, reason="the simulator's settings")
+def test_the_simulator_is_quickened_by_loading_the_launcher() -> None:
+    # In a new process (as the simulated GPU trainer runs): loading the launcher applies them.
+    code = ("import sys\nfrom tapegrad.backends import cuda_launch, cuda_simulator\n"
+            "from numba.cuda.simulator import kernelapi\n"
+            "print(abs(sys.getswitchinterval() - cuda_simulator.SWITCH_INTERVAL) < 1e-6,"
+            " kernelapi.FakeCUDAShared.array.__module__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, NUMBA_ENABLE_CUDASIM="1"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "tapegrad.backends.cuda_simulator"]
+
+
+@pytest.mark.skipif(not SIMULATED, reason="the simulator's shared arrays")
+def test_the_simulators_shared_arrays_are_made_once_per_block() -> None:
+    # Threads of one block reach cuda.shared.array together; each must get the block's array.
+    source = np.arange(64, dtype=np.float64)
+    out = np.zeros(64)
+
+    @numba_cuda.jit
+    def reverse(x, y):
+        cache = numba_cuda.shared.array(64, np.float64)
+        t = numba_cuda.threadIdx.x
+        cache[t] = x[t]
+        numba_cuda.syncthreads()
+        y[t] = cache[63 - t]
+
+    reverse[1, 64](source, out)
+    np.testing.assert_array_equal(out, source[::-1])
