@@ -35,6 +35,26 @@ def test_attention_masks_and_grouped_heads_match_torch(kind):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_attention_gives_zero_weights_to_a_query_that_may_attend_to_nothing(kind):
+    torch = pytest.importorskip("torch")
+    allowed = np.array([[True, False, True], [False, False, False], [False, True, False], [False, False, False]])
+    mask = allowed if kind == "bool" else np.where(allowed, 0.5, -np.inf)
+    q, k, v = _data((2, 4, 5), 1), _data((2, 3, 5), 2), _data((2, 3, 2), 3)
+    ours = [tapegrad.tensor(a, requires_grad=True) for a in (q, k, v)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ours, attn_mask=tapegrad.tensor(mask))
+    ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask))
+    assert (out.detach().numpy()[:, [1, 3]] == 0).all()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    for a, b in zip(ours, theirs):
+        assert np.isfinite(a.grad.numpy()).all()
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
 def test_attention_dropout_draws_from_the_generator_and_keeps_the_expectation():
     q = tapegrad.tensor(_data((1, 4, 8), 1))
     tapegrad.manual_seed(3)
@@ -81,7 +101,43 @@ def test_group_norm_errors_match_torch(call, message):
 
 MHA_CASES = [({}, {}), ({"batch_first": True}, {}), ({"bias": False}, {"average_attn_weights": False}),
              ({"batch_first": True}, {"need_weights": False}), ({}, {"attn_mask": "causal"}),
-             ({}, {"key_padding_mask": "last"}), ({}, {"cross": True}), ({"dropout": 0.0}, {"unbatched": True})]
+             ({}, {"key_padding_mask": "last"}), ({}, {"cross": True}), ({"dropout": 0.0}, {"unbatched": True}),
+             ({"kdim": 3, "vdim": 5}, {"attn_mask": "causal", "key_padding_mask": "last"}),
+             ({"kdim": 3, "vdim": 5, "batch_first": True, "bias": False}, {"need_weights": False}),
+             ({"add_bias_kv": True}, {"attn_mask": "causal", "key_padding_mask": "last"}),
+             ({"add_zero_attn": True}, {"key_padding_mask": "last", "need_weights": False}),
+             ({"add_bias_kv": True, "add_zero_attn": True}, {"attn_mask": "float", "cross": True}),
+             ({"add_zero_attn": True}, {"unbatched": True, "attn_mask": "causal"}),
+             ({}, {"attn_mask": "causal", "is_causal": True, "need_weights": False}),
+             ({}, {"attn_mask": "per_head", "key_padding_mask": "last", "need_weights": False})]
+
+
+def _mha_inputs(options: dict, call: dict) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(query, key, value) data for a case: key and value None for self-attention, one array
+    (one tensor) for ``cross``, separate arrays of ``kdim`` and ``vdim`` features otherwise."""
+    unbatched = call.get("unbatched")
+    x = _data((4, 6) if unbatched else (4, 2, 6), 8)
+    if "kdim" in options:
+        return x, _data((4, 2, options["kdim"]), 9), _data((4, 2, options["vdim"]), 10)
+    if call.get("cross"):
+        y = _data((4, 2, 6), 9)
+        return x, y, y
+    return x, None, None
+
+
+def _mha_kwargs(lib, call: dict) -> dict:
+    kwargs = {}
+    masks = {"causal": lambda: lib.tensor(np.triu(np.ones((4, 4), bool), 1)),
+             "float": lambda: lib.tensor(_data((4, 4), 11)),
+             "per_head": lambda: lib.tensor(_data((6, 4, 4), 12) > 1.0)}
+    if call.get("attn_mask"):
+        kwargs["attn_mask"] = masks[call["attn_mask"]]()
+    if call.get("key_padding_mask"):
+        kwargs["key_padding_mask"] = lib.tensor(np.array([[False] * 4, [False] * 3 + [True]]))
+    for name in ("average_attn_weights", "need_weights", "is_causal"):
+        if name in call:
+            kwargs[name] = call[name]
+    return kwargs
 
 
 @pytest.mark.torch
@@ -96,22 +152,16 @@ def test_multihead_attention_matches_torch_from_the_same_seed(options, call):
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-14)  # the same draws
-    x, y = _data((4, 6) if call.get("unbatched") else (4, 2, 6), 8), _data((4, 2, 6), 9)
-    kwargs = {}, {}
-    for k, lib in enumerate((tapegrad, torch)):
-        if call.get("attn_mask"):
-            kwargs[k]["attn_mask"] = lib.tensor(np.triu(np.ones((4, 4), bool), 1))
-        if call.get("key_padding_mask"):
-            kwargs[k]["key_padding_mask"] = lib.tensor(np.array([[False] * 4, [False] * 3 + [True]]))
-        for name in ("average_attn_weights", "need_weights"):
-            if name in call:
-                kwargs[k][name] = call[name]
+    x, y, z = _mha_inputs(options, call)
     a, b = tapegrad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    if call.get("cross"):
-        (out, weights), (ref, ref_weights) = (ours(a, tapegrad.tensor(y), tapegrad.tensor(y), **kwargs[0]),
-                                              theirs(b, torch.tensor(y), torch.tensor(y), **kwargs[1]))
+    if y is None:
+        ours_kv, theirs_kv = (a, a), (b, b)
+    elif y is z:
+        ours_kv, theirs_kv = (tapegrad.tensor(y),) * 2, (torch.tensor(y),) * 2
     else:
-        (out, weights), (ref, ref_weights) = ours(a, a, a, **kwargs[0]), theirs(b, b, b, **kwargs[1])
+        ours_kv, theirs_kv = (tapegrad.tensor(y), tapegrad.tensor(z)), (torch.tensor(y), torch.tensor(z))
+    out, weights = ours(a, *ours_kv, **_mha_kwargs(tapegrad, call))
+    ref, ref_weights = theirs(b, *theirs_kv, **_mha_kwargs(torch, call))
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
     assert (weights is None) == (ref_weights is None)
     if weights is not None:
@@ -119,16 +169,53 @@ def test_multihead_attention_matches_torch_from_the_same_seed(options, call):
     out.square().sum().backward()
     ref.square().sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
-    for p, q in zip(ours.parameters(), theirs.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def test_multihead_attention_refuses_what_it_does_not_support():
-    for options in ({"add_bias_kv": True}, {"add_zero_attn": True}, {"kdim": 3}):
-        with pytest.raises(NotImplementedError, match="not supported by tapegrad"):
-            nn.MultiheadAttention(4, 2, **options)
+def test_multihead_attention_gradients_match_finite_differences():
+    tapegrad.manual_seed(0)
+    module = nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True, kdim=3, vdim=5,
+                                   dtype=tapegrad.float64)
+    key, value = tapegrad.tensor(_data((4, 2, 3), 1)), tapegrad.tensor(_data((4, 2, 5), 2))
+    mask = tapegrad.tensor(np.array([[False] * 4, [False] * 2 + [True] * 2]))
+
+    def attend(query, *params):
+        return module(query, key, value, key_padding_mask=mask)[0]
+
+    query = tapegrad.tensor(_data((3, 2, 4), 3), requires_grad=True)
+    assert tapegrad.autograd.gradcheck(attend, (query, *module.parameters()))
+
+
+MHA_ERRORS = [
+    ("int_mask", lambda lib, m, x: m(x, x, x, attn_mask=lib.zeros(3, 3, dtype=lib.int64))),
+    ("mask_shape", lambda lib, m, x: m(x, x, x, attn_mask=lib.zeros(3, 2))),
+    ("mask_3d_shape", lambda lib, m, x: m(x, x, x, attn_mask=lib.zeros(3, 3, 3))),
+    ("padding_shape", lambda lib, m, x: m(x, x, x, key_padding_mask=lib.zeros(2, 2, dtype=lib.bool))),
+    ("padding_dims", lambda lib, m, x: m(x, x, x, key_padding_mask=lib.zeros(2, dtype=lib.bool))),
+    ("query_dims", lambda lib, m, x: m(x[None], x[None], x[None])),
+    ("key_dims", lambda lib, m, x: m(x, x[0], x[0])),
+    ("embed_dim", lambda lib, m, x: m(x[..., :2], x[..., :2], x[..., :2])),
+    ("kv_shapes", lambda lib, m, x: m(x, x, x[:2])),
+    ("is_causal", lambda lib, m, x: m(x, x, x, is_causal=True)),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name, call", MHA_ERRORS, ids=[e[0] for e in MHA_ERRORS])
+def test_multihead_attention_errors_match_torch(name, call):
+    torch = pytest.importorskip("torch")
+    x = np.ones((3, 2, 4))
+    with pytest.raises(Exception) as ours:
+        call(tapegrad, nn.MultiheadAttention(4, 2, dtype=tapegrad.float64), tapegrad.tensor(x))
+    with pytest.raises(Exception) as theirs:
+        call(torch, torch.nn.MultiheadAttention(4, 2, dtype=torch.float64), torch.tensor(x))
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value).replace("torch.Size", "tapegrad.Size")
+
+
+def test_multihead_attention_refuses_bad_sizes():
     with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
         nn.MultiheadAttention(5, 2)
-    x = tapegrad.ones(3, 1, 4)
-    with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):
-        nn.MultiheadAttention(4, 2)(x, x, x, is_causal=True)
+    with pytest.raises(ValueError, match="embed_dim and num_heads must be greater than 0"):
+        nn.MultiheadAttention(0, 2)

@@ -1,21 +1,17 @@
-"""``nn.MultiheadAttention``: PyTorch's module with its parameters, initial draws and the
-computation of ``F.multi_head_attention_forward`` when it returns the attention weights
-(packed input projection, scaled ``q`` times ``k``, masks added, softmax, dropout, the
-output projection), as recorded ops on either device.
+"""``nn.MultiheadAttention``: PyTorch's module with its parameters, initial draws and
+arguments, computing ``F.multi_head_attention_forward`` as recorded ops on either device.
 
-Supported: ``batch_first``, unbatched inputs, boolean or float ``attn_mask`` (2-D, or 3-D per
-batch and head) and ``key_padding_mask``, ``need_weights`` with ``average_attn_weights``.
-``add_bias_kv``, ``add_zero_attn`` and key/value sizes other than ``embed_dim`` raise
-``NotImplementedError``.
+Everything of PyTorch's module is there: ``batch_first``, unbatched inputs, boolean or float
+``attn_mask`` (2-D, or 3-D per batch and head) and ``key_padding_mask``, ``need_weights`` with
+``average_attn_weights``, key and value sizes other than ``embed_dim`` (separate projection
+weights), ``add_bias_kv`` and ``add_zero_attn``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .. import creation
 from ..autograd.grad_mode import no_grad
-from ..ops import elementwise as ew
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -28,14 +24,6 @@ __all__: list[str] = ["MultiheadAttention"]
 
 class NonDynamicallyQuantizableLinear(Linear):
     """``Linear`` under the name PyTorch's attention module gives its output projection."""
-
-
-def _as_bias(mask: Tensor | None, dtype: Any) -> Tensor | None:
-    """A boolean mask (True: do not attend) as an additive float mask (``-inf`` there)."""
-    if mask is None or mask.dtype.is_floating_point:
-        return mask
-    zeros = creation.zeros(tuple(mask.shape), dtype=dtype, device=mask.device)
-    return ew.where(mask, -math.inf, zeros)
 
 
 class MultiheadAttention(Module):
@@ -53,86 +41,71 @@ class MultiheadAttention(Module):
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
                              f"num_heads={num_heads} instead")
-        if add_bias_kv or add_zero_attn or (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)):
-            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim other than "
-                                      "embed_dim are not supported by tapegrad")
         super().__init__()
-        self.embed_dim, self.kdim, self.vdim = embed_dim, embed_dim, embed_dim
-        self._qkv_same_embed_dim = True
+        factory = {"device": device, "dtype": dtype}
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.num_heads, self.dropout, self.batch_first = num_heads, dropout, batch_first
         self.head_dim = embed_dim // num_heads
         if self.head_dim * num_heads != embed_dim:
             raise AssertionError("embed_dim must be divisible by num_heads")
-        self.in_proj_weight = Parameter(creation.empty((3 * embed_dim, embed_dim), dtype=dtype))
+        # Registration order is PyTorch's, so named_parameters() and state_dict() list alike.
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(creation.empty((3 * embed_dim, embed_dim), **factory))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = Parameter(creation.empty((embed_dim, embed_dim), **factory))
+            self.k_proj_weight = Parameter(creation.empty((embed_dim, self.kdim), **factory))
+            self.v_proj_weight = Parameter(creation.empty((embed_dim, self.vdim), **factory))
+            self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(creation.empty(3 * embed_dim, dtype=dtype))
+            self.in_proj_bias = Parameter(creation.empty(3 * embed_dim, **factory))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **factory)
+        if add_bias_kv:
+            self.bias_k = Parameter(creation.empty((1, 1, embed_dim), **factory))
+            self.bias_v = Parameter(creation.empty((1, 1, embed_dim), **factory))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        # PyTorch's order of draws: out_proj's (in its constructor), then in_proj_weight's.
-        init.xavier_uniform_(self.in_proj_weight)
+        # PyTorch's order of draws: out_proj's (in its constructor), then these.
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for weight in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(weight)
         with no_grad():
             if self.in_proj_bias is not None:
                 self.in_proj_bias.zero_()
                 self.out_proj.bias.zero_()
+        for bias in (self.bias_k, self.bias_v):
+            if bias is not None:
+                init.xavier_normal_(bias)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None = None,
                 need_weights: bool = True, attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
-        if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
-                               "method `generate_square_subsequent_mask` to create this mask.")
         batched = query.dim() == 3
-        if not batched or self.batch_first:
-            # To sequence-first (L, N, E); self-attention keeps one tensor (one packed projection).
-            move = (lambda x: x.unsqueeze(1)) if not batched else (lambda x: x.transpose(0, 1))
-            moved = {id(x): move(x) for x in (query, key, value)}
+        if self.batch_first and batched:
+            # To sequence-first (L, N, E), keeping which inputs are one tensor (it picks the
+            # packed projections).
+            moved = {id(x): x.transpose(1, 0) for x in (query, key, value)}
             query, key, value = moved[id(query)], moved[id(key)], moved[id(value)]
-            if not batched and key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        out, weights = self._attend(query, key, value, key_padding_mask, attn_mask)
-        if not batched:
-            out = out.squeeze(1)
-        elif self.batch_first:
-            out = out.transpose(0, 1)
-        if not need_weights:
-            return out, None
-        heads = weights.reshape(query.shape[1], self.num_heads, query.shape[0], key.shape[0])
-        heads = heads.mean(1) if average_attn_weights else heads
-        return out, heads if batched else heads.squeeze(0)
-
-    def _attend(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None,
-                attn_mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(output (L, N, E), weights (N * heads, L, S)) for sequence-first inputs."""
-        length, batch, embed = query.shape
-        source = key.shape[0]
-        heads, head_dim = self.num_heads, self.head_dim
-        if query is key and key is value:
-            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, -1)
-        else:
-            weights = self.in_proj_weight.chunk(3)
-            biases = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None,) * 3
-            q, k, v = (F.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
-        mask = _as_bias(attn_mask, query.dtype)
-        if mask is not None and mask.dim() == 2:
-            mask = mask.unsqueeze(0)
-        padding = _as_bias(key_padding_mask, query.dtype)
-        if padding is not None:
-            padding = padding.reshape(batch, 1, 1, source).expand(batch, heads, 1, source).reshape(
-                batch * heads, 1, source)
-            mask = padding if mask is None else mask + padding
-        q = q.reshape(length, batch * heads, head_dim).transpose(0, 1)
-        k = k.reshape(source, batch * heads, head_dim).transpose(0, 1)
-        v = v.reshape(source, batch * heads, head_dim).transpose(0, 1)
-        scores = (q * math.sqrt(1.0 / head_dim)).bmm(k.transpose(-2, -1))
-        if mask is not None:
-            scores = scores + mask
-        weights = F.softmax(scores, dim=-1)
-        if self.dropout > 0.0 and self.training:
-            weights = F.dropout(weights, self.dropout)
-        out = weights.bmm(v).transpose(0, 1).reshape(length * batch, embed)
-        out = F.linear(out, self.out_proj.weight, self.out_proj.bias).reshape(length, batch, embed)
+        separate = not self._qkv_same_embed_dim
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
+            self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, use_separate_proj_weight=separate, q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights, is_causal=is_causal)
+        if self.batch_first and batched:
+            out = out.transpose(1, 0)
         return out, weights
