@@ -123,3 +123,35 @@ def test_an_in_place_write_to_a_constant_is_refused():
     step(x)
     with pytest.raises(tapegrad.compiler.TraceError, match="in-place write"):
         step(x)
+
+
+def test_a_transformer_encoder_trains_compiled_as_eager():
+    # Attention with a causal mask and key padding (the safe softmax's where), layer norms, GELU.
+    def trainer():
+        tapegrad.manual_seed(0)
+        layer = tapegrad.nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0, activation="gelu", batch_first=True,
+                                                    dtype=tapegrad.float64)
+        model = tapegrad.nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        optimizer = tapegrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        mask = tapegrad.nn.Transformer.generate_square_subsequent_mask(3, dtype=tapegrad.float64)
+        padding = tapegrad.tensor(np.array([[0.0, 0.0, -np.inf], [0.0, 0.0, 0.0]]))
+
+        def step(x):
+            optimizer.zero_grad()
+            loss = model(x, mask=mask, src_key_padding_mask=padding).square().mean()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return model, step
+
+    (eager_model, eager), (model, step) = trainer(), trainer()
+    compiled = tapegrad.compile(step)
+    rng = np.random.default_rng(4)
+    for i in range(4):
+        x = tapegrad.tensor(rng.standard_normal((2, 3, 4)))
+        np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12, err_msg=f"loss, call {i}")
+        for (name, p), q in zip(model.named_parameters(), eager_model.parameters()):
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-11, atol=1e-13,
+                                       err_msg=f"{name}, call {i}")
+    assert compiled.traces == 1 and compiled.tape is not None

@@ -346,3 +346,38 @@ def test_recurrent_layers_match_cpu(name: str, kw: dict) -> None:
     for got, want in zip(results["cuda"], results["cpu"], strict=True):
         assert got.device.type == "cuda"
         assert_close(got, want)
+
+
+ATTENTION_MODULES: dict[str, Callable[[str], Any]] = {
+    # Built with device=..., so the modules' parameters are made on that device.
+    "multihead_separate_kv": lambda device: nn.MultiheadAttention(4, 2, kdim=3, vdim=2, add_bias_kv=True,
+                                                                  add_zero_attn=True, device=device),
+    "transformer_decoder_layer": lambda device: nn.TransformerDecoderLayer(4, 2, 6, dropout=0.0, norm_first=True,
+                                                                           activation="gelu", device=device),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION_MODULES))
+def test_attention_modules_made_on_cuda_match_cpu(name: str) -> None:
+    src, tgt = values((3, 2, 4), np.float32, seed=1), values((2, 2, 4), np.float32, seed=2)
+    key, value = values((3, 2, 3), np.float32, seed=3), values((3, 2, 2), np.float32, seed=4)
+    padding = np.array([[False, False, True], [True, True, True]])  # the second row attends to nothing
+    results = {}
+    for device in ("cpu", "cuda"):
+        tapegrad.manual_seed(0)
+        module = ATTENTION_MODULES[name](device)
+        assert {p.device.type for p in module.parameters()} == {device}
+        x = tapegrad.tensor(src, device=device, requires_grad=True)
+        mask = tapegrad.tensor(padding, device=device)
+        if name == "transformer_decoder_layer":
+            causal = nn.Transformer.generate_square_subsequent_mask(2, device=device)
+            out = module(tapegrad.tensor(tgt, device=device), x, tgt_mask=causal,
+                         memory_key_padding_mask=tapegrad.tensor(padding[[0, 0]], device=device))
+        else:
+            out = module(x, tapegrad.tensor(key, device=device), tapegrad.tensor(value, device=device),
+                         key_padding_mask=mask, need_weights=False)[0]
+        (out * tapegrad.tensor(values(tuple(out.shape), np.float32, seed=5), device=device)).sum().backward()
+        results[device] = [out, x.grad, *[p.grad for p in module.parameters()]]
+    for got, want in zip(results["cuda"], results["cpu"], strict=True):
+        assert got.device.type == "cuda"
+        assert_close(got, want)

@@ -7,5 +7,6 @@ from .modules import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .multihead import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .parameter import Parameter
