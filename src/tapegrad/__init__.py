@@ -36,7 +36,7 @@ from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,
                            narrow, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
                            unflatten, unsqueeze)
-from .ops.reduce import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, sum
+from .ops.reduce import all, amax, amin, any, argmax, argmin, cumprod, cumsum, max, mean, min, prod, sum
 from .ops.rearrange import diag, diagonal, flip, roll, tile, trace, tril, triu
 from .ops.sort import argsort, sort, topk
 from .ops.einsum import einsum

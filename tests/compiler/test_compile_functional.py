@@ -1,5 +1,5 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
-shrinks, glu), padding, cumulative sums, the distances and the Huber and KL losses without refusing any: each
+shrinks, glu), padding, cumulative sums and products, the distances and the Huber and KL losses without refusing any: each
 is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
 (``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
 numbers and gradients for inputs that change every call. Call 1 runs eagerly, call 2 is
@@ -50,6 +50,8 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                               + (w[:, 1:5] * x[:, :4]).trace() + tapegrad.diag(w[0]).sum()),
     "cumsum": lambda w, x: ((w * x).cumsum(1).square().sum() + tapegrad.cumsum(w, 0)[-1].sum()
                             + (x > 0).cumsum(1).mul(w).sum() + (w * x).sum().cumsum(0)),
+    "cumprod": lambda w, x: ((w * x.round()).cumprod(1).square().sum() + (w * x).cumprod(0)[-1].sum()
+                             + (x > 0).cumprod(1).mul(w).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

@@ -162,7 +162,7 @@ def _newer_functional_ops(device: str) -> tuple[Callable[..., Any], list[Any]]:
                 + (h.flip(1) * h.roll(1, 0)).tril().sum() + h.repeat(2, 1).triu(1).square().sum()
                 + F.scaled_dot_product_attention(h[None], h[None] * 2, h[None], is_causal=True).square().sum()
                 + F.group_norm(h[None], 2).square().sum() + tapegrad.einsum("ii->i", h).sum() + h.trace()
-                + h.cumsum(1).square().sum() + (x > 0).cumsum(0).mul(h).sum())
+                + h.cumsum(1).square().sum() + (x > 0).cumsum(0).mul(h).sum() + (x > -1).cumprod(1).mul(h).sum())
         loss.backward()
         return loss
 

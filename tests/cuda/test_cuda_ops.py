@@ -147,6 +147,7 @@ REARRANGE: list[tuple[str, Callable[..., Any]]] = [
     ("flip", lambda x: x.flip(0, 2)), ("roll", lambda x: x.roll((1, -3), (2, 0))), ("roll_flat", lambda x: x.roll(5)),
     ("repeat", lambda x: x.repeat(2, 1, 1, 2)), ("tile", lambda x: x.tile((2,))), ("tril", lambda x: x.tril()),
     ("triu", lambda x: x.triu(1)), ("cumsum", lambda x: x.cumsum(1)), ("cumsum_last", lambda x: x.cumsum(-1)),
+    ("cumprod", lambda x: x.cumprod(1)), ("cumprod_zeros", lambda x: (x * x.round()).cumprod(-1)),
     ("sort", lambda x: x.sort(1, stable=True).values),
     ("sort_indices", lambda x: x.sort(-1, True, stable=True).indices),
     ("argsort", lambda x: x.argsort(0, stable=True)), ("topk", lambda x: x.topk(2, 1).values),
@@ -189,7 +190,7 @@ def test_long_lines_sort_by_merge_passes_as_on_cpu(n: int, monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize("n", [300, 1000])
-def test_few_long_lines_cumsum_in_chunks_as_on_cpu(n: int) -> None:
+def test_few_long_lines_scan_in_chunks_as_on_cpu(n: int) -> None:
     # Few lines of at least SCAN_CHUNK_MIN elements are scanned in parallel chunks: integers
     # exactly, floats to rounding, forward and (the gradient) reversed.
     from tapegrad.backends import cuda_reduce
@@ -200,6 +201,9 @@ def test_few_long_lines_cumsum_in_chunks_as_on_cpu(n: int) -> None:
     data = np.random.default_rng(3).integers(-10**12, 10**12, (n,))
     run_both(lambda x: x.cumsum(0), [data], grad=False)
     run_both(lambda x: x.cumsum(0), [data > 0], grad=False)
+    near_one = 1 + 0.01 * values((2, n), np.float64, seed=4)  # products that stay in range
+    run_both(lambda x: x.cumprod(-1), [near_one])
+    run_both(lambda x: x.cumprod(0), [np.random.default_rng(5).choice([-1, 1, 1, 3], n)], grad=False)
 
 
 def test_one_hot_on_cuda() -> None:

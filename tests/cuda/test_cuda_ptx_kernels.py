@@ -70,12 +70,12 @@ def test_sum_kernels_compile(data: Any, acc: str) -> None:
 
 
 @pytest.mark.parametrize("data", [types.float32, types.float64, types.int32, types.boolean], ids=str)
-def test_cumsum_and_sort_kernels_compile(data: Any) -> None:
-    out, zero = (data, types.float64) if data in FLOATS else (I64, I64)
-    _ptx(cr.lines_module().cumsum_lines, data[:, :, ::1], out[:, :, ::1], BOOL, zero)
+def test_scan_and_sort_kernels_compile(data: Any) -> None:
+    out, start = (data, types.float64) if data in FLOATS else (I64, I64)
     module = cr.lines_module()
-    _ptx(module.cumsum_lines, zero[:, :, ::1], zero[:, :, ::1], BOOL, zero)  # the scan of chunk totals
-    _ptx(module.cumsum_chunks, data[:, :, ::1], out[:, :, ::1], zero[:, :, ::1], I64, BOOL, zero, BOOL)
+    _ptx(module.scan_lines, data[:, :, ::1], out[:, :, ::1], BOOL, BOOL, start)
+    _ptx(module.scan_lines, start[:, :, ::1], start[:, :, ::1], BOOL, BOOL, start)  # the scan of chunk totals
+    _ptx(module.scan_chunks, data[:, :, ::1], out[:, :, ::1], start[:, :, ::1], I64, BOOL, BOOL, start, BOOL)
     if data is not types.boolean:
         _ptx(module.sort_lines, data[:, :, ::1], data[:, :, ::1], I64[:, :, ::1], BOOL)
         _ptx(module.merge_runs, data[:, :, ::1], I64[:, :, ::1], data[:, :, ::1], I64[:, :, ::1], I64, BOOL, BOOL)

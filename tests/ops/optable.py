@@ -266,6 +266,14 @@ def np_cumsum(x, dim):
     return wide.astype(x.dtype) if x.dtype.kind == "f" else wide
 
 
+def np_cumprod(x, dim):
+    """PyTorch's cumprod: integers and bools as int64, floats multiplied wide and rounded per element."""
+    if x.ndim == 0:
+        return x.copy() if x.dtype.kind == "f" else x.astype(np.int64)
+    wide = np.cumprod(x, dim, dtype=np.float64 if x.dtype.kind == "f" else np.int64)
+    return wide.astype(x.dtype) if x.dtype.kind == "f" else wide
+
+
 def np_group_norm(x, w, b, num_groups, eps=1e-5):
     groups = x.reshape(x.shape[0], num_groups, -1)
     normal = (groups - groups.mean(-1, keepdims=True)) / np.sqrt(groups.var(-1, keepdims=True) + eps)
@@ -773,6 +781,14 @@ ROWS: list[Row] = [
                                                                    case("0d", (), dim=0), case("empty", (0, 3), dim=0),
                                                                    case("long", (300,), dim=0, dtypes=FLOATS)),
         dtypes=ALL, gradgrad=True),
+    row("cumprod", lambda t, x, dim: x.cumprod(dim), np_cumprod, (R,),
+        tuple(case(c.id, *c.inputs, dim=1) for c in VIEW_CASES) + (case("last", (2, 3), dim=-1),
+                                                                   case("0d", (), dim=0), case("empty", (0, 3), dim=0)),
+        dtypes=ALL, gradgrad=True),
+    # Zeros, one or several in a line: the gradient's special cases, and its own derivative.
+    row("cumprod_zeros", lambda t, x, dim: t.cumprod(x, dim), np_cumprod, (Arg("grid"),),
+        (case("rows", (3, 5), dim=1), case("cols", In((5, 3), "T"), dim=0), case("one", (4,), dim=0)),
+        gradgrad=True),
     # ---- einsum -----------------------------------------------------------------------------
     row("einsum_one", lambda t, x, eq: t.einsum(eq, x), lambda x, eq: np.einsum(eq, x), (R,),
         (case("transpose", (2, 3), eq="ij->ji"), case("sum", (2, 3), eq="ij->"), case("rows", (2, 3), eq="ij->i"),

@@ -31,6 +31,8 @@ ERRORS = [
     (lambda L, x: L.topk(x, -1, 0), "selected index k out of range"),
     (lambda L, x: L.roll(x, (), ()), "`shifts` required"),
     (lambda L, x: x.cumsum(0, dtype=L.bool), "\"cumsum_out_cpu\" not implemented for 'Bool'"),
+    (lambda L, x: L.cumprod(x, 1, dtype=L.bool), "\"cumprod_out_cpu\" not implemented for 'Bool'"),
+    (lambda L, x: x.cumprod(2), "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
     (lambda L, x: x.diagonal(0, 1, -1), "diagonal dimensions cannot be identical 1, -1"),
     (lambda L, x: L.diag(x[None]), "diag(): Supports 1D or 2D tensors. Got 3D"),
     (lambda L, x: L.trace(x[0]), "trace: expected a matrix, but got tensor with dim 1"),
@@ -39,7 +41,8 @@ ERRORS = [
 
 @pytest.mark.parametrize("call, message", ERRORS, ids=range(len(ERRORS)))
 def test_errors_match_torchs(call, message):
-    error = NotImplementedError if "cumsum" in message else RuntimeError
+    error = (NotImplementedError if "_out_cpu" in message else IndexError if "Dimension out of range" in message
+             else RuntimeError)
     with pytest.raises(error) as ours:
         call(tapegrad, tapegrad.ones(2, 3))
     assert str(ours.value) == message
@@ -67,6 +70,8 @@ def test_cumsum_keeps_a_requested_integer_dtype_and_tile_takes_varargs():
     ints = tapegrad.tensor([1, 2, 3], dtype=tapegrad.int32)
     assert ints.cumsum(0).dtype is tapegrad.int64
     assert ints.cumsum(0, dtype=tapegrad.int32).dtype is tapegrad.int32
+    assert ints.cumprod(0).dtype is tapegrad.int64 and ints.cumprod(0).tolist() == [1, 2, 6]
+    assert ints.cumprod(0, dtype=tapegrad.float64).dtype is tapegrad.float64
     assert tapegrad.tensor([True, True]).cumsum(0).tolist() == [1, 2]
     assert tapegrad.ones(2).tile(2, 1).shape == (2, 2)
     assert tapegrad.ones(2).tile((3,)).shape == (6,)

@@ -334,27 +334,31 @@ def extreme_cols(x, values, indices, largest):
 
 _LINES_SOURCE = '''
 @kernel
-def cumsum_lines(x, out, reverse, zero):
-    # One thread a line of the (outer, n, inner) view: the partial sums along n accumulate in
-    # zero's type (float64 or int64) and each is rounded once, on its store (as the CPU does).
+def scan_lines(x, out, reverse, product, start):
+    # One thread a line of the (outer, n, inner) view: the running sums (products with
+    # ``product``) along n accumulate in start's type (float64 or int64), from ``start`` (0 or
+    # 1), and each is rounded once, on its store (as the CPU does).
     inner = x.shape[2]
     n = x.shape[1]
     for t in range(cuda.grid(1), x.shape[0] * inner, cuda.gridsize(1)):
         o = t // inner
         i = t - o * inner
-        total = zero
+        total = start
         for k in range(n):
             j = n - 1 - k if reverse else k
-            total += x[o, j, i]
+            if product:
+                total *= x[o, j, i]
+            else:
+                total += x[o, j, i]
             out[o, j, i] = total
 
 
 @kernel
-def cumsum_chunks(x, out, partial, chunk, reverse, zero, totals):
+def scan_chunks(x, out, partial, chunk, reverse, product, start, totals):
     # One thread a chunk of a line; chunk 0 holds the first ``chunk`` elements in the order of
-    # the scan. With ``totals``, the chunk's sum goes to ``partial`` (outer, chunks, inner) in
-    # the wide type; otherwise ``partial`` holds the inclusive scan of those sums, and the
-    # chunk's partial sums start from the one before it, each rounded once, on its store.
+    # the scan. With ``totals``, the chunk's total goes to ``partial`` (outer, chunks, inner) in
+    # the wide type; otherwise ``partial`` holds the inclusive scan of those totals, and the
+    # chunk's running values start from the one before it, each rounded once, on its store.
     inner = x.shape[2]
     n = x.shape[1]
     chunks = partial.shape[1]
@@ -363,12 +367,15 @@ def cumsum_chunks(x, out, partial, chunk, reverse, zero, totals):
         rest = t - o * chunks * inner
         q = rest // inner
         i = rest - q * inner
-        total = zero
+        total = start
         if not totals and q > 0:
             total = partial[o, q - 1, i]
         for k in range(q * chunk, min(n, (q + 1) * chunk)):
             j = n - 1 - k if reverse else k
-            total += x[o, j, i]
+            if product:
+                total *= x[o, j, i]
+            else:
+                total += x[o, j, i]
             if not totals:
                 out[o, j, i] = total
         if totals:
@@ -790,7 +797,8 @@ def amax(x: Any, axis: int, out: Any = None, *, largest: bool = True, stream: An
 
 
 def lines_module() -> Any:
-    """The cumulative-sum and sort kernels along one axis of an (outer, n, inner) view."""
+    """The scan (cumulative sum and product) and sort kernels along one axis of an (outer, n,
+    inner) view."""
     if not _lines_modules:
         _lines_modules.append(ck._load("cuda_lines", ck._header() + _LINES_SOURCE))
     return _lines_modules[0]
@@ -806,15 +814,15 @@ SCAN_CHUNK_MIN = 256
 SORT_RANK_MAX = 64
 
 
-def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0) -> Any:
-    """The cumulative sum of the C-contiguous ``x`` along ``axis`` (from the end with
-    ``reverse``), as a new array of ``dtype``; floats accumulate in float64 and integers and
-    bools in int64, each partial sum rounded to ``dtype`` (``cpu``'s ``np.cumsum`` with a wide
-    accumulator).
+def scan(x: Any, axis: int, dtype: Any, reverse: bool = False, product: bool = False, stream: Any = 0) -> Any:
+    """The cumulative sum (product with ``product``) of the C-contiguous ``x`` along ``axis``
+    (from the end with ``reverse``), as a new array of ``dtype``; floats accumulate in float64
+    and integers and bools in int64, each running value rounded to ``dtype`` (``cpu``'s
+    ``np.cumsum``/``np.cumprod`` with a wide accumulator).
 
-    Few long lines are scanned in chunks of about sqrt(n): a launch sums each chunk, one thread
-    a line scans those totals (``cumsum_lines`` over them), and a launch scans each chunk from
-    the total before it. Integer sums are exact either way; float sums are associated
+    Few long lines are scanned in chunks of about sqrt(n): a launch reduces each chunk, one
+    thread a line scans those totals (``scan_lines`` over them), and a launch scans each chunk
+    from the total before it. Integer scans are exact either way; float scans are associated
     differently from the serial scan, in float64."""
     dtype = np.dtype(dtype)
     shape = tuple(x.shape)
@@ -822,20 +830,21 @@ def cumsum(x: Any, axis: int, dtype: Any, reverse: bool = False, stream: Any = 0
     outer, n, inner = lines = _lines(shape, axis) if shape else (1, 1, 1)
     if not outer * n * inner:
         return out
-    zero = np.float64(0) if dtype.kind == "f" else np.int64(0)
+    start = (np.float64 if dtype.kind == "f" else np.int64)(1 if product else 0)
+    product, reverse = bool(product), bool(reverse)
     module = lines_module()
     source, target = x.reshape(lines), out.reshape(lines)
     if outer * inner >= SCAN_PARALLEL_LINES or n < SCAN_CHUNK_MIN:
-        ck.launch(module.cumsum_lines, *ck.launch_shape(outer * inner), stream, source, target, bool(reverse), zero)
+        ck.launch(module.scan_lines, *ck.launch_shape(outer * inner), stream, source, target, reverse, product, start)
         return out
     chunk = max(1, int(np.sqrt(n)))
     chunks = -(-n // chunk)
-    totals = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
+    totals = ck._cuda().device_array((outer, chunks, inner), start.dtype, stream=stream)
     threads = ck.launch_shape(outer * chunks * inner)
-    ck.launch(module.cumsum_chunks, *threads, stream, source, target, totals, chunk, bool(reverse), zero, True)
-    offsets = ck._cuda().device_array((outer, chunks, inner), zero.dtype, stream=stream)
-    ck.launch(module.cumsum_lines, *ck.launch_shape(outer * inner), stream, totals, offsets, False, zero)
-    ck.launch(module.cumsum_chunks, *threads, stream, source, target, offsets, chunk, bool(reverse), zero, False)
+    ck.launch(module.scan_chunks, *threads, stream, source, target, totals, chunk, reverse, product, start, True)
+    offsets = ck._cuda().device_array((outer, chunks, inner), start.dtype, stream=stream)
+    ck.launch(module.scan_lines, *ck.launch_shape(outer * inner), stream, totals, offsets, False, product, start)
+    ck.launch(module.scan_chunks, *threads, stream, source, target, offsets, chunk, reverse, product, start, False)
     return out
 
 

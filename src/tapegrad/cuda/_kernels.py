@@ -57,10 +57,10 @@ def reduce_extreme(data: Any, axes: tuple[int, ...], largest: bool) -> tuple[Any
     return adopt(values), adopt(indices)
 
 
-def cumsum(data: Any, axis: int, dtype: np.dtype, reverse: bool) -> Any:
-    """The cumulative sum along ``axis`` in ``dtype`` (from the end with ``reverse``), as ``ops.reduce.cumsum``
-    computes it on the CPU."""
-    return adopt(cuda_reduce.cumsum(_contiguous(data), axis, dtype, reverse))
+def scan(data: Any, axis: int, dtype: np.dtype, reverse: bool, product: bool) -> Any:
+    """The cumulative sum (product with ``product``) along ``axis`` in ``dtype`` (from the end
+    with ``reverse``), as ``ops.reduce.cumsum``/``cumprod`` compute it on the CPU."""
+    return adopt(cuda_reduce.scan(_contiguous(data), axis, dtype, reverse, product))
 
 
 def matmul(a: Any, b: Any) -> Any:

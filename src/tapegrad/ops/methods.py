@@ -69,7 +69,7 @@ _METHODS: dict[str, Any] = {
     # reductions and composites
     "sum": reduce.sum, "mean": reduce.mean, "prod": reduce.prod, "max": reduce.max, "min": reduce.min,
     "amax": reduce.amax, "amin": reduce.amin, "argmax": reduce.argmax, "argmin": reduce.argmin,
-    "all": reduce.all, "any": reduce.any, "cumsum": reduce.cumsum,
+    "all": reduce.all, "any": reduce.any, "cumsum": reduce.cumsum, "cumprod": reduce.cumprod,
     "sort": sort.sort, "argsort": sort.argsort, "topk": sort.topk,
     "var": composite.var, "std": composite.std, "norm": composite.norm, "logsumexp": composite.logsumexp,
     "softmax": composite.softmax, "log_softmax": composite.log_softmax,

@@ -184,35 +184,92 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype:
     return prod_over(input, normalize_dims(dim, input.ndim), keepdim, PROD_DIM, dtype)
 
 
-# ---------------------------------------------------------------- cumulative sums
+# ---------------------------------------------------------------- cumulative sums and products
 
 def _cumsum_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     axis, reverse = step.attrs
-    grad = _cumsum(g, axis, g._data.dtype, not reverse)
+    grad = _scan(g, axis, g._data.dtype, not reverse, False)
     dtype = step.input_meta[0][1]
     return (grad if grad._data.dtype == dtype else grad.to(_dtypes.from_numpy_dtype(dtype)),)
 
 
+def _cumprod_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    x, out = step.saved_values()
+    (axis,) = step.attrs
+    if x.ndim == 0 or x.shape[axis] <= 1:
+        return (g,)
+    if grad_mode.state.enabled:  # a gradient to differentiate again: a formula smooth at zeros
+        return (_cumprod_grad_of_grad(g, x, axis),)
+    return (_cumprod_grad(g, x, out, axis),)
+
+
+def _cumprod_grad(g: Tensor, x: Tensor, out: Tensor, axis: int) -> Tensor:
+    """``grad[i] = sum_{k >= i} g[k] * prod_{j <= k, j != i} x[j]`` along ``axis`` in O(n), with
+    no data-dependent branch (so compiled steps record it). Before the first zero that is the
+    reversed cumulative sum of ``g * out`` over ``x[i]``; at the first zero, the same sum over
+    the run up to the second zero with that zero left out of the product; after it, zero."""
+    dtype = g._data.dtype
+    zero = x == 0
+    zeros_so_far = _scan(zero, axis, np.dtype(np.int64), False, False)
+    before, first_run = zeros_so_far == 0, zeros_so_far == 1
+    first = zero & first_run
+    w = where_(before, g * out, 0.0)
+    grad_before = _scan(w, axis, dtype, True, False) / where_(before, x, 1.0)
+    without_first = _scan(where_(first, 1.0, x), axis, dtype, False, True)
+    grad_first = _scan(where_(first_run, g * without_first, 0.0), axis, dtype, True, False)
+    return where_(before, grad_before, where_(first, grad_first, 0.0))
+
+
+def _cumprod_grad_of_grad(g: Tensor, x: Tensor, axis: int) -> Tensor:
+    """The same gradient as a sum of products (O(n^2) a line, as PyTorch's double backward):
+    ``P[i, k] = prod_{j <= k, j != i} x[j]`` is the running product of ``x`` with ``x[i]`` set to
+    1, so its derivative is right wherever ``x`` has zeros."""
+    from ..creation import _constant_like
+
+    n = x.shape[axis]
+    lines, grads = x.movedim(axis, -1), g.movedim(axis, -1)
+    others = where_(_constant_like(np.eye(n, dtype=np.bool_), x), 1.0, lines.unsqueeze(-2))
+    products = _scan(others, others.ndim - 1, x._data.dtype, False, True)
+    later = _constant_like(np.triu(np.ones((n, n), np.bool_)), x)  # k >= i
+    return sum(where_(later, products * grads.unsqueeze(-2), 0.0), (others.ndim - 1,)).movedim(-1, axis)
+
+
 CUMSUM = OpDef("cumsum", "CumsumBackward0", _cumsum_vjp)
+CUMPROD = OpDef("cumprod", "CumprodBackward0", _cumprod_vjp)
 
 
-def _cumsum(input: Tensor, axis: int, dtype: np.dtype, reverse: bool) -> Tensor:
+def _scan(input: Tensor, axis: int, dtype: np.dtype, reverse: bool, product: bool) -> Tensor:
+    """The running sums (products with ``product``) of ``input`` along ``axis`` in ``dtype``,
+    from the end with ``reverse``."""
     data = input._data
     if not isinstance(data, np.ndarray):
-        out = _wrap(_cuda_kernels().cumsum(data, axis, dtype, reverse))
+        out = _wrap(_cuda_kernels().scan(data, axis, dtype, reverse, product))
     elif data.ndim == 0:
         out = _wrap(data.astype(dtype))
     else:
-        # Accumulated wide and rounded once per element, as PyTorch's CPU kernel does.
+        # Accumulated wide and rounded once per element, as PyTorch's CPU kernels do.
         wide = np.float64 if dtype.kind == "f" else np.int64
         source = np.flip(data, axis) if reverse else data
-        total = np.cumsum(source, axis, dtype=wide)
+        total = (np.cumprod if product else np.cumsum)(source, axis, dtype=wide)
         out = _wrap(np.ascontiguousarray(np.flip(total, axis) if reverse else total, dtype=dtype))
     if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(line_rules.CUMSUM, (input,), out, (axis, reverse))
+        trace.ACTIVE.emit(line_rules.CUMPROD if product else line_rules.CUMSUM, (input,), out, (axis, reverse))
     if grad_mode.state.enabled and input._requires_grad:
+        if product:
+            return record(CUMPROD, (input,), out, (axis,), saved=(input, OUTPUT))
         return record(CUMSUM, (input,), out, (axis, reverse))
     return out
+
+
+def _scan_op(name: str, input: Tensor, dim: int, dtype: Any, product: bool) -> Tensor:
+    axis = _wrap_dim(dim, input.ndim) if input.ndim else _wrap_dim(dim, 1) * 0  # 0-d: dim 0 or -1
+    if dtype is not None:
+        input = input.to(_dtypes.as_dtype(dtype))  # a requested dtype is the result's, integers included
+    kind = input._data.dtype.kind
+    if kind == "b" and dtype is not None:
+        raise NotImplementedError(f"\"{name}_out_cpu\" not implemented for 'Bool'")
+    out_dtype = input._data.dtype if kind == "f" or dtype is not None else np.dtype(np.int64)
+    return _scan(input, axis, out_dtype, False, product)
 
 
 def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -222,14 +279,18 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     >>> tapegrad.cumsum(tapegrad.tensor([1, 2, 3]), 0)
     tensor([1, 3, 6])
     """
-    axis = _wrap_dim(dim, input.ndim) if input.ndim else _wrap_dim(dim, 1) * 0  # 0-d: dim 0 or -1
-    if dtype is not None:
-        input = input.to(_dtypes.as_dtype(dtype))  # a requested dtype is the result's, integers included
-    kind = input._data.dtype.kind
-    if kind == "b" and dtype is not None:
-        raise NotImplementedError("\"cumsum_out_cpu\" not implemented for 'Bool'")
-    out_dtype = input._data.dtype if kind == "f" or dtype is not None else np.dtype(np.int64)
-    return _cumsum(input, axis, out_dtype, False)
+    return _scan_op("cumsum", input, dim, dtype, False)
+
+
+def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """The running products along ``dim``: ``out[i] = input[0] * ... * input[i]`` (integers and
+    bools multiply as int64; ``dtype`` casts the input first). The gradient is exact where the
+    input has zeros.
+
+    >>> tapegrad.cumprod(tapegrad.tensor([1., 2., 3.]), 0)
+    tensor([1., 2., 6.])
+    """
+    return _scan_op("cumprod", input, dim, dtype, True)
 
 
 # ---------------------------------------------------------------- max, min and friends
