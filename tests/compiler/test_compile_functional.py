@@ -1,6 +1,7 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
-shrinks, glu), padding, cumulative sums and products, the distances and the Huber and KL losses without refusing any: each
-is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
+shrinks, glu), padding, adaptive max pooling, cumulative sums and products, the distances, the
+Huber and KL losses and attention without refusing any: each is a registry op or a
+composition of recorded ops. Tensors a step makes from Python numbers
 (``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
 numbers and gradients for inputs that change every call. Call 1 runs eagerly, call 2 is
 traced, calls 3+ replay.
@@ -50,6 +51,9 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                               + (w[:, 1:5] * x[:, :4]).trace() + tapegrad.diag(w[0]).sum()),
     "cumsum": lambda w, x: ((w * x).cumsum(1).square().sum() + tapegrad.cumsum(w, 0)[-1].sum()
                             + (x > 0).cumsum(1).mul(w).sum() + (w * x).sum().cumsum(0)),
+    "adaptive_max_pool": lambda w, x: (F.adaptive_max_pool2d((w * x)[None], (3, 4)).square().sum()
+                                       + F.adaptive_max_pool1d(w + x, 4).sum()
+                                       + F.adaptive_max_pool2d((w - x)[None], 2, True)[1].mul(w[:2, :2]).sum()),
     "cumprod": lambda w, x: ((w * x.round()).cumprod(1).square().sum() + (w * x).cumprod(0)[-1].sum()
                              + (x > 0).cumprod(1).mul(w).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),

@@ -128,6 +128,8 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("attention_mask", lambda q, k: F.scaled_dot_product_attention(q, k, k, attn_mask=k[0, :, :3].T > -1.5),
      [(2, 3, 4), (2, 5, 4)]),
     ("multihead_attention", lambda x: _multihead(x)(x, x, x)[0], [(3, 2, 4)]),
+    ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 5, 4)]),
+    ("adaptive_max_pool1d_indices", lambda x: F.adaptive_max_pool1d(x, 3, return_indices=True)[1], [(2, 5)]),
 ]
 
 

@@ -1,5 +1,6 @@
 """Convolution and pooling layers: ``Conv1d``/``Conv2d``, ``ConvTranspose1d``/``ConvTranspose2d``,
-``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``AdaptiveAvgPool2d``.
+``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``AdaptiveAvgPool2d``,
+``AdaptiveMaxPool1d``/``AdaptiveMaxPool2d``.
 
 Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed each
 convolution draws the same weights and bias as its ``torch.nn`` twin.
@@ -17,8 +18,8 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
-                      "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
+__all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d",
+                      "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -358,6 +359,41 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size (None entries keep the input's size); with
+    ``return_indices`` the maxima's flat positions in their ``H * W`` planes too.
+
+    >>> pool = nn.AdaptiveMaxPool2d((2, None))
+    >>> pool
+    AdaptiveMaxPool2d(output_size=(2, None))
+    >>> pool(tapegrad.arange(9.).reshape(1, 3, 3))
+    tensor([[[3., 4., 5.],
+             [6., 7., 8.]]])
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling of an ``(N, C, L)`` or ``(C, L)`` input to ``output_size`` positions.
+
+    >>> nn.AdaptiveMaxPool1d(3, return_indices=True)
+    AdaptiveMaxPool1d(output_size=3)
+    """
+
+    def forward(self, input: Tensor) -> Any:
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
 
 def _single(value: Any) -> tuple[Any, ...]:
