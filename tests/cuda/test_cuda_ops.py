@@ -130,6 +130,8 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("multihead_attention", lambda x: _multihead(x)(x, x, x)[0], [(3, 2, 4)]),
     ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 5, 4)]),
     ("adaptive_max_pool1d_indices", lambda x: F.adaptive_max_pool1d(x, 3, return_indices=True)[1], [(2, 5)]),
+    ("unfold", lambda x: F.unfold(x, 2, padding=1, stride=(2, 1)), [(1, 2, 4, 3)]),
+    ("fold", lambda x: F.fold(x, (3, 4), 2), [(1, 8, 6)]),
 ]
 
 

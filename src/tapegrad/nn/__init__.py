@@ -1,6 +1,7 @@
 """``tapegrad.nn``: modules, parameters, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
 from .conv import *  # noqa: F401,F403
+from .fold import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .module import Module
 from .modules import *  # noqa: F401,F403
