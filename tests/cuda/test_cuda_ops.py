@@ -389,3 +389,23 @@ def test_attention_modules_made_on_cuda_match_cpu(name: str) -> None:
     for got, want in zip(results["cuda"], results["cpu"], strict=True):
         assert got.device.type == "cuda"
         assert_close(got, want)
+
+
+def test_a_packed_lstm_on_cuda_matches_cpu() -> None:
+    from tapegrad.nn.utils import rnn
+
+    data = values((4, 3, 2), np.float32, seed=1)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tapegrad.manual_seed(0)
+        lstm = nn.LSTM(2, 3, bidirectional=True).to(device)
+        x = tapegrad.tensor(data, device=device, requires_grad=True)
+        packed = rnn.pack_padded_sequence(x, [2, 4, 1], enforce_sorted=False)
+        assert packed.batch_sizes.device.type == "cpu"
+        out, (h, c) = lstm(packed)
+        padded, lengths = rnn.pad_packed_sequence(out)
+        (padded.square().sum() + h.sum() + c.square().sum()).backward()
+        results[device] = [padded, h, c, x.grad, *[p.grad for p in lstm.parameters()]]
+    for got, want in zip(results["cuda"], results["cpu"], strict=True):
+        assert got.device.type == "cuda"
+        assert_close(got, want)

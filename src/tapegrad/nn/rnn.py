@@ -10,21 +10,30 @@ final hidden states are stacked per layer and direction, as PyTorch's plain CPU 
 read ``TransposeBackward0`` here where its in-place transpose reads ``TransposeBackward1``). Parameters are
 named, ordered and drawn (uniform in ±1/sqrt(hidden_size)) as PyTorch's, so the same seed
 gives the same weights.
+
+A layer also takes a ``PackedSequence`` (``nn.utils.rnn``): each step then runs on the rows of
+the sequences still running at that step, a finished sequence keeps its last state as its
+``h_n``, and the output is packed like the input. Compiled steps refuse packed input, whose
+step sizes Python reads from ``batch_sizes``.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import warnings
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from .. import creation
 from ..autograd.grad_mode import no_grad
+from ..compiler import trace
 from ..ops.movement import cat, stack
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 __all__: list[str] = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
@@ -150,13 +159,7 @@ class RNNBase(Module):
         name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(self.mode, self.mode)
         if input.ndim not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                               f"got {input.shape[-1]}")
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype:
-            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). Convert "
-                             f"input: input.to({weight.dtype}), or convert model: model.to({input.dtype})")
+        self._check_features(input)
         if input.shape[1 if self.batch_first and input.ndim == 3 else 0] == 0:
             raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         if hx is None:
@@ -170,6 +173,15 @@ class RNNBase(Module):
                                    "tensors")
             raise RuntimeError(f"For {kind} input, hx should also be {input.ndim}-D but got {states[0].ndim}-D tensor")
 
+    def _check_features(self, input: Tensor) -> None:
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {input.shape[-1]}")
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype:
+            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). Convert "
+                             f"input: input.to({weight.dtype}), or convert model: model.to({input.dtype})")
+
     def _check_hidden(self, state: Tensor, expected: tuple[int, ...], which: str) -> None:
         if tuple(state.shape) != expected:
             raise RuntimeError(f"Expected {which} size {expected}, got {list(state.shape)}")
@@ -182,9 +194,11 @@ class RNNBase(Module):
         """The parameters of each layer and direction, in order."""
         return [[getattr(self, name) for name in names] for names in self._weight_names]
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
         if isinstance(hx, list):
             hx = tuple(hx)
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         self._check(input, hx)
         unbatched = input.ndim == 2
         if unbatched:
@@ -193,54 +207,124 @@ class RNNBase(Module):
                                           else hx.unsqueeze(1))
         elif self.batch_first:
             input = input.transpose(0, 1)
-        directions = 2 if self.bidirectional else 1
-        batch = input.shape[1]
-        out_size = self.proj_size or self.hidden_size
-        lstm = self.mode == "LSTM"
-        h_shape = (self.num_layers * directions, batch, out_size)
-        c_shape = (self.num_layers * directions, batch, self.hidden_size)
-        if hx is None:
-            h0 = creation.zeros(h_shape, dtype=input.dtype, device=input.device)
-            c0 = creation.zeros(c_shape, dtype=input.dtype, device=input.device) if lstm else None
-        elif lstm:
-            h0, c0 = hx
-            self._check_hidden(h0, h_shape, "hidden[0]")
-            self._check_hidden(c0, c_shape, "hidden[1]")
-        else:
-            h0, c0 = hx, None
-            self._check_hidden(h0, h_shape, "hidden")
-        layer_input = input
-        finals_h, finals_c = [], []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(directions):
-                index = layer * directions + direction
-                w = self._weights(index)
-                state: Any = (h0[index], c0[index]) if lstm else h0[index]
-                steps = range(layer_input.shape[0])
-                produced = []
-                for t in (reversed(steps) if direction else steps):
-                    y, state = self._step(layer_input[t], state, w)
-                    produced.append(y)
-                if direction:
-                    produced.reverse()
-                outputs.append(stack(produced, 0) if produced else
-                               creation.zeros((0, batch, out_size), dtype=input.dtype, device=input.device))
-                finals_h.append(state[0] if lstm else state)
-                if lstm:
-                    finals_c.append(state[1])
-            layer_input = outputs[0] if directions == 1 else cat(outputs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input
-        h_n = stack(finals_h, 0)
-        c_n = stack(finals_c, 0) if lstm else None
+        h0, c0 = self._initial_state(hx, input.shape[1], input)
+        output, h_n, c_n = self._layers(input, h0, c0, self._dense_direction)
         if unbatched:
             output, h_n = output.squeeze(1), h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
         elif self.batch_first:
             output = output.transpose(0, 1)
-        return output, ((h_n, c_n) if lstm else h_n)
+        return output, ((h_n, c_n) if c_n is not None else h_n)
+
+    def _initial_state(self, hx: Any, batch: int, like: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(h0, c0): ``hx`` checked against the layer's sizes, or zeros (c0 None but for LSTM)."""
+        directions = 2 if self.bidirectional else 1
+        lstm = self.mode == "LSTM"
+        h_shape = (self.num_layers * directions, batch, self.proj_size or self.hidden_size)
+        c_shape = (self.num_layers * directions, batch, self.hidden_size)
+        if hx is None:
+            h0 = creation.zeros(h_shape, dtype=like.dtype, device=like.device)
+            return h0, (creation.zeros(c_shape, dtype=like.dtype, device=like.device) if lstm else None)
+        if lstm:
+            h0, c0 = hx
+            self._check_hidden(h0, h_shape, "hidden[0]")
+            self._check_hidden(c0, c_shape, "hidden[1]")
+            return h0, c0
+        self._check_hidden(hx, h_shape, "hidden")
+        return hx, None
+
+    def _layers(self, input: Tensor, h0: Tensor, c0: Tensor | None,
+                direction: Callable[[Tensor, Any, dict[str, Tensor | None], bool], tuple[Tensor, Any]]
+                ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(output, h_n, c_n) of the layers over ``input``; ``direction(x, initial state,
+        weights, reverse)`` runs one direction of one layer and returns its output and final
+        state. Directions join on the feature dim, with dropout between layers in training."""
+        lstm = self.mode == "LSTM"
+        directions = 2 if self.bidirectional else 1
+        finals_h, finals_c = [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for d in range(directions):
+                index = layer * directions + d
+                initial = (h0[index], c0[index]) if lstm else h0[index]
+                produced, state = direction(input, initial, self._weights(index), bool(d))
+                outputs.append(produced)
+                finals_h.append(state[0] if lstm else state)
+                if lstm:
+                    finals_c.append(state[1])
+            input = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                input = F.dropout(input, self.dropout, True)
+        return input, stack(finals_h, 0), (stack(finals_c, 0) if lstm else None)
+
+    def _dense_direction(self, input: Tensor, initial: Any, w: dict[str, Tensor | None],
+                         reverse: bool) -> tuple[Tensor, Any]:
+        """One direction of one layer over ``(L, N, *)`` input: its stacked outputs and final state."""
+        state = initial
+        steps = range(input.shape[0])
+        produced = []
+        for t in (reversed(steps) if reverse else steps):
+            y, state = self._step(input[t], state, w)
+            produced.append(y)
+        if not produced:
+            size = (0, input.shape[1], self.proj_size or self.hidden_size)
+            return creation.zeros(size, dtype=input.dtype, device=input.device), state
+        if reverse:
+            produced.reverse()
+        return stack(produced, 0), state
+
+    def _forward_packed(self, input: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
+        """The layers over a packed batch: each step runs on the rows of the sequences still
+        running, and a finished sequence keeps its last state (its ``h_n``)."""
+        if trace.ACTIVE is not None:
+            trace.refuse("a recurrent layer over a PackedSequence (its batch_sizes)")
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if data.ndim != 2:
+            raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
+        self._check_features(data)
+        sizes = [int(n) for n in batch_sizes.numpy(force=True)]
+        lstm = self.mode == "LSTM"
+        if hx is not None and sorted_indices is not None:  # the caller's batch order to the packed one
+            hx = tuple(h.index_select(1, sorted_indices) for h in hx) if lstm else hx.index_select(1, sorted_indices)
+        h0, c0 = self._initial_state(hx, sizes[0], data)
+
+        def direction(x: Tensor, initial: Any, w: dict[str, Tensor | None], reverse: bool) -> tuple[Tensor, Any]:
+            return self._packed_direction(x, sizes, initial, w, reverse)
+
+        output, h_n, c_n = self._layers(data, h0, c0, direction)
+        if unsorted_indices is not None:
+            h_n = h_n.index_select(1, unsorted_indices)
+            c_n = c_n.index_select(1, unsorted_indices) if c_n is not None else None
+        return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), ((h_n, c_n) if lstm else h_n)
+
+    def _packed_direction(self, data: Tensor, sizes: list[int], initial: Any, w: dict[str, Tensor | None],
+                          reverse: bool) -> tuple[Tensor, Any]:
+        """One direction of one layer over packed ``data``: (its packed output, the final state)."""
+        lstm = self.mode == "LSTM"
+
+        def rows(state: Any, start: int, stop: int) -> Any:
+            return tuple(s[start:stop] for s in state) if lstm else state[start:stop]
+
+        def join(first: Any, rest: Any) -> Any:
+            return tuple(cat([a, b]) for a, b in zip(first, rest)) if lstm else cat([first, rest])
+
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        produced: list[Tensor] = [None] * len(sizes)  # type: ignore[list-item]
+        if not reverse:
+            state = initial
+            for t, n in enumerate(sizes):
+                y, new = self._step(data[offsets[t]:offsets[t + 1]], rows(state, 0, n), w)
+                produced[t] = y
+                state = new if n == sizes[0] else join(new, rows(state, n, sizes[0]))  # finished ones keep theirs
+            return cat(produced), state
+        # Backwards in time a sequence joins when its last step comes, from its initial state.
+        state = rows(initial, 0, sizes[-1])
+        for t in reversed(range(len(sizes))):
+            running = sizes[t + 1] if t + 1 < len(sizes) else sizes[-1]
+            if sizes[t] > running:
+                state = join(state, rows(initial, running, sizes[t]))
+            produced[t], state = self._step(data[offsets[t]:offsets[t + 1]], state, w)
+        return cat(produced), state
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
