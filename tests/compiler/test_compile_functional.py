@@ -1,7 +1,7 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
-shrinks, glu), padding, adaptive max pooling, unfold and fold, cumulative sums and products,
-the distances, the Huber and KL losses and attention without refusing any: each is a
-registry op or a composition of recorded ops. Tensors a step makes from Python numbers
+shrinks, glu), padding, interpolation, adaptive max pooling, unfold and fold, cumulative sums
+and products, the distances, the Huber and KL losses and attention without refusing any: each
+is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
 (``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
 numbers and gradients for inputs that change every call. Call 1 runs eagerly, call 2 is
 traced, calls 3+ replay.
@@ -56,6 +56,8 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                        + F.adaptive_max_pool2d((w - x)[None], 2, True)[1].mul(w[:2, :2]).sum()),
     "fold": lambda w, x: (F.fold(F.unfold((w * x)[None, None], 2, padding=1) * 0.5, (4, 6), 2, padding=1).square().sum()
                           + F.unfold((w - x)[None, None], (2, 3), stride=(2, 1)).sum()),
+    "interpolate": lambda w, x: F.interpolate((w * x)[None, None], size=(3, 7), mode="bicubic",
+                                              antialias=True).square().sum(),
     "cumprod": lambda w, x: ((w * x.round()).cumprod(1).square().sum() + (w * x).cumprod(0)[-1].sum()
                              + (x > 0).cumprod(1).mul(w).sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),

@@ -70,6 +70,9 @@ ONE_DIM_AND_TRANSPOSED = {
                                        + F.interpolate(x, size=(2, 5), mode="nearest").square().sum((2, 3))
                                        + F.interpolate(x, scale_factor=0.7, mode="nearest-exact").sum((2, 3))) * b,
                       [(1, 2, 3, 4), (1,), (2,)]),
+    "interpolate_bicubic_antialias": (lambda x, w, b: (
+        F.interpolate(x, size=(4, 3), mode="bicubic").square().sum((2, 3))
+        + F.interpolate(x, size=(2, 2), mode="bilinear", antialias=True).sum((2, 3))) * b, [(1, 2, 3, 5), (1,), (2,)]),
     "interpolate1d3d": (lambda x, w, b: F.interpolate(x, size=(2, 3, 3), mode="trilinear", align_corners=True).sum()
                         + F.interpolate(x[0, 0], scale_factor=2.5, mode="linear").square().sum() * b,
                         [(1, 2, 2, 2, 3), (1,), (1,)]),

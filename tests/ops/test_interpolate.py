@@ -1,5 +1,5 @@
 """F.interpolate and the Upsample modules: values, gradients and grad_fn names against PyTorch
-(float32 and float64) for every supported mode, gradients by finite differences (first and
+(float32 and float64) for every supported mode (antialiasing included), gradients by finite differences (first and
 second order), known values, and PyTorch's errors."""
 from __future__ import annotations
 
@@ -33,8 +33,16 @@ CASES: list[tuple[tuple[int, ...], str, dict]] = [
     ((1, 1, 3, 4, 2), "nearest", dict(scale_factor=(2, 0.5, 1.5))),
     ((1, 1, 3, 4, 2), "trilinear", dict(size=(4, 3, 5))),
     ((1, 1, 3, 4, 2), "trilinear", dict(scale_factor=2, align_corners=True)),
+    ((1, 2, 7, 9), "bicubic", dict(size=(11, 5))),
+    ((1, 2, 7, 9), "bicubic", dict(scale_factor=(0.4, 1.7), align_corners=True)),
+    ((2, 1, 9, 8), "bilinear", dict(size=(4, 3), antialias=True)),
+    ((2, 1, 9, 8), "bicubic", dict(scale_factor=0.35, antialias=True)),
+    ((1, 2, 9, 8), "bicubic", dict(size=(12, 5), antialias=True, align_corners=True)),
+    ((1, 1, 10, 7), "lanczos", dict(size=(4, 9), antialias=True)),
+    ((1, 1, 5, 6), "bilinear", dict(size=(5, 3), antialias=True)),  # the unchanged dim is copied
 ]
-IDS = [f"{mode}-{len(shape) - 2}d-{k}" for k, (shape, mode, _) in enumerate(CASES)]
+IDS = [f"{mode}{'-aa' if kw.get('antialias') else ''}-{len(shape) - 2}d-{k}"
+       for k, (shape, mode, kw) in enumerate(CASES)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -49,7 +57,7 @@ def test_values_gradients_and_names_match_torch(shape: tuple, mode: str, kw: dic
     assert ours.dtype.numpy == np.dtype(dtype)
 
 
-@pytest.mark.parametrize("index", [0, 4, 9, 12, 15])
+@pytest.mark.parametrize("index", [0, 4, 9, 12, 15, 17, 18, 20, 22])
 def test_gradients_match_finite_differences(index: int) -> None:
     shape, mode, kw = CASES[index]
     fn = lambda x: F.interpolate(x, mode=mode, **kw)  # noqa: E731
@@ -147,5 +155,11 @@ def test_errors() -> None:
     _error(lambda: F.interpolate(x, size=0), RuntimeError,
            "Input and output sizes should be greater than 0, but got input (H: 5, W: 4) output (H: 0, W: 0)")
     _error(lambda: F.interpolate(x, size=(3, 2.5)), TypeError, "expected size to be one of int")
-    _error(lambda: F.interpolate(x, size=3, mode="bicubic"), NotImplementedError, "mode='bicubic'")
+    _error(lambda: F.interpolate(tapegrad.randn(1, 2, 3), size=3, mode="bicubic"), NotImplementedError,
+           "Input Error: Only 3D, 4D and 5D input Tensors supported (got 3D)", "(got bicubic)")
+    _error(lambda: F.interpolate(x.long(), size=3, mode="bicubic"), NotImplementedError,
+           "\"compute_indices_weights_cubic\" not implemented for 'Long'")
+    _error(lambda: F.interpolate(x, size=3, mode="lanczos"), ValueError, "Lanczos mode requires antialias=True")
+    _error(lambda: F.interpolate(x, size=3, mode="lanczos", antialias=True, align_corners=True), ValueError,
+           "Lanczos mode does not support align_corners=True")
     _error(lambda: F.interpolate(x.long(), size=3), NotImplementedError, "not implemented for 'Long'")

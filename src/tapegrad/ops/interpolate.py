@@ -12,11 +12,18 @@ float32, nearest-exact ``floor((dst + 0.5) * scale)``, linear ``scale * (dst + 0
 clamped at 0 (``align_corners=False``) or ``dst * (in - 1) / (out - 1)``, computed in the
 input's float type; ``scale`` is ``1 / scale_factor`` when a scale factor is given (and not
 recomputed), else ``in / out``. ``area`` is adaptive average pooling, as in PyTorch.
+
+Bicubic (4-D inputs) mixes four neighbours along each dim with Keys' cubic convolution weights
+(``A = -0.75``, neighbours clamped at the borders), the last dim first, as PyTorch's kernel
+nests its sums. With ``antialias=True`` (bilinear, bicubic with ``A = -0.5``, or lanczos with 3
+lobes; 4-D inputs) each output position mixes every input position its filter covers, the
+filter widened by the downscaling factor and its weights normalised to sum to 1 (PyTorch's and
+Pillow's resampling); a dim whose size does not change is left as it is.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,10 +38,13 @@ from .registry import OpDef
 __all__: list[str] = ["interpolate"]
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_NEAREST = ("nearest", "nearest-exact")
 _MODES = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
 _GRAD_NAMES = {"nearest": "UpsampleNearest{}DBackward0", "nearest-exact": "UpsampleNearestExact{}DBackward0",
                "linear": "UpsampleLinear1DBackward0", "bilinear": "UpsampleBilinear2DBackward0",
-               "trilinear": "UpsampleTrilinear3DBackward0"}
+               "trilinear": "UpsampleTrilinear3DBackward0", "bicubic": "UpsampleBicubic2DBackward0",
+               "bilinear-aa": "UpsampleBilinear2DAaBackward0", "bicubic-aa": "UpsampleBicubic2DAaBackward0",
+               "lanczos-aa": "UpsampleLanczos2DAaBackward0"}
 _NAMED: dict[tuple[str, int, bool], OpDef] = {}
 
 
@@ -43,7 +53,7 @@ def _last_op(mode: str, dims: int, take: bool) -> OpDef:
     modes, and a linear resize to the same size, which copies) or the neighbours' sum."""
     op = _NAMED.get((mode, dims, take))
     if op is None:
-        name = f"upsample_{mode.replace('-', '_')}_{dims}d" + ("_take" if take and mode in _LINEAR else "")
+        name = f"upsample_{mode.replace('-', '_')}_{dims}d" + ("_take" if take and mode not in _NEAREST else "")
         grad_name = _GRAD_NAMES[mode].format(dims)
         op = OpDef(name, grad_name, INDEX_SELECT.rule) if take else ADD.renamed(name, grad_name)
         _NAMED[mode, dims, take] = op
@@ -88,6 +98,108 @@ def _source_linear(in_size: int, out_size: int, scale: float | None, align_corne
     return lower, upper, weight
 
 
+def _scale(in_size: int, out_size: int, scale: float | None, align_corners: bool, dtype: np.dtype) -> Any:
+    """PyTorch's ``area_pixel_compute_scale`` in ``dtype``."""
+    if align_corners:
+        return dtype.type(in_size - 1) / dtype.type(out_size - 1) if out_size > 1 else dtype.type(0)
+    if scale is not None and scale > 0:
+        return dtype.type(1.0 / scale)
+    return dtype.type(in_size) / dtype.type(out_size)
+
+
+def _near(x: np.ndarray, a: Any) -> np.ndarray:
+    """PyTorch's ``cubic_convolution1``: Keys' kernel for ``|x| <= 1``."""
+    return ((a + 2) * x - (a + 3)) * x * x + x.dtype.type(1)
+
+
+def _far(x: np.ndarray, a: Any) -> np.ndarray:
+    """PyTorch's ``cubic_convolution2``: Keys' kernel for ``1 <= |x| <= 2``."""
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _cubic_weights(t: np.ndarray, a: float) -> list[np.ndarray]:
+    """The weights of the four neighbours of a point ``t`` (in [0, 1]) past the second."""
+    a, one = t.dtype.type(a), t.dtype.type(1)
+    return [_far(t + one, a), _near(t, a), _near(one - t, a), _far(one - t + one, a)]
+
+
+def _source_cubic(in_size: int, out_size: int, scale: float | None, align_corners: bool,
+                  dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's bicubic source positions and weights, in ``dtype``: (4, out) neighbours (clamped
+    to the dim) and their weights."""
+    ratio = _scale(in_size, out_size, scale, align_corners, dtype)
+    destination = np.arange(out_size, dtype=dtype)
+    real = ratio * destination if align_corners else ratio * (destination + dtype.type(0.5)) - dtype.type(0.5)
+    # guard_index_and_lambda: floorf (a float32 floor, whatever the type), then the fraction.
+    index = np.minimum(np.floor(real.astype(np.float32)).astype(np.int64), in_size - 1)
+    fraction = np.clip(real - index.astype(dtype), dtype.type(0), dtype.type(1))
+    positions = np.clip(index[None, :] + np.arange(-1, 3)[:, None], 0, in_size - 1)
+    return positions, np.stack(_cubic_weights(fraction, -0.75))
+
+
+def _triangle(x: np.ndarray) -> np.ndarray:
+    x = np.abs(x)
+    return np.where(x < 1, x.dtype.type(1) - x, x.dtype.type(0))
+
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    x, a = np.abs(x), x.dtype.type(-0.5)
+    return np.where(x < 1, _near(x, a), np.where(x < 2, _far(x, a), x.dtype.type(0)))
+
+
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    def sinc(v: np.ndarray) -> np.ndarray:
+        scaled = v * v.dtype.type(math.pi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(v == 0, v.dtype.type(1), np.sin(scaled) / scaled)
+
+    return np.where((x >= -3) & (x < 3), sinc(x) * sinc(x / x.dtype.type(3)), x.dtype.type(0))
+
+
+# Antialiasing filters: (half-width of the support at scale 1, the filter of a float array).
+_AA_FILTERS: dict[str, tuple[float, Callable[[np.ndarray], np.ndarray]]] = {
+    "bilinear": (1.0, _triangle), "bicubic": (2.0, _keys), "lanczos": (3.0, _lanczos)}
+
+
+def _source_antialias(in_size: int, out_size: int, scale: float | None, align_corners: bool, dtype: np.dtype,
+                      mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's antialiasing windows, in ``dtype`` (``_compute_indices_min_size_weights_aa``):
+    (K, out) input positions and weights, zero past each window's end."""
+    half, window = _AA_FILTERS[mode]
+    ratio = _scale(in_size, out_size, scale, align_corners, dtype)
+    wide = float(ratio) >= 1.0
+    support = dtype.type(half * float(ratio) if wide else half)
+    inverse = dtype.type(1.0 / float(ratio) if wide else 1.0)
+    width = math.ceil(float(support)) * 2 + 1
+    center = (float(ratio) * (np.arange(out_size) + 0.5)).astype(dtype)
+    first = np.maximum((center.astype(np.float64) - float(support) + 0.5).astype(np.int64), 0)
+    count = np.clip(np.minimum((center.astype(np.float64) + float(support) + 0.5).astype(np.int64), in_size) - first,
+                    0, width)
+    offsets = np.arange(width)[:, None]
+    distance = (offsets + first[None, :]).astype(dtype) - center[None, :]
+    weights = window(((distance.astype(np.float64) + 0.5) * float(inverse)).astype(dtype))
+    weights = np.where(offsets < count[None, :], weights, dtype.type(0))
+    total = weights.sum(0, dtype=dtype)
+    weights = np.where(total != 0, weights / np.where(total != 0, total, dtype.type(1)), weights)
+    positions = np.where(offsets < count[None, :], offsets + first[None, :], first[None, :])
+    return np.minimum(positions, in_size - 1), weights.astype(dtype)
+
+
+def _mix(x: Tensor, axis: int, positions: np.ndarray, weights: np.ndarray, last: OpDef | None) -> Tensor:
+    """``sum_k weights[k] * x[positions[k]]`` along ``axis``, for (K, out) ``positions`` and
+    ``weights``: one gather of all the terms, a product and a sum over k; the last term is added
+    on its own by ``last`` when given (which names the result's ``grad_fn``)."""
+    head = len(positions) - 1 if last is not None else len(positions)
+    shape = tuple(x.shape)
+    terms = _along(x, axis, positions[:head].reshape(-1))
+    terms = terms.reshape(shape[:axis] + (head, positions.shape[1]) + shape[axis + 1:])
+    weighted = terms * _weights(x, axis, weights[:head].reshape(head, -1))
+    total = weighted.sum(axis) if head > 1 else weighted.squeeze(axis)
+    if last is None:
+        return total
+    return last(total, _along(x, axis, positions[-1]) * _weights(x, axis, weights[-1]))
+
+
 def _constant(x: Tensor, values: np.ndarray) -> Tensor:
     """``values`` on ``x``'s device; a recorded constant while a step is compiled."""
     return creation._constant_like(values, x)
@@ -99,9 +211,8 @@ def _along(x: Tensor, axis: int, positions: np.ndarray, op: OpDef = INDEX_SELECT
 
 
 def _weights(x: Tensor, axis: int, values: np.ndarray) -> Tensor:
-    """Per-position weights shaped to broadcast along ``axis`` of ``x``."""
-    shape = (len(values),) + (1,) * (x.ndim - axis - 1)
-    return _constant(x, values.reshape(shape))
+    """Per-position weights (1-D, or (K, out) for K terms) shaped to broadcast along ``axis`` of ``x``."""
+    return _constant(x, values.reshape(values.shape + (1,) * (x.ndim - axis - 1)))
 
 
 def _per_dim(value: Any, dims: int, spatial: list[int], name: str, what: str, example: str) -> list[Any]:
@@ -152,7 +263,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
                 antialias: bool = False) -> Tensor:
     """Resize the spatial dims of an ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``
     input to ``size``, or by ``scale_factor``: ``mode`` is ``'nearest'``, ``'nearest-exact'``,
-    ``'linear'`` / ``'bilinear'`` / ``'trilinear'`` (by the input's rank) or ``'area'``.
+    ``'linear'`` / ``'bilinear'`` / ``'trilinear'`` (by the input's rank), ``'bicubic'`` (4-D)
+    or ``'area'``; ``antialias=True`` filters 4-D ``'bilinear'``, ``'bicubic'`` and ``'lanczos'``
+    resizes.
 
     >>> F.interpolate(tapegrad.tensor([[[1., 2.]]]), scale_factor=2)
     tensor([[[1., 1., 2., 2.]]])
@@ -170,15 +283,17 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
         raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
                          "tensor as input")
-    if dims not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", *_LINEAR, "bicubic", "lanczos"):
+    if mode == "lanczos" and dims == 2:
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
+    if mode in _LINEAR and dims in (1, 2, 3) and _LINEAR[mode] != dims:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
+    if (dims not in (1, 2, 3) or mode not in ("nearest", "nearest-exact", "area", *_LINEAR, "bicubic", "lanczos")
+            or (mode in ("bicubic", "lanczos") and dims != 2)):
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
                                   f"the modes: {_MODES} (got {mode})")
-    if mode in _LINEAR and _LINEAR[mode] != dims:
-        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
-    if mode in ("bicubic", "lanczos") or antialias:
-        raise NotImplementedError(f"interpolate: mode={mode!r}{' with antialias=True' if antialias else ''} is not "
-                                  "supported by tapegrad (nearest, nearest-exact, linear, bilinear, trilinear and "
-                                  "area are)")
     if mode == "area":
         if dims == 3:
             raise NotImplementedError("interpolate: mode='area' of a 5-D input (adaptive_avg_pool3d) is not "
@@ -187,22 +302,31 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     _check_sizes(input, sizes)
     dtype = input._data.dtype
     if dtype.kind != "f":
-        raise NotImplementedError(f"\"upsample_{mode.replace('-', '_')}{dims}d\" not implemented for "
-                                  f"'{input.dtype.scalar_name}'")
+        kernel = ("compute_indices_weights_cubic" if mode == "bicubic" and not antialias
+                  else f"upsample_{mode.replace('-', '_')}{dims}d")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{input.dtype.scalar_name}'")
+    kind = mode + "-aa" if antialias else mode
+    # Bicubic and antialiased resizes mix the last dim first, as PyTorch's kernels nest their sums.
+    order = range(dims - 1, -1, -1) if mode == "bicubic" or antialias else range(dims)
     out = input
-    for d in range(dims):
-        axis, last = d + 2, d == dims - 1
+    for step, d in enumerate(order):
+        axis, last = d + 2, step == dims - 1
         in_size = input.shape[axis]
-        if mode in _LINEAR and in_size == sizes[d]:
-            # PyTorch's linear kernels copy a dim whose size does not change, whatever the scale.
+        if mode not in _NEAREST and in_size == sizes[d] and (mode in _LINEAR or antialias):
+            # PyTorch's linear and antialiasing kernels copy a dim whose size does not change.
             if last:
-                out = _along(out, axis, np.arange(in_size), _last_op(mode, dims, True))
-        elif mode in _LINEAR:
-            lower, upper, weight = _source_linear(in_size, sizes[d], scales[d], align_corners, dtype)
-            mixed = (_along(out, axis, lower) * _weights(out, axis, 1 - weight),
-                     _along(out, axis, upper) * _weights(out, axis, weight))
-            out = _last_op(mode, dims, False)(*mixed) if last else mixed[0] + mixed[1]
-        else:
+                out = _along(out, axis, np.arange(in_size), _last_op(kind, dims, True))
+            continue
+        if mode in _NEAREST:
             positions = _source_nearest(in_size, sizes[d], scales[d], mode == "nearest-exact", dims == 2)
-            out = _along(out, axis, positions, _last_op(mode, dims, True) if last else INDEX_SELECT)
+            out = _along(out, axis, positions, _last_op(kind, dims, True) if last else INDEX_SELECT)
+            continue
+        if antialias:
+            positions, weights = _source_antialias(in_size, sizes[d], scales[d], align_corners, dtype, mode)
+        elif mode == "bicubic":
+            positions, weights = _source_cubic(in_size, sizes[d], scales[d], align_corners, dtype)
+        else:
+            lower, upper, weight = _source_linear(in_size, sizes[d], scales[d], align_corners, dtype)
+            positions, weights = np.stack([lower, upper]), np.stack([1 - weight, weight])
+        out = _mix(out, axis, positions, weights, _last_op(kind, dims, False) if last else None)
     return out
