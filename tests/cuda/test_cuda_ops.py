@@ -100,6 +100,7 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("pad_reflect_1d", lambda x: F.pad(x, (2, 1), mode="reflect"), [(2, 4)]),
     ("pad_replicate_2d", lambda x: F.pad(x, (1, 2, 0, 1), mode="replicate"), [(1, 2, 3)]),
     ("pad_circular", lambda x: F.pad(x, (-1, 2), mode="circular"), [(2, 2, 3)]),
+    ("pad_reflect_3d", lambda x: F.pad(x, (1, 1, 0, 1, 1, 0), mode="reflect"), [(1, 2, 2, 3, 3)]),
     ("normalize", lambda x: F.normalize(x, p=3.0, dim=-1), [(3, 4)]),
     ("cosine_similarity", lambda x, y: F.cosine_similarity(x, y), [(3, 4), (1, 4)]),
     ("pairwise_distance", lambda x, y: F.pairwise_distance(x, y, p=1.0), [(3, 4), (3, 4)]),

@@ -125,9 +125,21 @@ def test_cropping_away_what_a_mode_copies_from_is_refused(mode):
     assert F.pad(x, (-3, 0), mode=mode).shape == (2, 0)  # nothing to copy, nothing copied
 
 
-def test_three_dim_padding_by_mode_is_refused_by_name():
-    with pytest.raises(NotImplementedError, match="padding three .* is not supported yet"):
-        F.pad(tapegrad.ones(1, 2, 3, 4, 5), (1,) * 6, mode="reflect")
+THREE_DIMS = [("reflect", (1, 2, 0, 1, 2, 1)), ("replicate", (-1, 1, 0, -1, 1, 2)), ("circular", (1, 2, 3, 1, -1, 2))]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("batched", [True, False], ids=["5d", "4d"])
+@pytest.mark.parametrize("mode, pad", THREE_DIMS, ids=[m for m, _ in THREE_DIMS])
+def test_three_dim_padding_by_mode_matches_torch(mode, pad, batched):
+    shape = (2, 2, 3, 4, 5) if batched else (2, 3, 4, 5)
+    _compare(lambda L, x: L.pad(x, pad, mode=mode), [_data(shape)], check_grad_fn=mode != "circular")
+
+
+def test_three_dim_padding_gradcheck():
+    x = tapegrad.tensor(_data((1, 2, 3, 3, 4)), requires_grad=True)
+    for mode in ("reflect", "replicate", "circular"):
+        assert gradcheck(lambda x: F.pad(x, (1, 2, 2, 0, 1, 1), mode=mode), (x,))
 
 
 PAD_MODULES = [("ZeroPad1d", ((1, 2),), (2, 3)), ("ZeroPad2d", (1,), (1, 2, 3)), ("ZeroPad3d", (1,), (1, 2, 2, 2)),
@@ -135,7 +147,8 @@ PAD_MODULES = [("ZeroPad1d", ((1, 2),), (2, 3)), ("ZeroPad2d", (1,), (1, 2, 3)),
                ("ConstantPad3d", (1, 0.5), (1, 1, 2, 2)), ("ReflectionPad1d", (2,), (2, 3)),
                ("ReflectionPad2d", ((1, 1, 2, 0),), (1, 3, 3)), ("ReplicationPad1d", ((0, 3),), (1, 2, 3)),
                ("ReplicationPad2d", (1,), (2, 1, 2, 3)), ("CircularPad1d", (1,), (2, 3)),
-               ("CircularPad2d", ((1, 0, 0, 2),), (1, 2, 3))]
+               ("CircularPad2d", ((1, 0, 0, 2),), (1, 2, 3)), ("ReflectionPad3d", (1,), (1, 2, 3, 2)),
+               ("ReplicationPad3d", ((1, 0, 2, 1, 0, 2),), (2, 1, 2, 3)), ("CircularPad3d", (1,), (1, 1, 2, 2, 3))]
 
 
 @pytest.mark.torch

@@ -1,6 +1,6 @@
 """Padding modules: ``ZeroPad``, ``ConstantPad``, ``ReflectionPad``, ``ReplicationPad`` and
-``CircularPad`` for one, two (and, constant, three) trailing dims, each ``F.pad`` with a fixed
-mode. A padding given as one int pads every side by it."""
+``CircularPad`` for one, two and three trailing dims, each ``F.pad`` with a fixed mode. A
+padding given as one int pads every side by it."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,9 +9,9 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__: list[str] = ["CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
-                      "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d",
-                      "ZeroPad2d", "ZeroPad3d"]
+__all__: list[str] = ["CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
+                      "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+                      "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d"]
 
 
 class _PadNd(Module):
@@ -115,6 +115,12 @@ class ReflectionPad2d(_PadNd):
     mode, dims = "reflect", 2
 
 
+class ReflectionPad3d(_PadNd):
+    """Pad the last three dims with their reflection."""
+
+    mode, dims = "reflect", 3
+
+
 class ReplicationPad1d(_PadNd):
     """Pad the last dim by repeating its edge values."""
 
@@ -127,6 +133,12 @@ class ReplicationPad2d(_PadNd):
     mode, dims = "replicate", 2
 
 
+class ReplicationPad3d(_PadNd):
+    """Pad the last three dims by repeating their edge values."""
+
+    mode, dims = "replicate", 3
+
+
 class CircularPad1d(_PadNd):
     """Pad the last dim by wrapping around."""
 
@@ -137,3 +149,9 @@ class CircularPad2d(_PadNd):
     """Pad the last two dims by wrapping around."""
 
     mode, dims = "circular", 2
+
+
+class CircularPad3d(_PadNd):
+    """Pad the last three dims by wrapping around."""
+
+    mode, dims = "circular", 3

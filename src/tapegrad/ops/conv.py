@@ -684,37 +684,42 @@ def _index_unpad(grad: Tensor, rows: np.ndarray, cols: np.ndarray, ops: tuple[Op
 _PAD_OPS = {
     (mode, dims): (OpDef(f"{mode}_pad{dims}d", f"{name}Backward0", _index_pad_vjp),
                    OpDef(f"{mode}_pad{dims}d_backward", f"{name}BackwardBackward0", _index_unpad_vjp))
-    for dims in (1, 2)
+    for dims in (1, 2, 3)
     for mode, name in (("reflect", f"ReflectionPad{dims}D"), ("replicate", f"ReplicationPad{dims}D"),
                        ("circular", "PadCircular"))}
 
 
 def pad_by_mode(input: Tensor, pad: Sequence[int], mode: str) -> Tensor:
-    """Pad the last dim by ``(left, right)``, or the last two by ``(left, right, top,
-    bottom)``, copying input elements (``'reflect'``, ``'replicate'`` or ``'circular'``), with
-    PyTorch's size checks. Negative counts crop.
+    """Pad the last dim by ``(left, right)``, the last two by ``(left, right, top, bottom)``, or
+    the last three by ``(left, right, top, bottom, front, back)``, copying input elements
+    (``'reflect'``, ``'replicate'`` or ``'circular'``), with PyTorch's size checks. Negative
+    counts crop. A third dim is padded first, by an index map, then the last two.
 
     >>> pad_by_mode(tapegrad.tensor([[[1., 2., 3.]]]), (1, 1, 0, 0), "reflect")
     tensor([[[2., 1., 2., 3., 2.]]])
     """
     dims = len(pad) // 2
-    left, right, top, bottom = (int(p) for p in tuple(pad) + (0, 0) * (2 - dims))
-    height, width = input.shape[-2], input.shape[-1]
+    pairs = [(int(pad[2 * k]), int(pad[2 * k + 1])) for k in range(dims)] + [(0, 0)] * (2 - dims)
+    sides = [(before, after, input.ndim - 1 - k, input.shape[-1 - k]) for k, (before, after) in enumerate(pairs)]
     if mode == "reflect":
-        for argument, (before, after), dim, size in ((4, (left, right), input.ndim - 1, width),
-                                                     (6, (top, bottom), input.ndim - 2, height)):
+        for k, (before, after, dim, size) in enumerate(sides):
             if before >= size or after >= size:
-                raise RuntimeError(f"Argument #{argument}: Padding size should be less than the corresponding input "
+                raise RuntimeError(f"Argument #{4 + 2 * k}: Padding size should be less than the corresponding input "
                                    f"dimension, but got: padding ({before}, {after}) at dimension {dim} of input "
                                    f"{list(input.shape)}")
-    elif mode == "circular" and (max(left, right) > width or max(top, bottom) > height):
+    elif mode == "circular" and any(max(before, after) > size for before, after, _, size in sides):
         raise RuntimeError("Padding value causes wrapping around more than once.")
-    for (before, after), dim, size in (((left, right), input.ndim - 1, width), ((top, bottom), input.ndim - 2, height)):
+    for before, after, dim, size in sides:
         kept = size - max(-before, 0) - max(-after, 0)
         if kept < 0 or (kept == 0 and max(before, 0) + max(after, 0) > 0):
             raise RuntimeError(f"{mode} padding ({before}, {after}) of dimension {dim} of input {list(input.shape)} "
                                "crops away every element it would copy from")
-    rows = _pad_index(height, top, bottom, mode)
-    cols = _pad_index(width, left, right, mode)
+    if dims == 3:
+        from ..creation import _constant_like
+
+        depth = _pad_index(input.shape[-3], *pairs[2], mode)
+        input = input.index_select(-3, _constant_like(depth, input))
+    rows = _pad_index(input.shape[-2], *pairs[1], mode)
+    cols = _pad_index(input.shape[-1], *pairs[0], mode)
     return _index_pad(input, rows, cols, _PAD_OPS[mode, dims])
 

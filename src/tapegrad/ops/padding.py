@@ -103,7 +103,4 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     dims = len(pads) // 2
     if not 1 <= dims <= 3 or input.dim() not in (dims + 1, dims + 2):
         raise _unsupported_combination(len(pads), input.dim())
-    if dims == 3:
-        raise NotImplementedError(f"F.pad with mode {mode!r} pads the last one or two dims; padding three "
-                                  f"(pad of length 6) is not supported yet (input {list(input.shape)})")
     return pad_by_mode(input, pads, mode)
