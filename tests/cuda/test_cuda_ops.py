@@ -133,6 +133,11 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("adaptive_max_pool1d_indices", lambda x: F.adaptive_max_pool1d(x, 3, return_indices=True)[1], [(2, 5)]),
     ("unfold", lambda x: F.unfold(x, 2, padding=1, stride=(2, 1)), [(1, 2, 4, 3)]),
     ("fold", lambda x: F.fold(x, (3, 4), 2), [(1, 8, 6)]),
+    ("embedding_bag_max", lambda w: F.embedding_bag(tapegrad.tensor([1, 2, 4, 2, 0], device=w.device), w,
+                                                    tapegrad.tensor([0, 2, 2], device=w.device), mode="max",
+                                                    padding_idx=4), [(6, 3)]),
+    ("embedding_bag_weighted", lambda w, p: F.embedding_bag(tapegrad.tensor([[1, 5], [0, 1]], device=w.device), w,
+                                                            mode="sum", per_sample_weights=p), [(6, 3), (2, 2)]),
 ]
 
 

@@ -1,5 +1,5 @@
-"""Dropout, Embedding, LayerNorm and BatchNorm layers, with PyTorch's arguments, parameter
-and buffer names, initialisation (and random draws) and reprs."""
+"""Dropout, Embedding, EmbeddingBag, LayerNorm and BatchNorm layers, with PyTorch's arguments,
+parameter and buffer names, initialisation (and random draws) and reprs."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +12,8 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "GroupNorm", "LayerNorm"]
+__all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "EmbeddingBag", "GroupNorm",
+                      "LayerNorm"]
 
 
 class Dropout(Module):
@@ -38,27 +39,21 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class Embedding(Module):
-    """A table of ``num_embeddings`` vectors of size ``embedding_dim`` looked up by index.
+class _Table(Module):
+    """What ``Embedding`` and ``EmbeddingBag`` share: the ``(num_embeddings, embedding_dim)``
+    weight drawn from N(0, 1) (or given), the ``padding_idx`` row zeroed."""
 
-    The weight is drawn from N(0, 1) (the same numbers as PyTorch after the same seed), with
-    the ``padding_idx`` row zeroed; that row receives no gradient.
+    _padding_message = "Padding_idx must be within num_embeddings"  # PyTorch's wording, which differs per class
 
-    >>> table = nn.Embedding(10, 3, padding_idx=0)
-    >>> table(tapegrad.tensor([[0, 2], [4, 0]])).shape
-    tapegrad.Size([2, 2, 3])
-    """
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
-                 dtype: Any = None) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None, max_norm: float | None,
+                 norm_type: float, scale_grad_by_freq: bool, sparse: bool, _weight: Tensor | None, _freeze: bool,
+                 device: Any, dtype: Any) -> None:
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:
             if padding_idx >= num_embeddings or padding_idx < -num_embeddings:
-                raise AssertionError("Padding_idx must be within num_embeddings")
+                raise AssertionError(self._padding_message)
             if padding_idx < 0:
                 padding_idx += num_embeddings
         self.padding_idx = padding_idx
@@ -84,6 +79,25 @@ class Embedding(Module):
         if self.padding_idx is not None:
             with no_grad():
                 self.weight[self.padding_idx].fill_(0)
+
+
+class Embedding(_Table):
+    """A table of ``num_embeddings`` vectors of size ``embedding_dim`` looked up by index.
+
+    The weight is drawn from N(0, 1) (the same numbers as PyTorch after the same seed), with
+    the ``padding_idx`` row zeroed; that row receives no gradient.
+
+    >>> table = nn.Embedding(10, 3, padding_idx=0)
+    >>> table(tapegrad.tensor([[0, 2], [4, 0]])).shape
+    tapegrad.Size([2, 2, 3])
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                         _weight, _freeze, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -119,6 +133,61 @@ class Embedding(Module):
         return cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, _freeze=freeze,
                    padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+class EmbeddingBag(_Table):
+    """Sums, means or maxima (``mode``) of the embeddings of bags of indices, without
+    materialising each index's vector in a 3-D tensor: ``F.embedding_bag`` over a table drawn as
+    ``Embedding``'s. A 2-D input's rows are its bags; a 1-D input is cut at ``offsets``.
+
+    >>> bags = nn.EmbeddingBag(10, 3, mode="sum")
+    >>> bags(tapegrad.tensor([1, 2, 4, 5, 4]), tapegrad.tensor([0, 2])).shape
+    tapegrad.Size([2, 3])
+    """
+
+    _padding_message = "padding_idx must be within num_embeddings"
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                 _weight: Tensor | None = None, include_last_offset: bool = False, padding_idx: int | None = None,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                         _weight, False, device, dtype)
+        self.mode = mode
+        self.include_last_offset = include_last_offset
+
+    def forward(self, input: Tensor, offsets: Tensor | None = None,
+                per_sample_weights: Tensor | None = None) -> Tensor:
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                               self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            text += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        text += f", mode={self.mode!r}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        return text
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+                        sparse: bool = False, include_last_offset: bool = False,
+                        padding_idx: int | None = None) -> EmbeddingBag:
+        """An EmbeddingBag whose weight is ``embeddings`` (shared, not copied); frozen by default."""
+        if embeddings.dim() != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        bag = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, max_norm=max_norm,
+                  norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse,
+                  include_last_offset=include_last_offset, padding_idx=padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag
 
 
 class GroupNorm(Module):
