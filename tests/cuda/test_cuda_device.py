@@ -492,3 +492,15 @@ def test_internal_constants_are_uploaded_once_and_shared(monkeypatch: pytest.Mon
     after = len(_arrays._constants)
     np.testing.assert_array_equal(x.flip(1).cpu().numpy(), np.arange(6.0).reshape(2, 3)[:, ::-1])
     assert after == before + 1 == len(_arrays._constants)  # the flip's index map, uploaded once
+
+
+@pytest.mark.parametrize("shape", [(3,), (1,)], ids=["three", "one"])
+def test_host_arrays_with_a_new_axis_upload(shape: tuple[int, ...]) -> None:
+    # a[:, None] has stride 0 on its size-1 dim; it still uploads, as a tensor and as a constant.
+    from tapegrad.cuda import _arrays
+
+    host = np.arange(float(shape[0]))[:, None]
+    assert 0 in host.strides
+    for upload in (_arrays.to_device, _arrays.constant):
+        np.testing.assert_array_equal(upload(host).copy_to_host(), host)
+    assert_close(tapegrad.tensor(host, device="cuda"), host)

@@ -504,6 +504,10 @@ def empty(shape: Sequence[int], dtype: Any) -> CudaArray:
 def to_device(host: np.ndarray) -> CudaArray:
     """A C-contiguous device copy of a host array."""
     host = np.asarray(host, order="C")  # (np.ascontiguousarray makes 0-d arrays 1-d)
+    if 0 in host.strides and host.size:
+        # A size-1 dim with stride 0 (``a[:, None]``) is C-contiguous to NumPy, but numba's copy
+        # drops it from the source's shape and then refuses the copy: give it real strides.
+        host = host.copy()
     out = _allocate(host.shape, host.dtype)
     if host.size:
         out.copy_to_device(host)
