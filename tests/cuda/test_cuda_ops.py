@@ -133,6 +133,8 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("adaptive_max_pool1d_indices", lambda x: F.adaptive_max_pool1d(x, 3, return_indices=True)[1], [(2, 5)]),
     ("unfold", lambda x: F.unfold(x, 2, padding=1, stride=(2, 1)), [(1, 2, 4, 3)]),
     ("fold", lambda x: F.fold(x, (3, 4), 2), [(1, 8, 6)]),
+    ("ctc_loss", lambda x: F.ctc_loss(x.log_softmax(2), tapegrad.tensor([[1, 2], [3, 3]], device=x.device), (4, 3),
+                                      (2, 2)), [(4, 2, 5)]),
     ("embedding_bag_max", lambda w: F.embedding_bag(tapegrad.tensor([1, 2, 4, 2, 0], device=w.device), w,
                                                     tapegrad.tensor([0, 2, 2], device=w.device), mode="max",
                                                     padding_idx=4), [(6, 3)]),

@@ -30,6 +30,7 @@ from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm,
 from ..ops.padding import pad  # noqa: F401
 from .composed_losses import *  # noqa: F401,F403  (margin, embedding, soft margin, Poisson and Gaussian NLL)
 from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: F401
+from .ctc import ctc_loss  # noqa: F401
 from ..ops import composite as _composite
 from ..ops import inplace as _inplace_ops
 from ..ops.composite import _without_grad
