@@ -131,6 +131,7 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("multihead_attention", lambda x: _multihead(x)(x, x, x)[0], [(3, 2, 4)]),
     ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 5, 4)]),
     ("adaptive_max_pool1d_indices", lambda x: F.adaptive_max_pool1d(x, 3, return_indices=True)[1], [(2, 5)]),
+    ("adaptive_avg_pool3d", lambda x: F.adaptive_avg_pool3d(x, (2, 1, 3)), [(1, 2, 3, 2, 4)]),
     ("unfold", lambda x: F.unfold(x, 2, padding=1, stride=(2, 1)), [(1, 2, 4, 3)]),
     ("fold", lambda x: F.fold(x, (3, 4), 2), [(1, 8, 6)]),
     ("ctc_loss", lambda x: F.ctc_loss(x.log_softmax(2), tapegrad.tensor([[1, 2], [3, 3]], device=x.device), (4, 3),

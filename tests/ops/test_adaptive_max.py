@@ -1,6 +1,7 @@
 """adaptive_max_pool1d/2d and their modules: gradients by finite differences (float64), values,
 indices and gradients against PyTorch (ties, NaN, overlapping windows, more cells than
-positions, empty batches), module reprs and PyTorch's errors."""
+positions, empty batches), module reprs and PyTorch's errors; the same for adaptive_avg_pool3d
+(and interpolate's 5-D area mode)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -123,3 +124,56 @@ def test_docstring_examples_run() -> None:
     for module in (adaptive_max, conv):
         result = doctest.testmod(module, extraglobs={"tapegrad": tapegrad, "nn": nn, "F": F})
         assert result.attempted and not result.failed, module.__name__
+
+
+# ================================================================ adaptive average pooling in 3-d
+
+AVG3D: list[tuple[tuple[int, ...], Any]] = [((1, 2, 3, 4, 5), (2, 3, None)), ((2, 3, 5, 4), (3, 2, 5)),
+                                            ((1, 1, 4, 4, 4), 1), ((1, 1, 3, 5, 2), (4, 7, 3))]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, size", AVG3D, ids=[str(c[1]) for c in AVG3D])
+def test_adaptive_avg_pool3d_matches_torch(shape: tuple, size: Any, dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
+    data, upstream = _data(shape, 6).astype(dtype), None
+    results = []
+    for lib in (tapegrad, torch):
+        x = lib.tensor(data, requires_grad=True)
+        out = lib.nn.functional.adaptive_avg_pool3d(x, size)
+        upstream = _data(tuple(out.shape), 7).astype(dtype) if upstream is None else upstream
+        (out * lib.tensor(upstream)).sum().backward()
+        results.append((out, x.grad, out.grad_fn.name()))
+    (out, grad, name), (expected, expected_grad, expected_name) = results
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tol)
+    np.testing.assert_allclose(grad.numpy(), expected_grad.numpy(), **tol)
+    assert name == expected_name
+    if len(shape) == 5:  # interpolate's area mode is the same pooling
+        np.testing.assert_allclose(F.interpolate(tapegrad.tensor(data), size=tuple(out.shape[2:]), mode="area").numpy(),
+                                   out.detach().numpy(), rtol=1e-12)
+
+
+def test_adaptive_avg_pool3d_gradcheck_and_module() -> None:
+    x = tapegrad.tensor(_data((1, 2, 3, 4, 3), 8), requires_grad=True)
+    assert gradcheck(lambda x: F.adaptive_avg_pool3d(x, (2, 3, 4)), (x,))
+    assert gradgradcheck(lambda x: F.adaptive_avg_pool3d(x, (2, 1, 2)), (x,))
+    pool = nn.AdaptiveAvgPool3d((2, None, 1))
+    assert repr(pool) == "AdaptiveAvgPool3d(output_size=(2, None, 1))"
+    assert tuple(pool(x).shape) == (1, 2, 2, 4, 1)
+
+
+AVG3D_ERRORS: list[tuple[Callable[[Any], Any], type]] = [
+    (lambda L: L.nn.functional.adaptive_avg_pool3d(L.ones(3, 3, 3), 2), RuntimeError),
+    (lambda L: L.nn.functional.adaptive_avg_pool3d(L.ones(1, 1, 3, 3, 3), (1, 2)), RuntimeError),
+    (lambda L: L.nn.functional.adaptive_avg_pool3d(L.ones(1, 0, 3, 3, 3), 2), RuntimeError),
+    (lambda L: L.nn.functional.adaptive_avg_pool3d(L.ones(1, 1, 3, 3, 3, dtype=L.int64), 2), NotImplementedError),
+    (lambda L: L.nn.functional.adaptive_avg_pool3d(L.ones(1, 1, 3, 3, 3), -1), RuntimeError),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("call, error", AVG3D_ERRORS, ids=range(len(AVG3D_ERRORS)))
+def test_adaptive_avg_pool3d_errors_match_torch(call: Callable[[Any], Any], error: type) -> None:
+    test_errors_match_torch(call, error)

@@ -1,5 +1,5 @@
 """Convolution and pooling layers: ``Conv1d``/``Conv2d``, ``ConvTranspose1d``/``ConvTranspose2d``,
-``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``AdaptiveAvgPool2d``,
+``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``2d``/``3d``,
 ``AdaptiveMaxPool1d``/``AdaptiveMaxPool2d``.
 
 Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed each
@@ -18,8 +18,9 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d",
-                      "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
+__all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+                      "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d",
+                      "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -359,6 +360,17 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input to a fixed size.
+
+    >>> nn.AdaptiveAvgPool3d((2, None, 1))
+    AdaptiveAvgPool3d(output_size=(2, None, 1))
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool3d(input, self.output_size)
 
 
 class AdaptiveMaxPool2d(Module):

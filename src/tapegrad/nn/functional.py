@@ -24,6 +24,7 @@ from ..ops.conv_transpose import *  # noqa: F401,F403  (conv_transpose1d, conv_t
 from ..ops.pool1d import *  # noqa: F401,F403  (max_pool1d, avg_pool1d, adaptive_avg_pool1d)
 from ..ops.adaptive_max import *  # noqa: F401,F403  (adaptive_max_pool1d, adaptive_max_pool2d)
 from ..ops.fold import *  # noqa: F401,F403  (fold, unfold)
+from ..ops.pool3d import adaptive_avg_pool3d  # noqa: F401
 from ..ops.embedding_bag import embedding_bag  # noqa: F401
 from ..ops.interpolate import interpolate  # noqa: F401
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import elementwise as ew
-from .conv import _check_float, _int_list
+from .conv import _check_float, _int_list, _keep_none_sizes
 from .pool1d import _check_rank, _one_int
 
 __all__: list[str] = ["adaptive_max_pool1d", "adaptive_max_pool2d"]
@@ -66,11 +66,7 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
              [7, 8]]]))
     """
     fn = "adaptive_max_pool2d"
-    if isinstance(output_size, (tuple, list)):
-        if len(input.shape) <= len(output_size):
-            raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
-        defaults = input.shape[-len(output_size):]
-        output_size = [d if v is None else v for v, d in zip(output_size, defaults)]
+    output_size = _keep_none_sizes(input, output_size)
     if input.ndim not in (3, 4):
         raise RuntimeError(f"{fn}(): Expected 3D or 4D tensor, but got: {list(input.shape)}")
     sizes = _int_list(fn, "output_size", 2, output_size)

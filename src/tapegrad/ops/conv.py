@@ -597,6 +597,17 @@ ADAPTIVE_AVG_POOL2D_BACKWARD = OpDef("adaptive_avg_pool2d_backward", "AdaptiveAv
                                      lambda step, g: (_adaptive_avg_pool(g, *step.attrs),))
 
 
+def _keep_none_sizes(input: Tensor, output_size: Any) -> Any:
+    """An adaptive pooling's ``output_size`` with its None entries replaced by the input's sizes
+    (a sequence longer than the input's dims is PyTorch's ValueError)."""
+    if not isinstance(output_size, (tuple, list)):
+        return output_size
+    if len(input.shape) <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+    defaults = input.shape[-len(output_size):]
+    return [d if v is None else v for v, d in zip(output_size, defaults)]
+
+
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed ``output_size`` (an int, or a pair whose None entries keep the
     input's size): output cell ``i`` of ``n`` averages rows ``floor(i*H/n)`` to
@@ -606,11 +617,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     tensor([[[2., 3.],
              [5., 6.]]])
     """
-    if isinstance(output_size, (tuple, list)):
-        if len(input.shape) <= len(output_size):
-            raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
-        defaults = input.shape[-len(output_size):]
-        output_size = [d if v is None else v for v, d in zip(output_size, defaults)]
+    output_size = _keep_none_sizes(input, output_size)
     sizes = _int_list("adaptive_avg_pool2d", "output_size", 2, output_size)
     if len(sizes) == 1:
         sizes = sizes * 2

@@ -190,10 +190,13 @@ def _mix(x: Tensor, axis: int, positions: np.ndarray, weights: np.ndarray, last:
     ``weights``: one gather of all the terms, a product and a sum over k; the last term is added
     on its own by ``last`` when given (which names the result's ``grad_fn``)."""
     head = len(positions) - 1 if last is not None else len(positions)
+    if head == 0:  # one term: the named addition adds an exact zero
+        zero = _constant(x, np.zeros((), x._data.dtype))
+        return last(_along(x, axis, positions[0]) * _weights(x, axis, weights[0]), zero)
     shape = tuple(x.shape)
     terms = _along(x, axis, positions[:head].reshape(-1))
     terms = terms.reshape(shape[:axis] + (head, positions.shape[1]) + shape[axis + 1:])
-    weighted = terms * _weights(x, axis, weights[:head].reshape(head, -1))
+    weighted = terms * _weights(x, axis, weights[:head].reshape(head, positions.shape[1]))
     total = weighted.sum(axis) if head > 1 else weighted.squeeze(axis)
     if last is None:
         return total
@@ -296,8 +299,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
                                   f"the modes: {_MODES} (got {mode})")
     if mode == "area":
         if dims == 3:
-            raise NotImplementedError("interpolate: mode='area' of a 5-D input (adaptive_avg_pool3d) is not "
-                                      "supported by tapegrad")
+            from .pool3d import adaptive_avg_pool3d
+
+            return adaptive_avg_pool3d(input, sizes)
         return adaptive_avg_pool1d(input, sizes[0]) if dims == 1 else adaptive_avg_pool2d(input, sizes)
     _check_sizes(input, sizes)
     dtype = input._data.dtype
