@@ -24,6 +24,7 @@ from ..ops.conv_transpose import *  # noqa: F401,F403  (conv_transpose1d, conv_t
 from ..ops.pool1d import *  # noqa: F401,F403  (max_pool1d, avg_pool1d, adaptive_avg_pool1d)
 from ..ops.adaptive_max import *  # noqa: F401,F403  (adaptive_max_pool1d, adaptive_max_pool2d)
 from ..ops.fold import *  # noqa: F401,F403  (fold, unfold)
+from ..ops.pixel_shuffle import *  # noqa: F401,F403  (pixel_shuffle, pixel_unshuffle)
 from ..ops.pool3d import adaptive_avg_pool3d  # noqa: F401
 from ..ops.embedding_bag import embedding_bag  # noqa: F401
 from ..ops.interpolate import interpolate  # noqa: F401
@@ -44,6 +45,31 @@ from ..tensor import Tensor, _wrap, _wrap_dim
 sigmoid = ew.sigmoid
 tanh = ew.tanh
 linear = linear
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y[..., o] = input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]`` (one einsum).
+
+    >>> F.bilinear(tapegrad.ones(1, 2), tapegrad.ones(1, 3), tapegrad.ones(4, 2, 3)).tolist()
+    [[6.0, 6.0, 6.0, 6.0]]
+    """
+    from ..ops.einsum import einsum
+
+    for k, (x, size) in enumerate(((input1, weight.shape[1]), (input2, weight.shape[2])), 1):
+        if x.shape[-1] != size:
+            raise RuntimeError(f"bilinear(): input{k} size does not match weight size: got {x.shape[-1]} but "
+                               f"expected {size}")
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}")
+    for d in range(input1.ndim - 1):
+        if input1.shape[d] != input2.shape[d]:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                               f"{input1.shape[d]} and {input2.shape[d]}")
+    if bias is not None and bias.shape[-1] != weight.shape[0]:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[-1]} but expected "
+                           f"{weight.shape[0]}")
+    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out + bias if bias is not None else out
 
 
 # ---------------------------------------------------------------- activations

@@ -1,7 +1,8 @@
-"""Dropout, Embedding, EmbeddingBag, LayerNorm and BatchNorm layers, with PyTorch's arguments,
-parameter and buffer names, initialisation (and random draws) and reprs."""
+"""Dropout, Embedding, EmbeddingBag, LayerNorm, BatchNorm and InstanceNorm layers, with PyTorch's
+arguments, parameter and buffer names, initialisation (and random draws) and reprs."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .. import creation
@@ -13,7 +14,7 @@ from .module import Module
 from .parameter import Parameter
 
 __all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "EmbeddingBag", "GroupNorm",
-                      "LayerNorm"]
+                      "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm"]
 
 
 class Dropout(Module):
@@ -372,3 +373,54 @@ class BatchNorm3d(_BatchNorm):
     """Batch norm of ``(N, C, D, H, W)`` inputs."""
 
     _expected_dims = (5,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance normalisation: each sample's channels by their own statistics (``F.instance_norm``),
+    with PyTorch's defaults (no affine parameters, no running statistics) and checks; the
+    parameters and buffers, when asked for, are batch norm's."""
+
+    _unbatched_dims: int
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        feature_dim = input.dim() - self._unbatched_dims
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={feature_dim} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[feature_dim]}.")
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                          "warning by not passing in num_features, which is not used because affine=False",
+                          stacklevel=2)
+        unbatched = input.dim() == self._unbatched_dims
+        out = F.instance_norm(input.unsqueeze(0) if unbatched else input, self.running_mean, self.running_var,
+                              self.weight, self.bias, self.training or not self.track_running_stats,
+                              self.momentum if self.momentum is not None else 0.0, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm of ``(N, C, L)`` or unbatched ``(C, L)`` inputs.
+
+    >>> nn.InstanceNorm1d(3)
+    InstanceNorm1d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)
+    """
+
+    _expected_dims, _unbatched_dims = (2, 3), 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm of ``(N, C, H, W)`` or unbatched ``(C, H, W)`` inputs."""
+
+    _expected_dims, _unbatched_dims = (3, 4), 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm of ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)`` inputs."""
+
+    _expected_dims, _unbatched_dims = (4, 5), 4

@@ -16,13 +16,14 @@ from . import functional as F
 from .module import Module, _add_indent
 from .parameter import Parameter
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CELU", "CTCLoss", "CosineEmbeddingLoss", "CosineSimilarity", "CrossEntropyLoss", "ELU",
-           "Flatten", "GELU", "GLU", "GaussianNLLLoss", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
-           "HingeEmbeddingLoss", "HuberLoss", "Identity", "KLDivLoss", "L1Loss", "LeakyReLU", "Linear", "LogSigmoid",
-           "LogSoftmax", "MSELoss", "MarginRankingLoss", "Mish", "ModuleDict", "ModuleList", "MultiLabelSoftMarginLoss",
-           "NLLLoss", "PairwiseDistance", "PoissonNLLLoss", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid",
-           "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh",
-           "Tanhshrink", "TripletMarginLoss", "Unflatten"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "Bilinear", "CELU", "CTCLoss", "CosineEmbeddingLoss", "CosineSimilarity",
+           "CrossEntropyLoss", "ELU", "Flatten", "GELU", "GLU", "GaussianNLLLoss", "Hardshrink", "Hardsigmoid",
+           "Hardswish", "Hardtanh", "HingeEmbeddingLoss", "HuberLoss", "Identity", "KLDivLoss", "L1Loss",
+           "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MarginRankingLoss", "Mish", "ModuleDict",
+           "ModuleList", "MultiLabelSoftMarginLoss", "NLLLoss", "PairwiseDistance", "PixelShuffle", "PixelUnshuffle",
+           "PoissonNLLLoss", "ReLU", "ReLU6", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
+           "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh", "Tanhshrink",
+           "TripletMarginLoss", "Unflatten"]
 
 _V = TypeVar("_V")
 
@@ -55,6 +56,82 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b`` for each output feature, initialised as PyTorch does (uniform in
+    ±1/sqrt(in1_features), weight then bias).
+
+    >>> nn.Bilinear(3, 4, 5)
+    Bilinear(in1_features=3, in2_features=4, out_features=5, bias=True)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = Parameter(creation.empty((out_features, in1_features, in2_features), dtype=dtype,
+                                               device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        with no_grad():
+            self.weight.uniform_(-bound, bound)
+            if self.bias is not None:
+                self.bias.uniform_(-bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class _Shuffle(Module):
+    """What ``PixelShuffle`` and ``PixelUnshuffle`` share: one factor, stored under ``_factor``."""
+
+    _factor: str
+
+    def forward(self, input: Tensor) -> Tensor:
+        function = F.pixel_shuffle if self._factor == "upscale_factor" else F.pixel_unshuffle
+        return function(input, getattr(self, self._factor))
+
+    def extra_repr(self) -> str:
+        return f"{self._factor}={getattr(self, self._factor)}"
+
+
+class PixelShuffle(_Shuffle):
+    """``(*, C * r * r, H, W)`` to ``(*, C, H * r, W * r)`` (``F.pixel_shuffle``).
+
+    >>> nn.PixelShuffle(2)
+    PixelShuffle(upscale_factor=2)
+    """
+
+    _factor = "upscale_factor"
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+
+class PixelUnshuffle(_Shuffle):
+    """``(*, C, H * r, W * r)`` to ``(*, C * r * r, H, W)`` (``F.pixel_unshuffle``).
+
+    >>> nn.PixelUnshuffle(3)
+    PixelUnshuffle(downscale_factor=3)
+    """
+
+    _factor = "downscale_factor"
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
 
 
 class Identity(Module):

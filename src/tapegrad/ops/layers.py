@@ -29,7 +29,7 @@ from .conv import _contiguous
 from .inplace import mul_
 from .registry import OpDef, record
 
-__all__: list[str] = ["batch_norm", "dropout", "embedding", "group_norm", "layer_norm"]
+__all__: list[str] = ["batch_norm", "dropout", "embedding", "group_norm", "instance_norm", "layer_norm"]
 
 
 def _graph_needed(g: Tensor, *tensors: Tensor | None) -> bool:
@@ -601,6 +601,31 @@ def _batch_norm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None
 
 
 BATCH_NORM = OpDef("batch_norm", "NativeBatchNormBackward0", _batch_norm_vjp)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample of an ``(N, C, *)`` input by its own statistics
+    (``use_input_stats``; else by the running ones), then scale and shift it.
+
+    As PyTorch computes it: ``batch_norm`` of the input viewed as one sample of ``N * C``
+    channels, with the running statistics and affine parameters repeated per sample; the
+    running statistics then become the mean of the per-sample updates.
+
+    >>> F.instance_norm(tapegrad.tensor([[[1., 3.], [10., 30.]]]))
+    tensor([[[-1.0000,  1.0000],
+             [-1.0000,  1.0000]]])
+    """
+    batch, channels = input.shape[0], input.shape[1]
+    repeated = [None if t is None else t.repeat(batch) for t in (running_mean, running_var, weight, bias)]
+    out = batch_norm(input.reshape((1, batch * channels) + tuple(input.shape[2:])), *repeated,
+                     training=use_input_stats, momentum=momentum, eps=eps)
+    with grad_mode.no_grad():
+        for running, updated in zip((running_mean, running_var), repeated[:2]):
+            if running is not None:
+                running.copy_(updated.reshape(batch, channels).mean(0))
+    return out.reshape(tuple(input.shape))
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
