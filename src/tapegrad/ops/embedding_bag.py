@@ -12,7 +12,6 @@ read on the host.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 

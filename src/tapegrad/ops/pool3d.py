@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..tensor import Tensor
 from .adaptive_max import _windows
 from .conv import _check_float, _int_list, _keep_none_sizes
