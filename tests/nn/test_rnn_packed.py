@@ -130,10 +130,14 @@ def test_errors_match_torch(call: Callable[[Any, Any], Any], error: type) -> Non
     assert str(ours.value) == str(theirs.value)
 
 
-def test_lengths_past_the_padded_length_are_refused() -> None:
-    # PyTorch reads past the end of its input here; tapegrad says what is wrong.
+def test_lengths_past_the_padded_length_or_too_few_are_refused() -> None:
+    # PyTorch reads past the end of its input for the first, and drops a sequence for the second
+    # (unsorted lengths select that many sequences); tapegrad says what is wrong.
     with pytest.raises(RuntimeError, match="at most the padded sequence length 4, but got 5"):
         rnn.pack_padded_sequence(tapegrad.ones(4, 3, 2), [5, 4, 1])
+    with pytest.raises(RuntimeError, match=r"Expected `len\(lengths\)` to be equal to batch_size, but got 2 "
+                                           r"\(batch_size=3\)"):
+        rnn.pack_padded_sequence(tapegrad.ones(4, 3, 2), [4, 2], enforce_sorted=False)
 
 
 def test_a_compiled_step_over_a_packed_sequence_is_refused() -> None:

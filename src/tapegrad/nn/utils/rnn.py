@@ -98,6 +98,10 @@ def pack_padded_sequence(input: Tensor, lengths: Any, batch_first: bool = False,
     tensor([1., 4., 2., 5., 3.])
     """
     lengths = _lengths(lengths)
+    batch = input.shape[0 if batch_first else 1]
+    if lengths.shape[0] != batch:  # before sorting: an index_select by fewer lengths would drop sequences
+        raise RuntimeError(f"Expected `len(lengths)` to be equal to batch_size, but got {lengths.shape[0]} "
+                           f"(batch_size={batch})")
     sorted_indices = None
     if not enforce_sorted:
         order = np.argsort(-lengths, kind="stable")
@@ -109,9 +113,6 @@ def pack_padded_sequence(input: Tensor, lengths: Any, batch_first: bool = False,
     steps, batch = input.shape[0], input.shape[1]
     if input.numel() == 0:
         raise RuntimeError("Cannot pack empty tensors.")
-    if lengths.shape[0] != batch:
-        raise RuntimeError(f"Expected `len(lengths)` to be equal to batch_size, but got {lengths.shape[0]} "
-                           f"(batch_size={batch})")
     if lengths[-1] <= 0:
         raise RuntimeError("Length of all samples has to be greater than 0, but found an element in 'lengths' that "
                            "is <= 0")
