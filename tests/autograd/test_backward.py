@@ -228,3 +228,15 @@ def test_matmul_mean_gradient():
     torch.mean(tx @ tw).backward()
     assert_close(x.grad, tx.grad, rtol=1e-5)
     assert_close(w.grad, tw.grad, rtol=1e-5)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.5, 3.0])
+def test_norm_gradient_is_zero_at_zero_components_and_zero_norms(p):
+    # |x| ** (p - 2) is infinite at 0: the gradient there is PyTorch's subgradient 0, not nan.
+    x = tapegrad.tensor([[0.0, 0.0], [0.0, 2.0], [1.0, -2.0]], dtype=tapegrad.float64, requires_grad=True)
+    x.norm(p, 1).sum().backward()
+    grad = x.grad.numpy()
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad[:2], [[0.0, 0.0], [0.0, 1.0]], rtol=1e-15, atol=0)
+    norm = (1 + 2 ** p) ** (1 / p)
+    np.testing.assert_allclose(grad[2], np.sign([1.0, -2.0]) * np.abs([1.0, -2.0]) ** (p - 1) / norm ** (p - 1))

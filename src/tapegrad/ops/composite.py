@@ -155,8 +155,14 @@ def _norm_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
         # Where the norm is 0 the subgradient 0 is used, as PyTorch does.
         safe = norm.masked_fill(norm == 0, 1.0)
         return (g * x / safe * (norm != 0),)
+    # sign(x) |x|**(p-1), PyTorch's form: finite at zero components for p >= 1.
+    if p < 1:
+        # |x|**(p-1) is infinite at zeros, whose subgradient 0 is used; norm**(1-p) is 0 where
+        # the norm is.
+        scaled = (x.sign() * x.abs() ** (p - 1)).masked_fill(x == 0, 0.0)
+        return (g * scaled * norm ** (1 - p),)
     safe = norm.masked_fill(norm == 0, 1.0)
-    return (g * x * x.abs() ** (p - 2) / safe ** (p - 1) * (norm != 0),)
+    return (g * x.sign() * x.abs() ** (p - 1) / safe ** (p - 1) * (norm != 0),)
 
 
 NORM = OpDef("norm", "LinalgVectorNormBackward0", _norm_vjp)
