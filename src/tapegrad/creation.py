@@ -450,6 +450,14 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any
     return _fill_in_place(self, sample)
 
 
+def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+    if self._data.dtype.kind != "f":
+        raise RuntimeError("Exponential distribution is a continuous probability distribution. dtype must be a "
+                           f"floating point but you specified {self.dtype.scalar_name}")
+    sample = _generator(generator, _place_of(self)).exponential(self._data.shape, float(lambd), self._data.dtype)
+    return _fill_in_place(self, sample)
+
+
 def manual_seed(seed: int) -> Any:
     """Seed the default generator (the same stream as ``torch.manual_seed`` on the CPU) and the
     CUDA generator, as ``torch.manual_seed`` seeds every device."""

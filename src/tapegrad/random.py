@@ -39,6 +39,10 @@ Compatibility with torch 2.13 (x86-64 CPU build):
   samples from that stream, so those masks (and the numbers drawn after them) are not
   reproduced; the samples here are still correct Bernoulli(p) samples.
 
+* ``exponential`` (``Tensor.exponential_``): exact for float32 and float64 wherever PyTorch
+  uses its own kernel (``-1 / lambd * log1p(-u)`` of a 53-bit double uniform, cast to the
+  dtype); on Intel CPUs PyTorch's MKL build draws from MKL's stream instead, as for bernoulli.
+
 ``Generator.random_bits(n)`` exposes the raw 32-bit engine outputs for other samplers.
 ``get_state``/``set_state`` use a layout of their own (not byte-compatible with
 ``torch.get_rng_state``).
@@ -701,6 +705,14 @@ class Generator:
                 out = _normal_pairwise(self._mt, self._pos, n, float(mean), float(std),
                                        self._normal_cache).astype(dt)
         return out.reshape(shape)
+
+    def exponential(self, shape=(), lambd: float = 1.0, dtype=np.float32) -> np.ndarray:
+        """Like ``torch.empty(shape, dtype).exponential_(lambd)``."""
+        dt = _float_dtype(dtype, "exponential")
+        if not lambd > 0.0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+        uniform = self.uniform(shape, 0.0, 1.0, np.float64)
+        return ((-1.0 / lambd) * np.log1p(-uniform)).astype(dt, copy=False)
 
     def randint(self, low: int, high: int, shape=(), dtype=np.int64) -> np.ndarray:
         """Like ``torch.randint(low, high, shape, dtype=dtype)`` (high exclusive)."""

@@ -1,5 +1,5 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
-shrinks, glu), padding, interpolation, adaptive max pooling, unfold and fold, cumulative sums
+shrinks, glu, prelu, threshold), rms_norm, pdist, the class margin losses, padding, interpolation, adaptive max pooling, unfold and fold, cumulative sums
 and products, the distances, the Huber and KL losses and attention without refusing any: each
 is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
 (``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
@@ -60,6 +60,12 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
                                               antialias=True).square().sum(),
     "cumprod": lambda w, x: ((w * x.round()).cumprod(1).square().sum() + (w * x).cumprod(0)[-1].sum()
                              + (x > 0).cumprod(1).mul(w).sum()),
+    "prelu_norms_margins": lambda w, x: (
+        F.prelu((w * x)[None], w[:, 0]).square().sum() + F.threshold(w - x, 0.2, -1.0).sum()
+        + F.rms_norm(w * x, (6,), w[0]).square().sum() + F.pdist(w * x, 1.5).sum()
+        # Targets computed from the input: they change every call.
+        + F.multi_margin_loss(w * x, (x[:, 0] > 0).long() * 5, p=2)
+        + F.multilabel_margin_loss(w, (x.abs() * 1.4).long().masked_fill(x < -1.5, -1))),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

@@ -142,9 +142,33 @@ FUNCTIONAL: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("embedding_bag_max", lambda w: F.embedding_bag(tapegrad.tensor([1, 2, 4, 2, 0], device=w.device), w,
                                                     tapegrad.tensor([0, 2, 2], device=w.device), mode="max",
                                                     padding_idx=4), [(6, 3)]),
+    ("threshold", lambda x: F.threshold(x, 0.1, -2.0), [(3, 4)]),
+    ("prelu", lambda x, w: F.prelu(x, w), [(2, 3, 4), (3,)]),
+    ("rrelu", lambda x: F.rrelu(x, 0.1, 0.3), [(3, 4)]),
+    ("rrelu_training", lambda x: _seeded(F.rrelu, x, 0.1, 0.3, True), [(3, 4)]),
+    ("dropout2d", lambda x: _seeded(F.dropout2d, x, 0.5), [(2, 5, 2, 1)]),
+    ("alpha_dropout", lambda x: _seeded(F.alpha_dropout, x, 0.3, True), [(3, 4)]),
+    ("feature_alpha_dropout", lambda x: _seeded(F.feature_alpha_dropout, x, 0.5, True), [(2, 5, 2)]),
+    ("gumbel_softmax_hard", lambda x: _seeded(F.gumbel_softmax, x, 0.5, True), [(3, 4)]),
+    ("rms_norm", lambda x, w: F.rms_norm(x, (4,), w), [(2, 3, 4), (4,)]),
+    ("local_response_norm", lambda x: F.local_response_norm(x, 3, alpha=0.5), [(2, 4, 3)]),
+    ("channel_shuffle", lambda x: F.channel_shuffle(x, 2), [(1, 4, 3)]),
+    ("pdist", lambda x: F.pdist(x, 1.5), [(4, 3)]),
+    ("multi_margin_loss", lambda x, w: F.multi_margin_loss(x, tapegrad.tensor([0, 3, 1], device=x.device), p=2,
+                                                            weight=w.detach().abs()), [(3, 4), (4,)]),
+    ("multilabel_margin_loss", lambda x: F.multilabel_margin_loss(
+        x, tapegrad.tensor([[3, 0, -1, 1], [1, 1, 2, -1]], device=x.device), reduction="none"), [(2, 4)]),
+    ("triplet_with_distance", lambda a, p: F.triplet_margin_with_distance_loss(a, p, a * p, swap=True), [(3, 4),
+                                                                                                         (3, 4)]),
     ("embedding_bag_weighted", lambda w, p: F.embedding_bag(tapegrad.tensor([[1, 5], [0, 1]], device=w.device), w,
                                                             mode="sum", per_sample_weights=p), [(6, 3), (2, 2)]),
 ]
+
+
+def _seeded(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` drawn after seeding: the CUDA generator gives the CPU's numbers."""
+    tapegrad.manual_seed(5)
+    return function(*args)
 
 
 def _multihead(x: Any) -> Any:

@@ -57,6 +57,8 @@ ACTIVATIONS = [
     ("tanhshrink", lambda F, x: F.tanhshrink(x), None),
     ("softshrink", lambda F, x: F.softshrink(x, 1.2), None),
     ("hardshrink", lambda F, x: F.hardshrink(x, 0.8), None),
+    ("threshold", lambda F, x: F.threshold(x, 0.3, -2.0), None),
+    ("rrelu_eval", lambda F, x: F.rrelu(x, 0.1, 0.4), None),
 ]
 
 # (name, call with inplace=True, grad_fn name PyTorch gives the in-place result)
@@ -75,6 +77,13 @@ INPLACE = [
     ("hardsigmoid", lambda F, x: F.hardsigmoid(x, inplace=True), "HardsigmoidBackward0"),
     ("hardswish", lambda F, x: F.hardswish(x, inplace=True), "HardswishBackward0"),
     ("mish", lambda F, x: F.mish(x, inplace=True), "MishBackward0"),
+    ("selu_fn", lambda F, x: F.selu_(x), "EluBackward1"),
+    ("celu_fn", lambda F, x: F.celu_(x, 2.0), "CeluBackward1"),
+    # The result no longer tells which elements were replaced by a value above the threshold:
+    # the old values are kept for backward, as in PyTorch.
+    ("threshold", lambda F, x: F.threshold(x, 0.1, 5.0, inplace=True), "ThresholdBackward1"),
+    ("threshold_fn", lambda F, x: F.threshold_(x, -0.2, 0.0), "ThresholdBackward1"),
+    ("rrelu_eval", lambda F, x: F.rrelu(x, 0.2, 0.3, inplace=True), "RreluWithNoiseBackward1"),
 ]
 
 

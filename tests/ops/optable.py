@@ -444,6 +444,16 @@ PAIR = (case("2x3", (2, 3), (2, 3)), case("0d", (), ()), case("T_S", In((2, 3), 
 
 # ----------------------------------------------------------------------------- the table
 
+def np_threshold(x):
+    return np.where(x <= 0, 2.5, x).astype(x.dtype)
+
+
+def np_prelu(x, w):
+    # One slope, or one per channel (dim 1).
+    w = w.reshape(()) if w.size == 1 else w.reshape((-1,) + (1,) * (x.ndim - 2))
+    return np.where(x > 0, x, w * x)
+
+
 def row(name, fn, ref, args=(R,), cases=UNARY, **kw):
     return Row(name, fn, ref, tuple(args), tuple(cases), **kw)
 
@@ -551,6 +561,14 @@ ROWS: list[Row] = [
     row("softshrink", lambda t, x: F(t).softshrink(x, 0.7), lambda x: np_softshrink(x, 0.7), gradgrad=True),
     row("hardshrink", lambda t, x: F(t).hardshrink(x), lambda x: np.where(np.abs(x) > 0.5, x, 0).astype(x.dtype),
         gradgrad=True),
+    # At and below the threshold (0 here, never drawn: NZ) the value replaces x; integer
+    # tensors take the value truncated.
+    row("threshold", lambda t, x: F(t).threshold(x, 0.0, 2.5), np_threshold, (NZ,), dtypes=NUMERIC, gradgrad=True),
+    row("threshold_inplace", lambda t, x: F(t).threshold(x * 1, 0.0, -1.5, inplace=True),
+        lambda x: np.where(x <= 0, -1.5, x), (NZ,), gradgrad=True),
+    row("prelu", lambda t, x, w: F(t).prelu(x, w), np_prelu, (NZ, R),
+        (case("channels", (2, 3, 4), (3,)), case("one", (2, 3), (1,)), case("1d", (5,), (1,)),
+         case("0d", (), (1,)), case("T", In((3, 2), "T"), (2,))), gradgrad=True),
     row("glu", lambda t, x, dim=-1: F(t).glu(x, dim), np_glu, (R,),
         (case("last", (3, 4)), case("first", (2, 3), dim=0), case("T", In((4, 4), "T"), dim=1),
          case("3d", (2, 2, 3), dim=-3), case("empty", (0, 4))), gradgrad=True),
@@ -700,7 +718,8 @@ ROWS: list[Row] = [
                       dict(dim=-1, correction=0), dict(dim=1, correction=2)), empty=(((2, 0, 4), dict(dim=2)),))),
     row("norm", lambda t, x, **kw: x.norm(**kw), np_norm, (D,),
         reduce_cases(({}, dict(p=1, dim=1), dict(p=float("inf"), dim=-1, keepdim=True), dict(p=3, dim=(0, 2)),
-                      dict(p=2, dim=(0, 1), keepdim=True), dict(p=0, dim=1)),
+                      dict(p=2, dim=(0, 1), keepdim=True), dict(p=0, dim=1), dict(p=0.5, dim=1),
+                      dict(p=1.5, dim=-1)),
                      empty=(((2, 0, 4), dict(dim=2)), ((2, 0, 4), {})))),
     row("logsumexp", lambda t, x, **kw: x.logsumexp(**kw), np_logsumexp, (R,),
         reduce_cases((dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(dim=-1)), scalar=(dict(dim=0),),

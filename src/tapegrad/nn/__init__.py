@@ -6,8 +6,9 @@ from .layers import *  # noqa: F401,F403
 from .module import Module
 from .modules import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
+from .parameter_containers import *  # noqa: F401,F403
 from .multihead import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
-from .parameter import Parameter
+from .parameter import Buffer, Parameter

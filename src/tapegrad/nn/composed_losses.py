@@ -9,6 +9,7 @@ steps record them (the Gaussian NLL reads its variance's sign in Python, so comp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..autograd import grad_mode
@@ -19,7 +20,8 @@ from ..ops.registry import OpDef, record
 from ..tensor import Tensor
 
 __all__: list[str] = ["cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-                      "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss"]
+                      "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
+                      "triplet_margin_with_distance_loss"]
 
 
 def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
@@ -99,6 +101,13 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     return _reduce(output_pos + output_neg, reduction)
 
 
+def _check_triplet_dims(anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+    if not anchor.dim() == positive.dim() == negative.dim():
+        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.dim()}D, positive {positive.dim()}D, and negative "
+                           f"{negative.dim()}D inputs")
+
+
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2,
                         eps: float = 1e-6, swap: bool = False, size_average: Any = None, reduce: Any = None,
                         reduction: str = "mean") -> Tensor:
@@ -112,14 +121,35 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     from .functional import pairwise_distance
 
     reduction = _reduction(size_average, reduce, reduction)
-    if not anchor.dim() == positive.dim() == negative.dim():
-        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the same number of "
-                           f"dimensions, but got: anchor {anchor.dim()}D, positive {positive.dim()}D, and negative "
-                           f"{negative.dim()}D inputs")
+    _check_triplet_dims(anchor, positive, negative)
     dist_pos = pairwise_distance(anchor, positive, p, eps)
     dist_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         dist_neg = ew.minimum(dist_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(ew.clamp_min(margin + dist_pos - dist_neg, 0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function: Callable[[Tensor, Tensor], Tensor] | None = None,
+                                      margin: float = 1.0, swap: bool = False, reduction: str = "mean") -> Tensor:
+    """``triplet_margin_loss`` with any ``distance_function`` (``pairwise_distance`` by default).
+
+    >>> a = tapegrad.tensor([[0., 0.]])
+    >>> F.triplet_margin_with_distance_loss(a, tapegrad.tensor([[0., 1.]]), tapegrad.tensor([[0., 1.5]]))
+    tensor(0.5000)
+    """
+    from .functional import pairwise_distance
+
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    _check_triplet_dims(anchor, positive, negative)
+    distance = pairwise_distance if distance_function is None else distance_function
+    dist_pos = distance(anchor, positive)
+    dist_neg = distance(anchor, negative)
+    if swap:
+        dist_neg = ew.minimum(dist_neg, distance(positive, negative))
     return _reduce(ew.clamp_min(margin + dist_pos - dist_neg, 0), reduction)
 
 

@@ -27,12 +27,14 @@ from ..ops.fold import *  # noqa: F401,F403  (fold, unfold)
 from ..ops.pixel_shuffle import *  # noqa: F401,F403  (pixel_shuffle, pixel_unshuffle)
 from ..ops.pool3d import adaptive_avg_pool3d  # noqa: F401
 from ..ops.embedding_bag import embedding_bag  # noqa: F401
+from ..ops.feature_dropout import *  # noqa: F401,F403  (dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout)
 from ..ops.interpolate import interpolate  # noqa: F401
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
 from ..ops.padding import pad  # noqa: F401
 from .composed_losses import *  # noqa: F401,F403  (margin, embedding, soft margin, Poisson and Gaussian NLL)
 from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: F401
 from .ctc import ctc_loss  # noqa: F401
+from .class_margin_losses import multi_margin_loss, multilabel_margin_loss  # noqa: F401
 from ..ops import composite as _composite
 from ..ops import inplace as _inplace_ops
 from ..ops.composite import _without_grad
@@ -162,9 +164,14 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([0.0000, 1.0507])
     """
     if inplace:
-        ew._check_floating("elu_cpu", input)
-        return _inplace_ops.update_elementwise(ew.ELU_, input, ew.SELU_ALPHA, ew.SELU_SCALE, 1.0)
+        return selu_(input)
     return ew.selu(input)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """``selu`` in place."""
+    ew._check_floating("elu_cpu", input)
+    return _inplace_ops.update_elementwise(ew.ELU_, input, ew.SELU_ALPHA, ew.SELU_SCALE, 1.0)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -174,9 +181,14 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     tensor([-0.7869,  2.0000])
     """
     if inplace:
-        ew._check_floating("elu_cpu", input)
-        return _inplace_ops.update_elementwise(ew.CELU_, input, alpha, 1.0, ew._celu_input_scale(alpha))
+        return celu_(input, alpha)
     return ew.celu(input, alpha)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """``celu`` in place."""
+    ew._check_floating("elu_cpu", input)
+    return _inplace_ops.update_elementwise(ew.CELU_, input, alpha, 1.0, ew._celu_input_scale(alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -290,6 +302,83 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     return ew.hardshrink(input, lambd)
 
 
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``value`` where ``input <= threshold``, else ``input``.
+
+    >>> F.threshold(tapegrad.tensor([-1., 0.5, 2.]), 0.5, 9.)
+    tensor([9., 9., 2.])
+    """
+    if inplace:
+        return threshold_(input, threshold, value)
+    return ew.threshold(input, threshold, value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """``threshold`` in place."""
+    return _inplace_ops.update_elementwise(ew.THRESHOLD_, *ew._threshold_operands(input, threshold, value))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``input`` where positive, else ``weight * input``: one learned slope, or one per channel
+    (dim 1).
+
+    >>> F.prelu(tapegrad.tensor([[-2., 3.]]), tapegrad.tensor([0.25, 0.5]))
+    tensor([[-0.5000,  3.0000]])
+    """
+    return ew.prelu(input, weight)
+
+
+# RReLU in eval mode is leaky_relu with the mean slope; in training, the input times a noise
+# tensor holding a random slope at each non-positive element (1 elsewhere). Both record
+# PyTorch's grad_fn.
+_RRELU_EVAL = ew.LEAKY_RELU.renamed("rrelu", "RreluWithNoiseBackward0")
+_RRELU_EVAL_ = ew.LEAKY_RELU.renamed("rrelu_", "RreluWithNoiseBackward1")
+_RRELU_NOISE = ew.MUL.renamed("rrelu_with_noise", "RreluWithNoiseBackward0")
+_RRELU_NOISE_ = ew.MUL.renamed("rrelu_with_noise_", "RreluWithNoiseBackward1")
+
+
+def _rrelu_slopes(input: Tensor, lower: float, upper: float, training: bool) -> Any:
+    """The second operand of rrelu: the mean slope in eval mode; in training a tensor of slopes
+    drawn as PyTorch's CPU kernel draws them (one double uniform in ``[lower, upper)`` per
+    element ``<= 0``, in C order, cast to the dtype) and ones elsewhere."""
+    if lower > upper:
+        raise RuntimeError("Lower bound should be less than or equal to the upper bound")
+    if not training:
+        ew._check_floating("leaky_relu_cpu", input)
+        return (lower + upper) / 2
+    ew._check_floating("rrelu_with_noise_out_cpu", input)
+    if trace.ACTIVE is not None:
+        trace.refuse("rrelu in training mode (it draws a slope for each input that is not positive)")
+    from ..creation import _generator, _place_of
+
+    place = _place_of(input)
+    values = input.detach().cpu().numpy()
+    negative = values <= 0
+    noise = np.ones(values.shape, values.dtype)
+    noise[negative] = _generator(None, place).uniform((int(negative.sum()),), lower, upper, np.float64)
+    return _wrap(noise).to(input.device)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Leaky ReLU with a random slope from ``[lower, upper)`` for each non-positive element in
+    training, and the mean slope ``(lower + upper) / 2`` in eval mode (the default).
+
+    >>> F.rrelu(tapegrad.tensor([-2., 3.]), 0.25, 0.75)
+    tensor([-1.,  3.])
+    """
+    if inplace:
+        return rrelu_(input, lower, upper, training)
+    slopes = _rrelu_slopes(input, lower, upper, training)
+    return ew.apply(_RRELU_NOISE if training else _RRELU_EVAL, (input, slopes))
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """``rrelu`` in place."""
+    slopes = _rrelu_slopes(input, lower, upper, training)
+    return _inplace_ops.update_elementwise(_RRELU_NOISE_ if training else _RRELU_EVAL_, input, slopes)
+
+
 def _glu_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     (input,) = step.saved_values()
     (dim,) = step.attrs
@@ -358,6 +447,33 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
     if dim is None:
         dim = _get_softmax_dim("softmin", input.ndim, _stacklevel)
     return _composite.softmax(-input, dim, dtype)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A sample from the Gumbel-softmax distribution over ``dim``: ``softmax((logits + g) / tau)``
+    with ``g`` standard Gumbel noise (``-log`` of an exponential draw, PyTorch's draws); with
+    ``hard``, the one-hot of its maximum carrying the soft sample's gradient (straight-through).
+    A compiled step draws new noise at every call."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    from ..creation import _constant_like, _generator, _place_of
+    from ..ops.layers import drawn_per_call
+
+    place = _place_of(logits)
+    shape, dtype = tuple(logits.shape), logits._data.dtype
+
+    def draw() -> Any:
+        exponential = _generator(None, place).exponential(shape, 1.0, dtype)
+        return exponential if place is None else _wrap(exponential).to(place)._data
+
+    gumbels = ew.neg(ew.log(_wrap(drawn_per_call(draw))))
+    y_soft = _composite.softmax(ew.div(ew.add(logits, gumbels), tau), dim, None)
+    if not hard:
+        return y_soft
+    axis = _wrap_dim(dim, logits.ndim)
+    positions = np.arange(shape[axis]).reshape((-1,) + (1,) * (logits.ndim - axis - 1))
+    y_hard = ew.eq(y_soft.max(axis, keepdim=True)[1], _constant_like(positions, logits)).to(logits.dtype)
+    return ew.add(ew.sub(y_hard, y_soft.detach()), y_soft)
 
 
 # ---------------------------------------------------------------- losses
@@ -600,6 +716,71 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     """
     innermost = max(x1.dim(), x2.dim()) - 1
     return (x1 - x2 + eps).norm(p, innermost, keepdim)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """Divide each value by ``(k + alpha * mean(x**2))**beta``, the mean taken over ``size``
+    neighbouring channels (dim 1; zero-padded at the ends), as PyTorch composes it.
+
+    >>> F.local_response_norm(tapegrad.tensor([[[2.], [2.]]]), 2, alpha=1., beta=1., k=0.)
+    tensor([[[1.0000],
+             [0.5000]]])
+    """
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality                          input (got {input.ndim} "
+                         "dimensions)")
+    if input.numel() == 0:
+        return input
+    from ..ops.conv import avg_pool2d
+
+    # Channels by all positions, pooled over ``size`` channels: PyTorch's avg_pool3d over
+    # ``(size, 1, 1)`` windows is this avg_pool2d over ``(size, 1)`` windows.
+    squares = ew.mul(input, input).reshape((input.shape[0], 1, input.shape[1], -1))
+    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))
+    div = avg_pool2d(squares, (size, 1), stride=1).reshape(tuple(input.shape))
+    return ew.div(input, ew.pow(ew.add(ew.mul(div, alpha), k), beta))
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm distances between the rows of an ``(N, M)`` input, for each pair ``i < j``
+    in row-major order (the upper triangle of ``cdist(input, input)``, flattened).
+
+    >>> F.pdist(tapegrad.tensor([[0., 0.], [3., 4.], [6., 8.]]))
+    tensor([ 5., 10.,  5.])
+    """
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if not input.is_floating_point():
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    from ..creation import _constant_like
+
+    first, second = (_constant_like(index, input) for index in np.triu_indices(input.shape[0], 1))
+    return (input.index_select(0, first) - input.index_select(0, second)).norm(p, 1)
+
+
+def _deprecated_upsample(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
+def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """``interpolate`` under its former name (deprecated, with PyTorch's warning)."""
+    _deprecated_upsample("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """``interpolate(mode='nearest')`` (deprecated, with PyTorch's warning)."""
+    _deprecated_upsample("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """``interpolate(mode='bilinear', align_corners=True)`` (deprecated, with PyTorch's warning)."""
+    _deprecated_upsample("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -13,8 +13,9 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__: list[str] = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Embedding", "EmbeddingBag", "GroupNorm",
-                      "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm"]
+__all__: list[str] = ["AlphaDropout", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Dropout1d", "Dropout2d",
+                      "Dropout3d", "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d",
+                      "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LocalResponseNorm", "RMSNorm"]
 
 
 class Dropout(Module):
@@ -33,11 +34,48 @@ class Dropout(Module):
         self.p = p
         self.inplace = inplace
 
+    function = staticmethod(F.dropout)
+
     def forward(self, input: Tensor) -> Tensor:
-        return F.dropout(input, self.p, self.training, self.inplace)
+        return type(self).function(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of an ``(N, C, L)`` or ``(C, L)`` input in training (``F.dropout1d``)."""
+
+    function = staticmethod(F.dropout1d)
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of an ``(N, C, H, W)`` input in training (``F.dropout2d``)."""
+
+    function = staticmethod(F.dropout2d)
+
+
+class Dropout3d(Dropout):
+    """Zero whole channels of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input in training
+    (``F.dropout3d``)."""
+
+    function = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU activations at zero mean and unit variance (``F.alpha_dropout``).
+
+    >>> nn.AlphaDropout(0.2)
+    AlphaDropout(p=0.2, inplace=False)
+    """
+
+    function = staticmethod(F.alpha_dropout)
+
+
+class FeatureAlphaDropout(Dropout):
+    """``AlphaDropout`` of whole channels (``F.feature_alpha_dropout``)."""
+
+    function = staticmethod(F.feature_alpha_dropout)
 
 
 class _Table(Module):
@@ -424,3 +462,54 @@ class InstanceNorm3d(_InstanceNorm):
     """Instance norm of ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)`` inputs."""
 
     _expected_dims, _unbatched_dims = (4, 5), 4
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims, with a learned
+    scale (ones at first) when ``elementwise_affine`` (``F.rms_norm``).
+
+    >>> nn.RMSNorm(3)
+    RMSNorm((3,), eps=None, elementwise_affine=True)
+    """
+
+    def __init__(self, normalized_shape: Any, eps: float | None = None, elementwise_affine: bool = True,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.empty(self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            with no_grad():
+                self.weight.fill_(1.0)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class LocalResponseNorm(Module):
+    """Normalise each value by the squares of ``size`` neighbouring channels
+    (``F.local_response_norm``).
+
+    >>> nn.LocalResponseNorm(2)
+    LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

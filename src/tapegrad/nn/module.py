@@ -13,7 +13,7 @@ from .. import dtypes as _dtypes
 from ..autograd.grad_mode import no_grad
 from ..device import device as _device
 from ..tensor import Tensor
-from .parameter import Parameter, zero_grads
+from .parameter import Buffer, Parameter, zero_grads
 
 _hook_ids = itertools.count()
 
@@ -114,6 +114,13 @@ class Module:
             params.pop(name, None)
             self._buffers.pop(name, None)
             self._modules[name] = value
+        elif isinstance(value, Buffer):
+            if params is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self.__dict__.pop(name, None)
+            params.pop(name, None)
+            self._modules.pop(name, None)
+            self.register_buffer(name, value, value.persistent)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "

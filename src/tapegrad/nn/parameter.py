@@ -40,6 +40,30 @@ class Parameter(Tensor):
         return (_rebuild_parameter, (self._data.copy(), self._requires_grad))
 
 
+class _BufferMeta(type):
+    # ``Buffer(...)`` returns a plain tensor marked as a buffer, as PyTorch's does, so that
+    # isinstance checks the mark.
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Tensor) and getattr(instance, "_is_buffer", False)
+
+
+class Buffer(metaclass=_BufferMeta):
+    """A tensor that a ``Module`` registers as a buffer when assigned as an attribute
+    (``persistent`` buffers are saved in its ``state_dict``).
+
+    >>> m = nn.Module(); m.counts = nn.Buffer(tapegrad.zeros(2)); list(m.state_dict())
+    ['counts']
+    """
+
+    def __new__(cls, data: Tensor | None = None, *, persistent: bool = True) -> Tensor:  # type: ignore[misc]
+        if data is None:
+            data = Tensor()
+        out = data.detach().requires_grad_(data.requires_grad)
+        out.persistent = persistent
+        out._is_buffer = True
+        return out
+
+
 def zero_grads(params: Iterable[Tensor], set_to_none: bool) -> None:
     """Reset gradients: drop them (``set_to_none``) or zero them in place, detached."""
     for p in params:

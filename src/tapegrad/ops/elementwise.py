@@ -621,6 +621,47 @@ SOFTSHRINK = ElementwiseOp("softshrink", "SoftshrinkBackward0", _softshrink, _so
 HARDSHRINK = ElementwiseOp("hardshrink", "HardshrinkBackward0", _hardshrink, _hardshrink_vjp, saves=("x0", "x1"))
 
 
+def _threshold(x, threshold, value):
+    # ``value`` at and below ``threshold``; nan compares false and passes through, as in PyTorch.
+    return value if x <= threshold else x
+
+
+def _threshold_backward(g, x, threshold):
+    return 0.0 if x <= threshold else g
+
+
+def _threshold_backward_vjp(needs, gg, x, threshold):
+    return THRESHOLD_BACKWARD(gg, x, threshold) if needs[0] else None, gg * 0 if needs[1] else None, None
+
+
+THRESHOLD_BACKWARD = ElementwiseOp("threshold_backward", "ThresholdBackwardBackward0", _threshold_backward,
+                                   _threshold_backward_vjp, saves=("x1", "x2"))
+
+
+def _threshold_vjp(needs, g, x, threshold):
+    return THRESHOLD_BACKWARD(g, x, threshold), None, None
+
+
+THRESHOLD = ElementwiseOp("threshold", "ThresholdBackward0", _threshold, _threshold_vjp, saves=("x0", "x1"))
+# The in-place form keeps the old values for its backward (``update`` copies them), as PyTorch's.
+THRESHOLD_ = THRESHOLD.renamed("threshold_", "ThresholdBackward1")
+
+
+def _prelu(x, weight):
+    return x if x > 0 else weight * x
+
+
+def _prelu_vjp(needs, g, x, weight):
+    # The input's gradient is the slope taken; the weight's is the input where it was negative
+    # (summed over the broadcast positions by the engine).
+    positive = gt(x, 0)
+    return (where(positive, g, g * weight) if needs[0] else None,
+            where(positive, 0.0, g * x) if needs[1] else None)
+
+
+PRELU = ElementwiseOp("prelu", "PreluKernelBackward0", _prelu, _prelu_vjp, saves=("x0", "x1"))
+
+
 def _gelu(x):
     # x * Phi(x), Phi the standard normal CDF; the constant is 1/sqrt(2).
     return x * 0.5 * (1.0 + math.erf(x * 0.7071067811865476))
@@ -1261,6 +1302,48 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` outside ``[-lambd, lambd]``, zero inside."""
     _check_floating("hardshrink_cpu", input)
     return apply(HARDSHRINK, (input, float(lambd)))
+
+
+def _threshold_operands(input: Tensor, threshold: Any, value: Any) -> tuple[Any, ...]:
+    """PyTorch's ``threshold`` operands: integer tensors take the numbers truncated to their dtype."""
+    if input._data.dtype == np.bool_:
+        raise NotImplementedError("\"threshold_cpu\" not implemented for 'Bool'")
+    if input._data.dtype.kind in "iu":
+        return input, int(threshold), int(value)
+    return input, float(threshold), float(value)
+
+
+def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    """``value`` where ``input <= threshold``, else ``input``.
+
+    >>> tapegrad.ops.elementwise.threshold(tapegrad.tensor([-1., 2.]), 0.5, 9.)
+    tensor([9., 2.])
+    """
+    return apply(THRESHOLD, _threshold_operands(input, threshold, value))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``input`` where positive, else ``weight * input``, ``weight`` holding one slope or one per
+    channel (dim 1).
+
+    >>> tapegrad.ops.elementwise.prelu(tapegrad.tensor([-2., 3.]), tapegrad.tensor([0.25]))
+    tensor([-0.5000,  3.0000])
+    """
+    _check_floating("prelu_cpu", input)
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if weight.dtype != input.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {input.dtype.scalar_name} and "
+                           f"{weight.dtype.scalar_name}")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() != 1:
+        if weight.numel() != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {channels}.")
+        weight = weight.reshape((channels,) + (1,) * (input.ndim - 2))
+    elif input.ndim < weight.ndim:
+        weight = weight.reshape(())  # a one-element slope must not widen a 0-d input
+    return apply(PRELU, (input, weight))
 
 
 def erf(input: Tensor) -> Tensor:

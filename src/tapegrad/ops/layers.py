@@ -13,7 +13,7 @@ the same seed gives the same mask and the step reads ``MulBackward0``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from .conv import _contiguous
 from .inplace import mul_
 from .registry import OpDef, record
 
-__all__: list[str] = ["batch_norm", "dropout", "embedding", "group_norm", "instance_norm", "layer_norm"]
+__all__: list[str] = ["batch_norm", "dropout", "embedding", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
 
 
 def _graph_needed(g: Tensor, *tensors: Tensor | None) -> bool:
@@ -94,9 +94,10 @@ def _memory_order(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: in
 
 
 def _dropout_noise(shape: tuple[int, ...], dtype: np.dtype, order: list[int] | None, keep: float,
-                   on_cpu: bool) -> Any:
-    """Bernoulli(keep) / keep of ``shape`` and ``dtype``, drawn as PyTorch draws it (in memory
-    ``order``) from the CPU or the CUDA generator, on that device."""
+                   on_cpu: bool, divide: bool = True) -> Any:
+    """Bernoulli(keep) / keep (or without the division, for alpha dropout) of ``shape`` and
+    ``dtype``, drawn as PyTorch draws it (in memory ``order``) from the CPU or the CUDA
+    generator, on that device."""
     if on_cpu:
         generator = _random.default_generator
     else:
@@ -108,8 +109,9 @@ def _dropout_noise(shape: tuple[int, ...], dtype: np.dtype, order: list[int] | N
     else:
         drawn = generator.bernoulli(keep, tuple(shape[d] for d in order), dtype)
         noise = drawn.transpose(np.argsort(order))
-    # Divided (not multiplied by the reciprocal) in the tensor's dtype, as PyTorch's div_.
-    np.divide(noise, dtype.type(keep), out=noise)
+    if divide:
+        # Divided (not multiplied by the reciprocal) in the tensor's dtype, as PyTorch's div_.
+        np.divide(noise, dtype.type(keep), out=noise)
     if on_cpu:
         return noise
     from ..cuda._arrays import to_device
@@ -117,20 +119,31 @@ def _dropout_noise(shape: tuple[int, ...], dtype: np.dtype, order: list[int] | N
     return to_device(np.ascontiguousarray(noise))
 
 
-def _dropout_mask(data: Any, keep: float) -> Any:
-    """The scaled Bernoulli mask dropout multiplies ``data`` by. While a step is compiled the
-    mask is a host value: every replay draws its own, from the generator eager mode draws from."""
-    on_cpu = isinstance(data, np.ndarray)
-    shape, dtype = tuple(data.shape), data.dtype
-    order = _memory_order(shape, tuple(data.strides), dtype.itemsize)
-    noise = _dropout_noise(shape, dtype, order, keep, on_cpu)
+def drawn_per_call(make: Callable[[], Any]) -> Any:
+    """``make()``, a random array a step uses as a constant. While a step is compiled it is a
+    host value: every replay calls ``make`` again, drawing from the generator eager mode draws
+    from."""
+    value = make()
     if trace.ACTIVE is not None:
         def draw(memo: dict) -> tuple[Any, None]:
-            return _dropout_noise(shape, dtype, order, keep, on_cpu), None
+            return make(), None
 
         draw.draws = True  # type: ignore[attr-defined]  (replays run drawing providers last)
-        trace.ACTIVE.host(draw, noise)
-    return noise
+        trace.ACTIVE.host(draw, value)
+    return value
+
+
+def _dropout_mask(data: Any, keep: float, shape: tuple[int, ...] | None = None, divide: bool = True) -> Any:
+    """The scaled Bernoulli mask dropout multiplies ``data`` by: of ``data``'s shape, drawn in its
+    memory order, or of ``shape`` (one value per channel, for feature dropout), drawn in C order."""
+    on_cpu = isinstance(data, np.ndarray)
+    dtype = data.dtype
+    if shape is None:
+        shape = tuple(data.shape)
+        order = _memory_order(shape, tuple(data.strides), dtype.itemsize)
+    else:
+        order = None
+    return drawn_per_call(lambda: _dropout_noise(shape, dtype, order, keep, on_cpu, divide))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -352,7 +365,10 @@ def _normalized_shape(normalized_shape: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in normalized_shape)
 
 
-def _check_layer_norm(input: Tensor, shape: tuple[int, ...], weight: Tensor | None, bias: Tensor | None) -> None:
+def _check_normalized_shape(input: Tensor, shape: tuple[int, ...], weight: Tensor | None,
+                            bias: Tensor | None, star: str = "*, ") -> None:
+    """PyTorch's shape checks of layer_norm and rms_norm (whose message writes ``[*2]`` where
+    layer_norm's writes ``[*, 2]``)."""
     if not shape:
         raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
                            "element, but got normalized_shape = []")
@@ -363,7 +379,11 @@ def _check_layer_norm(input: Tensor, shape: tuple[int, ...], weight: Tensor | No
     k = len(shape)
     if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
-                           f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}")
+                           f"[{star}{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}")
+
+
+def _check_layer_norm(input: Tensor, shape: tuple[int, ...], weight: Tensor | None, bias: Tensor | None) -> None:
+    _check_normalized_shape(input, shape, weight, bias)
     if not input.is_floating_point():
         raise NotImplementedError(f"\"LayerNormKernelImpl\" not implemented for '{input.dtype.scalar_name}'")
     _check_parameter_dtype(input, weight, bias)
@@ -442,6 +462,26 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         return record(LAYER_NORM, (input, weight, bias), result, (len(shape), float(eps)),
                       saved=(input, weight, _wrap(mean), _wrap(rstd)))
     return result
+
+
+def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    """Divide by the root mean square over the last ``len(normalized_shape)`` dims (plus ``eps``,
+    by default the dtype's machine epsilon), then scale by ``weight``. Recorded as PyTorch's
+    composite (``x * rsqrt(mean(x**2) + eps) * weight``): any device, compiled steps, gradients
+    of any order.
+
+    >>> F.rms_norm(tapegrad.tensor([[3., 4.]]), (2,), eps=0.)
+    tensor([[0.8485, 1.1314]])
+    """
+    shape = _normalized_shape(normalized_shape)
+    _check_normalized_shape(input, shape, weight, None, star="*")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"\"rms_norm\" not implemented for '{input.dtype.scalar_name}'")
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(-len(shape), 0))
+    result = ew.mul(input, ew.rsqrt(ew.add(ew.mul(input, input).mean(dims, keepdim=True), eps)))
+    return result if weight is None else ew.mul(result, weight)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,

@@ -110,6 +110,7 @@ _METHODS: dict[str, Any] = {
         ew.ADDCDIV, *ew.addcdiv_operands(self, tensor1, tensor2, value)),
     "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
     "uniform_": creation.uniform_, "normal_": creation.normal_,
+    "exponential_": creation.exponential_,
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
 }
 

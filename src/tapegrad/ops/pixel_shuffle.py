@@ -1,11 +1,12 @@
 """``pixel_shuffle`` and ``pixel_unshuffle``: moving ``r * r`` channels into an ``r``-times larger
-plane and back, as a reshape, a permutation and a reshape (so either device, compiled steps
-and gradients of any order come with them)."""
+plane and back; ``channel_shuffle``: interleaving groups of channels. Each is a reshape, a
+permutation and a reshape (so either device, compiled steps and gradients of any order come
+with them)."""
 from __future__ import annotations
 
 from ..tensor import Tensor
 
-__all__: list[str] = ["pixel_shuffle", "pixel_unshuffle"]
+__all__: list[str] = ["channel_shuffle", "pixel_shuffle", "pixel_unshuffle"]
 
 
 def _check(name: str, input: Tensor, factor: int, what: str) -> None:
@@ -53,3 +54,23 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     blocks = input.reshape(tuple(lead) + (channels, height // r, r, width // r, r))
     order = tuple(range(n)) + tuple(n + d for d in (0, 2, 4, 1, 3))  # C, r, r, H, W
     return blocks.permute(order).reshape(tuple(lead) + (channels * r * r, height // r, width // r))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """Channels (dim 1) of ``groups`` groups of ``k`` interleaved: channel ``g * k + i`` moves to
+    ``i * groups + g``.
+
+    >>> F.channel_shuffle(tapegrad.arange(4.).reshape(1, 4, 1), 2).flatten()
+    tensor([0., 2., 1., 3.])
+    """
+    if input.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes "
+                           f"{list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    batch, channels, *rest = input.shape
+    if channels % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {channels} channels and {groups} "
+                           "groups.")
+    grouped = input.reshape((batch, groups, channels // groups) + tuple(rest))
+    return grouped.transpose(1, 2).reshape(tuple(input.shape))
