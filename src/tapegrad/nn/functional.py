@@ -29,6 +29,7 @@ from ..ops.pool3d import adaptive_avg_pool3d  # noqa: F401
 from ..ops.embedding_bag import embedding_bag  # noqa: F401
 from ..ops.feature_dropout import *  # noqa: F401,F403  (dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout)
 from ..ops.interpolate import interpolate  # noqa: F401
+from ..ops.grid_sample import affine_grid, grid_sample  # noqa: F401
 from ..ops.layers import *  # noqa: F401,F403  (dropout, layer_norm, batch_norm, embedding)
 from ..ops.padding import pad  # noqa: F401
 from .composed_losses import *  # noqa: F401,F403  (margin, embedding, soft margin, Poisson and Gaussian NLL)
