@@ -1,6 +1,6 @@
-"""Convolution and pooling layers: ``Conv1d``/``Conv2d``, ``ConvTranspose1d``/``ConvTranspose2d``,
-``MaxPool1d``/``MaxPool2d``, ``AvgPool1d``/``AvgPool2d``, ``AdaptiveAvgPool1d``/``2d``/``3d``,
-``AdaptiveMaxPool1d``/``AdaptiveMaxPool2d``.
+"""Convolution and pooling layers: ``Conv1d``/``2d``/``3d``, ``ConvTranspose1d``/``2d``/``3d``,
+``MaxPool1d``/``2d``/``3d``, ``AvgPool1d``/``2d``/``3d``, ``AdaptiveAvgPool1d``/``2d``/``3d``,
+``AdaptiveMaxPool1d``/``2d``/``3d``, ``MaxUnpool1d``/``2d``/``3d`` and ``LPPool1d``/``2d``/``3d``.
 
 Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed each
 convolution draws the same weights and bias as its ``torch.nn`` twin.
@@ -13,14 +13,16 @@ from typing import Any
 from .. import creation
 from ..autograd.grad_mode import no_grad
 from ..ops.conv import pad_by_mode
-from ..tensor import Tensor
+from ..tensor import Size, Tensor
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
 __all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-                      "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d",
-                      "ConvTranspose2d", "MaxPool1d", "MaxPool2d"]
+                      "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Conv1d",
+                      "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LPPool1d",
+                      "LPPool2d", "LPPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
+                      "MaxUnpool3d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -139,7 +141,7 @@ class _Conv(_ConvNd):
                          padding_mode, device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        conv = F.conv2d if self._dims == 2 else F.conv1d
+        conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[self._dims]
         if self.padding_mode != "zeros":
             padded = pad_by_mode(input, self._reversed_padding_repeated_twice, self.padding_mode)
             return conv(padded, weight, bias, self.stride, (0,) * self._dims, self.dilation, self.groups)
@@ -172,6 +174,17 @@ class Conv1d(_Conv):
     _dims = 1
 
 
+class Conv3d(_Conv):
+    """3-D convolution over an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input; ``weight`` has shape
+    ``(out_channels, in_channels / groups, kD, kH, kW)``.
+
+    >>> nn.Conv3d(2, 4, (1, 3, 3), padding=(0, 1, 1))
+    Conv3d(2, 4, kernel_size=(1, 3, 3), stride=(1, 1, 1), padding=(0, 1, 1))
+    """
+
+    _dims = 3
+
+
 class _ConvTranspose(_ConvNd):
     """A transposed convolution; ``forward(input, output_size)`` picks the output padding that
     gives ``output_size``, as PyTorch does."""
@@ -201,12 +214,13 @@ class _ConvTranspose(_ConvNd):
         max_sizes = [m + s - 1 for m, s in zip(min_sizes, self.stride)]
         for size, low, high in zip(output_size, min_sizes, max_sizes):
             if size < low or size > high:
+                # PyTorch prints the input's sizes from its third dim on, even for an unbatched input.
                 raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {min_sizes} "
-                                 f"to {max_sizes} (for an input of {input.shape[leading:]})")
+                                 f"to {max_sizes} (for an input of {Size(input.shape[2:])})")
         return tuple(size - low for size, low in zip(output_size, min_sizes))
 
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
-        conv = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self._dims]
         return conv(input, self.weight, self.bias, self.stride, self.padding,
                     self._output_padding(input, output_size), self.groups, self.dilation)
 
@@ -232,6 +246,17 @@ class ConvTranspose1d(_ConvTranspose):
     """
 
     _dims = 1
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-D transposed convolution over an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input;
+    ``weight`` has shape ``(in_channels, out_channels / groups, kD, kH, kW)``.
+
+    >>> nn.ConvTranspose3d(4, 2, 2, stride=2)
+    ConvTranspose3d(4, 2, kernel_size=(2, 2, 2), stride=(2, 2, 2))
+    """
+
+    _dims = 3
 
 
 class MaxPool2d(Module):
@@ -406,6 +431,147 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, input: Tensor) -> Any:
         return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class MaxPool3d(MaxPool2d):
+    """Max pooling over ``kernel_size`` windows of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
+
+    >>> nn.MaxPool3d((1, 2, 2))
+    MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2), padding=0, dilation=1, ceil_mode=False)
+    """
+
+    def forward(self, input: Tensor) -> Any:
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """Average pooling over ``kernel_size`` windows of an ``(N, C, D, H, W)`` or ``(C, D, H, W)``
+    input.
+
+    >>> nn.AvgPool3d(2, stride=1)
+    AvgPool3d(kernel_size=2, stride=1, padding=0)
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """Max pooling of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input to a fixed size.
+
+    >>> nn.AdaptiveMaxPool3d((1, None, 2))
+    AdaptiveMaxPool3d(output_size=(1, None, 2))
+    """
+
+    def forward(self, input: Tensor) -> Any:
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class _MaxUnpool(Module):
+    """PyTorch's ``_MaxUnpoolNd``: ``forward(input, indices, output_size=None)`` writes each
+    value at its index in zeros; the arguments are kept as ``dims``-tuples."""
+
+    _dims = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = _ntuple(kernel_size, self._dims)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, self._dims)
+        self.padding = _ntuple(padding, self._dims)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        unpool = {1: F.max_unpool1d, 2: F.max_unpool2d, 3: F.max_unpool3d}[self._dims]
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    """The partial inverse of ``MaxPool1d`` (its indices say where each value goes).
+
+    >>> nn.MaxUnpool1d(2)
+    MaxUnpool1d(kernel_size=(2,), stride=(2,), padding=(0,))
+    """
+
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    """The partial inverse of ``MaxPool2d`` (its indices say where each value goes).
+
+    >>> pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    >>> unpool(*pool(tapegrad.arange(4.).reshape(1, 2, 2)))
+    tensor([[[0., 0.],
+             [0., 3.]]])
+    """
+
+
+class MaxUnpool3d(_MaxUnpool):
+    """The partial inverse of ``MaxPool3d`` (its indices say where each value goes).
+
+    >>> nn.MaxUnpool3d(2, stride=2)
+    MaxUnpool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0))
+    """
+
+    _dims = 3
+
+
+class _LPPool(Module):
+    """PyTorch's ``_LPPoolNd``: power-average pooling, ``(sum of x ** norm_type over each
+    window) ** (1 / norm_type)``; the arguments are kept as given."""
+
+    _dims = 2
+
+    def __init__(self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        pool = {1: F.lp_pool1d, 2: F.lp_pool2d, 3: F.lp_pool3d}[self._dims]
+        return pool(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPool):
+    """Power-average pooling over an ``(N, C, L)`` or ``(C, L)`` input.
+
+    >>> nn.LPPool1d(2, 3, stride=2)
+    LPPool1d(norm_type=2, kernel_size=3, stride=2, ceil_mode=False)
+    """
+
+    _dims = 1
+
+
+class LPPool2d(_LPPool):
+    """Power-average pooling over an ``(N, C, H, W)`` or ``(C, H, W)`` input.
+
+    >>> nn.LPPool2d(1.5, (3, 2))
+    LPPool2d(norm_type=1.5, kernel_size=(3, 2), stride=None, ceil_mode=False)
+    """
+
+
+class LPPool3d(_LPPool):
+    """Power-average pooling over an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input.
+
+    >>> nn.LPPool3d(2, 2)
+    LPPool3d(norm_type=2, kernel_size=2, stride=None, ceil_mode=False)
+    """
+
+    _dims = 3
+
+
+def _ntuple(value: Any, n: int) -> tuple[Any, ...]:
+    """PyTorch's ``_single``/``_pair``/``_triple``: a sequence as a tuple, anything else repeated."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
 def _single(value: Any) -> tuple[Any, ...]:
