@@ -20,6 +20,7 @@ from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTen
                        zeros, zeros_like)
 from .device import device
 from . import cuda  # no numba.cuda import until CUDA is first used
+from . import linalg
 from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,
                      set_default_dtype)
 from .formatting import set_printoptions
@@ -40,6 +41,14 @@ from .ops.reduce import all, amax, amin, any, argmax, argmin, cumprod, cumsum, m
 from .ops.rearrange import diag, diagonal, flip, roll, tile, trace, tril, triu
 from .ops.sort import argsort, sort, topk
 from .ops.einsum import einsum
+from .ops.combine import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes, broadcast_tensors,
+                          cartesian_prod, column_stack, dsplit, dstack, fliplr, flipud, hsplit, hstack, meshgrid,
+                          rot90, row_stack, tensor_split, vsplit, vstack)
+from .ops.composite import allclose, isclose
+from .ops.distance import cdist, cross
+from .ops.matmul import addbmm, addmv, addr, baddbmm, inner, kron, tensordot, vdot
+from .ops.statistics import (aminmax, cummax, cummin, diff, kthvalue, logcumsumexp, median, nanmean, nanmedian,
+                             nanquantile, nansum, quantile, std_mean, var_mean)
 from .serialization import load, save
 from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .tensor import Size, Tensor, is_tensor
@@ -54,6 +63,8 @@ divide = div
 negative = neg
 absolute = abs
 swapaxes = transpose
+swapdims = transpose
+moveaxis = movedim
 
 
 def numel(input: Tensor) -> int:

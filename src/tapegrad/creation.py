@@ -247,6 +247,39 @@ def _like(input: Tensor, dtype: Any, device: Any = None) -> tuple[tuple[int, ...
             device if device is not None else input.device)
 
 
+# ``Tensor.new_*``: a new tensor with this tensor's dtype and device unless given.
+
+def _new(self: Tensor, sizes: tuple, fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    _, dtype, device = _like(self, dtype, device)
+    return _filled(sizes, fill, dtype, device, requires_grad)
+
+
+def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    _, dtype, device = _like(self, dtype, device)
+    if isinstance(data, Tensor):
+        data = data.detach()
+    return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new_zeros(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes, 0, dtype, device, requires_grad)
+
+
+def new_ones(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes, 1, dtype, device, requires_grad)
+
+
+def new_empty(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes, 0, dtype, device, requires_grad)
+
+
+def new_full(self: Tensor, size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return _new(self, (tuple(size),) if not isinstance(size, int) else (size,), fill_value, dtype, device,
+                requires_grad)
+
+
 def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
                memory_format: Any = None) -> Tensor:
     shape, dtype, device = _like(input, dtype, device)

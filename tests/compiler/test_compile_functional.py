@@ -1,5 +1,6 @@
 """``tapegrad.compile`` records the newer activations (logsigmoid, hardswish, mish, the
-shrinks, glu, prelu, threshold), rms_norm, pdist, the class margin losses, padding, interpolation, adaptive max pooling, unfold and fold, cumulative sums
+shrinks, glu, prelu, threshold), rms_norm, pdist, the class margin losses, kron, tensordot,
+cdist, cross, diff, nansum, unfold, padding, interpolation, adaptive max pooling, unfold and fold, cumulative sums
 and products, the distances, the Huber and KL losses and attention without refusing any: each
 is a registry op or a composition of recorded ops. Tensors a step makes from Python numbers
 (``arange``, ``linspace``, ``eye``) are recorded constants. Every replay gives eager mode's
@@ -66,6 +67,10 @@ CASES: dict[str, Callable[[Any, Any], Any]] = {
         # Targets computed from the input: they change every call.
         + F.multi_margin_loss(w * x, (x[:, 0] > 0).long() * 5, p=2)
         + F.multilabel_margin_loss(w, (x.abs() * 1.4).long().masked_fill(x < -1.5, -1))),
+    "products_and_arrangement": lambda w, x: (
+        tapegrad.kron(w[:2, :2], x[:2, :3]).square().sum() + tapegrad.tensordot(w, x, ([1], [1])).sum()
+        + tapegrad.cdist(w, x).sum() + tapegrad.cross(w[:, :3], x[:, 3:], dim=1).square().sum()
+        + tapegrad.diff(w * x, 2, 1).square().sum() + tapegrad.nansum((w * x).log()) + w.unfold(1, 3, 2).square().sum()),
     "losses": lambda w, x: (F.huber_loss(w * 3, x, delta=0.5) + F.kl_div(F.log_softmax(w, 1), x.softmax(1),
                                                                            reduction="batchmean")
                             + F.kl_div(w.log_softmax(0), x.log_softmax(0), reduction="sum", log_target=True)),

@@ -273,3 +273,38 @@ def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     if grad_mode.state.enabled and x._requires_grad:
         return record(LOG_SOFTMAX, (x,), out, (axis,), saved=(OUTPUT,))
     return out
+
+
+# ---------------------------------------------------------------- closeness
+
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """Where ``|input - other| <= atol + rtol * |other|`` (or the two are equal, infinities
+    included; NaNs equal only with ``equal_nan``).
+
+    >>> tapegrad.isclose(tapegrad.tensor([1., 2.]), tapegrad.tensor([1. + 1e-9, 2.1]))
+    tensor([ True, False])
+    """
+    from . import elementwise as ew
+
+    if not isinstance(other, Tensor):
+        raise TypeError(f"isclose(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}")
+    if input.dtype != other.dtype:
+        raise RuntimeError(f"{input.dtype.scalar_name} did not match {other.dtype.scalar_name}")
+    if rtol < 0:
+        raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if atol < 0:
+        raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
+    close = ew.eq(input, other)
+    if equal_nan and input.is_floating_point():
+        close = ew.logical_or(close, ew.logical_and(ew.isnan(input), ew.isnan(other)))
+    if input.is_floating_point():
+        actual = ew.abs(ew.sub(input, other))
+        allowed = ew.add(ew.abs(ew.mul(other, rtol)), atol)
+        # A finite difference within tolerance (inf - inf and NaNs fail the first comparison).
+        close = ew.logical_or(close, ew.logical_and(ew.lt(actual, math.inf), ew.le(actual, allowed)))
+    return close
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Whether ``isclose`` holds everywhere."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())

@@ -5,6 +5,7 @@ module maps PyTorch's shape rules onto that and records one step per product.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -260,3 +261,108 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return flat.view(lead + (weight.shape[0],))
     out = matmul(input, weight.t())
     return out + bias if bias is not None else out
+
+
+# ---------------------------------------------------------------- products built on the above
+# PyTorch's other matrix products, composed of bmm / mv / outer / mm and elementwise scaling
+# (``beta=0`` ignores ``input``, NaNs included, as PyTorch does).
+
+def _scaled_sum(input: Tensor, product: Tensor, beta: Any, alpha: Any) -> Tensor:
+    from . import elementwise as ew
+
+    scaled = product if alpha == 1 else ew.mul(product, alpha)
+    if beta == 0:
+        # input * 0, with the NaNs that infinities and NaNs give replaced by 0: the shape and a
+        # zero gradient without the values.
+        zeroed = ew.mul(input, 0)
+        return ew.add(zeroed.masked_fill(ew.ne(zeroed, 0), 0), scaled)
+    return ew.add(input if beta == 1 else ew.mul(input, beta), scaled)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
+    return _scaled_sum(input, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    if vec1.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"addr: Expected 1-D argument vec1, but got {vec1.ndim}-D" if vec1.ndim != 1 else
+                           f"addr: Expected 1-D argument vec2, but got {vec2.ndim}-D")
+    return _scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+def tensordot(a: Tensor, b: Tensor, dims: Any = 2) -> Tensor:
+    """Contract ``a``'s and ``b``'s ``dims`` (a count of ``a``'s last and ``b``'s first dims, or
+    two lists of dims) as one matrix product.
+
+    >>> tapegrad.tensordot(tapegrad.ones(2, 3), tapegrad.ones(3, 4), 1).shape
+    tapegrad.Size([2, 4])
+    """
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        dims_a, dims_b = list(range(-dims, 0)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    if len(dims_a) != len(dims_b):
+        raise RuntimeError("both dimension lists should have same length")
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[da]} in dim {da} "
+                               f"and second has size {b.shape[db]} in dim {db}")
+    dims_a = [d % a.ndim for d in dims_a] if a.ndim else dims_a
+    dims_b = [d % b.ndim for d in dims_b] if b.ndim else dims_b
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    size = math.prod(a.shape[d] for d in dims_a)
+    left = a.permute(free_a + dims_a).reshape(-1, size)
+    right = b.permute(dims_b + free_b).reshape(size, -1)
+    return mm(left, right).reshape([a.shape[d] for d in free_a] + [b.shape[d] for d in free_b])
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """The sum of products over the last dims (a product when either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        from . import elementwise as ew
+
+        return ew.mul(input, other)
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
+                           f"{list(input.shape)} and {list(other.shape)}")
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """``dot`` of two 1-d tensors (real tensors have nothing to conjugate)."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    return dot(input, other)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """The Kronecker product: block ``i`` of the result is ``input[i] * other``.
+
+    >>> tapegrad.kron(tapegrad.tensor([1, 2]), tapegrad.tensor([1, 10]))
+    tensor([ 1, 10,  2, 20])
+    """
+    from . import elementwise as ew
+
+    ndim = max(input.ndim, other.ndim)
+    a = input.reshape((1,) * (ndim - input.ndim) + tuple(input.shape))
+    b = other.reshape((1,) * (ndim - other.ndim) + tuple(other.shape))
+    spread_a = a.reshape(tuple(s for size in a.shape for s in (size, 1)))
+    spread_b = b.reshape(tuple(s for size in b.shape for s in (1, size)))
+    return ew.mul(spread_a, spread_b).reshape(tuple(p * q for p, q in zip(a.shape, b.shape)))

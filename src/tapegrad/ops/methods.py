@@ -9,7 +9,8 @@ from typing import Any
 
 from .. import creation
 from ..tensor import Tensor
-from . import composite, elementwise as ew, index, inplace, matmul, movement, rearrange, reduce, sort
+from . import combine, composite, distance, elementwise as ew, index, inplace, matmul, movement, rearrange
+from . import reduce, sort, statistics
 
 
 def _reflected(fn: Any) -> Any:
@@ -111,6 +112,28 @@ _METHODS: dict[str, Any] = {
     "copy_": inplace.copy_, "masked_fill_": inplace.masked_fill_,
     "uniform_": creation.uniform_, "normal_": creation.normal_,
     "exponential_": creation.exponential_,
+    # order statistics, NaN-aware reductions, running extremes
+    "median": statistics.median, "nanmedian": statistics.nanmedian, "kthvalue": statistics.kthvalue,
+    "quantile": statistics.quantile, "nanquantile": statistics.nanquantile, "nansum": statistics.nansum,
+    "nanmean": statistics.nanmean, "aminmax": statistics.aminmax, "cummax": statistics.cummax,
+    "cummin": statistics.cummin, "logcumsumexp": statistics.logcumsumexp, "diff": statistics.diff,
+    # more products, arranging and splitting
+    "baddbmm": matmul.baddbmm, "addbmm": matmul.addbmm, "addmv": matmul.addmv, "addr": matmul.addr,
+    "inner": matmul.inner, "vdot": matmul.vdot, "kron": matmul.kron, "cross": distance.cross,
+    "rot90": combine.rot90, "fliplr": combine.fliplr, "flipud": combine.flipud, "unfold": combine.unfold,
+    "tensor_split": combine.tensor_split, "hsplit": combine.hsplit, "vsplit": combine.vsplit,
+    "dsplit": combine.dsplit, "isclose": composite.isclose, "allclose": composite.allclose,
+    "swapdims": movement.transpose, "moveaxis": movement.movedim, "ravel": lambda self: movement.reshape(self, -1),
+    "sum_to_size": lambda self, *size: reduce.sum_to_size(self, size[0] if len(size) == 1 and not isinstance(
+        size[0], int) else size),
+    # new tensors like this one, and its type
+    "new_tensor": creation.new_tensor, "new_zeros": creation.new_zeros, "new_ones": creation.new_ones,
+    "new_empty": creation.new_empty, "new_full": creation.new_full,
+    "type_as": lambda self, other: movement.to(self, other.device, other.dtype),
+    "ndimension": lambda self: self.ndim, "is_complex": lambda self: False,
+    "is_signed": lambda self: self._data.dtype.kind in "if",
+    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
+    "is_nonzero": lambda self: bool(self),
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
 }
 

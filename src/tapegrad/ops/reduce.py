@@ -54,6 +54,16 @@ def sum_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     return grad.reshape(shape) if grad.shape != shape else grad
 
 
+def sum_to_size(input: Tensor, size: Any) -> Tensor:
+    """``input`` summed down to ``size``, which it must be expandable from (``Tensor.sum_to_size``)."""
+    size = tuple(size)
+    lead = input.ndim - len(size)
+    mismatched = [d for d, s in enumerate(size) if lead >= 0 and s != 1 and s != input.shape[lead + d]]
+    if lead < 0 or mismatched:  # (the builtin any is shadowed here by the reduction)
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(input.shape)}}}.")
+    return sum_to(input, size)
+
+
 def _cuda_kernels() -> Any:
     # Imported on the first reduction of a CUDA tensor: CPU programs never load it.
     from ..cuda import _kernels
