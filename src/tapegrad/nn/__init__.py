@@ -12,3 +12,5 @@ from .rnn import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .parameter import Buffer, Parameter
+from .lazy import *  # noqa: F401,F403
+from .parameter import UninitializedBuffer, UninitializedParameter  # noqa: F401

@@ -5,6 +5,7 @@ Also the state-dict round trip (``state_dict``/``load_state_dict``), dtype/devic
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import OrderedDict
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
@@ -13,7 +14,7 @@ from .. import dtypes as _dtypes
 from ..autograd.grad_mode import no_grad
 from ..device import device as _device
 from ..tensor import Tensor
-from .parameter import Buffer, Parameter, zero_grads
+from .parameter import Buffer, Parameter, is_lazy, zero_grads
 
 _hook_ids = itertools.count()
 
@@ -88,7 +89,9 @@ class Module:
     training: bool
     # Hooks are rare: empty class-level tables keep ``__call__`` cheap until one is registered.
     _forward_pre_hooks: dict[int, Callable[..., Any]] = {}
+    _forward_pre_hooks_with_kwargs: set[int] = frozenset()  # type: ignore[assignment]
     _forward_hooks: dict[int, Callable[..., Any]] = {}
+    _load_state_dict_pre_hooks: dict[int, Callable[..., Any]] = {}
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -315,11 +318,17 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        errors: list[str] = []
+        hook_missing: list[str] = []
+        hook_unexpected: list[str] = []
+        # Pre-hooks first: a lazy module materializes its parameters from the shapes loaded here.
+        for prefix, module in self.named_modules(remove_duplicate=False):
+            for hook in list(module._load_state_dict_pre_hooks.values()):
+                hook(state_dict, f"{prefix}." if prefix else "", {}, strict, hook_missing, hook_unexpected, errors)
         entries = list(self._state_entries())
         own_keys = {key for key, *_ in entries}
-        missing = [key for key, *_ in entries if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in own_keys]
-        errors = []
+        missing = hook_missing + [key for key, *_ in entries if key not in state_dict]
+        unexpected = hook_unexpected + [key for key in state_dict if key not in own_keys]
         if strict:
             if unexpected:
                 errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
@@ -332,6 +341,8 @@ class Module:
             if not isinstance(value, Tensor):
                 errors.append(f'While copying the parameter named "{key}", expected torch.Tensor or Tensor-like '
                               f"object from checkpoint but received {type(value)}")
+            elif is_lazy(own):
+                continue  # still uninitialized: there is no shape to check against
             elif tuple(value.shape) != tuple(own.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
                               f"the shape in current model is {own.shape}.")
@@ -342,6 +353,8 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
+                if is_lazy(own) and is_lazy(value):
+                    continue  # nothing to copy between two tensors that hold no values yet
                 if not assign:
                     own.copy_(value)
                 elif is_parameter:
@@ -441,7 +454,15 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._forward_pre_hooks or self._forward_hooks):
             return self.forward(*args, **kwargs)
-        for hook in list(self._forward_pre_hooks.values()):
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+                continue
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
@@ -463,13 +484,29 @@ class Module:
                 hooks[key] = hooks.pop(key)
         return handle
 
-    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
-        """``hook(module, args)`` runs before ``forward``; a non-None result replaces the arguments."""
-        return self._register_hook("_forward_pre_hooks", hook, prepend)
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` runs before ``forward``; a non-None result replaces the arguments.
+        With ``with_kwargs``, ``hook(module, args, kwargs)`` may return ``(new_args, new_kwargs)``."""
+        handle = self._register_hook("_forward_pre_hooks", hook, prepend)
+        if with_kwargs:
+            if "_forward_pre_hooks_with_kwargs" not in self.__dict__:
+                object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+            self._forward_pre_hooks_with_kwargs.add(handle.id)
+        return handle
 
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
         """``hook(module, args, output)`` runs after ``forward``; a non-None result replaces the output."""
         return self._register_hook("_forward_hooks", hook, prepend)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable[..., Any],
+                                           with_module: bool = False) -> RemovableHandle:
+        """``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
+        (``hook(module, ...)`` ``with_module``) runs when ``load_state_dict`` reaches this module,
+        before anything is checked or copied."""
+        if with_module:
+            hook = functools.partial(hook, self)
+        return self._register_hook("_load_state_dict_pre_hooks", hook, False)
 
     # ---------------------------------------------------------------- printing
     def _get_name(self) -> str:
