@@ -331,6 +331,20 @@ def _lift(values: tuple[int, ...], fill: int) -> Pair:
     return (fill, values[0]) if len(values) == 1 else (values[0], values[1])
 
 
+def padding_totals(padding: Any, paddings: tuple[int, ...] | None, dilations: tuple[int, ...],
+                   kernel: tuple[int, ...], stacklevel: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(total padding, padding before) per spatial dim: ``paddings`` on both sides, or for
+    ``padding`` 'valid' none and for 'same' the kernel's extent minus one, the odd one out at the
+    end (with PyTorch's warning, ``stacklevel`` frames up: at the caller of ``F.conv*``)."""
+    if paddings is not None:
+        return tuple(2 * p for p in paddings), paddings
+    totals = tuple(0 if padding == "valid" else d * (k - 1) for d, k in zip(dilations, kernel))
+    if padding == "same" and any(t % 2 for t in totals):
+        warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
+                      "zero-padded copy of the input be created", UserWarning, stacklevel=stacklevel)
+    return totals, tuple(t // 2 for t in totals)
+
+
 def _conv(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
           dilation: Any, groups: int) -> Tensor:
     """A 1-d or 2-d convolution: checked with PyTorch's messages for ``fn``, then run by the 2-d
@@ -356,16 +370,7 @@ def _conv(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None
     if min(dilations) <= 0:
         raise RuntimeError("non-positive dilation is not supported")
     kernel = tuple(weight.shape[2:])
-    if paddings is None:
-        # 'valid': none; 'same': the kernel's extent minus one, the odd one out at the end.
-        totals = tuple(0 if padding == "valid" else d * (k - 1) for d, k in zip(dilations, kernel))
-        before = tuple(t // 2 for t in totals)
-        if padding == "same" and any(t % 2 for t in totals):
-            warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
-                          "zero-padded copy of the input be created", UserWarning, stacklevel=3)
-    else:
-        totals = tuple(2 * p for p in paddings)
-        before = paddings
+    totals, before = padding_totals(padding, paddings, dilations, kernel, stacklevel=4)
     sizes = tuple(x.shape[2:])
     _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     _check_conv_dtypes(x, weight, bias)

@@ -23,7 +23,6 @@ reads ``ConvolutionBackward0`` as in PyTorch.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,8 @@ from ..autograd.tape import Step
 from ..creation import _constant_like
 from ..tensor import Tensor, _wrap
 from .conv import (_C_TYPE_NAMES, _check_conv_arguments, _check_conv_shapes, _check_float,
-                   _conv_param, _convolve, _int_list, _legacy_type_name, _on_host, _sizes)
-from .conv_transpose import _check_transposed_shapes, conv_transpose2d
+                   _conv_param, _convolve, _int_list, _legacy_type_name, _on_host, padding_totals)
+from .conv_transpose import _check_transposed_shapes, conv_transpose2d, transposed_sizes
 from .elementwise import ADD
 from .padding import pad
 from .registry import OpDef, record
@@ -119,16 +118,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     x = input.unsqueeze(0) if unbatched else input
     _check_steps(paddings, strides, dilations)
     kernel = tuple(weight.shape[2:])
-    if paddings is None:
-        # 'valid': none; 'same': the kernel's extent minus one, the odd one out at the end.
-        totals = tuple(0 if padding == "valid" else d * (k - 1) for d, k in zip(dilations, kernel))
-        before = tuple(t // 2 for t in totals)
-        if padding == "same" and any(t % 2 for t in totals):
-            warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
-                          "zero-padded copy of the input be created", UserWarning, stacklevel=2)
-    else:
-        totals = tuple(2 * p for p in paddings)
-        before = paddings
+    totals, before = padding_totals(padding, paddings, dilations, kernel, stacklevel=3)
     sizes = tuple(x.shape[2:])
     _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     if min(dilations) == 0:
@@ -195,11 +185,7 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                            "stride_depth: {} stride_height: {} stride_width: {} dilation_depth: {} "
                            "dilation_height: {} dilation_width: {}".format(*extras, *strides, *dilations))
     kernel, sizes = tuple(weight.shape[2:]), tuple(x.shape[2:])
-    outs = tuple((n - 1) * s - 2 * p + d * (k - 1) + e + 1
-                 for n, s, p, d, k, e in zip(sizes, strides, paddings, dilations, kernel, extras))
-    if min(outs) <= 0:
-        raise RuntimeError(f"Given input size per channel: {_sizes(sizes)}. Calculated output size per channel: "
-                           f"{_sizes(outs)}. Output size is too small")
+    outs = transposed_sizes(sizes, strides, paddings, dilations, kernel, extras)
     batch, in_channels, depth, height, width = x.shape
     depth_kernel, out_channels = kernel[0], weight.shape[1] * groups
     # One zero slice after the input's own: its 2-d transposed convolution is the zero slice

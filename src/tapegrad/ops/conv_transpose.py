@@ -44,6 +44,17 @@ def _check_transposed_shapes(x: Tensor, weight: Tensor, bias: Tensor | None, gro
                            f"{w_shape[1] * groups} elements, but got bias of size {list(bias.shape)} instead")
 
 
+def transposed_sizes(sizes: tuple[int, ...], strides: Any, paddings: Any, dilations: Any, kernel: tuple[int, ...],
+                     extras: Any) -> tuple[int, ...]:
+    """The spatial output sizes of a transposed convolution, checked as PyTorch checks them."""
+    outs = tuple((n - 1) * s - 2 * p + d * (k - 1) + e + 1
+                 for n, s, p, d, k, e in zip(sizes, strides, paddings, dilations, kernel, extras))
+    if min(outs) <= 0:
+        raise RuntimeError(f"Given input size per channel: {_sizes(sizes)}. Calculated output size per channel: "
+                           f"{_sizes(outs)}. Output size is too small")
+    return outs
+
+
 def _conv_transpose(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any,
                     padding: Any, output_padding: Any, groups: int, dilation: Any) -> Tensor:
     _check_conv_arguments(fn, dims, input, weight, bias, groups)
@@ -70,11 +81,7 @@ def _conv_transpose(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Ten
                            f"output_padding_height: {eh} output_padding_width: {ew} stride_height: {sh} "
                            f"stride_width: {sw} dilation_height: {dh} dilation_width: {dw}")
     kernel, sizes = tuple(weight.shape[2:]), tuple(x.shape[2:])
-    outs = tuple((n - 1) * s - 2 * p + d * (k - 1) + e + 1
-                 for n, s, p, d, k, e in zip(sizes, strides, paddings, dilations, kernel, extras))
-    if min(outs) <= 0:
-        raise RuntimeError(f"Given input size per channel: {_sizes(sizes)}. Calculated output size per channel: "
-                           f"{_sizes(outs)}. Output size is too small")
+    outs = transposed_sizes(sizes, strides, paddings, dilations, kernel, extras)
     # The convolution whose input gradient this is: its input has the result's shape and its
     # output has x's.
     geom = _lift(kernel, 1) + _lift(sizes, 1) + _lift(strides, 1) + _lift(paddings, 0) + _lift(dilations, 1)
