@@ -32,6 +32,11 @@ from .ops.elementwise import (abs, add, addcdiv, addcmul, ceil, celu, clamp, cla
                               minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, rsub,
                               selu, sigmoid, sign, sin, sqrt, square, sub, tanh, true_divide, where,
                               xlogy)
+from .ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh,
+                              atan, atan2, atanh, copysign, cosh, deg2rad, digamma, erfc, erfinv, exp2, fix,
+                              float_power, fmod, frac, heaviside, hypot, isfinite, isinf, isneginf, isposinf, isreal,
+                              lgamma, log2, log10, logaddexp, logaddexp2, logit, nan_to_num, nextafter, polygamma,
+                              positive, rad2deg, sgn, signbit, sinc, sinh, tan, trunc)
 from .ops.index import gather, index_select, masked_fill, nonzero
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,

@@ -113,7 +113,8 @@ def _pow_scalar_vjp(needs, g, x, exponent):
 
 
 def _pow_vjp(needs, g, x, y, out):
-    grad_x = g * y * x ** (y - 1) if needs[0] else None
+    # d/dx x**y = y x**(y - 1), taken as 0 where y == 0 (0 * 0**-1 would be nan), as PyTorch does.
+    grad_x = where(eq(y, 0), 0.0, g * y * x ** (y - 1)) if needs[0] else None
     grad_y = None
     if needs[1]:
         # d/dy x**y = x**y log x, taken as 0 where x == 0 and y >= 0 (PyTorch's convention).
@@ -1053,8 +1054,9 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
 
 
 def _rounded_div_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    # A step function: zero gradient almost everywhere, as PyTorch gives.
-    return tuple(g * 0 if meta is not None and edge is not None else None
+    # A step function: zero gradient almost everywhere, as PyTorch gives (at each input's shape:
+    # a broadcast input gets its zeros summed back to its own shape).
+    return tuple(_reduce_to_input(g * 0, meta) if meta is not None and edge is not None else None
                  for meta, edge in zip(step.input_meta, step.edges))
 
 
@@ -1408,7 +1410,8 @@ def xlogy(input: Any, other: Any) -> Tensor:
     >>> tapegrad.xlogy(tapegrad.tensor([0., 2.]), tapegrad.tensor([0., 3.]))
     tensor([0.0000, 2.1972])
     """
-    return apply(XLOGY, (input, other))
+    op, operands = xlogy_operands(input, other)
+    return apply(op, operands)
 
 
 def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
@@ -1609,3 +1612,1133 @@ CLONE = OpDef("clone", "CloneBackward0", lambda step, g: (g,))
 
 
 clip = clamp
+
+
+# ================================================================ more maths
+# Trigonometric, hyperbolic, exponential and special functions, and IEEE helpers (copysign,
+# nextafter, the classifications), as ops and as the public functions after them.
+#
+# The CUDA backend pastes each scalar definition into a generated module that holds only
+# ``math``, ``np`` and the names of ``scalar_math``: a definition calls nothing else from this
+# module, so the special functions (digamma, polygamma, erfinv) are written out in one function
+# each. They follow PyTorch's algorithms (Cephes' digamma and Hurwitz zeta, a rational first
+# guess for erfinv refined by two Newton steps), computed in float64, so that values and
+# gradients agree with PyTorch to a few ulp, special values included.
+
+_LN2 = 0.6931471805599453
+_LN10 = 2.302585092994046
+
+
+def _tan(x):
+    return math.tan(x)
+
+
+def _tan_vjp(needs, g, out):
+    return (g * (out * out + 1),)
+
+
+TAN = ElementwiseOp("tan", "TanBackward0", _tan, _tan_vjp, saves=("out",), result=FLOAT)
+
+
+def _asin(x):
+    return math.asin(x)
+
+
+def _asin_vjp(needs, g, x):
+    return (g * rsqrt(1 - x * x),)
+
+
+ASIN = ElementwiseOp("asin", "AsinBackward0", _asin, _asin_vjp, saves=("x0",), result=FLOAT)
+
+
+def _acos(x):
+    return math.acos(x)
+
+
+def _acos_vjp(needs, g, x):
+    return (neg(g) * rsqrt(1 - x * x),)
+
+
+ACOS = ElementwiseOp("acos", "AcosBackward0", _acos, _acos_vjp, saves=("x0",), result=FLOAT)
+
+
+def _atan(x):
+    return math.atan(x)
+
+
+def _atan_vjp(needs, g, x):
+    return (g / (x * x + 1),)
+
+
+ATAN = ElementwiseOp("atan", "AtanBackward0", _atan, _atan_vjp, saves=("x0",), result=FLOAT)
+
+
+def _sinh(x):
+    return math.sinh(x)
+
+
+def _sinh_vjp(needs, g, x):
+    return (g * cosh(x),)
+
+
+SINH = ElementwiseOp("sinh", "SinhBackward0", _sinh, _sinh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _cosh(x):
+    return math.cosh(x)
+
+
+def _cosh_vjp(needs, g, x):
+    return (g * sinh(x),)
+
+
+COSH = ElementwiseOp("cosh", "CoshBackward0", _cosh, _cosh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _asinh(x):
+    return math.asinh(x)
+
+
+def _asinh_vjp(needs, g, x):
+    return (g * rsqrt(x * x + 1),)
+
+
+ASINH = ElementwiseOp("asinh", "AsinhBackward0", _asinh, _asinh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _acosh(x):
+    return math.acosh(x)
+
+
+def _acosh_vjp(needs, g, x):
+    return (g * rsqrt(x * x - 1),)
+
+
+ACOSH = ElementwiseOp("acosh", "AcoshBackward0", _acosh, _acosh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _atanh(x):
+    return math.atanh(x)
+
+
+def _atanh_vjp(needs, g, x):
+    return (g / (1 - x * x),)
+
+
+ATANH = ElementwiseOp("atanh", "AtanhBackward0", _atanh, _atanh_vjp, saves=("x0",), result=FLOAT)
+
+
+def _inplace_derivative_missing(name: str) -> Any:
+    def rule(needs, g, *unused):
+        raise NotImplementedError(f"the derivative for 'inplace version of {name}' is not implemented.")
+
+    return rule
+
+
+# PyTorch has no derivative for the in-place inverse hyperbolic functions: their steps refuse
+# to run backward, under names of their own.
+ASINH_ = ElementwiseOp("asinh_", "AsinhBackward1", _asinh, _inplace_derivative_missing("asinh"), result=FLOAT)
+ACOSH_ = ElementwiseOp("acosh_", "AcoshBackward1", _acosh, _inplace_derivative_missing("acosh"), result=FLOAT)
+ATANH_ = ElementwiseOp("atanh_", "AtanhBackward1", _atanh, _inplace_derivative_missing("atanh"), result=FLOAT)
+
+
+def _atan2(y, x):
+    return math.atan2(y, x)
+
+
+def _atan2_vjp(needs, g, y, x):
+    # PyTorch zeroes 1 / (y**2 + x**2) where it is infinite, so the origin gets a zero gradient.
+    squares = y * y + x * x
+    scale = where(eq(squares, 0), 0.0, reciprocal(squares))
+    return (g * x * scale if needs[0] else None, neg(g) * y * scale if needs[1] else None)
+
+
+ATAN2 = ElementwiseOp("atan2", "Atan2Backward0", _atan2, _atan2_vjp, saves=("x0", "x1"), result=FLOAT)
+
+
+def _log2(x):
+    return math.log2(x)
+
+
+def _log2_vjp(needs, g, x):
+    return (g / (x * _LN2),)
+
+
+LOG2 = ElementwiseOp("log2", "Log2Backward0", _log2, _log2_vjp, saves=("x0",), result=FLOAT)
+
+
+def _log10(x):
+    return math.log10(x)
+
+
+def _log10_vjp(needs, g, x):
+    return (g / (x * _LN10),)
+
+
+LOG10 = ElementwiseOp("log10", "Log10Backward0", _log10, _log10_vjp, saves=("x0",), result=FLOAT)
+
+
+def _exp2(x):
+    return math.pow(type(x)(2), x)  # in x's type: float32 stays float32, as in PyTorch
+
+
+def _exp2_vjp(needs, g, out):
+    return (g * out * _LN2,)
+
+
+EXP2 = ElementwiseOp("exp2", "Exp2Backward0", _exp2, _exp2_vjp, saves=("out",), result=FLOAT)
+
+
+def _trunc(x):
+    # float_floor/float_ceil keep x's float type; math.trunc would make an int64, which overflows.
+    return float_floor(x) if x >= 0 else float_ceil(x)
+
+
+def _frac(x):
+    return x - (float_floor(x) if x >= 0 else float_ceil(x))
+
+
+def _identity_vjp(needs, g):
+    return (g,)
+
+
+TRUNC = ElementwiseOp("trunc", "TruncBackward0", _trunc, _zero_vjp)
+FRAC = ElementwiseOp("frac", "FracBackward0", _frac, _identity_vjp)
+
+
+def _fmod(x, y):
+    # C's fmod: the magnitudes' remainder (exact, and the same under Python's modulo, which both
+    # backends lower) with the dividend's sign.
+    return math.copysign(abs(x) % abs(y), x)
+
+
+def _fmod_integer(x, y):
+    r = abs(x) % abs(y)
+    return -r if x < 0 else r
+
+
+def _fmod_vjp(needs, g, x, y):
+    return (g if needs[0] else None,
+            neg(g) * div(x, y, rounding_mode="trunc") if needs[1] else None)
+
+
+FMOD = ElementwiseOp("fmod", "FmodBackward1", _fmod, _fmod_vjp, saves=("x0", "x1"), only_for={"x0": (1,), "x1": (1,)})
+FMOD_SCALAR = FMOD.renamed("fmod_scalar", "FmodBackward0")
+FMOD_INTEGER = ElementwiseOp("fmod_integer", "", _fmod_integer, None)
+
+
+def _hypot(x, y):
+    return math.hypot(x, y)
+
+
+def _hypot_vjp(needs, g, x, y, out):
+    return (g * x / out if needs[0] else None, g * y / out if needs[1] else None)
+
+
+HYPOT = ElementwiseOp("hypot", "HypotBackward0", _hypot, _hypot_vjp, saves=("x0", "x1", "out"),
+                      only_for={"x0": (0,), "x1": (1,)})
+
+
+def _logaddexp(x, y):
+    # As PyTorch: two equal infinities give themselves (the formula would give inf - inf = nan).
+    if x == y and (x == math.inf or x == -math.inf):
+        return x
+    top = y if x < y else x
+    return top + fast_log1p(fast_exp(-abs(x - y)))
+
+
+def _logaddexp_vjp(needs, g, x, y):
+    # d/dx = 1 / (1 + exp(y - x)) = sigmoid(x - y).
+    return (g * sigmoid(x - y) if needs[0] else None, g * sigmoid(y - x) if needs[1] else None)
+
+
+LOGADDEXP = ElementwiseOp("logaddexp", "LogaddexpBackward0", _logaddexp, _logaddexp_vjp, saves=("x0", "x1"))
+
+
+def _logaddexp2(x, y):
+    if x == y and (x == math.inf or x == -math.inf):
+        return x
+    top = y if x < y else x
+    # log2(1 + 2**-d) = log1p(exp(-d ln 2)) / ln 2, with the constants in x's type
+    return top + fast_log1p(fast_exp(-abs(x - y) * type(x)(0.6931471805599453))) * type(x)(1.4426950408889634)
+
+
+def _logaddexp2_vjp(needs, g, x, y):
+    # d/dx = 1 / (1 + 2**(y - x)) = sigmoid((x - y) ln 2).
+    return (g * sigmoid((x - y) * _LN2) if needs[0] else None,
+            g * sigmoid((y - x) * _LN2) if needs[1] else None)
+
+
+LOGADDEXP2 = ElementwiseOp("logaddexp2", "Logaddexp2Backward0", _logaddexp2, _logaddexp2_vjp, saves=("x0", "x1"))
+
+
+def _erfc(x):
+    return math.erfc(x)
+
+
+def _erfc_vjp(needs, g, x):
+    return (g * exp(x * x * -1) * -1.1283791670955126,)  # -2 / sqrt(pi)
+
+
+ERFC = ElementwiseOp("erfc", "ErfcBackward0", _erfc, _erfc_vjp, saves=("x0",), result=FLOAT)
+
+
+def _erfinv(y):
+    # PyTorch's algorithm (after G. L. Pavlis): a rational approximation, central or tail, then
+    # two Newton steps on erf(x) - y, which bring it to full float64 accuracy.
+    y_abs = abs(y)
+    if not y_abs <= 1.0:
+        return math.nan  # |y| > 1, or nan
+    if y_abs == 1.0:
+        return math.copysign(math.inf, y)
+    if y_abs == 0.0:
+        return y  # +-0 itself: the arithmetic below may lose the sign under the kernels' 'nsz' flag
+    if y_abs <= 0.7:
+        z = y * y
+        num = ((-0.140543331 * z + 0.914624893) * z - 1.645349621) * z + 0.886226899
+        dem = (((0.012229801 * z - 0.329097515) * z + 1.442710462) * z - 2.118377725) * z + 1.0
+        x = y * num / dem
+    else:
+        z = math.sqrt(-math.log((1.0 - y_abs) / 2.0))
+        num = ((1.641345311 * z + 3.429567803) * z - 1.624906493) * z - 1.970840454
+        dem = (1.6370678 * z + 3.5438892) * z + 1.0
+        x = math.copysign(num, y) / dem
+    x = x - (math.erf(x) - y) / (1.1283791670955126 * math.exp(-x * x))  # erf' = 2 / sqrt(pi) exp(-x**2)
+    x = x - (math.erf(x) - y) / (1.1283791670955126 * math.exp(-x * x))
+    return x
+
+
+def _erfinv_vjp(needs, g, out):
+    return (g * exp(out * out) * 0.886226925452758,)  # sqrt(pi) / 2
+
+
+ERFINV = ElementwiseOp("erfinv", "ErfinvBackward0", _erfinv, _erfinv_vjp, saves=("out",), result=FLOAT)
+
+
+def _lgamma(x):
+    return math.lgamma(x)
+
+
+def _lgamma_vjp(needs, g, x):
+    return (g * digamma(x),)
+
+
+LGAMMA = ElementwiseOp("lgamma", "LgammaBackward0", _lgamma, _lgamma_vjp, saves=("x0",), result=FLOAT)
+
+
+def _digamma(x):
+    # Cephes' digamma as PyTorch has it: +-inf at +-0 (the sign of 1 / x reversed), nan at the
+    # negative integers, the reflection psi(x) = psi(1 - x) - pi / tan(pi r) below zero (r the
+    # fractional part of x, which keeps tan accurate), the recurrence psi(x) = psi(x + 1) - 1 / x
+    # up to 10, and the asymptotic series from there.
+    if x == 0:
+        return math.copysign(math.inf, -x)
+    reflection = 0.0
+    if x < 0:
+        if x == float_floor(x):
+            return math.nan  # also for -inf
+        reflection = -math.pi / math.tan(math.pi * (x - float_ceil(x)))
+        x = 1.0 - x
+    result = 0.0
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    if x == 10.0:
+        return result + 2.25175258906672110764 + reflection  # psi(10)
+    tail = 0.0
+    if x < 1.0e17:
+        z = 1.0 / (x * x)
+        tail = z * ((((((8.33333333333333333333e-2 * z - 2.10927960927960927961e-2) * z + 7.57575757575757575758e-3)
+                        * z - 4.16666666666666666667e-3) * z + 3.96825396825396825397e-3) * z
+                      - 8.33333333333333333333e-3) * z + 8.33333333333333333333e-2)
+    return result + math.log(x) - 0.5 / x - tail + reflection
+
+
+def _digamma_vjp(needs, g, x):
+    return (g * TRIGAMMA(x),)
+
+
+DIGAMMA = ElementwiseOp("digamma", "DigammaBackward0", _digamma, _digamma_vjp, saves=("x0",), result=FLOAT)
+
+
+def _trigamma(x):
+    # PyTorch's trigamma: the reflection psi1(x) = pi**2 / sin(pi x)**2 - psi1(1 - x) below 1/2,
+    # six steps of the recurrence, then the asymptotic series to the x**-7 term. Its truncation
+    # error (up to ~5e-10 relative near x = 1/2) is PyTorch's too: gradients agree with it.
+    sign = 1.0
+    result = 0.0
+    if x < 0.5:
+        sign = -1.0
+        s = math.sin(math.pi * x)
+        result -= math.pi * math.pi / (s * s)
+        x = 1.0 - x
+    for _ in range(6):
+        result += 1.0 / (x * x)
+        x += 1.0
+    ixx = 1.0 / (x * x)
+    result += (1.0 + 1.0 / (2.0 * x) + ixx * (1.0 / 6.0 - ixx * (1.0 / 30.0 - ixx * (1.0 / 42.0)))) / x
+    return sign * result
+
+
+def _trigamma_vjp(needs, g, x):
+    return (g * POLYGAMMA(x, 2),)
+
+
+TRIGAMMA = ElementwiseOp("trigamma", "PolygammaBackward0", _trigamma, _trigamma_vjp, saves=("x0",), result=FLOAT)
+
+
+def _polygamma(x, n):
+    # For n >= 2: (-1)**(n + 1) n! zeta(n + 1, x), with the Hurwitz zeta function summed as in
+    # Cephes (and PyTorch): terms up to x + 9 at least, then Euler-Maclaurin with the Bernoulli
+    # numbers in ``bernoulli``, (2j)! / B_2j. Infinite at the poles x = 0, -1, -2, ...
+    s = n + 1.0
+    factor = math.exp(math.lgamma(s))
+    if int(n) % 2 == 0:
+        factor = -factor
+    if x <= 0 and x == float_floor(x):
+        return factor * math.inf
+    epsilon = 1.11022302462515654042e-16
+    total = math.pow(x, -s)
+    a = x
+    i = 0
+    b = 0.0
+    while i < 9 or a <= 9.0:
+        i += 1
+        a += 1.0
+        b = math.pow(a, -s)
+        total += b
+        if -epsilon * total < b and b < epsilon * total:
+            return factor * total
+    w = a
+    total += b * w / (s - 1.0)
+    total -= 0.5 * b
+    bernoulli = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+                 -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15,
+                 1.8152105401943546773e17, -7.1661652561756670113e18)
+    a = 1.0
+    k = 0.0
+    for j in range(12):
+        a *= s + k
+        b /= w
+        t = a * b / bernoulli[j]
+        total = total + t
+        if abs(t / total) < epsilon:
+            return factor * total
+        k += 1.0
+        a *= s + k
+        b /= w
+        k += 1.0
+    return factor * total
+
+
+def _polygamma_vjp(needs, g, x, n):
+    return g * POLYGAMMA(x, n + 1), None
+
+
+POLYGAMMA = ElementwiseOp("polygamma", "PolygammaBackward0", _polygamma, _polygamma_vjp, saves=("x0", "x1"),
+                          result=FLOAT)
+# polygamma(0, x) is digamma under polygamma's name; the in-place forms have names of their own.
+DIGAMMA_AS_POLYGAMMA = DIGAMMA.renamed("polygamma0", "PolygammaBackward0")
+POLYGAMMA_INPLACE = (DIGAMMA.renamed("polygamma0_", "PolygammaBackward1"),
+                     TRIGAMMA.renamed("polygamma1_", "PolygammaBackward1"),
+                     POLYGAMMA.renamed("polygamma_", "PolygammaBackward1"))
+
+
+def _logit(x, low, high):
+    # low < 0: no eps, log(x / (1 - x)) as it is; else x is first clamped to [eps, 1 - eps].
+    if low >= 0:
+        x = low if x < low else (high if x > high else x)
+    return math.log(x / (type(x)(1) - x))
+
+
+def _logit_backward(g, x, low, high):
+    # PyTorch's logit_backward: zero outside [eps, 1 - eps] (nan outside [0, 1] without eps),
+    # g * inf at 0 and 1.
+    one = type(x)(1)
+    if low >= 0:
+        if x < low or x > high:
+            return type(g)(0)
+    elif x < 0 or x > one:
+        return type(g)(math.nan)
+    if x == 0 or x == one:
+        return g * type(g)(math.inf)
+    return g / (x * (one - x))
+
+
+def _logit_backward_vjp(needs, gg, g, x, low, high):
+    grad_x = None
+    if needs[1]:
+        # d/dx 1 / (x (1 - x)) = (2x - 1) / (x (1 - x))**2, masked as the first derivative is
+        # (dividing twice by the masked op keeps the clamped ends at 0, not 0 / 0).
+        grad_x = LOGIT_BACKWARD(LOGIT_BACKWARD(gg * g * (x * 2 - 1), x, low, high), x, low, high)
+    return LOGIT_BACKWARD(gg, x, low, high) if needs[0] else None, grad_x, None, None
+
+
+LOGIT_BACKWARD = ElementwiseOp("logit_backward", "LogitBackwardBackward0", _logit_backward, _logit_backward_vjp,
+                               saves=("x0", "x1", "x2", "x3"), only_for={"x0": (1,)})
+
+
+def _logit_vjp(needs, g, x, low, high):
+    return LOGIT_BACKWARD(g, x, low, high), None, None
+
+
+LOGIT = ElementwiseOp("logit", "LogitBackward0", _logit, _logit_vjp, saves=("x0", "x1", "x2"), result=FLOAT)
+
+
+def _sinc(x):
+    if x == 0:
+        return type(x)(1)
+    product = type(x)(math.pi) * x  # in x's type, as PyTorch computes it
+    return math.sin(product) / product
+
+
+def _sinc_vjp(needs, g, x):
+    # (pi x cos(pi x) - sin(pi x)) / (pi x**2), and 0 at 0 (where the slope is 0), as PyTorch.
+    product = x * math.pi
+    slope = (cos(product) * product - sin(product)) / (product * x)
+    return (g * where(eq(x, 0), 0.0, slope),)
+
+
+SINC = ElementwiseOp("sinc", "SincBackward0", _sinc, _sinc_vjp, saves=("x0",), result=FLOAT)
+
+
+def _deg2rad(x):
+    # The constant in x's type, as PyTorch multiplies (float32 stays float32).
+    return x * type(x)(0.017453292519943295)
+
+
+def _deg2rad_vjp(needs, g):
+    return (g * 0.017453292519943295,)
+
+
+DEG2RAD = ElementwiseOp("deg2rad", "Deg2RadBackward0", _deg2rad, _deg2rad_vjp, result=FLOAT)
+
+
+def _rad2deg(x):
+    return x * type(x)(57.29577951308232)
+
+
+def _rad2deg_vjp(needs, g):
+    return (g * 57.29577951308232,)
+
+
+RAD2DEG = ElementwiseOp("rad2deg", "Rad2DegBackward0", _rad2deg, _rad2deg_vjp, result=FLOAT)
+
+
+def _copysign(x, y):
+    return math.copysign(x, y)
+
+
+def _copysign_vjp(needs, g, x, out):
+    # d/dx is the sign ratio out / x, taken as 0 at x = 0; the sign source gets a zero gradient.
+    return (g * where(eq(x, 0), 0.0, out / x) if needs[0] else None, g * 0 if needs[1] else None)
+
+
+COPYSIGN = ElementwiseOp("copysign", "CopysignBackward0", _copysign, _copysign_vjp, saves=("x0", "out"),
+                         result=FLOAT, only_for={"x0": (0,), "out": (0,)})
+COPYSIGN_SCALAR = COPYSIGN.renamed("copysign_scalar", "CopysignBackward1")
+
+
+def _heaviside(x, values):
+    if x == 0:
+        return values
+    return type(x)(1) if x > 0 else type(x)(0)  # nan gives 0, as PyTorch
+
+
+def _heaviside_vjp(needs, g, *unused):
+    raise RuntimeError("derivative for aten::heaviside is not implemented")
+
+
+def _heaviside_inplace_vjp(needs, g, *unused):
+    raise RuntimeError("derivative for aten::heaviside_ is not implemented")
+
+
+# PyTorch records heaviside with a step that refuses to run backward: so does tapegrad.
+HEAVISIDE = ElementwiseOp("heaviside", "torch::autograd::NotImplemented", _heaviside, _heaviside_vjp)
+HEAVISIDE_ = ElementwiseOp("heaviside_", "torch::autograd::NotImplemented", _heaviside, _heaviside_inplace_vjp)
+
+
+def _nextafter(x, y, smallest, digits, largest):
+    # The next float after x towards y, in the dtype that ``smallest`` (its least subnormal),
+    # ``digits`` (its significand bits) and ``largest`` describe; frexp gives x's binade.
+    if x != x or y != y:
+        return x + y
+    if x == y:
+        return y
+    if x == 0:
+        return math.copysign(smallest, y)
+    if x == math.inf or x == -math.inf:
+        return math.copysign(largest, x)
+    mantissa, exponent = math.frexp(x)
+    spacing = exponent - int(digits)
+    if (y < x) == (x > 0) and abs(mantissa) == 0.5:
+        spacing -= 1  # below a power of two (towards zero) the floats are twice as dense
+    step = math.ldexp(1.0, spacing)
+    if step < smallest:
+        step = smallest
+    return x + step if y > x else x - step
+
+
+def _nextafter_vjp(needs, g, x, y):
+    # As PyTorch: the identity for x (a step of one ulp), but zero where x == y (no step at all).
+    return where(ne(x, y), g, 0.0) if needs[0] else None, g * 0 if needs[1] else None, None, None, None
+
+
+NEXTAFTER = ElementwiseOp("nextafter", "NextafterBackward0", _nextafter, _nextafter_vjp, saves=("x0", "x1"),
+                          only_for={"x0": (0,), "x1": (0,)})
+
+
+def _nan_to_num(x, nan, posinf, neginf):
+    if x != x:
+        return nan
+    if x == math.inf:
+        return posinf
+    if x == -math.inf:
+        return neginf
+    return x
+
+
+def _nan_to_num_vjp(needs, g, x):
+    return g * isfinite(x), None, None, None
+
+
+NAN_TO_NUM = ElementwiseOp("nan_to_num", "NanToNumBackward0", _nan_to_num, _nan_to_num_vjp, saves=("x0",))
+SGN = SIGN.renamed("sgn", "SgnBackward0")
+
+
+def _signbit(x):
+    # The sign bit itself: true for -0.0 and negative nans too.
+    return math.copysign(type(x)(1), x) < 0
+
+
+def _isfinite(x):
+    return math.isfinite(x)
+
+
+def _isinf(x):
+    return math.isinf(x)
+
+
+def _isposinf(x):
+    return x == math.inf
+
+
+def _isneginf(x):
+    return x == -math.inf
+
+
+def _always(x):
+    return True
+
+
+def _never(x):
+    return False
+
+
+SIGNBIT = ElementwiseOp("signbit", "", _signbit, None, result=BOOL)
+ISFINITE = ElementwiseOp("isfinite", "", _isfinite, None, result=BOOL)
+ISINF = ElementwiseOp("isinf", "", _isinf, None, result=BOOL)
+ISPOSINF = ElementwiseOp("isposinf", "", _isposinf, None, result=BOOL)
+ISNEGINF = ElementwiseOp("isneginf", "", _isneginf, None, result=BOOL)
+# Integer and bool tensors are finite and real everywhere, with no sign bit for bools.
+ALWAYS = ElementwiseOp("always", "", _always, None, result=BOOL)
+NEVER = ElementwiseOp("never", "", _never, None, result=BOOL)
+XLOGY_SCALAR_SELF = XLOGY.renamed("xlogy_scalar_self", "XlogyBackward1")
+XLOGY_SCALAR_OTHER = XLOGY.renamed("xlogy_scalar_other", "XlogyBackward2")
+
+
+# ---------------------------------------------------------------- more maths: public functions
+
+def _require_tensor(function: str, name: str, position: int, value: Any) -> None:
+    """PyTorch's error for a Python number where only a tensor is accepted."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{function}(): argument '{name}' (position {position}) must be Tensor, "
+                        f"not {type(value).__name__}")
+
+
+def _floating_operands(kernel: str, function: str, input: Any, other: Any) -> tuple[Tensor, Tensor]:
+    """The operands of a binary op defined for floating-point results only (hypot, logaddexp, …)."""
+    _require_tensor(function, "input", 1, input)
+    _require_tensor(function, "other", 2, other)
+    compute = _promote(ADD, (input, other))[0]
+    if compute.kind != "f":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.from_numpy_dtype(compute).scalar_name}'")
+    return input, other
+
+
+def tan(input: Tensor) -> Tensor:
+    """The tangent, elementwise (integers and bools give the default float dtype).
+
+    >>> tapegrad.tan(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 1.5574])
+    """
+    return apply(TAN, (input,))
+
+
+def asin(input: Tensor) -> Tensor:
+    """The inverse sine, in [-pi/2, pi/2]; nan outside [-1, 1].
+
+    >>> tapegrad.asin(tapegrad.tensor([0., 1.]))
+    tensor([0.0000, 1.5708])
+    """
+    return apply(ASIN, (input,))
+
+
+def acos(input: Tensor) -> Tensor:
+    """The inverse cosine, in [0, pi]; nan outside [-1, 1]."""
+    return apply(ACOS, (input,))
+
+
+def atan(input: Tensor) -> Tensor:
+    """The inverse tangent, in (-pi/2, pi/2)."""
+    return apply(ATAN, (input,))
+
+
+def sinh(input: Tensor) -> Tensor:
+    return apply(SINH, (input,))
+
+
+def cosh(input: Tensor) -> Tensor:
+    return apply(COSH, (input,))
+
+
+def asinh(input: Tensor) -> Tensor:
+    return apply(ASINH, (input,))
+
+
+def acosh(input: Tensor) -> Tensor:
+    """The inverse hyperbolic cosine; nan below 1."""
+    return apply(ACOSH, (input,))
+
+
+def atanh(input: Tensor) -> Tensor:
+    """The inverse hyperbolic tangent; +-inf at +-1, nan outside [-1, 1]."""
+    return apply(ATANH, (input,))
+
+
+def atan2(input: Tensor, other: Tensor) -> Tensor:
+    """The angle of the point (other, input), in [-pi, pi] (input is the y coordinate).
+
+    >>> tapegrad.atan2(tapegrad.tensor([1., 1.]), tapegrad.tensor([1., -1.]))
+    tensor([0.7854, 2.3562])
+    """
+    _require_tensor("atan2", "input", 1, input)
+    _require_tensor("atan2", "other", 2, other)
+    return apply(ATAN2, (input, other))
+
+
+def log2(input: Tensor) -> Tensor:
+    return apply(LOG2, (input,))
+
+
+def log10(input: Tensor) -> Tensor:
+    return apply(LOG10, (input,))
+
+
+def exp2(input: Tensor) -> Tensor:
+    """``2 ** input``, elementwise.
+
+    >>> tapegrad.exp2(tapegrad.tensor([0., 3.]))
+    tensor([1., 8.])
+    """
+    return apply(EXP2, (input,))
+
+
+def trunc(input: Tensor) -> Tensor:
+    """Rounded towards zero; integer tensors come back as a copy (bools are refused, as in PyTorch).
+
+    >>> tapegrad.trunc(tapegrad.tensor([-1.5, 2.7]))
+    tensor([-1.,  2.])
+    """
+    kind = input._data.dtype.kind
+    if kind == "b":
+        raise NotImplementedError("\"trunc_vml_cpu\" not implemented for 'Bool'")
+    return clone(input) if kind in "iu" else apply(TRUNC, (input,))
+
+
+def frac(input: Tensor) -> Tensor:
+    """``input - trunc(input)`` (floats only); its sign is the input's.
+
+    >>> tapegrad.frac(tapegrad.tensor([-1.5, 2.75]))
+    tensor([-0.5000,  0.7500])
+    """
+    _check_floating("frac_cpu", input)
+    return apply(FRAC, (input,))
+
+
+def fmod_operands(input: Tensor, other: Any) -> tuple[ElementwiseOp, tuple[Any, ...]]:
+    """The op and operands of ``fmod`` (and ``fmod_``): C's remainder, integer or float."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"fmod() received an invalid combination of arguments - got ({type(input).__name__}, "
+                        f"{type(other).__name__})")
+    compute = _promote(ADD, (input, other))[0]
+    if compute.kind == "b":
+        raise NotImplementedError("\"fmod_cpu\" not implemented for 'Bool'")
+    if compute.kind in "iu":
+        divisor = other._data if isinstance(other, Tensor) else other
+        # PyTorch's CPU kernel refuses an integer division by zero; a CUDA buffer is not read
+        # back for this (PyTorch's CUDA kernel does not check either).
+        if isinstance(divisor, (np.ndarray, int)) and np.any(np.asarray(divisor) == 0):
+            raise RuntimeError("ZeroDivisionError")
+        return FMOD_INTEGER, (input, other)
+    return (FMOD if isinstance(other, Tensor) else FMOD_SCALAR), (input, other)
+
+
+def fmod(input: Tensor, other: Any) -> Tensor:
+    """C's remainder of ``input / other``: it takes the sign of ``input`` (``remainder`` takes the
+    divisor's). Integer tensors stay integers.
+
+    >>> tapegrad.fmod(tapegrad.tensor([-3., 3.]), 2)
+    tensor([-1.,  1.])
+    """
+    op, operands = fmod_operands(input, other)
+    return apply(op, operands)
+
+
+def hypot(input: Tensor, other: Tensor) -> Tensor:
+    """``sqrt(input**2 + other**2)`` without overflow or underflow in the squares.
+
+    >>> tapegrad.hypot(tapegrad.tensor([3.]), tapegrad.tensor([4.]))
+    tensor([5.])
+    """
+    return apply(HYPOT, _floating_operands("hypot_cpu", "hypot", input, other))
+
+
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:
+    """``log(exp(input) + exp(other))`` without overflow.
+
+    >>> tapegrad.logaddexp(tapegrad.tensor([1000.]), tapegrad.tensor([1000.]))
+    tensor([1000.6932])
+    """
+    return apply(LOGADDEXP, _floating_operands("logaddexp_cpu", "logaddexp", input, other))
+
+
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
+    """``log2(2**input + 2**other)`` without overflow."""
+    return apply(LOGADDEXP2, _floating_operands("logaddexp2_cpu", "logaddexp2", input, other))
+
+
+def erfc(input: Tensor) -> Tensor:
+    """``1 - erf(input)``, accurate where erf is close to 1."""
+    return apply(ERFC, (input,))
+
+
+def erfinv(input: Tensor) -> Tensor:
+    """The inverse error function: +-inf at +-1, nan outside [-1, 1].
+
+    >>> tapegrad.erfinv(tapegrad.tensor([0., 0.5]))
+    tensor([0.0000, 0.4769])
+    """
+    return apply(ERFINV, (input,))
+
+
+def lgamma(input: Tensor) -> Tensor:
+    """``log(|gamma(input)|)``; inf at 0 and the negative integers."""
+    return apply(LGAMMA, (input,))
+
+
+def digamma(input: Tensor) -> Tensor:
+    """The derivative of ``lgamma``: -inf at +0, inf at -0, nan at the negative integers.
+
+    >>> tapegrad.digamma(tapegrad.tensor([1., 0.5]))
+    tensor([-0.5772, -1.9635])
+    """
+    return apply(DIGAMMA, (input,))
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The ``n``-th derivative of ``digamma``.
+
+    >>> tapegrad.polygamma(1, tapegrad.tensor([1.]))
+    tensor([1.6449])
+    """
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    if n == 0:
+        return apply(DIGAMMA_AS_POLYGAMMA, (input,))
+    if n == 1:
+        return apply(TRIGAMMA, (input,))
+    return apply(POLYGAMMA, (input, int(n)))
+
+
+def polygamma_operands(input: Tensor, n: int) -> tuple[ElementwiseOp, tuple[Any, ...]]:
+    """The op and operands of ``Tensor.polygamma_(n)``."""
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    if n < 2:
+        return POLYGAMMA_INPLACE[n], (input,)
+    return POLYGAMMA_INPLACE[2], (input, int(n))
+
+
+def logit_operands(input: Tensor, eps: float | None = None) -> tuple[Any, ...]:
+    """The operands of ``LOGIT``: the input and the clamping bounds ``eps`` and ``1 - eps``,
+    rounded to the compute dtype as PyTorch does (a negative lower bound: no clamping)."""
+    if eps is None or eps < 0:
+        return input, -1.0, 2.0
+    kind = _promote(LOGIT, (input, 0.0, 0.0))[0].type
+    return input, float(kind(eps)), float(kind(1) - kind(eps))
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given (where
+    the clamp holds, the gradient is zero).
+
+    >>> tapegrad.logit(tapegrad.tensor([0.5, 0.]), eps=0.25)
+    tensor([ 0.0000, -1.0986])
+    """
+    return apply(LOGIT, logit_operands(input, eps))
+
+
+def sinc(input: Tensor) -> Tensor:
+    """The normalised sinc, ``sin(pi x) / (pi x)``, 1 at 0."""
+    return apply(SINC, (input,))
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    return apply(DEG2RAD, (input,))
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    return apply(RAD2DEG, (input,))
+
+
+def copysign_operands(input: Tensor, other: Any) -> tuple[ElementwiseOp, tuple[Any, ...]]:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"copysign() received an invalid combination of arguments - got "
+                        f"({type(input).__name__}, {type(other).__name__})")
+    return (COPYSIGN if isinstance(other, Tensor) else COPYSIGN_SCALAR), (input, other)
+
+
+def copysign(input: Tensor, other: Any) -> Tensor:
+    """The magnitude of ``input`` with the sign (bit) of ``other``, as floats.
+
+    >>> tapegrad.copysign(tapegrad.tensor([1., -2.]), -0.0)
+    tensor([-1., -2.])
+    """
+    op, operands = copysign_operands(input, other)
+    return apply(op, operands)
+
+
+def _heaviside_operands(input: Tensor, values: Any) -> tuple[Tensor, Tensor]:
+    _require_tensor("heaviside", "input", 1, input)
+    _require_tensor("heaviside", "values", 2, values)
+    if input._data.dtype != values._data.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes.")
+    return input, values
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:
+    """0 where ``input < 0``, ``values`` where it is 0, 1 where it is positive (nan gives 0); both
+    tensors of one dtype, which the result keeps. It has no derivative (as in PyTorch).
+
+    >>> tapegrad.heaviside(tapegrad.tensor([-1., 0., 2.]), tapegrad.tensor([0.5]))
+    tensor([0.0000, 0.5000, 1.0000])
+    """
+    return apply(HEAVISIDE, _heaviside_operands(input, values))
+
+
+def nextafter_operands(input: Tensor, other: Tensor) -> tuple[Any, ...]:
+    """The operands of ``NEXTAFTER``: the two tensors, then the least subnormal, the significand
+    bits and the largest finite value of the compute dtype."""
+    _floating_operands("nextafter_cpu", "nextafter", input, other)
+    info = np.finfo(_promote(ADD, (input, other))[0])
+    return input, other, float(info.smallest_subnormal), info.nmant + 1, float(info.max)
+
+
+def nextafter(input: Tensor, other: Tensor) -> Tensor:
+    """The next representable float after ``input`` in the direction of ``other``.
+
+    >>> one = tapegrad.tensor([1.], dtype=tapegrad.float64)
+    >>> tapegrad.nextafter(one, one * 2) - one
+    tensor([2.2204e-16], dtype=tapegrad.float64)
+    """
+    return apply(NEXTAFTER, nextafter_operands(input, other))
+
+
+def nan_to_num_operands(input: Tensor, nan: float | None = 0.0, posinf: float | None = None,
+                        neginf: float | None = None) -> tuple[Any, ...]:
+    """The operands of ``NAN_TO_NUM``: the replacements in the input's dtype (by default 0 and its
+    largest and lowest finite values; an out-of-range replacement becomes an infinity, as in PyTorch)."""
+    kind = input._data.dtype.type
+    info = np.finfo(kind)
+    with np.errstate(over="ignore"):
+        return (input, float(kind(0.0 if nan is None else nan)), float(info.max if posinf is None else kind(posinf)),
+                float(info.min if neginf is None else kind(neginf)))
+
+
+def nan_to_num(input: Tensor, nan: float | None = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """nan, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (integer and bool tensors
+    come back as a copy); the gradient passes where the input is finite.
+
+    >>> tapegrad.nan_to_num(tapegrad.tensor([float("nan"), float("inf"), 1.]), posinf=9.)
+    tensor([0., 9., 1.])
+    """
+    if input._data.dtype.kind != "f":
+        return clone(input)
+    return apply(NAN_TO_NUM, nan_to_num_operands(input, nan, posinf, neginf))
+
+
+def sgn(input: Tensor) -> Tensor:
+    """``sign`` (for real tensors), recorded under PyTorch's name for it."""
+    return apply(SGN, (input,))
+
+
+def signbit(input: Tensor) -> Tensor:
+    """Whether the sign bit is set: true for -0.0 and negative nans too (a bool tensor).
+
+    >>> tapegrad.signbit(tapegrad.tensor([-0., 0., -2.]))
+    tensor([ True, False,  True])
+    """
+    return apply(NEVER if input._data.dtype.kind == "b" else SIGNBIT, (input,))
+
+
+def isfinite(input: Tensor) -> Tensor:
+    return apply(ISFINITE if input._data.dtype.kind == "f" else ALWAYS, (input,))
+
+
+def isinf(input: Tensor) -> Tensor:
+    return apply(ISINF if input._data.dtype.kind == "f" else NEVER, (input,))
+
+
+def isposinf(input: Tensor) -> Tensor:
+    return apply(ISPOSINF if input._data.dtype.kind == "f" else NEVER, (input,))
+
+
+def isneginf(input: Tensor) -> Tensor:
+    return apply(ISNEGINF if input._data.dtype.kind == "f" else NEVER, (input,))
+
+
+def isreal(input: Tensor) -> Tensor:
+    """True everywhere: tapegrad has no complex tensors."""
+    return apply(ALWAYS, (input,))
+
+
+def _as_double(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value if value._data.dtype == np.float64 else cast(value, _dtypes.float64)
+    return float(value)
+
+
+def float_power(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent`` computed in float64 (the result is float64 whatever the inputs).
+
+    >>> tapegrad.float_power(tapegrad.tensor([2, 3]), 2)
+    tensor([4., 9.], dtype=tapegrad.float64)
+    """
+    return pow(_as_double(input), _as_double(exponent))
+
+
+def xlogy_operands(input: Any, other: Any) -> tuple[ElementwiseOp, tuple[Any, ...]]:
+    """The op of ``xlogy`` (and ``xlogy_``): ``XLOGY`` under the grad_fn names PyTorch gives its
+    (tensor, number) and (number, tensor) forms."""
+    if not isinstance(other, Tensor):
+        return XLOGY_SCALAR_OTHER, (input, other)
+    return (XLOGY if isinstance(input, Tensor) else XLOGY_SCALAR_SELF), (input, other)
+
+
+def positive(input: Tensor) -> Tensor:
+    """``input`` itself (bool tensors are refused, as PyTorch's unary ``+`` does)."""
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2, fix = asin, acos, atan, asinh, acosh, atanh, atan2, trunc
+
+
+# ---------------------------------------------------------------- more maths: Tensor methods
+
+def _update_elementwise(op: ElementwiseOp, target: Tensor, *others: Any) -> Tensor:
+    from .inplace import update_elementwise  # inplace imports this module
+
+    return update_elementwise(op, target, *others)
+
+
+def _update(target: Tensor, compute: Any, others: tuple = ()) -> Tensor:
+    from .inplace import update
+
+    return update(target, compute, others)
+
+
+def _inplace(op: ElementwiseOp, name: str) -> Any:
+    def method(self: Tensor) -> Tensor:
+        return _update_elementwise(op, self)
+
+    method.__name__ = name
+    return method
+
+
+def _update_chosen(choice: tuple[ElementwiseOp, tuple[Any, ...]]) -> Tensor:
+    """In place with the op and operands that one of the ``*_operands`` functions chose."""
+    op, operands = choice
+    return _update_elementwise(op, *operands)
+
+
+def _tensor_operands_(name: str, op: ElementwiseOp) -> Any:
+    def method(self: Tensor, other: Tensor) -> Tensor:
+        _require_tensor(name, "other", 1, other)
+        return _update_elementwise(op, self, other)
+
+    method.__name__ = name + "_"
+    return method
+
+
+def trunc_(self: Tensor) -> Tensor:
+    if self._data.dtype.kind == "f":
+        return _update_elementwise(TRUNC, self)
+    return _update(self, trunc)
+
+
+def frac_(self: Tensor) -> Tensor:
+    _check_floating("frac_cpu", self)
+    return _update_elementwise(FRAC, self)
+
+
+def float_power_(self: Tensor, exponent: Any) -> Tensor:
+    if self._data.dtype != np.float64:
+        raise RuntimeError(f"the base given to float_power_ has dtype {self.dtype.scalar_name} but the operation's "
+                           "result requires dtype Double")
+    return _update(self, lambda t: float_power(t, exponent), (exponent,))
+
+
+def nan_to_num_(self: Tensor, nan: float | None = 0.0, posinf: float | None = None,
+                neginf: float | None = None) -> Tensor:
+    if self._data.dtype.kind != "f":
+        return _update(self, clone)  # nothing to replace, but still a write (the version moves), as in PyTorch
+    return _update_elementwise(NAN_TO_NUM, *nan_to_num_operands(self, nan, posinf, neginf))
+
+
+MORE_MATH_METHODS: dict[str, Any] = {
+    "tan": tan, "asin": asin, "acos": acos, "atan": atan, "sinh": sinh, "cosh": cosh, "asinh": asinh,
+    "acosh": acosh, "atanh": atanh, "arcsin": asin, "arccos": acos, "arctan": atan, "arcsinh": asinh,
+    "arccosh": acosh, "arctanh": atanh, "atan2": atan2, "arctan2": atan2, "log2": log2, "log10": log10,
+    "exp2": exp2, "trunc": trunc, "fix": trunc, "frac": frac, "fmod": fmod, "hypot": hypot,
+    "logaddexp": logaddexp, "logaddexp2": logaddexp2, "erfc": erfc, "erfinv": erfinv, "lgamma": lgamma,
+    "digamma": digamma, "polygamma": lambda self, n: polygamma(n, self), "logit": logit, "sinc": sinc,
+    "deg2rad": deg2rad, "rad2deg": rad2deg, "copysign": copysign, "heaviside": heaviside, "signbit": signbit,
+    "sgn": sgn, "isfinite": isfinite, "isinf": isinf, "isposinf": isposinf, "isneginf": isneginf,
+    "isreal": isreal, "nan_to_num": nan_to_num, "float_power": float_power, "nextafter": nextafter,
+    "positive": positive,
+    # in place
+    **{name + "_": _inplace(op, name + "_") for name, op in (
+        ("tan", TAN), ("asin", ASIN), ("acos", ACOS), ("atan", ATAN), ("sinh", SINH), ("cosh", COSH),
+        ("asinh", ASINH_), ("acosh", ACOSH_), ("atanh", ATANH_), ("arcsin", ASIN), ("arccos", ACOS),
+        ("arctan", ATAN), ("arcsinh", ASINH_), ("arccosh", ACOSH_), ("arctanh", ATANH_), ("log2", LOG2),
+        ("log10", LOG10), ("exp2", EXP2), ("erfc", ERFC), ("erfinv", ERFINV), ("lgamma", LGAMMA),
+        ("digamma", DIGAMMA), ("sinc", SINC), ("deg2rad", DEG2RAD), ("rad2deg", RAD2DEG), ("sgn", SGN),
+        ("cos", COS), ("sin", SIN), ("log1p", LOG1P), ("expm1", EXPM1), ("reciprocal", RECIPROCAL),
+        ("rsqrt", RSQRT))},
+    "atan2_": _tensor_operands_("atan2", ATAN2), "arctan2_": _tensor_operands_("arctan2", ATAN2),
+    "hypot_": lambda self, other: _update_elementwise(HYPOT, *_floating_operands("hypot_cpu", "hypot", self, other)),
+    "nextafter_": lambda self, other: _update_elementwise(NEXTAFTER, *nextafter_operands(self, other)),
+    "heaviside_": lambda self, values: _update_elementwise(HEAVISIDE_, *_heaviside_operands(self, values)),
+    "fmod_": lambda self, other: _update_chosen(fmod_operands(self, other)),
+    "copysign_": lambda self, other: _update_chosen(copysign_operands(self, other)),
+    "xlogy_": lambda self, other: _update_chosen(xlogy_operands(self, other)),
+    "polygamma_": lambda self, n: _update_chosen(polygamma_operands(self, n)),
+    "logit_": lambda self, eps=None: _update_elementwise(LOGIT, *logit_operands(self, eps)),
+    "trunc_": trunc_, "fix_": trunc_, "frac_": frac_, "float_power_": float_power_, "nan_to_num_": nan_to_num_,
+    "square_": lambda self: _update(self, square),
+    "remainder_": lambda self, other: _update(self, lambda t: remainder(t, other), (other,)),
+}

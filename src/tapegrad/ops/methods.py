@@ -135,6 +135,8 @@ _METHODS: dict[str, Any] = {
     "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
     "is_nonzero": lambda self: bool(self),
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
+    # trigonometric, hyperbolic and special functions, IEEE helpers, and their in-place forms
+    **ew.MORE_MATH_METHODS,
 }
 
 
