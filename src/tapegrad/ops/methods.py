@@ -11,6 +11,7 @@ from .. import creation
 from ..tensor import Tensor
 from . import combine, composite, distance, elementwise as ew, index, inplace, matmul, movement, rearrange
 from . import reduce, sort, statistics
+from . import scatter, setops
 
 
 def _reflected(fn: Any) -> Any:
@@ -95,6 +96,17 @@ _METHODS: dict[str, Any] = {
     "trace": rearrange.trace,
     # indexing
     "gather": index.gather, "index_select": index.index_select, "nonzero": index.nonzero,
+    # scatters, index and mask ops, and set-like ops
+    "scatter": scatter.scatter, "scatter_": scatter.scatter_, "scatter_add": scatter.scatter_add,
+    "scatter_add_": scatter.scatter_add_, "scatter_reduce": scatter.scatter_reduce,
+    "scatter_reduce_": scatter.scatter_reduce_, "index_add": scatter.index_add, "index_add_": scatter.index_add_,
+    "index_copy": scatter.index_copy, "index_copy_": scatter.index_copy_, "index_fill": scatter.index_fill,
+    "index_fill_": scatter.index_fill_, "index_reduce": scatter.index_reduce, "index_reduce_": scatter.index_reduce_,
+    "masked_select": scatter.masked_select, "masked_scatter": scatter.masked_scatter,
+    "masked_scatter_": scatter.masked_scatter_, "take": scatter.take, "take_along_dim": scatter.take_along_dim,
+    "put": scatter.put, "put_": scatter.put_, "repeat_interleave": scatter.repeat_interleave,
+    "argwhere": scatter.argwhere, "count_nonzero": scatter.count_nonzero, "bincount": setops.bincount,
+    "histc": setops.histc, "unique": setops.unique, "unique_consecutive": setops.unique_consecutive,
     # in place
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
