@@ -1,0 +1,170 @@
+"""The matrix functions PyTorch has outside ``torch.linalg`` (``torch.det``, ``logdet``,
+``slogdet``, ``inverse``, ``cholesky``, ``cholesky_solve``, ``cholesky_inverse``,
+``matrix_power``), with their own names in errors, built on ``tapegrad.linalg``.
+
+``cholesky_solve`` and ``cholesky_inverse`` compute with two triangular solves each, and record
+PyTorch's own backward formulas: like PyTorch, they differentiate ``A = L L^T`` as a product of
+the whole ``L`` (so a gradient can reach the unread triangle), not the triangle the solves read.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import namedtuple
+
+from .. import linalg
+from ..autograd import grad_mode
+from ..autograd.tape import Step
+from ..tensor import Tensor
+from . import elementwise as ew
+from .linalg_ops import (CHOLESKY_LEGACY, LinAlgError, broadcast_batch, check_floating, check_square, cholesky_ex,
+                         eye_like, refuse_traced, solve_triangular)
+from .reduce import sum_to
+from .registry import OUTPUT, OpDef, needs_grad, record
+
+__all__: list[str] = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "matrix_power",
+                      "slogdet"]
+
+slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
+
+det = linalg.det
+inverse = linalg.inv
+matrix_power = linalg.matrix_power
+
+
+def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
+    """``(sign, logabsdet)`` of each matrix's determinant (``torch.slogdet``)."""
+    return slogdet_result(*linalg.slogdet(A))
+
+
+def logdet(A: Tensor) -> Tensor:
+    """The log of each matrix's determinant: NaN for a negative determinant, -inf for a singular
+    matrix.
+
+    >>> tapegrad.logdet(tapegrad.tensor([[2., 0.], [0., 3.]]))
+    tensor(1.7918)
+    """
+    check_square(A, "logdet")
+    check_floating(A, "logdet")
+    sign, logabsdet = linalg.slogdet(A)
+    return ew.where(ew.eq(sign, -1), float("nan"), logabsdet)
+
+
+_warned = [False]
+
+
+def cholesky(A: Tensor, upper: bool = False) -> Tensor:
+    """The Cholesky factor (``torch.cholesky``, deprecated in PyTorch for ``linalg.cholesky``)."""
+    if not _warned[0]:
+        _warned[0] = True
+        warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future "
+                      "PyTorch release.\nL = torch.cholesky(A)\nshould be replaced with\nL = torch.linalg.cholesky(A)\n"
+                      "and\nU = torch.cholesky(A, upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH"
+                      "\nThis transform will produce equivalent results for all valid (symmetric positive definite) "
+                      "inputs.", UserWarning, stacklevel=2)
+    check_square(A, "cholesky")
+    if A._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"cholesky_{A.device.type}\" not implemented for '{A.dtype.scalar_name}'")
+    factor, _ = cholesky_ex(A, upper=upper, check_errors=True, api="cholesky", name="cholesky", op=CHOLESKY_LEGACY)
+    return factor
+
+
+def _check_solve_operands(B: Tensor, factor: Tensor, name: str) -> None:
+    """PyTorch's ``linearSolveCheckInputs`` for ``B`` and a factor."""
+    if B.ndim < 2:
+        raise RuntimeError(f"b should have at least 2 dimensions, but has {B.ndim} dimensions instead")
+    if factor.ndim < 2:
+        raise RuntimeError(f"u should have at least 2 dimensions, but has {factor.ndim} dimensions instead")
+    if B.device != factor.device:
+        raise RuntimeError(f"Expected b and A to be on the same device, but found b on {B.device} and A on "
+                           f"{factor.device} instead.")
+    if B.dtype != factor.dtype:
+        raise RuntimeError(f"Expected b and A to have the same dtype, but found b of type {B.dtype.scalar_name} and A "
+                           f"of type {factor.dtype.scalar_name} instead.")
+    n = factor.shape[-1]
+    if factor.shape[-2] != n:
+        raise RuntimeError(f"A must be batches of square matrices, but they are {factor.shape[-2]} by {n} matrices")
+    if B.shape[-2] != n:
+        raise RuntimeError(f"Incompatible matrix sizes for {name}: each A matrix is {n} by {n} but each b matrix is "
+                           f"{B.shape[-2]} by {B.shape[-1]}")
+    broadcast_batch(B, factor)
+
+
+def _cholesky_solve(B: Tensor, factor: Tensor, upper: bool) -> Tensor:
+    # A = L L^T: L Y = B, then L^T X = Y (A = U^T U: U^T Y = B, then U X = Y). Not recorded.
+    with grad_mode.no_grad():
+        if upper:
+            return solve_triangular(factor, solve_triangular(factor.mT, B, upper=False), upper=True)
+        return solve_triangular(factor.mT, solve_triangular(factor, B, upper=False), upper=True)
+
+
+def _cholesky_solve_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    # PyTorch's cholesky_solve_backward: G_B = A^{-1} G_X, G_L = -(C + C^T) L with C = G_B X^T.
+    factor, X = step.saved_values()
+    upper, = step.attrs
+    gB = cholesky_solve(g, factor, upper)
+    gL = None
+    if step.needs_input_grad(1):
+        common = gB.matmul(X.mT)
+        common = ew.add(common, common.mT)
+        gL = sum_to(ew.neg(factor.matmul(common) if upper else common.matmul(factor)), step.input_meta[1][0])
+    return (sum_to(gB, step.input_meta[0][0]) if step.needs_input_grad(0) else None), gL
+
+
+CHOLESKY_SOLVE = OpDef("cholesky_solve", "CholeskySolveBackward0", _cholesky_solve_vjp)
+
+
+def _cholesky_inverse_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    # PyTorch's cholesky_inverse_backward: G_L = -(A^{-1} (G + G^T) A^{-1}) L (L on the left if upper).
+    factor, inverse = step.saved_values()
+    upper, = step.attrs
+    common = inverse.matmul(ew.add(g, g.mT).matmul(inverse))
+    return (ew.neg(factor.matmul(common) if upper else common.matmul(factor)),)
+
+
+CHOLESKY_INVERSE = OpDef("cholesky_inverse", "CholeskyInverseBackward0", _cholesky_inverse_vjp)
+
+
+def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
+    """X with ``A X = B`` for ``A = L L^T`` given by its Cholesky factor ``L`` (``upper``: ``U``
+    with ``A = U^T U``). Batch dims broadcast.
+
+    >>> L = tapegrad.tensor([[2., 0.], [1., 2.]])
+    >>> tapegrad.cholesky_solve(tapegrad.tensor([[4.], [5.]]), L)
+    tensor([[0.6250],
+            [0.7500]])
+    """
+    refuse_traced("cholesky_solve")
+    _check_solve_operands(B, L, "cholesky_solve")
+    if B._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"cholesky_solve_{B.device.type}\" not implemented for '{B.dtype.scalar_name}'")
+    out = _cholesky_solve(B, L, upper)
+    if needs_grad(B, L):
+        return record(CHOLESKY_SOLVE, (B, L), out, (upper,), saved=(L, OUTPUT))
+    return out
+
+
+def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:
+    """The inverse of ``A = L L^T`` (``upper``: ``A = U^T U``) from its Cholesky factor; a zero on
+    the factor's diagonal raises ``LinAlgError``.
+
+    >>> tapegrad.cholesky_inverse(tapegrad.tensor([[2., 0.], [0., 4.]]))
+    tensor([[0.2500, 0.0000],
+            [0.0000, 0.0625]])
+    """
+    refuse_traced("cholesky_inverse")
+    check_square(L, "cholesky_inverse")
+    if L._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"cholesky_inverse_out_{L.device.type}\" not implemented for "
+                                  f"'{L.dtype.scalar_name}'")
+    flags = ew.eq(L.detach().diagonal(0, -2, -1), 0).cpu().numpy()
+    flags = flags.reshape(flags.size // L.shape[-1], L.shape[-1]) if flags.size else flags.reshape(0, 0)
+    bad = [(b, int(row.argmax()) + 1) for b, row in enumerate(flags) if row.any()]
+    if bad:
+        where = "" if L.ndim == 2 else f": (Batch element {bad[0][0]})"
+        raise LinAlgError(f"cholesky_inverse{where}: The diagonal element {bad[0][1]} is zero, the inversion could not "
+                          "be completed because the input matrix is singular.")
+    identity = eye_like(L.shape[-1], L).expand(tuple(L.shape))
+    out = _cholesky_solve(identity, L, upper)
+    if needs_grad(L):
+        return record(CHOLESKY_INVERSE, (L,), out, (upper,), saved=(L, OUTPUT))
+    return out
