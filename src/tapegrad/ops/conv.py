@@ -265,7 +265,10 @@ def _legacy_type_name(t: Tensor) -> str:
     return type_name(t) if _on_host(t) else type_name(t).replace("tapegrad.", "tapegrad.cuda.", 1)
 
 
-def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: str = "conv2d",
+                       three_d: bool = False) -> None:
+    """Devices, then dtypes, with the messages of PyTorch's kernels (its 3-d ones word the
+    weight's dtype mismatch differently)."""
     if _on_host(weight) != _on_host(x):
         raise RuntimeError(f"Input type ({_legacy_type_name(x)}) and weight type ({_legacy_type_name(weight)}) "
                            "should be the same or input should be a MKLDNN tensor and weight is a dense tensor")
@@ -273,11 +276,13 @@ def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
         raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
                            "cuda:0 and cpu!")
     if weight._data.dtype != x._data.dtype:
-        raise RuntimeError(f"Input type ({type_name(x)}) and weight type ({type_name(weight)}) should be the same")
+        raise RuntimeError(f"expected scalar type {x.dtype.scalar_name} but found {weight.dtype.scalar_name}"
+                           if three_d else
+                           f"Input type ({type_name(x)}) and weight type ({type_name(weight)}) should be the same")
     if bias is not None and bias._data.dtype != x._data.dtype:
         raise RuntimeError(f"Input type ({_C_TYPE_NAMES.get(x._data.dtype, x.dtype.scalar_name)}) and bias type "
                            f"({_C_TYPE_NAMES.get(bias._data.dtype, bias.dtype.scalar_name)}) should be the same")
-    _check_float("conv2d", x)
+    _check_float(kernel, x)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,

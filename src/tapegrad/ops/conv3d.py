@@ -31,8 +31,8 @@ from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..creation import _constant_like
 from ..tensor import Tensor, _wrap
-from .conv import (_C_TYPE_NAMES, _check_conv_arguments, _check_conv_shapes, _check_float,
-                   _conv_param, _convolve, _int_list, _legacy_type_name, _on_host, padding_totals)
+from .conv import (_check_conv_arguments, _check_conv_dtypes, _check_conv_shapes, _conv_param,
+                   _convolve, _int_list, padding_totals)
 from .conv_transpose import _check_transposed_shapes, conv_transpose2d, transposed_sizes
 from .elementwise import ADD
 from .padding import pad
@@ -58,22 +58,6 @@ CONV3D = OpDef("conv3d", "ConvolutionBackward0", _identity_vjp)
 CONV_TRANSPOSE3D = OpDef("conv_transpose3d", "ConvolutionBackward0", _identity_vjp)
 # The transposed convolution's bias is added last; this addition names the result.
 _BIAS_ADD = ADD.renamed("conv_transpose3d_bias", "ConvolutionBackward0")
-
-
-def _check_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None, fn: str) -> None:
-    """Devices, then dtypes, with the messages of PyTorch's 3-d kernels."""
-    if _on_host(weight) != _on_host(x):
-        raise RuntimeError(f"Input type ({_legacy_type_name(x)}) and weight type ({_legacy_type_name(weight)}) "
-                           "should be the same or input should be a MKLDNN tensor and weight is a dense tensor")
-    if bias is not None and _on_host(bias) != _on_host(x):
-        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
-                           "cuda:0 and cpu!")
-    if weight._data.dtype != x._data.dtype:
-        raise RuntimeError(f"expected scalar type {x.dtype.scalar_name} but found {weight.dtype.scalar_name}")
-    if bias is not None and bias._data.dtype != x._data.dtype:
-        raise RuntimeError(f"Input type ({_C_TYPE_NAMES.get(x._data.dtype, x.dtype.scalar_name)}) and bias type "
-                           f"({_C_TYPE_NAMES.get(bias._data.dtype, bias.dtype.scalar_name)}) should be the same")
-    _check_float(fn, x)
 
 
 def _check_steps(paddings: tuple[int, ...] | None, strides: tuple[int, ...], dilations: tuple[int, ...],
@@ -123,7 +107,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     if min(dilations) == 0:
         raise RuntimeError(f"dilation should be greater than zero, but got {list(dilations)}")
-    _check_dtypes(x, weight, bias, fn)
+    _check_conv_dtypes(x, weight, bias, fn, three_d=True)
     outs = tuple((n + t - d * (k - 1) - 1) // s + 1
                  for n, t, d, k, s in zip(sizes, totals, dilations, kernel, strides))
     batch, channels, height, width = x.shape[0], x.shape[1], x.shape[3], x.shape[4]
@@ -178,7 +162,7 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     if min(dilations) == 0:
         raise RuntimeError("dilation should be greater than zero, but got dilation_depth: {}, dilation_height: {}, "
                            "dilation_width: {}".format(*dilations))
-    _check_dtypes(x, weight, bias, fn)
+    _check_conv_dtypes(x, weight, bias, fn, three_d=True)
     if any(e >= s and e >= d for e, s, d in zip(extras, strides, dilations)):
         raise RuntimeError("output padding must be smaller than either stride or dilation, but got "
                            "output_padding_depth: {} output_padding_height: {} output_padding_width: {} "
