@@ -8,9 +8,10 @@ do not cover.
   thus give exactly what the CPU gives, where NumPy's ``ufunc.at`` applies the values in the
   same order: no atomics, no reassociated floating-point sums.
 - ``put_flat`` (CPU): the same overwrite in the index's order.
-- ``searchsorted`` (CPU and CUDA): PyTorch's binary search, with its comparisons
-  (``!(b >= v)`` for the left side, ``!(b > v)`` for the right), so that boundaries holding NaN
-  give PyTorch's answers too (NumPy's search orders NaN differently).
+- ``searchsorted`` (CPU and CUDA, one search function in both modules): PyTorch's binary
+  search, with its comparisons (``!(b >= v)`` for the left side, ``!(b > v)`` for the right),
+  so that boundaries holding NaN give PyTorch's answers too (NumPy's search orders NaN
+  differently).
 
 Both modules are compiled on first use; importing this file imports no Numba.
 """
@@ -23,7 +24,32 @@ import numpy as np
 # Reductions, in the numbering the kernel reads.
 SET, SUM, PROD, MEAN, AMAX, AMIN = range(6)
 
-_CUDA_SOURCE = '''
+# PyTorch's binary search for one value in row ``b`` (read through ``sorter`` when it has rows),
+# written once: each module defines ``device_function`` as its own inlined decorator.
+_INSERTION_POINT = '''
+
+@device_function
+def insertion_point(boundaries, sorter, b, v, right):
+    start = 0
+    end = boundaries.shape[1]
+    while start < end:
+        mid = start + ((end - start) >> 1)
+        if sorter.shape[0] > 0:
+            w = boundaries[b, sorter[b, mid]]
+        else:
+            w = boundaries[b, mid]
+        if right:
+            go = not (w > v)
+        else:
+            go = not (w >= v)
+        if go:
+            start = mid + 1
+        else:
+            end = mid
+    return start
+'''
+
+_CUDA_SOURCE = _INSERTION_POINT + '''
 
 @kernel
 def segment_reduce(out, positions, order, values, mode, include_self, identity, is_float):
@@ -65,33 +91,18 @@ def segment_reduce(out, positions, order, values, mode, include_self, identity, 
 
 @kernel
 def searchsorted(boundaries, sorter, values, right, out):
-    n = boundaries.shape[1]
     m = values.shape[1]
     for t in range(cuda.grid(1), values.shape[0] * m, cuda.gridsize(1)):
         r = t // m
         c = t - r * m
         b = r if boundaries.shape[0] > 1 else 0
-        v = values[r, c]
-        start = 0
-        end = n
-        while start < end:
-            mid = start + ((end - start) >> 1)
-            if sorter.shape[0] > 0:
-                w = boundaries[b, sorter[b, mid]]
-            else:
-                w = boundaries[b, mid]
-            if right:
-                go = not (w > v)
-            else:
-                go = not (w >= v)
-            if go:
-                start = mid + 1
-            else:
-                end = mid
-        out[r, c] = start
+        out[r, c] = insertion_point(boundaries, sorter, b, values[r, c], right)
 '''
 
 _CPU_SOURCE = """
+device_function = njit(inline="always", error_model='numpy', nogil=True)
+""" + _INSERTION_POINT + """
+
 @njit(cache=CACHE, error_model='numpy', nogil=True)
 def put_flat(out, positions, values):
     # In order, so that the last write to a position wins (NumPy leaves repeats unspecified).
@@ -101,29 +112,10 @@ def put_flat(out, positions, values):
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
 def searchsorted(boundaries, sorter, values, right, out):
-    n = boundaries.shape[1]
-    by_sorter = sorter.shape[0] > 0
     for r in range(values.shape[0]):
         b = r if boundaries.shape[0] > 1 else 0
         for c in range(values.shape[1]):
-            v = values[r, c]
-            start = 0
-            end = n
-            while start < end:
-                mid = start + ((end - start) >> 1)
-                if by_sorter:
-                    w = boundaries[b, sorter[b, mid]]
-                else:
-                    w = boundaries[b, mid]
-                if right:
-                    go = not (w > v)
-                else:
-                    go = not (w >= v)
-                if go:
-                    start = mid + 1
-                else:
-                    end = mid
-            out[r, c] = start
+            out[r, c] = insertion_point(boundaries, sorter, b, values[r, c], right)
 """
 
 _modules: list[Any] = []
