@@ -1,15 +1,17 @@
-"""``tapegrad.linalg``: the vector functions (``cross``, ``vector_norm``, ``vecdot``) and the LU and
-Cholesky part of ``torch.linalg``, with PyTorch's signatures, batching over leading dims,
-errors and gradients.
+"""``tapegrad.linalg``: ``torch.linalg`` for real tensors, with PyTorch's signatures, batching over
+leading dims, errors and gradients.
 
 - factorizations and solvers (``ops/linalg_ops.py``, kernels in ``backends/cpu_factor.py`` and
   ``backends/cuda_factor.py``): ``det``, ``slogdet``, ``inv``, ``inv_ex``, ``solve``,
   ``solve_triangular``, ``cholesky``, ``cholesky_ex``, ``lu_factor``, ``lu_factor_ex``, ``lu_solve``;
-- composites of tapegrad ops, defined here: ``matrix_norm`` (``'fro'``, 1, -1, inf, -inf),
-  ``norm``, ``matrix_power`` and ``multi_dot`` (PyTorch's cheapest order of products).
+- spectral factorizations (``ops/spectral.py``): ``qr``, ``eigh``, ``eigvalsh``, ``svd``, ``svdvals``
+  and ``pinv``;
+- composites of tapegrad ops, defined here: ``matrix_norm``, ``norm``, ``cond``, ``matrix_rank``,
+  ``lstsq``, ``matrix_exp``, ``matrix_power`` and ``multi_dot`` (PyTorch's cheapest order of products),
+  and the vector functions ``cross``, ``vector_norm`` and ``vecdot``.
 
-Not implemented: what needs an SVD or eigenvalues (``matrix_norm``'s ``'nuc'``, 2 and -2 raise
-``NotImplementedError``), and complex tensors.
+Not implemented: complex tensors, so neither the general eigendecomposition (``eig``,
+``eigvals``), whose results are complex.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 from . import dtypes as _dtypes
 from .ops import elementwise as ew
 from .ops import linalg_ops as _ops
+from .ops import spectral as _spectral
 from .ops.composite import norm as _vector_norm
 from .ops.distance import linalg_cross as cross
 from .ops.linalg_ops import LinAlgError, lu_solve, solve_triangular
@@ -36,11 +39,13 @@ from .ops.reduce import amax as _amax
 from .ops.reduce import amin as _amin
 from .tensor import Tensor, _wrap_dim
 
-__all__: list[str] = ["LinAlgError", "cholesky", "cholesky_ex", "cross", "det", "inv", "inv_ex", "lu_factor",
-                      "lu_factor_ex", "lu_solve", "matrix_norm", "matrix_power", "multi_dot", "norm", "slogdet",
-                      "solve", "solve_triangular", "vecdot", "vector_norm"]
+__all__: list[str] = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "eigh", "eigvalsh", "inv",
+                      "inv_ex", "lstsq", "lu_factor", "lu_factor_ex", "lu_solve", "matrix_exp", "matrix_norm",
+                      "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
+                      "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm"]
 
 linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
 # ---------------------------------------------------------------- vectors
@@ -175,6 +180,235 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> tuple[Tensor, Tensor]:
     return linalg_lu_factor(LU, pivots)
 
 
+# ---------------------------------------------------------------- spectral factorizations
+
+def qr(A: Tensor, mode: str = "reduced") -> tuple[Tensor, Tensor]:
+    """``(Q, R)`` with ``A = Q R`` (Householder reflections, LAPACK's signs): ``mode`` 'reduced',
+    'complete' or 'r' (R only).
+
+    >>> tapegrad.linalg.qr(tapegrad.tensor([[3., 1.], [4., 2.]])).R
+    tensor([[-5.0000, -2.2000],
+            [ 0.0000, -0.4000]])
+    """
+    return _spectral.qr(A, mode)
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> tuple[Tensor, Tensor]:
+    """``(eigenvalues, eigenvectors)`` of symmetric matrices (from the ``UPLO`` triangle): values
+    ascending, vectors the columns of an orthogonal matrix.
+
+    >>> tapegrad.linalg.eigh(tapegrad.tensor([[2., 1.], [1., 2.]])).eigenvalues
+    tensor([1., 3.])
+    """
+    return _spectral.eigh(A, UPLO)
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
+    """The eigenvalues of symmetric matrices, ascending.
+
+    >>> tapegrad.linalg.eigvalsh(tapegrad.tensor([[2., 1.], [1., 2.]]))
+    tensor([1., 3.])
+    """
+    return _spectral.eigh(A, UPLO).eigenvalues
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver: str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh``, singular values descending.
+
+    >>> tapegrad.linalg.svd(tapegrad.tensor([[3., 0.], [0., -4.]])).S
+    tensor([4., 3.])
+    """
+    return _spectral.svd(A, full_matrices, driver=driver)
+
+
+def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:
+    """The singular values of each matrix of ``A``, descending.
+
+    >>> tapegrad.linalg.svdvals(tapegrad.tensor([[3., 0.], [0., -4.]]))
+    tensor([4., 3.])
+    """
+    return _spectral.svd(A, False, driver=driver).S
+
+
+def _check_pinv_input(A: Tensor, name: str) -> None:
+    if A.ndim < 2 or A._data.dtype.kind != "f":
+        raise RuntimeError(f"{name}({A.dtype.scalar_name.capitalize()}{{{list(A.shape)}}}): expected a tensor with 2 "
+                           "or more dimensions of float, double, cfloat or cdouble types")
+
+
+def pinv(A: Tensor, rcond: Any = None, hermitian: bool = False, *, atol: Any = None, rtol: Any = None) -> Tensor:
+    """The pseudoinverse of each matrix of ``A``: singular values (``hermitian``: eigenvalue
+    magnitudes) at or below ``max(atol, rtol * largest)`` count as zero; ``rtol`` defaults to
+    ``eps * max(m, n)`` when ``atol`` is not positive. ``rcond`` is the older name of ``rtol``.
+
+    >>> tapegrad.linalg.pinv(tapegrad.tensor([[2., 0.], [0., 0.]]))
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.0000]])
+    """
+    _check_pinv_input(A, "linalg.pinv")
+    if rcond is not None:
+        rtol = rcond
+    return _spectral.pinv(A, atol=atol, rtol=rtol, hermitian=hermitian)
+
+
+def matrix_rank(A: Tensor, tol: Any = None, hermitian: bool = False, *, atol: Any = None,
+                rtol: Any = None) -> Tensor:
+    """The number of singular values (``hermitian``: eigenvalue magnitudes) of each matrix above
+    ``max(atol, rtol * largest)`` (int64); ``tol`` is the older name of ``atol``.
+
+    >>> tapegrad.linalg.matrix_rank(tapegrad.tensor([[1., 2.], [2., 4.]]))
+    tensor(1)
+    """
+    name = "torch.linalg.matrix_rank"
+    if A.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor input must have at least 2 dimensions.")
+    _ops.check_floating(A, "linalg.matrix_rank")
+    if tol is not None:
+        atol, rtol = tol, 0.0
+    from .autograd import grad_mode
+
+    with grad_mode.no_grad():
+        A = A.detach()
+        if hermitian:
+            _ops.check_square(A, "linalg.matrix_rank")
+            values = ew.abs(eigvalsh(A))
+            largest = values.amax(-1, keepdim=True) if values.shape[-1] else values.sum(-1, keepdim=True)
+        else:
+            values = svdvals(A)
+            largest = values[..., :1] if values.shape[-1] else values.sum(-1, keepdim=True)
+        cut = _spectral.tolerance(largest, atol, rtol, tuple(A.shape), A._data.dtype)
+        return ew.gt(values, cut).sum(-1)
+
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | None = None) -> tuple[Any, ...]:
+    """``(solution, residuals, rank, singular_values)`` of the least-squares problems min ||A X - B||:
+    the minimum-norm solution (singular values at or below ``rcond`` times the largest count as
+    zero, ``rcond`` defaulting to ``eps * max(m, n)``). As in PyTorch, ``rank`` is returned by the
+    drivers 'gelsy' (the CPU default), 'gelsd' and 'gelss', ``singular_values`` by 'gelsd' and
+    'gelss', and ``residuals`` (squared residual norms) where ``m > n``, every matrix has full rank
+    and the driver is not 'gelsy'; the others are empty. ``B`` is a (batch of) vector(s) when it has
+    one dim fewer than ``A``. The solution is ``pinv(A) @ B``, so its gradient is ``pinv``'s.
+
+    >>> tapegrad.linalg.lstsq(tapegrad.tensor([[1.], [1.]]), tapegrad.tensor([[1.], [3.]])).solution
+    tensor([[2.]])
+    """
+    name = "torch.linalg.lstsq"
+    _ops.check_same_device(A, B)
+    _ops.check_floating(A, "linalg.lstsq")
+    if A._data.dtype != B._data.dtype:
+        raise RuntimeError(f"{name}: Expected input and other to have the same dtype, but got input's dtype "
+                           f"{_DTYPE_WORDS[A.dtype.name]} and other's dtype {_DTYPE_WORDS[B.dtype.name]}")
+    if A.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    if not (A.ndim >= B.ndim and A.ndim - B.ndim <= 1):
+        raise RuntimeError(f"{name}: input.dim() must be greater or equal to other.dim() and (input.dim() - "
+                           "other.dim()) <= 1")
+    vector = A.ndim == B.ndim + 1
+    B_matrix = B.unsqueeze(-1) if vector else B
+    _ops.broadcast_batch(A, B_matrix)
+    if A.shape[-2] != B_matrix.shape[-2]:
+        raise RuntimeError(f"{name}: input.size(-2) should match other.size(-{1 if vector else 2})")
+    on_cuda = A.device.type == "cuda"
+    if driver is None:
+        driver = "gels" if on_cuda else "gelsy"
+    elif on_cuda and driver != "gels":
+        raise RuntimeError(f"{name}: `driver` other than `gels` is not supported on CUDA")
+    elif driver not in _LSTSQ_DRIVERS:
+        raise RuntimeError(f"{name}: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    m, n = A.shape[-2], A.shape[-1]
+    if rcond is None:
+        rcond = float(_np_eps(A)) * max(m, n)
+    solution = _matmul(_spectral.pinv(A, atol=0.0, rtol=rcond, name="linalg.lstsq"), B_matrix)
+    from .autograd import grad_mode
+    from .creation import empty
+
+    with grad_mode.no_grad():
+        values = svdvals(A.detach())
+        largest = values[..., :1] if values.shape[-1] else values.sum(-1, keepdim=True)
+        rank = ew.gt(values, ew.mul(largest, rcond)).sum(-1)
+    none = empty(0, dtype=A.dtype, device=A.device)
+    residuals = none
+    if m > n and driver != "gelsy" and bool((rank == n).all()):
+        residuals = ew.sub(_matmul(A, solution), B_matrix).pow(2).sum(-2)
+    if vector:
+        solution = solution.squeeze(-1)
+    return linalg_lstsq(solution, residuals,
+                        rank if driver != "gels" else empty(0, dtype=_dtypes.int64, device=A.device),
+                        values if driver in ("gelsd", "gelss") else none)
+
+
+_DTYPE_WORDS = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
+
+
+def _np_eps(A: Tensor) -> float:
+    import numpy as np
+
+    return float(np.finfo(A._data.dtype).eps)
+
+
+def cond(A: Tensor, p: Any = None) -> Tensor:
+    """The condition number of each matrix of ``A`` in the ``p``-norm: for ``None``, 2 and -2 the
+    ratio of its extreme singular values (any shape), for 'fro', 'nuc', 1, -1, inf and -inf
+    ``norm(A) * norm(inv(A))`` (square matrices; inf where singular).
+
+    >>> tapegrad.linalg.cond(tapegrad.tensor([[1., 0.], [0., 4.]]))
+    tensor(4.)
+    """
+    numeric = not isinstance(p, (str, bool)) and p is not None
+    if not (p is None or p in ("fro", "nuc") or numeric and abs(float(p)) in (1.0, 2.0, math.inf)):
+        raise RuntimeError(f"linalg.cond got an invalid norm type: {_order_text(p)}")
+    _ops.check_matrix(A, "linalg.cond", "A")
+    _ops.check_floating(A, "linalg.cond")
+    if p is None or (not isinstance(p, str) and abs(float(p)) == 2.0):
+        values = svdvals(A)
+        if values.shape[-1] == 0:
+            return values.sum(-1)
+        high, low = values[..., 0], values[..., -1]
+        return ew.div(low, high) if p == -2 else ew.div(high, low)
+    if A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"linalg.cond(ord={_order_text(p)}): A must be batches of square matrices, but they are "
+                           f"{A.shape[-2]} by {A.shape[-1]} matrices")
+    inverse, info = _inv_ex(A)
+    value = ew.mul(matrix_norm(A, p), matrix_norm(inverse, p))
+    return ew.where(ew.gt(info, 0), ew.add(ew.mul(value, 0), math.inf), value)
+
+
+def matrix_exp(A: Tensor) -> Tensor:
+    """The matrix exponential of each matrix of ``A``: a Taylor polynomial of ``A / 2^s`` (Horner's
+    rule, degree 15 for float64 and 10 for float32) squared ``s`` times, ``s`` chosen so that the
+    scaled 1-norm is at most 1/2. Built from tapegrad ops, so its gradient (of any order) is the
+    chain rule through them.
+
+    >>> tapegrad.linalg.matrix_exp(tapegrad.zeros(2, 2))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    _ops.check_square(A, "linalg.matrix_exp")
+    _ops.check_floating(A, "linalg.matrix_exp")
+    n = A.shape[-1]
+    if A.numel() == 0:
+        return ew.clone(A)
+    from .autograd import grad_mode
+
+    with grad_mode.no_grad():
+        norm1 = float(_amax(ew.abs(A.detach()).sum(-2), -1).max())
+    squarings = 0
+    if math.isfinite(norm1) and norm1 > 0.5:
+        squarings = math.ceil(math.log2(norm1 / 0.5))
+    scaled = ew.mul(A, 0.5 ** squarings) if squarings else A
+    identity = _ops.eye_like(n, A)
+    degree = 15 if A._data.dtype.itemsize == 8 else 10
+    result = ew.add(identity, ew.div(scaled, degree))
+    for k in range(degree - 1, 0, -1):
+        result = ew.add(identity, ew.div(_matmul(scaled, result), k))
+    for _ in range(squarings):
+        result = _matmul(result, result)
+    return result
+
+
 # ---------------------------------------------------------------- norms
 
 def _order_text(ord: Any) -> str:
@@ -183,10 +417,9 @@ def _order_text(ord: Any) -> str:
 
 def matrix_norm(A: Tensor, ord: Any = "fro", dim: Sequence[int] = (-2, -1), keepdim: bool = False, *,
                 dtype: Any = None) -> Tensor:
-    """The ``ord``-norm of the matrices in dims ``dim`` of ``A``: ``'fro'`` (Frobenius), 1 / -1
+    """The ``ord``-norm of the matrices in dims ``dim`` of ``A``: ``'fro'`` (Frobenius), ``'nuc'``
+    (the sum of the singular values), 2 / -2 (the largest / smallest singular value), 1 / -1
     (largest / smallest column sum of absolute values), ``inf`` / ``-inf`` (the same over rows).
-    ``'nuc'``, 2 and -2 need singular values, which tapegrad does not compute: they raise
-    ``NotImplementedError``.
 
     >>> tapegrad.linalg.matrix_norm(tapegrad.tensor([[1., -2.], [3., 4.]]), ord=1)
     tensor(6.)
@@ -206,11 +439,16 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: Sequence[int] = (-2, -1), keep
     if first == second:
         raise RuntimeError(f"{name}: dims must be different. Got ({first}, {second})")
     dtype = _check_norm_dtype(dtype, A, name)
-    if ord == "nuc" or (not isinstance(ord, str) and abs(float(ord)) == 2.0):
-        raise NotImplementedError(f"{name}: ord={ord!r} needs the singular values of the matrices (an SVD), which "
-                                  "tapegrad does not implement; 'fro', 1, -1, inf and -inf are supported")
     if dtype is not None:
         A = A.to(dtype)
+    if ord == "nuc" or (not isinstance(ord, str) and abs(float(ord)) == 2.0):
+        # The matrices' dims moved last, as PyTorch does, then reduced over their singular values.
+        values = svdvals(A.permute([d for d in range(A.ndim) if d not in (first, second)] + [first, second]))
+        out = values.sum(-1) if ord == "nuc" else (_amax if float(ord) > 0 else _amin)(values, -1)
+        if keepdim:
+            for d in sorted((first, second)):
+                out = out.unsqueeze(d)
+        return out
     if ord == "fro":
         return _vector_norm(A, 2, (first, second), keepdim)
     largest = float(ord) > 0

@@ -1,5 +1,6 @@
 """Compile the factorization kernels (``backends/cuda_factor.py``: LU, Cholesky, triangular and
-LU solves, determinants, pivot permutations) to PTX for float32 and float64: no GPU needed.
+LU solves, determinants, pivot permutations, QR, eigh, SVD) to PTX for float32 and float64: no
+GPU needed.
 
 Run without the simulator (see ``conftest.py``)::
 
@@ -81,3 +82,16 @@ def test_determinant_compiles(dtype: Any) -> None:
 
 def test_permutation_compiles() -> None:
     _ptx(cuda_factor.module().permutation, I32[:, ::1], I64[:, ::1], I64[:, ::1])
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_spectral_kernels_compile(dtype: Any) -> None:
+    module = cuda_factor.spectral_module()
+    matrices = dtype[:, :, ::1]
+    ptx = _ptx(module.qr, matrices, dtype[:, ::1], matrices, matrices, dtype)
+    ptx += _ptx(module.eigh, matrices, dtype[:, ::1], matrices, dtype, dtype, dtype)
+    ptx += _ptx(module.svd, matrices, dtype[:, ::1], matrices, dtype, dtype, dtype)
+    ptx += _ptx(module.complete_basis, matrices, I64, dtype)
+    if dtype == types.float32:
+        assert not _float64_arithmetic(ptx)
+        assert "sqrt.rn.f32" in ptx

@@ -532,14 +532,6 @@ def test_integer_powers_and_products_match_torch(fn: Callable[..., Any]) -> None
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
 
 
-def test_nuclear_and_spectral_norms_are_refused_clearly() -> None:
-    for ord in ("nuc", 2, -2):
-        with pytest.raises(NotImplementedError, match=f"ord={ord!r} needs the singular values"):
-            tapegrad.linalg.matrix_norm(tapegrad.ones(3, 3), ord)
-    with pytest.raises(NotImplementedError, match="ord='nuc'"):
-        tapegrad.linalg.norm(tapegrad.ones(3, 3), "nuc")
-
-
 # ---------------------------------------------------------------- the rest of the surface
 
 @pytest.mark.torch
@@ -577,7 +569,7 @@ def test_result_types_and_grad_fn_names_match_torch() -> None:
 def test_torch_cholesky_warns_that_it_is_deprecated() -> None:
     from tapegrad.ops import matrix_functions
 
-    matrix_functions._warned[0] = False
+    matrix_functions._warned.discard("cholesky")
     with pytest.warns(UserWarning, match="torch.cholesky is deprecated"):
         tapegrad.cholesky(tapegrad.eye(2))
 

@@ -1,8 +1,8 @@
-"""CUDA kernels of ``tapegrad.linalg``'s LU and Cholesky factorizations and triangular solves:
-the device twins of ``cpu_factor``'s functions (same names, arguments and results, device
+"""CUDA kernels of ``tapegrad.linalg``'s factorizations (LU, Cholesky, triangular solves, QR,
+eigh, SVD): the device twins of ``cpu_factor``'s functions (same names, arguments and results, device
 arrays in and out), so ``ops/linalg_ops.py`` picks a module by the buffer's device.
 
-The per-matrix algorithms are ``factor_source``'s, compiled as ``cuda.jit`` device functions:
+The per-matrix algorithms are ``factor_source``'s and ``spectral_source``'s, compiled as ``cuda.jit`` device functions:
 **one thread factors (or solves with) one whole matrix**, in place in global memory, threads
 striding over the batch. That suits what these ops meet in practice, many small matrices
 (a few to a few dozen rows); a large single matrix runs on one thread, correct but slow
@@ -21,23 +21,32 @@ from typing import Any
 import numpy as np
 
 from ..cuda._arrays import empty
-from ..cuda._ops import contiguous_copy
+from ..cuda._ops import contiguous_copy, copy_into
 from . import cuda_kernels as ck
-from . import factor_source
+from . import cpu_factor, factor_source, spectral_source
 
 # A thread a matrix: small blocks spread a modest batch over more multiprocessors.
 THREADS = 64
 
-_loaded: list[Any] = []
+_loaded: dict[str, Any] = {}
+
+
+def _module(name: str, source: Any) -> Any:
+    module = _loaded.get(name)
+    if module is None:
+        text = ck._header() + source.source("@device_function", "@kernel", "cuda.grid(1)", "cuda.gridsize(1)")
+        module = _loaded[name] = ck._load(name, text)
+    return module
 
 
 def module() -> Any:
     """The factorization kernels, generated and loaded on first use."""
-    if not _loaded:
-        source = ck._header() + factor_source.source("@device_function", "@kernel", "cuda.grid(1)",
-                                                     "cuda.gridsize(1)")
-        _loaded.append(ck._load("cuda_linalg_factor", source))
-    return _loaded[0]
+    return _module("cuda_linalg_factor", factor_source)
+
+
+def spectral_module() -> Any:
+    """The QR, eigh and SVD kernels, generated and loaded on first use."""
+    return _module("cuda_linalg_spectral", spectral_source)
 
 
 def _launch(kernel: Any, batch: int, *args: Any) -> None:
@@ -111,3 +120,48 @@ def permutation(piv: Any, m: int) -> tuple[Any, Any]:
     if batch and m:
         _launch(module().permutation, batch, _operand(piv), perm, inverse)
     return perm, inverse
+
+
+def qr(a: Any, q_cols: int, r_rows: int) -> tuple[Any, Any]:
+    """``cpu_factor.qr`` on the device."""
+    work = contiguous_copy(a)
+    batch, m, n = tuple(work.shape)
+    tau = empty((batch, min(m, n)), work.dtype)
+    q = empty((batch, m, q_cols), work.dtype)
+    r = empty((batch, r_rows, n), work.dtype)
+    if batch and (q.size or r.size):
+        _launch(spectral_module().qr, batch, work, tau, q, r, _constants(work.dtype)[0])
+    return q, r
+
+
+def eigh(a: Any) -> tuple[Any, Any]:
+    """``cpu_factor.eigh`` on the device."""
+    work = contiguous_copy(a)
+    batch, n, _ = tuple(work.shape)
+    w = empty((batch, n), work.dtype)
+    v = empty((batch, n, n), work.dtype)
+    if work.size:
+        _launch(spectral_module().eigh, batch, work, w, v, *cpu_factor.jacobi_constants(work.dtype))
+    return w, v
+
+
+def svd(a: Any) -> tuple[Any, Any, Any]:
+    """``cpu_factor.svd`` on the device."""
+    u = contiguous_copy(a)
+    batch, _, n = tuple(u.shape)
+    s = empty((batch, n), u.dtype)
+    v = empty((batch, n, n), u.dtype)
+    if u.size:
+        _launch(spectral_module().svd, batch, u, s, v, *cpu_factor.jacobi_constants(u.dtype))
+    return u, s, v
+
+
+def complete_basis(u: Any, cols: int) -> Any:
+    """``cpu_factor.complete_basis`` on the device."""
+    batch, m, n = tuple(u.shape)
+    out = _zeros((batch, m, cols), u.dtype)
+    if batch and m:
+        copy_into(out[:, :, :n], u)
+        if cols > n:
+            _launch(spectral_module().complete_basis, batch, out, n, _constants(u.dtype)[0])
+    return out

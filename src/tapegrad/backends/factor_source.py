@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import math
 import textwrap
+from typing import Any
 
 __all__: list[str] = ["source"]
 
@@ -234,14 +235,15 @@ def permutation(piv, perm, inverse):
 '''
 
 
-def source(function_decorator: str, kernel_decorator: str, first: str, stride: str) -> str:
-    """The matrix functions under ``function_decorator`` and the batch kernels under
+def source(function_decorator: str, kernel_decorator: str, first: str, stride: str,
+           functions: tuple[Any, ...] = MATRIX_FUNCTIONS, kernels: str = _KERNELS) -> str:
+    """The matrix ``functions`` under ``function_decorator`` and the batch ``kernels`` under
     ``kernel_decorator``, looping from ``first`` in steps of ``stride`` (Python source)."""
     parts = []
-    for fn in MATRIX_FUNCTIONS:
+    for fn in functions:
         text = textwrap.dedent(inspect.getsource(fn))
         text = text.replace("  # pragma: no cover - compiled, never called from Python", "")
         text = text.replace("  # pragma: no cover - compiled", "")
         parts.append(f"{function_decorator}\n{text}")
-    parts.append(_KERNELS.format(kernel=kernel_decorator, first=first, stride=stride))
+    parts.append(kernels.format(kernel=kernel_decorator, first=first, stride=stride))
     return "\n\n".join(parts)

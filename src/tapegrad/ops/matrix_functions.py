@@ -1,6 +1,7 @@
 """The matrix functions PyTorch has outside ``torch.linalg`` (``torch.det``, ``logdet``,
 ``slogdet``, ``inverse``, ``cholesky``, ``cholesky_solve``, ``cholesky_inverse``,
-``matrix_power``), with their own names in errors, built on ``tapegrad.linalg``.
+``matrix_power``, ``matrix_exp``, ``pinverse``, ``svd``, ``qr``), with their own names in errors,
+built on ``tapegrad.linalg``.
 
 ``cholesky_solve`` and ``cholesky_inverse`` compute with two triangular solves each, and record
 PyTorch's own backward formulas: like PyTorch, they differentiate ``A = L L^T`` as a product of
@@ -21,14 +22,47 @@ from .linalg_ops import (CHOLESKY_LEGACY, LinAlgError, broadcast_batch, check_fl
 from .reduce import sum_to
 from .registry import OUTPUT, OpDef, needs_grad, record
 
-__all__: list[str] = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "matrix_power",
-                      "slogdet"]
+__all__: list[str] = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "matrix_exp",
+                      "matrix_power", "pinverse", "qr", "slogdet", "svd"]
 
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
+svd_result = namedtuple("svd", ["U", "S", "V"])
+qr_result = namedtuple("qr", ["Q", "R"])
 
 det = linalg.det
 inverse = linalg.inv
 matrix_power = linalg.matrix_power
+matrix_exp = linalg.matrix_exp
+
+
+def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
+    """The pseudoinverse, singular values at or below ``rcond`` times the largest counting as zero."""
+    return linalg.pinv(input, rtol=rcond)
+
+
+def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """``(U, S, V)`` with ``input = U diag(S) V^T`` (``torch.svd``: V, not its transpose; reduced
+    unless ``some`` is false; without ``compute_uv``, U and V are zero ``(*, m, m)`` and ``(*, n, n)``).
+
+    >>> tapegrad.svd(tapegrad.tensor([[3., 0.], [0., -4.]])).S
+    tensor([4., 3.])
+    """
+    if not compute_uv:
+        S = linalg.svdvals(input)
+        m, n = input.shape[-2], input.shape[-1]
+        batch = tuple(input.shape[:-2])
+        return svd_result(input.new_zeros(batch + (m, m)), S, input.new_zeros(batch + (n, n)))
+    U, S, Vh = linalg.svd(input, full_matrices=not some)
+    return svd_result(U, S, Vh.mT)
+
+
+def qr(input: Tensor, some: bool = True) -> tuple[Tensor, Tensor]:
+    """``(Q, R)`` (``torch.qr``: reduced unless ``some`` is false)."""
+    _warn_once("qr", "torch.qr is deprecated in favor of torch.linalg.qr and will be removed in a future PyTorch "
+               "release.\nThe boolean parameter 'some' has been replaced with a string parameter 'mode'.\nQ, R = "
+               "torch.qr(A, some)\nshould be replaced with\nQ, R = torch.linalg.qr(A, 'reduced' if some else "
+               "'complete')")
+    return qr_result(*linalg.qr(input, "reduced" if some else "complete"))
 
 
 def slogdet(A: Tensor) -> tuple[Tensor, Tensor]:
@@ -49,18 +83,23 @@ def logdet(A: Tensor) -> Tensor:
     return ew.where(ew.eq(sign, -1), float("nan"), logabsdet)
 
 
-_warned = [False]
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """PyTorch's deprecation warning, once per process as PyTorch's TORCH_WARN_ONCE gives it."""
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def cholesky(A: Tensor, upper: bool = False) -> Tensor:
     """The Cholesky factor (``torch.cholesky``, deprecated in PyTorch for ``linalg.cholesky``)."""
-    if not _warned[0]:
-        _warned[0] = True
-        warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a future "
-                      "PyTorch release.\nL = torch.cholesky(A)\nshould be replaced with\nL = torch.linalg.cholesky(A)\n"
-                      "and\nU = torch.cholesky(A, upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH"
-                      "\nThis transform will produce equivalent results for all valid (symmetric positive definite) "
-                      "inputs.", UserWarning, stacklevel=2)
+    _warn_once("cholesky", "torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be removed in a "
+               "future PyTorch release.\nL = torch.cholesky(A)\nshould be replaced with\nL = torch.linalg.cholesky(A)"
+               "\nand\nU = torch.cholesky(A, upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH"
+               "\nThis transform will produce equivalent results for all valid (symmetric positive definite) "
+               "inputs.")
     check_square(A, "cholesky")
     if A._data.dtype.kind != "f":
         raise NotImplementedError(f"\"cholesky_{A.device.type}\" not implemented for '{A.dtype.scalar_name}'")

@@ -148,11 +148,12 @@ _METHODS: dict[str, Any] = {
     "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
     "is_nonzero": lambda self: bool(self),
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
-    # matrix functions (LU and Cholesky)
+    # matrix functions
     "det": matrix_functions.det, "logdet": matrix_functions.logdet, "slogdet": matrix_functions.slogdet,
     "inverse": matrix_functions.inverse, "cholesky": matrix_functions.cholesky,
     "cholesky_solve": matrix_functions.cholesky_solve, "cholesky_inverse": matrix_functions.cholesky_inverse,
-    "matrix_power": matrix_functions.matrix_power,
+    "matrix_power": matrix_functions.matrix_power, "matrix_exp": matrix_functions.matrix_exp,
+    "pinverse": matrix_functions.pinverse, "svd": matrix_functions.svd, "qr": matrix_functions.qr,
     # trigonometric, hyperbolic and special functions, IEEE helpers, and their in-place forms
     **ew.MORE_MATH_METHODS,
 }
