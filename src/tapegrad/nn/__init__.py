@@ -1,5 +1,6 @@
 """``tapegrad.nn``: modules, parameters, ``functional``, ``init`` and ``utils``."""
 from . import functional, init, utils
+from .adaptive import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .fold import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403

@@ -1,6 +1,7 @@
 """Convolution and pooling layers: ``Conv1d``/``2d``/``3d``, ``ConvTranspose1d``/``2d``/``3d``,
 ``MaxPool1d``/``2d``/``3d``, ``AvgPool1d``/``2d``/``3d``, ``AdaptiveAvgPool1d``/``2d``/``3d``,
-``AdaptiveMaxPool1d``/``2d``/``3d``, ``MaxUnpool1d``/``2d``/``3d`` and ``LPPool1d``/``2d``/``3d``.
+``AdaptiveMaxPool1d``/``2d``/``3d``, ``FractionalMaxPool2d``/``3d``, ``MaxUnpool1d``/``2d``/``3d`` and
+``LPPool1d``/``2d``/``3d``.
 
 Arguments, attributes, initialisation and reprs are PyTorch's: after the same seed each
 convolution draws the same weights and bias as its ``torch.nn`` twin.
@@ -20,9 +21,9 @@ from .parameter import Parameter
 
 __all__: list[str] = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
                       "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Conv1d",
-                      "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LPPool1d",
-                      "LPPool2d", "LPPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d",
-                      "MaxUnpool3d"]
+                      "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+                      "FractionalMaxPool2d", "FractionalMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "MaxPool1d",
+                      "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -467,6 +468,56 @@ class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
 
     def forward(self, input: Tensor) -> Any:
         return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class FractionalMaxPool2d(Module):
+    """Max pooling over ``kernel_size`` windows at random steps (``F.fractional_max_pool2d``),
+    to ``output_size`` cells or ``output_ratio`` (in (0, 1)) times the input's. The
+    ``_random_samples`` buffer, when given, fixes the steps; otherwise each call draws them.
+
+    >>> pool = nn.FractionalMaxPool2d(2, output_ratio=0.5)
+    >>> pool.output_ratio
+    (0.5, 0.5)
+    >>> pool(tapegrad.randn(1, 3, 8, 8)).shape
+    tapegrad.Size([1, 3, 4, 4])
+    """
+
+    _dims = 2
+
+    def __init__(self, kernel_size: Any, output_size: Any = None, output_ratio: Any = None,
+                 return_indices: bool = False, _random_samples: Tensor | None = None) -> None:
+        super().__init__()
+        name, dims = type(self).__name__, self._dims
+        if dims == 3 and ((isinstance(kernel_size, int) and kernel_size <= 0) or (
+                isinstance(kernel_size, (tuple, list)) and not all(k > 0 for k in kernel_size))):
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
+        self.kernel_size = _ntuple(kernel_size, dims)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _ntuple(output_size, dims) if output_size is not None else None
+        self.output_ratio = _ntuple(output_ratio, dims) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{name} requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < self.output_ratio[d] < 1 for d in range(dims)):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Tensor) -> Any:
+        pool = F.fractional_max_pool2d if self._dims == 2 else F.fractional_max_pool3d
+        return pool(input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+                    _random_samples=self._random_samples)
+
+
+class FractionalMaxPool3d(FractionalMaxPool2d):
+    """Max pooling over ``kernel_size`` windows at random steps (``F.fractional_max_pool3d``) of
+    an ``(N, C, T, H, W)`` or ``(C, T, H, W)`` input.
+
+    >>> nn.FractionalMaxPool3d(2, output_size=(3, 2, 2)).output_size
+    (3, 2, 2)
+    """
+
+    _dims = 3
 
 
 class _MaxUnpool(Module):

@@ -27,6 +27,7 @@ from ..ops.fold import *  # noqa: F401,F403  (fold, unfold)
 from ..ops.pixel_shuffle import *  # noqa: F401,F403  (pixel_shuffle, pixel_unshuffle)
 from ..ops.pool3d import *  # noqa: F401,F403  (max/avg/adaptive pooling in 3-d, *_with_indices)
 from ..ops.pool_indices import *  # noqa: F401,F403  (max_pool1d/2d_with_indices, adaptive ones)
+from ..ops.fractional_pool import *  # noqa: F401,F403  (fractional_max_pool2d/3d, *_with_indices)
 from ..ops.conv3d import conv3d, conv_transpose3d  # noqa: F401
 from ..ops.unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: F401
 from ..ops.lp_pool import lp_pool1d, lp_pool2d, lp_pool3d  # noqa: F401

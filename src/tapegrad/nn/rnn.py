@@ -1,4 +1,5 @@
-"""Recurrent layers: ``RNN``, ``LSTM`` (with ``proj_size``), ``GRU`` and their cells.
+"""Recurrent layers: ``RNN``, ``LSTM`` (with ``proj_size``), ``GRU``, their cells, and the bases
+they share, ``RNNBase`` and ``RNNCellBase``, public as in PyTorch.
 
 Each step is the cell's formula in recorded ops, written as PyTorch's CPU cells write it
 (``aten/native/RNN.cpp``): the input and hidden projections added, then the gates, so values
@@ -35,7 +36,7 @@ from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence
 
-__all__: list[str] = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
+__all__: list[str] = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -78,7 +79,12 @@ def _no_projection(proj_size: int | None) -> None:
 
 class RNNBase(Module):
     """What ``RNN``, ``LSTM`` and ``GRU`` share: PyTorch's arguments, checks, parameters and
-    the loop over layers, directions and time."""
+    the loop over layers, directions and time. ``mode`` is ``"RNN_TANH"``, ``"RNN_RELU"``,
+    ``"LSTM"`` or ``"GRU"``.
+
+    >>> isinstance(nn.LSTM(3, 4), nn.RNNBase), nn.RNNBase("GRU", 3, 4)
+    (True, RNNBase(3, 4))
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
@@ -112,6 +118,8 @@ class RNNBase(Module):
             raise ValueError("proj_size has to be smaller than hidden_size")
         if proj_size and mode != "LSTM":
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if mode not in _GATES:
+            raise ValueError("Unrecognized RNN mode: " + mode)
         directions = 2 if bidirectional else 1
         out_size = proj_size or hidden_size
         gate_size = _GATES[mode] * hidden_size
@@ -394,20 +402,27 @@ class GRU(RNNBase):
 
 
 class RNNCellBase(Module):
-    """One step of a recurrent layer: ``weight_ih``, ``weight_hh`` and the biases, drawn as
-    PyTorch draws them; inputs ``(N, input_size)`` or unbatched ``(input_size,)``."""
+    """What ``RNNCell``, ``LSTMCell`` and ``GRUCell`` share: ``weight_ih`` ``(num_chunks *
+    hidden_size, input_size)``, ``weight_hh`` ``(num_chunks * hidden_size, hidden_size)`` and the
+    biases, drawn as PyTorch draws them, and the checks of inputs ``(N, input_size)`` or
+    unbatched ``(input_size,)`` and their states.
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, device: Any = None,
+    >>> nn.RNNCellBase(3, 4, bias=False, num_chunks=2).weight_hh.shape
+    tapegrad.Size([8, 4])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(creation.empty((gates * hidden_size, input_size), dtype=dtype, device=device))
-        self.weight_hh = Parameter(creation.empty((gates * hidden_size, hidden_size), dtype=dtype, device=device))
+        size = num_chunks * hidden_size
+        self.weight_ih = Parameter(creation.empty((size, input_size), dtype=dtype, device=device))
+        self.weight_hh = Parameter(creation.empty((size, hidden_size), dtype=dtype, device=device))
         if bias:
-            self.bias_ih = Parameter(creation.empty(gates * hidden_size, dtype=dtype, device=device))
-            self.bias_hh = Parameter(creation.empty(gates * hidden_size, dtype=dtype, device=device))
+            self.bias_ih = Parameter(creation.empty(size, dtype=dtype, device=device))
+            self.bias_hh = Parameter(creation.empty(size, dtype=dtype, device=device))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
