@@ -45,6 +45,31 @@ def _rotation(x, one, big):  # pragma: no cover - compiled, never called from Py
     return c, t * c
 
 
+def _rotate_columns(x, p, q, c, s):  # pragma: no cover - compiled
+    # Columns p and q of ``x`` become c x_p - s x_q and s x_p + c x_q.
+    for k in range(x.shape[0]):
+        xp = x[k, p]
+        xq = x[k, q]
+        x[k, p] = c * xp - s * xq
+        x[k, q] = s * xp + c * xq
+
+
+def _rotate_rows(x, p, q, c, s):  # pragma: no cover - compiled
+    # Rows p and q of ``x`` become c x_p - s x_q and s x_p + c x_q.
+    for k in range(x.shape[1]):
+        xp = x[p, k]
+        xq = x[q, k]
+        x[p, k] = c * xp - s * xq
+        x[q, k] = s * xp + c * xq
+
+
+def _swap_columns(x, i, j):  # pragma: no cover - compiled
+    for k in range(x.shape[0]):
+        held = x[k, i]
+        x[k, i] = x[k, j]
+        x[k, j] = held
+
+
 def qr_matrix(a, tau, q, r, one):  # pragma: no cover - compiled
     # Q R of the (m, n) ``a``: Householder vectors below a's diagonal and R on and above it (geqr2),
     # R copied into ``r`` (rows beyond a's are zeros), then Q formed in ``q`` (org2r; its column
@@ -127,23 +152,12 @@ def eigh_matrix(a, w, v, one, eps, big):  # pragma: no cover - compiled
                     continue
                 rotated = True
                 c, s = _rotation((a[q, q] - a[p, p]) / (apq + apq), one, big)
-                for k in range(n):
-                    akp = a[k, p]
-                    akq = a[k, q]
-                    a[k, p] = c * akp - s * akq
-                    a[k, q] = s * akp + c * akq
-                for k in range(n):
-                    apk = a[p, k]
-                    aqk = a[q, k]
-                    a[p, k] = c * apk - s * aqk
-                    a[q, k] = s * apk + c * aqk
+                # A <- J^T A J zeroes a_pq (exactly, below); V <- V J accumulates the rotations.
+                _rotate_columns(a, p, q, c, s)
+                _rotate_rows(a, p, q, c, s)
                 a[p, q] = zero
                 a[q, p] = zero
-                for k in range(n):
-                    vkp = v[k, p]
-                    vkq = v[k, q]
-                    v[k, p] = c * vkp - s * vkq
-                    v[k, q] = s * vkp + c * vkq
+                _rotate_columns(v, p, q, c, s)
         if not rotated:
             break
     for i in range(n):
@@ -157,10 +171,7 @@ def eigh_matrix(a, w, v, one, eps, big):  # pragma: no cover - compiled
             held = w[i]
             w[i] = w[low]
             w[low] = held
-            for k in range(n):
-                held = v[k, i]
-                v[k, i] = v[k, low]
-                v[k, low] = held
+            _swap_columns(v, i, low)
 
 
 def complete_basis_matrix(u, start, one):  # pragma: no cover - compiled
@@ -223,16 +234,8 @@ def svd_matrix(u, s, v, one, eps, big):  # pragma: no cover - compiled
                     continue
                 rotated = True
                 c, t = _rotation((beta - alpha) / (gamma + gamma), one, big)
-                for k in range(m):
-                    ukp = u[k, p]
-                    ukq = u[k, q]
-                    u[k, p] = c * ukp - t * ukq
-                    u[k, q] = t * ukp + c * ukq
-                for k in range(n):
-                    vkp = v[k, p]
-                    vkq = v[k, q]
-                    v[k, p] = c * vkp - t * vkq
-                    v[k, q] = t * vkp + c * vkq
+                _rotate_columns(u, p, q, c, t)
+                _rotate_columns(v, p, q, c, t)
         if not rotated:
             break
     for j in range(n):
@@ -249,14 +252,8 @@ def svd_matrix(u, s, v, one, eps, big):  # pragma: no cover - compiled
             held = s[i]
             s[i] = s[high]
             s[high] = held
-            for k in range(m):
-                held = u[k, i]
-                u[k, i] = u[k, high]
-                u[k, high] = held
-            for k in range(n):
-                held = v[k, i]
-                v[k, i] = v[k, high]
-                v[k, high] = held
+            _swap_columns(u, i, high)
+            _swap_columns(v, i, high)
     rank = 0
     for j in range(n):
         if s[j] > 0:
@@ -268,7 +265,8 @@ def svd_matrix(u, s, v, one, eps, big):  # pragma: no cover - compiled
     complete_basis_matrix(u, rank, one)
 
 
-SPECTRAL_FUNCTIONS = (_rotation, qr_matrix, eigh_matrix, complete_basis_matrix, svd_matrix)
+SPECTRAL_FUNCTIONS = (_rotation, _rotate_columns, _rotate_rows, _swap_columns, qr_matrix, eigh_matrix,
+                      complete_basis_matrix, svd_matrix)
 
 _KERNELS = '''
 {kernel}
