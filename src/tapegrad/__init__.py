@@ -59,8 +59,11 @@ from .ops.distance import cdist, cross
 from .ops.matmul import addbmm, addmv, addr, baddbmm, inner, kron, tensordot, vdot
 from .ops.statistics import (aminmax, cummax, cummin, diff, kthvalue, logcumsumexp, median, nanmean, nanmedian,
                              nanquantile, nansum, quantile, std_mean, var_mean)
-from .ops.matrix_functions import (cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp,
-                                    matrix_power, pinverse, qr, slogdet, svd)
+from .ops.matrix_functions import (chain_matmul, cholesky, cholesky_inverse, cholesky_solve, det, frobenius_norm, ger,
+                                    inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, nuclear_norm, pinverse, qr,
+                                    slogdet, svd, triangular_solve)
+from .ops.linalg_ops import lu_unpack
+from .functional_aliases import *  # noqa: F401,F403  (torch.conv2d, torch.layer_norm, torch.dropout, ...)
 from .serialization import load, save
 from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .tensor import Size, Tensor, is_tensor

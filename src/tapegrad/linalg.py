@@ -26,7 +26,7 @@ from .ops import linalg_ops as _ops
 from .ops import spectral as _spectral
 from .ops.composite import norm as _vector_norm
 from .ops.distance import linalg_cross as cross
-from .ops.linalg_ops import LinAlgError, lu_solve, solve_triangular
+from .ops.linalg_ops import LinAlgError, lu_solve, lu_unpack, solve_triangular
 from .ops.linalg_ops import cholesky_ex as _cholesky_ex
 from .ops.linalg_ops import det as _det
 from .ops.linalg_ops import inv_ex as _inv_ex
@@ -40,11 +40,12 @@ from .ops.reduce import amin as _amin
 from .tensor import Tensor, _wrap_dim
 
 __all__: list[str] = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "eigh", "eigvalsh", "inv",
-                      "inv_ex", "lstsq", "lu_factor", "lu_factor_ex", "lu_solve", "matrix_exp", "matrix_norm",
+                      "inv_ex", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "matrix_exp", "matrix_norm",
                       "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
                       "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm"]
 
 linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
 linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
@@ -407,6 +408,18 @@ def matrix_exp(A: Tensor) -> Tensor:
     for _ in range(squarings):
         result = _matmul(result, result)
     return result
+
+
+def lu(A: Tensor, *, pivot: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """``(P, L, U)`` with ``A = P L U``: ``lu_factor`` unpacked (``lu_unpack``), so L and U carry
+    the factorization's gradient.
+
+    >>> tapegrad.linalg.lu(tapegrad.tensor([[1., 2.], [3., 4.]])).U
+    tensor([[3.0000, 4.0000],
+            [0.0000, 0.6667]])
+    """
+    LU, pivots, _ = _lu_factor_ex(A, pivot=pivot)
+    return linalg_lu(*lu_unpack(LU, pivots))
 
 
 # ---------------------------------------------------------------- norms

@@ -50,8 +50,8 @@ from .movement import cat, expand
 from .reduce import sum_to
 from .registry import OUTPUT, OpDef, needs_grad, record
 
-__all__: list[str] = ["LinAlgError", "cholesky_ex", "det", "inv_ex", "lu_factor_ex", "lu_solve", "slogdet", "solve",
-                      "solve_triangular"]
+__all__: list[str] = ["LinAlgError", "cholesky_ex", "det", "inv_ex", "lu_factor_ex", "lu_solve", "lu_unpack", "slogdet",
+                      "solve", "solve_triangular"]
 
 
 class LinAlgError(RuntimeError):
@@ -62,6 +62,7 @@ linalg_slogdet = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
 linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
 linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu_unpack = namedtuple("lu_unpack", ["P", "L", "U"])
 
 
 # ---------------------------------------------------------------- checks and plumbing
@@ -242,6 +243,33 @@ def take_rows(x: Tensor, rows: Tensor) -> Tensor:
     return gather(x, -2, index)
 
 
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,
+              unpack_pivots: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """``(P, L, U)`` with ``A = P L U`` from ``lu_factor``'s ``(LU, pivots)``: L unit lower
+    triangular ``(*, m, k)``, U upper triangular ``(*, k, n)``, P the ``(*, m, m)`` permutation
+    (empty tensors for what is not unpacked). L and U carry LU's gradient.
+
+    >>> P, L, U = tapegrad.lu_unpack(*tapegrad.linalg.lu_factor(tapegrad.tensor([[1., 2.], [3., 4.]])))
+    >>> P
+    tensor([[0., 1.],
+            [1., 0.]])
+    """
+    m, n = LU_data.shape[-2], LU_data.shape[-1]
+    k = min(m, n)
+    empty = LU_data.new_zeros((0,))
+    L = U = P = empty
+    if unpack_data:
+        L = ew.add(LU_data[..., :, :k].tril(-1), eye_like(max(m, n), LU_data)[:m, :k])
+        U = LU_data[..., :k, :].triu()
+    if unpack_pivots:
+        from ..creation import arange
+
+        perm, _ = permutation(LU_pivots, m)
+        # Row i of L U is row perm[i] of A, so A = P (L U) with P[perm[i], i] = 1.
+        P = ew.eq(perm.unsqueeze(-2), arange(m, device=perm.device).unsqueeze(-1)).to(LU_data.dtype)
+    return linalg_lu_unpack(P, L, U)
+
+
 # ---------------------------------------------------------------- solve_triangular
 
 def _solve_triangular_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -308,8 +336,7 @@ def _lu_factor_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     LU, piv = step.saved_values()
     m, n = LU.shape[-2], LU.shape[-1]
     k = min(m, n)
-    L = ew.add(LU[..., :, :k].tril(-1), eye_like(max(m, n), LU)[:m, :k])
-    U = LU[..., :k, :].triu()
+    _, L, U = lu_unpack(LU, piv, unpack_pivots=False)
     gL, gU = g[..., :, :k], g[..., :k, :]
     if m == n:
         gA = ew.add(L.mT.matmul(gL).tril(-1), gU.matmul(U.mT).triu())

@@ -1,7 +1,8 @@
 """The matrix functions PyTorch has outside ``torch.linalg`` (``torch.det``, ``logdet``,
 ``slogdet``, ``inverse``, ``cholesky``, ``cholesky_solve``, ``cholesky_inverse``,
-``matrix_power``, ``matrix_exp``, ``pinverse``, ``svd``, ``qr``), with their own names in errors,
-built on ``tapegrad.linalg``.
+``matrix_power``, ``matrix_exp``, ``pinverse``, ``svd``, ``qr``, ``lu``, ``lu_unpack``, ``lu_solve``,
+``triangular_solve``, ``ger``, ``chain_matmul``, ``frobenius_norm``, ``nuclear_norm``), with their own names
+in errors and PyTorch's deprecation warnings, built on ``tapegrad.linalg``.
 
 ``cholesky_solve`` and ``cholesky_inverse`` compute with two triangular solves each, and record
 PyTorch's own backward formulas: like PyTorch, they differentiate ``A = L L^T`` as a product of
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections import namedtuple
+from typing import Any
 
 from .. import linalg
 from ..autograd import grad_mode
@@ -18,16 +20,19 @@ from ..autograd.tape import Step
 from ..tensor import Tensor
 from . import elementwise as ew
 from .linalg_ops import (CHOLESKY_LEGACY, LinAlgError, broadcast_batch, check_floating, check_square, cholesky_ex,
-                         eye_like, refuse_traced, solve_triangular)
+                         eye_like, lu_unpack, refuse_traced, solve_triangular)
+from .matmul import outer
 from .reduce import sum_to
 from .registry import OUTPUT, OpDef, needs_grad, record
 
-__all__: list[str] = ["cholesky", "cholesky_inverse", "cholesky_solve", "det", "inverse", "logdet", "matrix_exp",
-                      "matrix_power", "pinverse", "qr", "slogdet", "svd"]
+__all__: list[str] = ["chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "det", "frobenius_norm", "ger",
+                      "inverse", "logdet", "lu", "lu_solve", "lu_unpack", "matrix_exp", "matrix_power",
+                      "nuclear_norm", "pinverse", "qr", "slogdet", "svd", "triangular_solve"]
 
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
 svd_result = namedtuple("svd", ["U", "S", "V"])
 qr_result = namedtuple("qr", ["Q", "R"])
+triangular_solve_result = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
 
 det = linalg.det
 inverse = linalg.inv
@@ -207,3 +212,73 @@ def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:
     if needs_grad(L):
         return record(CHOLESKY_INVERSE, (L,), out, (upper,), saved=(L, OUTPUT))
     return out
+
+
+# ---------------------------------------------------------------- LU, triangular solves and products (older names)
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple[Tensor, ...]:
+    """``(LU, pivots)`` (and ``infos`` with ``get_infos``): ``torch.lu``, deprecated in PyTorch
+    for ``linalg.lu_factor``."""
+    _warn_once("lu", "torch.lu is deprecated in favor of torch.linalg.lu_factor / torch.linalg.lu_factor_ex and will "
+               "be removed in a future PyTorch release.\nLU, pivots = torch.lu(A, compute_pivots)\nshould be replaced "
+               "with\nLU, pivots = torch.linalg.lu_factor(A, compute_pivots)\nand\nLU, pivots, info = torch.lu(A, "
+               "compute_pivots, get_infos=True)\nshould be replaced with\nLU, pivots, info = "
+               "torch.linalg.lu_factor_ex(A, compute_pivots)")
+    LU, pivots, infos = linalg.lu_factor_ex(A, pivot=pivot)
+    return (LU, pivots, infos) if get_infos else (LU, pivots)
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+    """X with ``A X = b`` for A given by ``lu``: ``torch.lu_solve``, deprecated in PyTorch for
+    ``linalg.lu_solve`` (whose arguments are in the other order)."""
+    _warn_once("lu_solve", "torch.lu_solve is deprecated in favor of torch.linalg.lu_solveand will be removed in a "
+               "future PyTorch release.\nNote that torch.linalg.lu_solve has its arguments reversed.\nX = "
+               "torch.lu_solve(B, LU, pivots)\nshould be replaced with\nX = torch.linalg.lu_solve(LU, pivots, B)")
+    return linalg.lu_solve(LU_data, LU_pivots, b)
+
+
+def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,
+                     unitriangular: bool = False) -> tuple[Tensor, Tensor]:
+    """``(solution, cloned_coefficient)`` of ``op(A) X = b`` for triangular A (``op`` transposes
+    when ``transpose``): ``torch.triangular_solve``, deprecated in PyTorch for
+    ``linalg.solve_triangular``."""
+    _warn_once("triangular_solve", "torch.triangular_solve is deprecated in favor of torch.linalg.solve_triangularand "
+               "will be removed in a future PyTorch release.\ntorch.linalg.solve_triangular has its arguments "
+               "reversed and does not return a copy of one of the inputs.\nX = torch.triangular_solve(B, "
+               "A).solution\nshould be replaced with\nX = torch.linalg.solve_triangular(A, B).")
+    coefficient = A.mT if transpose else A
+    solution = solve_triangular(coefficient, b, upper=upper != transpose, unitriangular=unitriangular)
+    return triangular_solve_result(solution, ew.clone(A))
+
+
+def ger(input: Tensor, vec2: Tensor) -> Tensor:
+    """The outer product of two vectors (``torch.ger``, PyTorch's older name of ``outer``)."""
+    return outer(input, vec2)
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """The product of the matrices in the cheapest order: ``torch.chain_matmul``, deprecated in
+    PyTorch for ``linalg.multi_dot``."""
+    _warn_once("chain_matmul", "torch.chain_matmul is deprecated and will be removed in a future PyTorch release. "
+               "Use torch.linalg.multi_dot instead, which accepts a list of two or more tensors rather than "
+               "multiple parameters.")
+    if len(matrices) == 1:
+        return ew.clone(matrices[0])
+    return linalg.multi_dot(list(matrices))
+
+
+def frobenius_norm(input: Tensor, dim: Any = (-2, -1), keepdim: bool = False) -> Tensor:
+    """The 2-norm over ``dim``: ``torch.frobenius_norm``, kept by PyTorch for old scripts."""
+    _warn_once("frobenius_norm", "at::frobenius_norm is deprecated and it is just left for JIT compatibility. It will "
+               "be removed in a future PyTorch release. Please use `linalg.vector_norm(A, 2., dim, keepdim)` instead")
+    return linalg.vector_norm(input, 2.0, dim, keepdim)
+
+
+def nuclear_norm(input: Tensor, dim: Any = (-2, -1), keepdim: bool = False) -> Tensor:
+    """The sum of the singular values over ``dim``: ``torch.nuclear_norm``, kept by PyTorch for old
+    scripts."""
+    if isinstance(dim, bool):  # nuclear_norm(input, keepdim)
+        dim, keepdim = (-2, -1), dim
+    _warn_once("nuclear_norm", "at::nuclear_norm is deprecated and it is just left for JIT compatibility. It will be "
+               "removed in a future PyTorch release. Please use `linalg.matrix_norm(A, 'nuc', dim, keepdim)` instead")
+    return linalg.matrix_norm(input, "nuc", dim, keepdim)
