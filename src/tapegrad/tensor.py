@@ -63,6 +63,11 @@ class Tensor:
     _hooks: "list[Callable[[Tensor], Tensor | None]] | None" = None
     _retains_grad: bool = False
     _view_version: int = 0  # the shared version when a view's history was last made
+    # A base's in-place shape changes (``t_``, ``squeeze_``, ...), each as the view op that
+    # undoes it, and for a view, how many of its base's changes its chain came after: a chain
+    # is written for the base's layout when the view was made.
+    _layout_undo: "tuple[tuple[Any, Any], ...]" = ()
+    _view_epoch: int = 0
 
     # The legacy constructor: Tensor(data), Tensor(*sizes) and Tensor() make float32 tensors.
     def __new__(cls, *args: Any, **kwargs: Any) -> "Tensor":
@@ -349,9 +354,15 @@ class Tensor:
             return
         from .ops.movement import replay_view_chain
 
-        remade = replay_view_chain(base, self._view_chain)
+        remade = replay_view_chain(base, self._effective_chain())
         self.grad_fn = remade.grad_fn
         self._requires_grad = True
+
+    def _effective_chain(self) -> "tuple[tuple[Any, Any], ...]":
+        """The view chain from the base's current layout: the base's in-place shape changes made
+        since this view was made are undone first."""
+        undo = self._base._layout_undo[self._view_epoch:]
+        return tuple(reversed(undo)) + self._view_chain if undo else self._view_chain
 
     def _accumulator(self) -> AccumulateGrad:
         acc = self._grad_acc

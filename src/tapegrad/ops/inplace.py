@@ -95,7 +95,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
         target.grad_fn = new.grad_fn
         target._requires_grad = new._requires_grad
         return target
-    record(COPY_SLICES, (base, new), base, target._view_chain)
+    record(COPY_SLICES, (base, new), base, target._effective_chain())
     target._refresh_view_history()
     return target
 

@@ -13,6 +13,7 @@ from . import combine, composite, distance, elementwise as ew, index, inplace, m
 from . import reduce, sort, statistics
 from . import scatter, setops
 from . import matrix_functions
+from . import structure
 
 
 def _reflected(fn: Any) -> Any:
@@ -144,9 +145,6 @@ _METHODS: dict[str, Any] = {
     "new_empty": creation.new_empty, "new_full": creation.new_full,
     "type_as": lambda self, other: movement.to(self, other.device, other.dtype),
     "ndimension": lambda self: self.ndim, "is_complex": lambda self: False,
-    "is_signed": lambda self: self._data.dtype.kind in "if",
-    "is_same_size": lambda self, other: tuple(self.shape) == tuple(other.shape),
-    "is_nonzero": lambda self: bool(self),
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),
     # matrix functions
     "det": matrix_functions.det, "logdet": matrix_functions.logdet, "slogdet": matrix_functions.slogdet,
@@ -157,6 +155,11 @@ _METHODS: dict[str, Any] = {
     # trigonometric, hyperbolic and special functions, IEEE helpers, and their in-place forms
     **ew.MORE_MATH_METHODS,
 }
+
+
+# Modules that keep their methods next to their functions.
+for _module in (structure,):
+    _METHODS.update(_module.METHODS)
 
 
 def bind() -> None:

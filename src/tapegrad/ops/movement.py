@@ -41,9 +41,13 @@ def make_view(x: Tensor, data: np.ndarray, fn: Callable[..., Tensor], args: tupl
     if x._base is None:
         out._base = x
         out._view_chain = ((fn, args),)
+        if x._layout_undo:
+            out._view_epoch = len(x._layout_undo)
     else:
         out._base = x._base
         out._view_chain = x._view_chain + ((fn, args),)
+        if x._view_epoch:
+            out._view_epoch = x._view_epoch
     return out
 
 
