@@ -15,7 +15,7 @@ from . import autograd
 from .compiler import compile
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor,
-                       bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace, manual_seed,
+                       empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace, manual_seed,
                        normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .device import device
@@ -63,6 +63,7 @@ from .ops.matrix_functions import (chain_matmul, cholesky, cholesky_inverse, cho
                                     inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, nuclear_norm, pinverse, qr,
                                     slogdet, svd, triangular_solve)
 from .ops.linalg_ops import lu_unpack
+from .ops.sampling import *  # noqa: F401,F403
 from .ops.structure import *  # noqa: F401,F403
 from .functional_aliases import *  # noqa: F401,F403  (torch.conv2d, torch.layer_norm, torch.dropout, ...)
 from .serialization import load, save

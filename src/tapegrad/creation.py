@@ -445,13 +445,6 @@ def _place_of(input: Tensor) -> Device | None:
     return None if isinstance(input._data, np.ndarray) else input.device
 
 
-def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None) -> Tensor:
-    place = _place_of(input)
-    probability = (input._data if place is None else input.cpu()._data) if p is None else p
-    data = _generator(generator, place).bernoulli(probability, input._data.shape, input._data.dtype)
-    return _finish(data, False, place)
-
-
 def _fill_in_place(self: Tensor, sample: np.ndarray) -> Tensor:
     """Write host ``sample`` over ``self``'s values (no autograd record, as ``torch.nn.init``)."""
     from .ops.inplace import copy_

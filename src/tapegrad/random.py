@@ -42,6 +42,12 @@ Compatibility with torch 2.13 (x86-64 CPU build):
 * ``exponential`` (``Tensor.exponential_``): exact for float32 and float64 wherever PyTorch
   uses its own kernel (``-1 / lambd * log1p(-u)`` of a 53-bit double uniform, cast to the
   dtype); on Intel CPUs PyTorch's MKL build draws from MKL's stream instead, as for bernoulli.
+* The samplers of ``ops/sampling.py``, built on the draws at the end of this module:
+  ``Tensor.random_`` (every form and dtype), ``cauchy_``, ``log_normal_`` (sharing the cached
+  Box-Muller value with ``randn``), ``geometric_``, ``poisson``, ``binomial``, ``randint_like``
+  and ``multinomial`` with and without replacement: exact, except the order of tied
+  zero-probability categories in ``multinomial`` without replacement, and (as above) the
+  draws PyTorch's MKL build takes from MKL's stream on Intel CPUs.
 
 ``Generator.random_bits(n)`` exposes the raw 32-bit engine outputs for other samplers.
 ``get_state``/``set_state`` use a layout of their own (not byte-compatible with
@@ -816,3 +822,228 @@ def get_rng_state() -> np.ndarray:
 
 def set_rng_state(state: np.ndarray) -> None:
     default_generator.set_state(state)
+
+
+# =========================================================================== more samplers
+# Draw kernels for ``tapegrad.ops.sampling`` (multinomial, cauchy, log-normal, geometric,
+# full-range integers, Poisson, binomial). Each consumes the engine exactly as PyTorch's CPU
+# kernel for the same sampler does; see that module's docstring for what is reproduced.
+
+import math  # noqa: E402  (math.lgamma for the Poisson sampler; kept with the code that uses it)
+
+
+@_jit_inline
+def _uniform64_draw(mt, pos):
+    """One double uniform in [0, 1) from a 64-bit draw (PyTorch's ``uniform_real_distribution<double>``)."""
+    return np.float64(_next64(mt, pos) & _MASK53) * _F64_SCALE
+
+
+@_jit
+def _multinomial_replacement(mt, pos, probs, n_sample, out, zero):
+    """Rows of ``probs`` (2-D, already checked) -> ``out[row, j]`` category indices.
+
+    The cumulative distribution is summed and normalized in the probabilities' own precision
+    (``zero`` is a zero of that type), and each double uniform is located in it by a binary
+    search, as PyTorch's CPU kernel does."""
+    n_dist, n_categories = probs.shape
+    cum = np.empty(n_categories, probs.dtype)
+    for i in range(n_dist):
+        total = zero
+        for j in range(n_categories):
+            total = total + probs[i, j]
+            cum[j] = total
+        for j in range(n_categories):
+            cum[j] = cum[j] / total
+        cum[n_categories - 1] = 1
+        for j in range(n_sample):
+            u = _uniform64_draw(mt, pos)
+            left = 0
+            right = n_categories
+            while right - left > 0:
+                mid = left + (right - left) // 2
+                if np.float64(cum[mid]) < u:
+                    left = mid + 1
+                else:
+                    right = mid
+            out[i, j] = left
+
+
+@_jit
+def _cauchy(mt, pos, n, median, sigma):
+    """``median + sigma * tan(pi * (u - 0.5))`` in double precision (the sum fused, as PyTorch's kernel)."""
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        u = _uniform64_draw(mt, pos)
+        out[i] = _fma64(sigma, np.tan(np.pi * (u - 0.5)), median)
+    return out
+
+
+@_jit
+def _log_normal(mt, pos, n, mean, std, cache):
+    """``exp`` of double-precision normals drawn one at a time (sharing the cached Box-Muller value)."""
+    out = _normal_pairwise(mt, pos, n, mean, std, cache)
+    for i in range(n):
+        out[i] = np.exp(out[i])
+    return out
+
+
+@_jit
+def _geometric(mt, pos, n, p):
+    """``ceil(log(u) / log1p(-p))`` in double precision."""
+    out = np.empty(n, np.float64)
+    denominator = np.log1p(-p)
+    for i in range(n):
+        out[i] = np.ceil(np.log(_uniform64_draw(mt, pos)) / denominator)
+    return out
+
+
+@_jit
+def _random_full64(mt, pos, n):
+    """64-bit draws reinterpreted as int64 (``random_(-2**63)``: the whole int64 range)."""
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = np.int64(_next64(mt, pos))
+    return out
+
+
+@_jit
+def _poisson_one(mt, pos, lam):
+    """One Poisson(lam) sample: transformed rejection (Hoermann 1993) for lam >= 10, else multiplying
+    uniforms until the product drops below exp(-lam) (PyTorch's ``sample_poisson``)."""
+    if lam >= 10.0:
+        slam = np.sqrt(lam)
+        loglam = np.log(lam)
+        b = 0.931 + 2.53 * slam
+        a = -0.059 + 0.02483 * b
+        invalpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2.0)
+        while True:
+            u = _uniform64_draw(mt, pos) - 0.5
+            v = _uniform64_draw(mt, pos)
+            us = 0.5 - np.abs(u)
+            k = np.int64(np.floor((2.0 * a / us + b) * u + lam + 0.43))
+            if us >= 0.07 and v <= vr:
+                return k
+            if k < 0 or (us < 0.013 and v > us):
+                continue
+            if (np.log(v) + np.log(invalpha) - np.log(a / (us * us) + b)) <= \
+                    (-lam + k * loglam - math.lgamma(np.float64(k) + 1.0)):
+                return k
+    if lam == 0.0:
+        return np.int64(0)
+    enlam = np.exp(-lam)
+    x = np.int64(0)
+    prod = 1.0
+    while True:
+        prod *= _uniform64_draw(mt, pos)
+        if prod > enlam:
+            x += 1
+        else:
+            return x
+
+
+@_jit
+def _poisson(mt, pos, rates):
+    out = np.empty(rates.shape[0], np.float64)
+    for i in range(rates.shape[0]):
+        out[i] = np.float64(_poisson_one(mt, pos, np.float64(rates[i])))
+    return out
+
+
+_STIRLING_TAIL = np.array([0.0810614667953272, 0.0413406959554092, 0.0276779256849983, 0.02079067210376509,
+                           0.0166446911898211, 0.0138761288230707, 0.0118967099458917, 0.0104112652619720,
+                           0.00925546218271273, 0.00833056343336287])
+
+
+@_jit_inline
+def _stirling_tail(k):
+    """log(k!) - (k + 1/2) log(k + 1) + (k + 1) - log(sqrt(2 pi)): tabulated below 10, a series above."""
+    if k <= 9:
+        return _STIRLING_TAIL[np.int64(k)]
+    kp1sq = (k + 1.0) * (k + 1.0)
+    return (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1.0)
+
+
+# The binomial kernels mirror PyTorch's mixed precision: arithmetic on ``count`` and ``prob`` alone stays
+# in their type, the rest is double precision. ``scratch`` is a one-element array of that type, through
+# which a double is rounded to it.
+
+@_jit_inline
+def _rounded(scratch, value):
+    scratch[0] = value
+    return scratch[0]
+
+
+@_jit_inline
+def _binomial_inversion(mt, pos, count, prob, scratch):
+    """The number of geometric(prob) waiting times that fit in ``count`` (for count * prob < 10)."""
+    one = _rounded(scratch, 1.0)
+    geom_sum = 0.0
+    num_geom = one - one
+    logprob = np.log1p(-prob)
+    while True:
+        geom = np.ceil(np.log(_uniform64_draw(mt, pos)) / logprob)
+        geom_sum += geom
+        if geom_sum > count:
+            break
+        num_geom = num_geom + one
+    return num_geom
+
+
+@_jit_inline
+def _btrs(mt, pos, count, prob, scratch):
+    """Transformed rejection with squeeze (Hoermann 1993) for count * prob >= 10."""
+    one = _rounded(scratch, 1.0)
+    stddev = np.float64(np.sqrt(count * prob * (one - prob)))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = np.float64(count * prob) + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = np.float64(prob / (one - prob))
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = np.float64(np.floor((count + one) * prob))
+    while True:
+        u = _uniform64_draw(mt, pos) - 0.5
+        v = _uniform64_draw(mt, pos)
+        us = 0.5 - np.abs(u)
+        k = _rounded(scratch, np.floor((2.0 * a / us + b) * u + c))
+        if k < 0 or k > count:
+            continue
+        if us >= 0.07 and v <= v_r:
+            return k
+        v = np.log(v * alpha / (a / (us * us) + b))
+        kd = np.float64(k)
+        upper = ((m + 0.5) * np.log((m + 1.0) / (r * (count - m + 1.0)))
+                 + np.float64(count + one) * np.log((count - m + 1.0) / np.float64(count - k + one))
+                 + (kd + 0.5) * np.log(r * np.float64(count - k + one) / np.float64(k + one))
+                 + _stirling_tail(m) + _stirling_tail(count - m)
+                 - _stirling_tail(kd) - _stirling_tail(np.float64(count - k)))
+        if v <= upper:
+            return k
+
+
+@_jit
+def _binomial(mt, pos, counts, probs, out):
+    """Binomial(counts[i], probs[i]) into ``out`` (all three of one float type), as PyTorch's
+    ``sample_binomial``: inversion below a mean of 10, BTRS above, on the smaller of p and 1 - p."""
+    scratch = out[:1].copy()
+    for i in range(counts.shape[0]):
+        count = counts[i]
+        prob = probs[i]
+        if count <= 0.0 or prob <= 0.0:
+            out[i] = 0
+        elif prob >= 1.0:
+            out[i] = count
+        elif prob <= 0.5:
+            if count * prob >= 10.0:
+                out[i] = _btrs(mt, pos, count, prob, scratch)
+            else:
+                out[i] = _binomial_inversion(mt, pos, count, prob, scratch)
+        elif prob > 0.5:
+            qprob = _rounded(scratch, 1.0 - prob)
+            if count * qprob >= 10.0:
+                out[i] = count - _btrs(mt, pos, count, qprob, scratch)
+            else:
+                out[i] = count - _binomial_inversion(mt, pos, count, qprob, scratch)
+        else:
+            out[i] = np.nan

@@ -13,7 +13,7 @@ from . import combine, composite, distance, elementwise as ew, index, inplace, m
 from . import reduce, sort, statistics
 from . import scatter, setops
 from . import matrix_functions
-from . import structure
+from . import sampling, structure
 
 
 def _reflected(fn: Any) -> Any:
@@ -158,7 +158,7 @@ _METHODS: dict[str, Any] = {
 
 
 # Modules that keep their methods next to their functions.
-for _module in (structure,):
+for _module in (sampling, structure):
     _METHODS.update(_module.METHODS)
 
 
