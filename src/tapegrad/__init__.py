@@ -63,6 +63,7 @@ from .ops.matrix_functions import (chain_matmul, cholesky, cholesky_inverse, cho
                                     inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, nuclear_norm, pinverse, qr,
                                     slogdet, svd, triangular_solve)
 from .ops.linalg_ops import lu_unpack
+from .ops.bitwise import *  # noqa: F401,F403
 from .ops.sampling import *  # noqa: F401,F403
 from .ops.structure import *  # noqa: F401,F403
 from .functional_aliases import *  # noqa: F401,F403  (torch.conv2d, torch.layer_norm, torch.dropout, ...)

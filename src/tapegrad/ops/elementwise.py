@@ -1525,30 +1525,6 @@ def isnan(input: Tensor) -> Tensor:
     return apply(ISNAN, (input,))
 
 
-def _bitwise(op: ElementwiseOp, input: Tensor, other: Any) -> Tensor:
-    kinds = {x._data.dtype.kind for x in (input, other) if isinstance(x, Tensor)}
-    if "f" in kinds or isinstance(other, float):
-        raise RuntimeError(f"\"{op.name}_cpu\" not implemented for 'Float'")
-    result = apply(op, (input, other))
-    if kinds == {"b"}:
-        return result
-    return result.to(_dtypes.from_numpy_dtype(_promote(ADD, (input, other))[0]))
-
-
-def bitwise_and(input: Tensor, other: Any) -> Tensor:
-    return _bitwise(LOGICAL_AND, input, other)
-
-
-def bitwise_or(input: Tensor, other: Any) -> Tensor:
-    return _bitwise(LOGICAL_OR, input, other)
-
-
-def bitwise_not(input: Tensor) -> Tensor:
-    if input._data.dtype != np.bool_:
-        raise RuntimeError("bitwise_not is only supported for bool tensors in tapegrad")
-    return logical_not(input)
-
-
 def eq_all(input: Tensor, other: Tensor) -> bool:
     """``torch.equal``: same shape and all elements equal."""
     if isinstance(input._data, np.ndarray) and isinstance(other._data, np.ndarray):

@@ -13,7 +13,7 @@ from . import combine, composite, distance, elementwise as ew, index, inplace, m
 from . import reduce, sort, statistics
 from . import scatter, setops
 from . import matrix_functions
-from . import sampling, structure
+from . import bitwise, sampling, structure
 
 
 def _reflected(fn: Any) -> Any:
@@ -64,8 +64,6 @@ _METHODS: dict[str, Any] = {
     "__mod__": ew.remainder, "__pow__": ew.pow, "__rpow__": _reflected(ew.pow),
     "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda self: self,
     "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
-    "__and__": ew.bitwise_and, "__or__": ew.bitwise_or, "__invert__": ew.bitwise_not,
-    "__rand__": ew.bitwise_and, "__ror__": ew.bitwise_or,
     "__matmul__": matmul.matmul, "__rmatmul__": _reflected(matmul.matmul),
     "__getitem__": index.getitem, "__setitem__": inplace.setitem,
     "__iadd__": _inplace_operator(inplace.add_), "__isub__": _inplace_operator(inplace.sub_),
@@ -158,7 +156,7 @@ _METHODS: dict[str, Any] = {
 
 
 # Modules that keep their methods next to their functions.
-for _module in (sampling, structure):
+for _module in (bitwise, sampling, structure):
     _METHODS.update(_module.METHODS)
 
 
