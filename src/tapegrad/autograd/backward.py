@@ -12,7 +12,7 @@ import numpy as np
 
 from ..compiler import trace
 from ..compiler import rules
-from . import fused_backward, grad_mode
+from . import anomaly_mode, fused_backward, grad_mode
 from .tape import AccumulateGrad, Step
 
 if TYPE_CHECKING:
@@ -122,7 +122,10 @@ def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph
                     for node, g in sunk.items():
                         _accumulate(pending, node, g)
                     continue
-            input_grads = step.op.vjp(step, grad)
+            if anomaly_mode.state.enabled:
+                input_grads = anomaly_mode.checked_vjp(step, grad)
+            else:
+                input_grads = step.op.vjp(step, grad)
             if not retain_graph:
                 step.release()
             for edge, g in zip(step.edges, input_grads):
@@ -182,7 +185,7 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
     roots = list(tensors)
     root_grads = _root_gradients(roots, grad_tensors)
     pending = None
-    if not create_graph and len(roots) == 1 and roots[0].grad_fn is not None:
+    if not create_graph and len(roots) == 1 and roots[0].grad_fn is not None and not anomaly_mode.state.enabled:
         # One root with history: the sweep may run as one fused kernel (fused_backward.py).
         steps = _reachable_steps([roots[0].grad_fn])
         pending = fused_backward.run(roots[0], root_grads[0], steps, retain_graph,

@@ -2,8 +2,9 @@
 
 A step records the op, an edge per input (the step that produced it, or the leaf's
 ``AccumulateGrad``; None when that input needs no gradient), the values its VJP needs, and a
-sequence number. Every op has one differentiable output, so an edge is just that node. Steps link only backwards, so a step lives exactly as long as some tensor
-(or a later step) that needs it, and backward replays steps in decreasing sequence number:
+sequence number. Every op has one differentiable output, so an edge is just that node. Steps
+link only backwards, so a step lives exactly as long as some tensor (or a later step) that
+needs it, and backward replays steps in decreasing sequence number:
 recording order is a topological order.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import itertools
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
+
+from . import anomaly_mode
 
 if TYPE_CHECKING:
     from ..ops.registry import OpDef
@@ -71,6 +74,8 @@ class Step:
         self.input_meta = input_meta
         self.saved: tuple[Any, ...] | str = ()
         self.seq = next(_sequence)
+        if anomaly_mode.state.enabled:
+            self.forward_stack = anomaly_mode.forward_stack()
 
     # --- what VJPs use -------------------------------------------------------------------
     def saved_values(self) -> tuple[Any, ...]:
