@@ -69,6 +69,11 @@ from .ops.sampling import *  # noqa: F401,F403
 from .ops.structure import *  # noqa: F401,F403
 from .functional_aliases import *  # noqa: F401,F403  (torch.conv2d, torch.layer_norm, torch.dropout, ...)
 from .serialization import load, save
+from .settings import (are_deterministic_algorithms_enabled, get_deterministic_debug_mode, get_float32_matmul_precision,
+                       get_num_interop_threads, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
+                       set_deterministic_debug_mode, set_float32_matmul_precision, set_num_interop_threads,
+                       set_num_threads, use_deterministic_algorithms)
+from . import backends
 from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from .tensor import Size, Tensor, is_tensor
 

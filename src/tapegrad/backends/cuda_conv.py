@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import settings
 from ..cuda._arrays import adopt, empty
 from ..cuda._ops import cast, contiguous_copy, full
 from ..cuda._views import permute
@@ -432,6 +433,7 @@ def max_pool2d_backward(grad: Any, indices: Any, input_shape: tuple[int, ...]) -
     planes = grad.shape[0]
     out = full(tuple(input_shape), 0, grad.dtype)
     if out.size:
+        settings.alert_not_deterministic("max_pool2d_with_indices_backward_cuda")
         _launch(module().scatter_planes, grad.size, grad.reshape(planes, -1), indices.reshape(planes, -1),
                 out.reshape(planes, -1))
     return out

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import settings
 from . import cuda_capture
 from . import cuda_kernels as ck
 from . import cuda_reduce as cr
@@ -518,6 +519,7 @@ def scatter_add(out: Any, index: Any, src: Any, *, check: bool = True, stream: A
                          f"got {tuple(src.shape)} {src.dtype}")
     if src.size == 0:
         return out
+    settings.alert_not_deterministic("scatter_add_cuda_")
     errors = _errors(check, stream)
     blocks, threads = ck.launch_shape(src.size)
     ck.launch(index_module().scatter_add_rows, blocks, threads, stream, _index_rows(out), index, _index_rows(src),
