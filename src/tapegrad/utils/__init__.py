@@ -1,4 +1,4 @@
 """``tapegrad.utils``."""
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
