@@ -402,3 +402,43 @@ def test_torch_separate_generators():
         assert_matches(g.uniform((4,), 0, 1, np.float64),
                        torch.rand(4, dtype=torch.float64, generator=tg))
     assert Generator().initial_seed() == torch.Generator().initial_seed()
+
+
+# --------------------------------------------------------------------------- normal() of tensors
+
+NORMAL_FORMS = {
+    "both tensors": lambda m: m.normal(m.zeros(2, 1, dtype=m.float64), m.ones(3, dtype=m.float64) * 2),
+    "tensor mean": lambda m: m.normal(m.tensor([1.0, -2.0, 3.0])),
+    "tensor std": lambda m: m.normal(1.5, m.tensor([[0.5, 1.0], [2.0, 0.0]])),
+    "numbers": lambda m: m.normal(2.0, 3.0, (4,)),
+}
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("form", list(NORMAL_FORMS))
+def test_torch_normal_of_tensors(form):
+    import tapegrad
+
+    for seed in SEEDS[:4]:
+        torch.manual_seed(seed)
+        tapegrad.manual_seed(seed)
+        ours, theirs = NORMAL_FORMS[form](tapegrad), NORMAL_FORMS[form](torch)
+        assert_matches(ours.numpy(), theirs, EXACT)
+        assert not ours.requires_grad
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: m.normal(m.ones(2), -m.ones(2)), RuntimeError, "normal expects all elements of std >= 0.0"),
+    (lambda m: m.normal(m.ones(2), -1.0), RuntimeError, "normal expects std >= 0.0, but found std -1.0"),
+    (lambda m: m.normal(m.ones(2), m.ones(3)), RuntimeError,
+     "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0"),
+    (lambda m: m.normal(m.ones(2, dtype=m.int64), 1.0), NotImplementedError,
+     "\"normal_kernel_cpu\" not implemented for 'Long'"),
+])
+def test_normal_of_tensors_refuses_bad_arguments(call, error, message):
+    import re
+
+    import tapegrad
+
+    with pytest.raises(error, match=re.escape(message)):
+        call(tapegrad)

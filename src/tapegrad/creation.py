@@ -433,12 +433,42 @@ def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires
     return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def normal(mean: float, std: float, size: Sequence[int], *, generator: Any = None, dtype: Any = None,
-           device: Any = None, requires_grad: bool = False) -> Tensor:
-    place = _check_device(device)
-    data = _generator(generator, place).normal(_size_arg((tuple(size),)), float(mean), float(std),
-                                               _dtype_or_default(dtype))
-    return _finish(data, requires_grad, place)
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Sequence[int] | None = None, *, generator: Any = None,
+           dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Normal samples: ``normal(mean, std, size)`` with numbers, or with a tensor ``mean`` and/or
+    ``std`` one sample per element of their broadcast shape (drawn as PyTorch draws them: a
+    standard normal sample, scaled by ``std`` and shifted by ``mean``). Samples carry no
+    gradient (PyTorch's is zero for both tensors), so they never require grad."""
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal() received an invalid combination of arguments: with a float mean and a float "
+                            "std, size is required")
+        place = _check_device(device)
+        data = _generator(generator, place).normal(_size_arg((tuple(size),)), float(mean), float(std),
+                                                   _dtype_or_default(dtype))
+        return _finish(data, requires_grad, place)
+    return _normal_of_tensors(mean, std, generator)
+
+
+def _normal_of_tensors(mean: Any, std: Any, generator: Any) -> Tensor:
+    from .autograd.grad_mode import no_grad
+    from .ops import elementwise as ew
+    from .ops.scatter import _infer_size
+
+    like = mean if isinstance(mean, Tensor) else std
+    for t in (mean, std):
+        if isinstance(t, Tensor) and not t.is_floating_point():
+            raise NotImplementedError(f'"normal_kernel_cpu" not implemented for \'{t.dtype.scalar_name}\'')
+    if isinstance(std, Tensor):
+        if std.numel() and bool((std < 0).any().item()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    shapes = [tuple(t.shape) for t in (mean, std) if isinstance(t, Tensor)]
+    shape = _infer_size(*shapes) if len(shapes) == 2 else shapes[0]
+    with no_grad():
+        sample = normal_(empty(shape, dtype=like.dtype, device=like.device), generator=generator)
+        return ew.add(ew.mul(sample, std), mean)
 
 
 def _place_of(input: Tensor) -> Device | None:
