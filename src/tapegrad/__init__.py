@@ -103,4 +103,4 @@ import builtins as _builtins  # noqa: E402
 
 builtins_bool = _builtins.bool
 
-from . import nn, optim, utils  # noqa: E402  (they use the API above)
+from . import distributions, nn, optim, utils  # noqa: E402  (they use the API above)
