@@ -442,3 +442,20 @@ def test_normal_of_tensors_refuses_bad_arguments(call, error, message):
 
     with pytest.raises(error, match=re.escape(message)):
         call(tapegrad)
+
+
+@pytest.mark.parametrize("fill", ["uniform_", "normal_", "exponential_"])
+def test_filling_a_leaf_that_requires_grad_is_refused_before_any_draw(fill):
+    import tapegrad
+
+    tapegrad.manual_seed(0)
+    leaf = tapegrad.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        getattr(leaf, fill)()
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        getattr(leaf[1:], fill)()
+    after = tapegrad.rand(2)
+    tapegrad.manual_seed(0)
+    assert tapegrad.rand(2).tolist() == after.tolist()  # nothing was drawn
+    with tapegrad.no_grad():
+        assert getattr(leaf, fill)() is leaf and leaf.grad_fn is None  # as nn.init fills parameters

@@ -495,18 +495,28 @@ def _fill_in_place(self: Tensor, sample: np.ndarray) -> Tensor:
     return self
 
 
+def _check_fill_target(self: Tensor) -> None:
+    """PyTorch's refusal to fill a leaf that requires grad while recording, before any draw."""
+    from .ops.inplace import check_not_leaf
+
+    check_not_leaf(self)
+
+
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+    _check_fill_target(self)
     sample = _generator(generator, _place_of(self)).uniform(self._data.shape, float(a), float(b), self._data.dtype)
     return _fill_in_place(self, sample)
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+    _check_fill_target(self)
     sample = _generator(generator, _place_of(self)).normal(self._data.shape, float(mean), float(std),
                                                             self._data.dtype)
     return _fill_in_place(self, sample)
 
 
 def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+    _check_fill_target(self)
     if self._data.dtype.kind != "f":
         raise RuntimeError("Exponential distribution is a continuous probability distribution. dtype must be a "
                            f"floating point but you specified {self.dtype.scalar_name}")

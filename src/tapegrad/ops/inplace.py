@@ -26,13 +26,19 @@ from .movement import expand, replay_view_chain
 from .registry import OpDef, needs_grad, record
 
 
-def _check_target(target: Tensor) -> None:
+def check_not_leaf(target: Tensor) -> None:
+    """PyTorch's refusal to change a leaf that requires grad (or a view of one) in place while
+    recording; on either device, before anything is written."""
     if grad_mode.state.enabled:
         if target._requires_grad and target.grad_fn is None and target._base is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         base = target._base
         if base is not None and base._requires_grad and base.grad_fn is None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def _check_target(target: Tensor) -> None:
+    check_not_leaf(target)
     if not target._data.flags.writeable:
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
                            "single memory location. Please clone() the tensor before performing the operation.")

@@ -34,6 +34,7 @@ from .. import creation
 from .. import random as _random
 from ..autograd import grad_mode
 from ..tensor import Tensor
+from .inplace import check_not_leaf
 
 __all__ = ["bernoulli", "binomial", "multinomial", "poisson", "randint_like"]
 
@@ -62,15 +63,6 @@ def _result(data: np.ndarray, like: Tensor) -> Tensor:
     return creation._finish(data, False, creation._place_of(like))
 
 
-def _check_inplace_target(self: Tensor) -> None:
-    if grad_mode.state.enabled:
-        if self._requires_grad and self.grad_fn is None and self._base is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        base = self._base
-        if base is not None and base._requires_grad and base.grad_fn is None:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-
-
 def _memory_order(self: Tensor) -> list[int] | None:
     """The dims of ``self`` from the slowest-varying in memory to the fastest, when that differs from
     their logical order (a transposed tensor, say); PyTorch draws into such a tensor in memory order."""
@@ -82,7 +74,7 @@ def _memory_order(self: Tensor) -> list[int] | None:
 def _write(self: Tensor, sample: np.ndarray, logical: bool = False) -> Tensor:
     """Write host ``sample`` over ``self``: draws in ``self``'s memory order, or already in its logical
     layout when ``logical``."""
-    _check_inplace_target(self)
+    check_not_leaf(self)
     sample = np.asarray(sample).astype(self._data.dtype, copy=False)
     order = None if logical else _memory_order(self)
     if order is None:
@@ -170,7 +162,7 @@ def bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Any = None) -> Tensor:
     >>> tapegrad.zeros(3).bernoulli_(tapegrad.tensor([1.0, 0.0, 1.0]))
     tensor([1., 0., 1.])
     """
-    _check_inplace_target(self)  # before anything is drawn, as PyTorch checks
+    check_not_leaf(self)  # before anything is drawn, as PyTorch checks
     source = _generator_for(self, generator)
     if isinstance(p, Tensor):
         probabilities = _probabilities(p, "bernoulli_tensor_cpu_p_")
@@ -371,7 +363,7 @@ def random_(self: Tensor, *args: Any, generator: Any = None, **kwargs: Any) -> T
     >>> tapegrad.zeros(4, dtype=tapegrad.int64).random_(5, 10)
     tensor([9, 9, 8, 5])
     """
-    _check_inplace_target(self)  # before anything is drawn, as PyTorch checks
+    check_not_leaf(self)  # before anything is drawn, as PyTorch checks
     unknown = set(kwargs) - {"from", "to"}
     if unknown or len(args) > 2:
         raise TypeError(f"random_() received an invalid combination of arguments - got {len(args)} positional "
@@ -402,7 +394,7 @@ def cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator:
     >>> tapegrad.empty(2, dtype=tapegrad.float64).cauchy_()
     tensor([10.5977,  0.7648], dtype=tapegrad.float64)
     """
-    _check_inplace_target(self)  # before anything is drawn, as PyTorch checks
+    check_not_leaf(self)  # before anything is drawn, as PyTorch checks
     _require_float(self, "Cauchy")
     median, sigma = float(median), float(sigma)
     if not sigma > 0.0:
@@ -420,7 +412,7 @@ def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator:
     >>> tapegrad.empty(2, dtype=tapegrad.float64).log_normal_(0.0, 1.0)
     tensor([4.6692, 0.7457], dtype=tapegrad.float64)
     """
-    _check_inplace_target(self)  # before anything is drawn, as PyTorch checks
+    check_not_leaf(self)  # before anything is drawn, as PyTorch checks
     if self._data.dtype.kind != "f":
         raise _not_implemented("log_normal_cpu", self)
     mean, std = float(mean), float(std)
@@ -439,7 +431,7 @@ def geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
     >>> tapegrad.empty(4, dtype=tapegrad.int64).geometric_(0.5)
     tensor([1, 1, 2, 1])
     """
-    _check_inplace_target(self)  # before anything is drawn, as PyTorch checks
+    check_not_leaf(self)  # before anything is drawn, as PyTorch checks
     p = float(p)
     if not 0.0 < p < 1.0:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p:g}")

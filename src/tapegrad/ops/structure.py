@@ -170,12 +170,7 @@ def _restride(self: Tensor, fn: Callable[..., Tensor], args: tuple, op: OpDef, a
     saved it refuses to run backward and views of it remake their history, and its history
     moves to a step under ``op``.
     """
-    if grad_mode.state.enabled:
-        base = self._base
-        if self._requires_grad and self.grad_fn is None and base is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if base is not None and base._requires_grad and base.grad_fn is None:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    inplace.check_not_leaf(self)
     view = _without_grad(fn, self, *args)  # checks the arguments before anything changes
     if grad_mode.state.enabled and self._requires_grad:
         record(op, (self,), view, attrs)  # the edge goes to self's history as it was
