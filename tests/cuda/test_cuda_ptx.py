@@ -15,28 +15,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import pytest
 from numba import cuda, types
 
-if numba.config.ENABLE_CUDASIM:
-    pytest.skip("PTX needs the real CUDA compiler: run python -m pytest tests/cuda "
-                "without NUMBA_ENABLE_CUDASIM", allow_module_level=True)
+from ptx_helpers import CC  # skips this module without a PTX compiler
 
 from tapegrad.backends import cuda_kernels as ck
 from tapegrad.ops import elementwise as ew
 from tapegrad.ops.pointwise import BOOL, ElementwiseOp
 
-# The compute capability to compile for: the GPU's when there is one, else an H100's.
-CC = cuda.get_current_device().compute_capability if cuda.is_available() else (9, 0)
-
-
-try:  # a generated kernel, so that cuda_kernels' compatibility fixes are in place
-    cuda.compile_ptx(ck.elementwise_chain(ew._neg, "a").module().flat.py_func,
-                     types.void(types.float32[::1], types.float32[::1]), cc=CC)
-except Exception as error:  # noqa: BLE001  (any failure: no usable NVVM/NVRTC)
-    pytest.skip(f"cannot compile PTX ({type(error).__name__}: {error}); "
-                'install numba-cuda with its compiler: pip install "numba-cuda[cu12]"', allow_module_level=True)
 
 FLOATS = [types.float32, types.float64]
 TUPLE = types.UniTuple(types.int64, ck.MAX_DIMS)
@@ -193,7 +180,6 @@ def test_sum_kernels_compile(data: Any, acc: str) -> None:
     _ptx(module.sum_rows, acc_type[:, ::1], out[::1])  # the second pass of sum_all
     if acc == "float32":
         assert _float64_instructions(_ptx(module.partial_sums, data[::1], acc_type[::1])) == []
-
 
 
 # ------------------------------------------------------------------------------ products

@@ -11,26 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import pytest
 from numba import cuda, types
 
-if numba.config.ENABLE_CUDASIM:
-    pytest.skip("PTX needs the real CUDA compiler: run python -m pytest tests/cuda "
-                "without NUMBA_ENABLE_CUDASIM", allow_module_level=True)
+from ptx_helpers import CC  # skips this module without a PTX compiler
 
 from tapegrad.backends import cuda_kernels as ck  # noqa: E402
 from tapegrad.ops import bitwise as bw  # noqa: E402
-from tapegrad.ops import elementwise as ew  # noqa: E402
 
-CC = cuda.get_current_device().compute_capability if cuda.is_available() else (9, 0)
-
-try:  # a generated kernel, so that cuda_kernels' compatibility fixes are in place
-    cuda.compile_ptx(ck.elementwise_chain(ew._neg, "a").module().flat.py_func,
-                     types.void(types.float32[::1], types.float32[::1]), cc=CC)
-except Exception as error:  # noqa: BLE001  (any failure: no usable NVVM/NVRTC)
-    pytest.skip(f"cannot compile PTX ({type(error).__name__}: {error}); "
-                'install numba-cuda with its compiler: pip install "numba-cuda[cu12]"', allow_module_level=True)
 
 TUPLE = types.UniTuple(types.int64, ck.MAX_DIMS)
 

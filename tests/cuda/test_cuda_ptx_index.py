@@ -12,26 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import pytest
 from numba import cuda, types
 
-if numba.config.ENABLE_CUDASIM:
-    pytest.skip("PTX needs the real CUDA compiler: run python -m pytest tests/cuda "
-                "without NUMBA_ENABLE_CUDASIM", allow_module_level=True)
+from ptx_helpers import CC  # skips this module without a PTX compiler
 
 from tapegrad.backends import cuda_index as ci
 from tapegrad.backends import cuda_kernels as ck
 from tapegrad.cuda import _ops
 
-CC = cuda.get_current_device().compute_capability if cuda.is_available() else (9, 0)
-
-try:
-    cuda.compile_ptx(ci.module().first_out_of_range.py_func,
-                     types.void(types.int64[::1], types.int64, types.int64, types.int64[::1]), cc=CC)
-except Exception as error:  # noqa: BLE001  (any failure: no usable NVVM/NVRTC)
-    pytest.skip(f"cannot compile PTX ({type(error).__name__}: {error}); "
-                'install numba-cuda with its compiler: pip install "numba-cuda[cu12]"', allow_module_level=True)
 
 FLOATS = [types.float32, types.float64]
 I64 = types.int64
