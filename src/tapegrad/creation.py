@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes as _dtypes
+from .autograd import grad_mode
 from .device import as_device, device as Device
 from .dtypes import dtype as DType
 from .compiler import trace
@@ -504,15 +505,15 @@ def _check_fill_target(self: Tensor) -> None:
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
     _check_fill_target(self)
-    sample = _generator(generator, _place_of(self)).uniform(self._data.shape, float(a), float(b), self._data.dtype)
-    return _fill_in_place(self, sample)
+    sample = _generator(generator, _place_of(self)).uniform(self._data.size, float(a), float(b), self._data.dtype)
+    return write_sample(self, sample)
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
     _check_fill_target(self)
-    sample = _generator(generator, _place_of(self)).normal(self._data.shape, float(mean), float(std),
-                                                            self._data.dtype)
-    return _fill_in_place(self, sample)
+    sample = _generator(generator, _place_of(self)).normal(self._data.size, float(mean), float(std),
+                                                            self._data.dtype, serial=not self.is_contiguous())
+    return write_sample(self, sample)
 
 
 def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
@@ -520,7 +521,33 @@ def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> 
     if self._data.dtype.kind != "f":
         raise RuntimeError("Exponential distribution is a continuous probability distribution. dtype must be a "
                            f"floating point but you specified {self.dtype.scalar_name}")
-    sample = _generator(generator, _place_of(self)).exponential(self._data.shape, float(lambd), self._data.dtype)
+    sample = _generator(generator, _place_of(self)).exponential(self._data.size, float(lambd), self._data.dtype)
+    return write_sample(self, sample)
+
+
+def memory_order(self: Tensor) -> list[int] | None:
+    """The dims of ``self`` from the slowest-varying in memory to the fastest, when that differs from
+    their logical order (a transposed tensor, say); PyTorch draws into such a tensor in memory order."""
+    strides = self.stride()
+    order = sorted(range(self.ndim), key=lambda d: -strides[d])
+    return None if order == sorted(order) else order
+
+
+def write_sample(self: Tensor, sample: np.ndarray, logical: bool = False) -> Tensor:
+    """Write host ``sample`` (drawn for an in-place random fill) over ``self``: drawn in ``self``'s
+    memory order, or already in its logical layout when ``logical``. On a tensor with history the
+    overwrite is recorded, so that history gets a zero gradient as in PyTorch."""
+    from .ops.inplace import check_not_leaf, copy_
+
+    check_not_leaf(self)
+    sample = np.asarray(sample).astype(self._data.dtype, copy=False)
+    order = None if logical else memory_order(self)
+    if order is None:
+        sample = sample.reshape(self._data.shape)
+    else:
+        sample = sample.reshape([self.shape[d] for d in order]).transpose(np.argsort(order))
+    if grad_mode.state.enabled and self._requires_grad:
+        return copy_(self, _constant_like(np.ascontiguousarray(sample), self))
     return _fill_in_place(self, sample)
 
 

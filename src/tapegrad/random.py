@@ -694,15 +694,20 @@ class Generator:
         return out.reshape(shape)
 
     def normal(self, shape=(), mean: float = 0.0, std: float = 1.0,
-               dtype=np.float32) -> np.ndarray:
-        """Like ``torch.empty(shape, dtype).normal_(mean, std)``; ``torch.randn`` for 0, 1."""
+               dtype=np.float32, serial: bool = False) -> np.ndarray:
+        """Like ``torch.empty(shape, dtype).normal_(mean, std)``; ``torch.randn`` for 0, 1.
+        ``serial``: one draw after another in double precision, PyTorch's stream for a tensor that
+        is not contiguous (its block algorithm fills only contiguous ones)."""
         shape = _shape_of(shape)
         dt = _float_dtype(dtype, "normal")
         if not std >= 0.0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         n = _numel(shape)
         with self._lock:
-            if n >= 16 and dt == np.float32:
+            if serial:
+                out = _normal_pairwise(self._mt, self._pos, n, float(mean), float(std),
+                                       self._normal_cache).astype(dt)
+            elif n >= 16 and dt == np.float32:
                 out = _normal_block_f32(self._mt, self._pos, n, np.float32(mean),
                                         np.float32(std))
             elif n >= 16:

@@ -32,7 +32,6 @@ import numpy as np
 
 from .. import creation
 from .. import random as _random
-from ..autograd import grad_mode
 from ..tensor import Tensor
 from .inplace import check_not_leaf
 
@@ -61,32 +60,6 @@ def _host(tensor: Tensor) -> np.ndarray:
 def _result(data: np.ndarray, like: Tensor) -> Tensor:
     """A new tensor over host ``data``, on ``like``'s device."""
     return creation._finish(data, False, creation._place_of(like))
-
-
-def _memory_order(self: Tensor) -> list[int] | None:
-    """The dims of ``self`` from the slowest-varying in memory to the fastest, when that differs from
-    their logical order (a transposed tensor, say); PyTorch draws into such a tensor in memory order."""
-    strides = self.stride()
-    order = sorted(range(self.ndim), key=lambda d: -strides[d])
-    return None if order == sorted(order) else order
-
-
-def _write(self: Tensor, sample: np.ndarray, logical: bool = False) -> Tensor:
-    """Write host ``sample`` over ``self``: draws in ``self``'s memory order, or already in its logical
-    layout when ``logical``."""
-    check_not_leaf(self)
-    sample = np.asarray(sample).astype(self._data.dtype, copy=False)
-    order = None if logical else _memory_order(self)
-    if order is None:
-        sample = sample.reshape(self._data.shape)
-    else:
-        sample = sample.reshape([self.shape[d] for d in order]).transpose(np.argsort(order))
-    if grad_mode.state.enabled and self._requires_grad:
-        # A non-leaf: record the overwrite, so its old history gets a zero gradient as in PyTorch.
-        from .inplace import copy_
-
-        return copy_(self, creation._constant_like(np.ascontiguousarray(sample), self))
-    return creation._fill_in_place(self, sample)
 
 
 def _dtype_name(tensor: Tensor) -> str:
@@ -167,14 +140,15 @@ def bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Any = None) -> Tensor:
     if isinstance(p, Tensor):
         probabilities = _probabilities(p, "bernoulli_tensor_cpu_p_")
         p.expand(*self.shape)  # PyTorch's errors for a p that does not expand to self
-        order = _memory_order(self)
+        order = creation.memory_order(self)
         if order is None:
-            return _write(self, source.bernoulli(probabilities, self._data.shape, self._data.dtype), logical=True)
+            sample = source.bernoulli(probabilities, self._data.shape, self._data.dtype)
+            return creation.write_sample(self, sample, logical=True)
         # Drawn in self's memory order, each with its own probability.
         permuted = np.broadcast_to(probabilities, self._data.shape).transpose(order)
         sample = source.bernoulli(np.ascontiguousarray(permuted), permuted.shape, self._data.dtype)
-        return _write(self, sample.transpose(np.argsort(order)), logical=True)
-    return _write(self, source.bernoulli(_scalar_probability(p), self._data.shape, self._data.dtype))
+        return creation.write_sample(self, sample.transpose(np.argsort(order)), logical=True)
+    return creation.write_sample(self, source.bernoulli(_scalar_probability(p), self._data.shape, self._data.dtype))
 
 
 # ---------------------------------------------------------------- multinomial
@@ -382,7 +356,7 @@ def random_(self: Tensor, *args: Any, generator: Any = None, **kwargs: Any) -> T
         end = bounds.get("to")
         end = None if end is None else _as_int(end, "random_", given, _RANDOM_SIGNATURES)
         sample = _random_from_to(self, source, start, end)
-    return _write(self, sample)
+    return creation.write_sample(self, sample)
 
 
 # ---------------------------------------------------------------- continuous and geometric samplers
@@ -402,7 +376,7 @@ def cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator:
     source = _generator_for(self, generator)
     with source._lock:
         sample = _random._cauchy(source._mt, source._pos, self._data.size, median, sigma)
-    return _write(self, sample)
+    return creation.write_sample(self, sample)
 
 
 def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator: Any = None) -> Tensor:
@@ -421,7 +395,7 @@ def log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator:
     source = _generator_for(self, generator)
     with source._lock:
         sample = _random._log_normal(source._mt, source._pos, self._data.size, mean, std, source._normal_cache)
-    return _write(self, sample)
+    return creation.write_sample(self, sample)
 
 
 def geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
@@ -441,7 +415,7 @@ def geometric_(self: Tensor, p: float, *, generator: Any = None) -> Tensor:
     if self._data.dtype.kind in "iub":
         # The double sample is converted as C++ converts it (truncation; huge values wrap).
         sample = sample.astype(np.int64)
-    return _write(self, sample)
+    return creation.write_sample(self, sample)
 
 
 # ---------------------------------------------------------------- poisson and randint_like
