@@ -22,7 +22,7 @@ from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTen
 from .device import device
 from . import cuda  # no numba.cuda import until CUDA is first used
 from . import linalg
-from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,
+from .dtypes import (bool_ as bool, dtype, finfo, float32, float64, get_default_dtype, iinfo, int32, int64,
                      set_default_dtype)
 from .formatting import set_printoptions
 from .ops import methods as _methods  # noqa: F401  (binds Tensor methods)
@@ -89,6 +89,15 @@ absolute = abs
 swapaxes = transpose
 swapdims = transpose
 moveaxis = movedim
+
+# PyTorch's module-level constants (``torch.pi``, ``torch.inf``, ``x[:, torch.newaxis]``).
+import math as _math  # noqa: E402
+
+pi = _math.pi
+e = _math.e
+inf = _math.inf
+nan = _math.nan
+newaxis = None
 
 
 def numel(input: Tensor) -> int:

@@ -203,6 +203,8 @@ def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
 # ---------------------------------------------------------------- filled tensors
 
 def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+    if not isinstance(fill, Tensor):
+        fill = _dtypes.checked_scalar(fill, _dtype_or_default(dtype))
     if _check_device(device) is not None:
         from .cuda._ops import full as cuda_full
 

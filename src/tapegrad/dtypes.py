@@ -6,6 +6,8 @@ group only changes the result when it belongs to a higher category (bool < int <
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -126,3 +128,114 @@ def result_type(dims_dtypes: list[dtype], zero_dim_dtypes: list[dtype],
             result = group_type
     assert result is not None, "result_type needs at least one operand"
     return result
+
+
+def _format_limit(value: float) -> str:
+    """A limit as PyTorch's finfo/iinfo reprs print it: six significant digits."""
+    return f"{value:.6g}"
+
+
+class finfo:
+    """Machine limits of a floating-point dtype (``tapegrad.finfo(tapegrad.float32).eps``), with
+    PyTorch's attribute names; the default dtype when called with no argument."""
+
+    __slots__ = ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
+
+    def __init__(self, type: dtype | None = None) -> None:  # noqa: A002  (PyTorch's parameter name)
+        if type is None:
+            type = _default_float
+        if not isinstance(type, dtype):
+            raise TypeError(f"finfo(): argument 'type' (position 1) must be tapegrad.dtype, not "
+                            f"{builtins_type(type).__name__}")
+        if not type.is_floating_point:
+            raise TypeError("tapegrad.finfo() requires a floating point input type. Use tapegrad.iinfo to handle "
+                            "'tapegrad.finfo'")
+        info = np.finfo(type.numpy)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = float(info.smallest_normal)
+        self.smallest_normal = self.tiny
+        self.resolution = 10.0 ** -int(info.precision)  # exactly 1e-06 for float32, as PyTorch gives
+        self.dtype = type.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    def __hash__(self) -> int:
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={_format_limit(self.resolution)}, min={_format_limit(self.min)}, "
+                f"max={_format_limit(self.max)}, eps={_format_limit(self.eps)}, "
+                f"smallest_normal={_format_limit(self.smallest_normal)}, tiny={_format_limit(self.tiny)}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype (``tapegrad.iinfo(tapegrad.int64).max``), as PyTorch's."""
+
+    __slots__ = ("bits", "max", "min", "dtype")
+
+    def __init__(self, type: dtype) -> None:  # noqa: A002  (PyTorch's parameter name)
+        if not isinstance(type, dtype):
+            raise TypeError(f"iinfo(): argument 'type' (position 1) must be tapegrad.dtype, not "
+                            f"{builtins_type(type).__name__}")
+        if type is bool_:
+            raise TypeError("tapegrad.bool is not supported by tapegrad.iinfo")
+        if type.is_floating_point:
+            raise TypeError("tapegrad.iinfo() requires an integer input type. Use tapegrad.finfo to handle "
+                            "'tapegrad.iinfo'")
+        info = np.iinfo(type.numpy)
+        self.bits = int(info.bits)
+        self.max = int(info.max)
+        self.min = int(info.min)
+        self.dtype = type.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, iinfo) and other.dtype == self.dtype
+
+    def __hash__(self) -> int:
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={_format_limit(self.min)}, max={_format_limit(self.max)}, dtype={self.dtype})"
+
+
+builtins_type = type  # the classes above take a parameter named ``type``, as PyTorch's do
+
+
+# PyTorch's C type names in its overflow message ("value cannot be converted to type int ...").
+_C_NAMES = {"int32": "int", "int64": "int64_t", "float32": "float", "float64": "double"}
+_INT64_MIN, _UINT64_END = -(1 << 63), 1 << 64
+
+
+def checked_scalar(value: object, target: np.dtype) -> object:
+    """``value`` (a Python number) as PyTorch converts a scalar argument that must fit the tensor's
+    dtype (``fill_``, ``clamp``, ``full``, ``masked_fill``): unchanged, or PyTorch's RuntimeError
+    when it would overflow the dtype."""
+    if isinstance(value, bool) or target.kind == "b" or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int) and not _INT64_MIN <= value < _UINT64_END:
+        raise OverflowError("int too big to convert")
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        fits = info.min <= value <= info.max  # False for NaN, as PyTorch's check
+    else:
+        fits = not math.isfinite(value) or abs(value) <= float(np.finfo(target).max)
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(target.name, target.name)} without "
+                           "overflow")
+    return value
+
+
+def wrapped_scalar(value: int, target: np.dtype) -> object:
+    """A Python int as an operand of arithmetic in ``target``: PyTorch reads it as a 64-bit integer and
+    casts it to the computation's dtype, wrapping around an integer dtype's range."""
+    if not _INT64_MIN <= value < _UINT64_END:
+        raise OverflowError("int too big to convert")
+    if target.kind in "iu":
+        bits = 8 * target.itemsize
+        value = (value + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+    return target.type(value)

@@ -1040,17 +1040,52 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     state = grad_mode.state
     previous, state.enabled = state.enabled, False
     try:
-        quotient = apply(DIV, (input, other))
-        result = floor(quotient) if rounding_mode == "floor" else \
-            where(lt(quotient, 0), ceil(quotient), floor(quotient))
         promoted, _ = _promote(ADD, (input, other))
-        if result._data.dtype != promoted:
-            result = result.to(_dtypes.from_numpy_dtype(promoted))
+        if promoted.kind == "b":
+            raise NotImplementedError(f"\"div_{rounding_mode}_cpu\" not implemented for 'Bool'")
+        if promoted.kind in "iu":
+            # Integers divide exactly in integer arithmetic (through floats, int64 values past
+            # 2**53 would round), and a zero divisor raises as PyTorch's CPU kernels do.
+            _check_nonzero_divisor(other)
+            result = apply(FLOOR_DIV_INT if rounding_mode == "floor" else TRUNC_DIV_INT, (input, other))
+        else:
+            quotient = apply(DIV, (input, other))
+            result = floor(quotient) if rounding_mode == "floor" else \
+                where(lt(quotient, 0), ceil(quotient), floor(quotient))
+            if result._data.dtype != promoted:
+                result = result.to(_dtypes.from_numpy_dtype(promoted))
     finally:
         state.enabled = previous
     if previous and any(isinstance(x, Tensor) and x._requires_grad for x in (input, other)):
         return record(DIV_ROUNDED, (input, other), result)
     return result
+
+
+def _floor_div_int(x, y):
+    return x // y  # Python's floor division, as Numba compiles it for integers
+
+
+def _trunc_div_int(x, y):
+    q = x // y
+    if q < 0 and q * y != x:
+        q += 1
+    return q
+
+
+FLOOR_DIV_INT = ElementwiseOp("floor_divide_int", "DivBackward2", _floor_div_int, None)
+TRUNC_DIV_INT = ElementwiseOp("trunc_divide_int", "DivBackward2", _trunc_div_int, None)
+
+
+def _check_nonzero_divisor(divisor: Any) -> None:
+    """PyTorch's CPU error for an integer division by zero (checked on the host only: CUDA
+    kernels, there as in PyTorch, do not report it)."""
+    if isinstance(divisor, Tensor):
+        data = divisor._data
+        zero = isinstance(data, np.ndarray) and data.size and not np.all(data)
+    else:
+        zero = divisor == 0
+    if zero:
+        raise RuntimeError("ZeroDivisionError")
 
 
 def _rounded_div_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -1375,7 +1410,9 @@ def round(input: Tensor) -> Tensor:
 
 def _bound(value: Any, data: np.ndarray, upper: bool) -> Any:
     if value is not None:
-        return value
+        if isinstance(value, float) and data.dtype.kind != "f":
+            return value  # the result is promoted to a float dtype, which holds the bound
+        return _dtypes.checked_scalar(value, data.dtype)
     if data.dtype.kind == "f":
         return math.inf if upper else -math.inf
     info = np.iinfo(data.dtype)
@@ -1395,13 +1432,13 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 def clamp_min(input: Tensor, min: Any) -> Tensor:
     if isinstance(min, Tensor) or min is None:
         return clamp(input, min=min)
-    return apply(CLAMP_MIN, (input, min, _bound(None, input._data, True)))
+    return apply(CLAMP_MIN, (input, _bound(min, input._data, False), _bound(None, input._data, True)))
 
 
 def clamp_max(input: Tensor, max: Any) -> Tensor:
     if isinstance(max, Tensor) or max is None:
         return clamp(input, max=max)
-    return apply(CLAMP_MAX, (input, _bound(None, input._data, False), max))
+    return apply(CLAMP_MAX, (input, _bound(None, input._data, False), _bound(max, input._data, True)))
 
 
 def xlogy(input: Any, other: Any) -> Tensor:

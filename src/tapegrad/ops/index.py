@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
@@ -348,7 +349,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
                            f"with {value.ndim} dimension(s).")
-    fill = value.item() if isinstance(value, Tensor) else value
+    fill = value.item() if isinstance(value, Tensor) else _dtypes.checked_scalar(value, input._data.dtype)
     result = _without_grad(where, mask, fill, input)
     if result.dtype is not input.dtype:
         result = _without_grad(lambda: result.to(input.dtype))

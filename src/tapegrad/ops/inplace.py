@@ -201,6 +201,8 @@ def fill_(self: Tensor, value: Any) -> Tensor:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions.")
         if not value._requires_grad:
             value = value.item()
+    if not isinstance(value, Tensor):
+        value = _dtypes.checked_scalar(value, self._data.dtype)
     if not needs_grad(self, value):
         _check_target(self)
         self._data[...] = value._data if isinstance(value, Tensor) else value

@@ -218,7 +218,7 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
     shape = _broadcast_shape(args)
     operands = [
         (a._data if a._data.dtype == compute else a._data.astype(compute))
-        if isinstance(a, Tensor) else compute.type(a)
+        if isinstance(a, Tensor) else _dtypes.wrapped_scalar(a, compute) if type(a) is int else compute.type(a)
         for a in args]
     data = cpu.elementwise(op.scalar, operands, shape, out_dtype, out)
     result = _wrap(data)
@@ -232,6 +232,7 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
 
 
 _BOOL = np.dtype(np.bool_)
+_INT63 = 1 << 63
 
 
 def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
@@ -286,7 +287,9 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             operands.append(other)
             pattern += "a"
         elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
-            operands.append(dtype.type(arg))
+            # (A float dtype: only an int beyond 64 bits needs a look, to raise PyTorch's OverflowError.)
+            operands.append(dtype.type(arg) if type(arg) is not int or -_INT63 < arg < _INT63
+                            else _dtypes.wrapped_scalar(arg, dtype))
             pattern += "s"
         else:
             return None
