@@ -61,6 +61,7 @@ class Tensor:
     _grad: "Tensor | None" = None
     _grad_acc: AccumulateGrad | None = None
     _hooks: "list[Callable[[Tensor], Tensor | None]] | None" = None
+    _post_accumulate_hooks: "list[Callable[[Tensor], None]] | None" = None
     _retains_grad: bool = False
     _view_version: int = 0  # the shared version when a view's history was last made
     # A base's in-place shape changes (``t_``, ``squeeze_``, ...), each as the view op that
@@ -324,6 +325,18 @@ class Tensor:
             hooks = self.grad_fn.hooks
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[["Tensor"], None]) -> "RemovableHandle":
+        """Call ``hook(self)`` after ``backward`` has accumulated into this leaf's ``.grad``
+        (an optimizer step per parameter, say); its return value is ignored."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        return RemovableHandle(self._post_accumulate_hooks, hook)
 
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: "list[Tensor] | None" = None) -> None:

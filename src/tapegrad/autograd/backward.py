@@ -203,6 +203,9 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
             if wanted is not None and id(leaf) not in wanted:
                 continue
             _store_grad(leaf, _apply_leaf_hooks(leaf, grad), create_graph)
+            if leaf._post_accumulate_hooks:
+                for hook in list(leaf._post_accumulate_hooks):
+                    hook(leaf)
 
 
 def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor]",

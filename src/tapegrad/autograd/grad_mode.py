@@ -10,6 +10,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _State(threading.local):
     enabled: bool = True
+    inference: bool = False  # inside ``inference_mode()`` (read by ``is_inference_mode_enabled``)
 
 
 state = _State()
@@ -82,8 +83,37 @@ class set_grad_enabled(_GradModeContext):
 
 
 class inference_mode(no_grad):
-    """Alias of ``no_grad`` (tapegrad has no separate inference tensors)."""
+    """``no_grad`` that ``is_inference_mode_enabled()`` reports (tapegrad has no separate
+    inference tensors); ``inference_mode(False)`` turns both off, as PyTorch's does."""
 
     def __init__(self, mode: bool = True) -> None:
         super().__init__()
         self._target = not mode
+        self._inference: list[bool] = []
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        self._inference.append(state.inference)
+        state.inference = not self._target
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        state.inference = self._inference.pop()
+
+    def __call__(self, fn: F) -> F:
+        context = self
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with context.clone():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def clone(self) -> "inference_mode":
+        return inference_mode(not self._target)
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()``."""
+    return state.inference

@@ -163,8 +163,6 @@ for _module in (bitwise, sampling, structure):
 def bind() -> None:
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
-    Tensor.T = property(movement.reversed_dims)
-    Tensor.mT = property(lambda self: movement.transpose(self, -2, -1))
     # Defining __eq__ removes the inherited hash; tensors hash by identity, as in PyTorch.
     Tensor.__hash__ = lambda self: id(self)
 

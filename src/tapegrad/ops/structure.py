@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -30,6 +31,7 @@ from .registry import OUTPUT, OpDef, record
 __all__: list[str] = [
     "adjoint", "bartlett_window", "blackman_window", "can_cast", "combinations", "corrcoef", "cov",
     "cumulative_trapezoid", "diag_embed", "diagflat", "diagonal_scatter", "dist", "hamming_window", "hann_window",
+    "index_put", "index_put_",
     "is_nonzero", "is_same_size", "is_signed", "isin", "kaiser_window", "logspace", "mode", "msort", "promote_types",
     "renorm", "result_type", "select_scatter", "slice_scatter", "trapezoid", "trapz", "unravel_index", "vander",
 ]
@@ -96,6 +98,35 @@ def adjoint(input: Tensor) -> Tensor:
 def _mH(input: Tensor) -> Tensor:
     _check_matrices(input, "mH")
     return movement.transpose(input, -2, -1)
+
+
+def _mT(input: Tensor) -> Tensor:
+    _check_matrices(input, "mT")
+    return movement.transpose(input, -2, -1)
+
+
+def _T(input: Tensor) -> Tensor:
+    """``x.T``: all dims reversed, which PyTorch deprecates for anything but a matrix."""
+    if input.ndim == 0:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+                      UserWarning, stacklevel=2)
+    elif input.ndim != 2:
+        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                      "tensor.", UserWarning, stacklevel=2)
+    return movement.reversed_dims(input)
+
+
+def _H(input: Tensor) -> Tensor:
+    """``x.H``: the conjugate transpose of a matrix (the transpose for real dtypes)."""
+    if input.ndim == 0:
+        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return movement.reversed_dims(input)
+    if input.ndim != 2:
+        hint = " For batches of matrices, consider using tensor.mH" if input.ndim > 2 else ""
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {input.ndim}-D tensor.{hint}")
+    return movement.transpose(input, 0, 1)
 
 
 def _sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -979,6 +1010,74 @@ def _index_constant(positions: np.ndarray, like: Tensor) -> Tensor:
     return _constant_like(positions, like)
 
 
+# ================================================================ index_put and in-place running ops
+
+def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """A copy of ``input`` with ``values`` written (``accumulate``: added, repeated indices
+    adding up) at ``input[indices]``; ``indices`` is a tuple of index tensors.
+
+    >>> tapegrad.zeros(3).index_put((tapegrad.tensor([0, 2, 0]),), tapegrad.tensor(1.), accumulate=True)
+    tensor([2., 0., 1.])
+    """
+    key = _index_put_key(indices)
+    if not isinstance(values, Tensor):
+        raise TypeError(f"index_put(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
+    if values.dtype is not input.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{input.dtype.scalar_name} for the destination and {values.dtype.scalar_name} for the "
+                           "source.")
+    if not accumulate:
+        from .index import index_put as put_at
+
+        return put_at(input, key, values)
+    from .scatter import put
+
+    # The flat position of every element the key selects: duplicates then add up through
+    # ``put``'s accumulation, on either device and with its gradient.
+    from ..creation import arange
+
+    with grad_mode.no_grad():
+        positions = movement.reshape(arange(input.numel(), device=input.device), tuple(input.shape))[key]
+    target = tuple(positions.shape)
+    try:
+        expanded = movement.expand(values, target)
+    except RuntimeError:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
+                           f"indexing result of shape {list(target)}") from None
+    return put(input, positions, expanded, accumulate=True)
+
+
+def _index_put_key(indices: Any) -> tuple[Any, ...]:
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"index_put(): argument 'indices' (position 1) must be tuple of Tensors, not "
+                        f"{'Tensor' if isinstance(indices, Tensor) else type(indices).__name__}")
+    for k, index in enumerate(indices):
+        if not isinstance(index, Tensor):
+            raise TypeError(f"expected Tensor as element {k} in argument 'indices', but got {type(index).__name__}")
+        if index.dtype.is_floating_point:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    return tuple(indices)
+
+
+def index_put_(self: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """``index_put`` written into ``self``."""
+    return inplace.update(self, lambda t: index_put(t, indices, values, accumulate), (values,), uses_old=False)
+
+
+def cumsum_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """``cumsum`` written into ``self`` (the sums cast back to ``self``'s dtype)."""
+    from .reduce import cumsum
+
+    return inplace.update(self, lambda t: cumsum(t, dim, dtype=dtype), uses_old=False)
+
+
+def cumprod_(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """``cumprod`` written into ``self``."""
+    from .reduce import cumprod
+
+    return inplace.update(self, lambda t: cumprod(t, dim, dtype=dtype))
+
+
 # ================================================================ introspection
 
 def is_nonzero(input: Tensor) -> bool:
@@ -1065,13 +1164,14 @@ METHODS: dict[str, Any] = {
     "baddbmm_": _in_place_product(matmul.baddbmm), "addr_": _in_place_product(matmul.addr),
     "ger": matrix_functions.ger, "lu": matrix_functions.lu, "lu_solve": matrix_functions.lu_solve,
     "triangular_solve": matrix_functions.triangular_solve, "prelu": ew.prelu, "hardshrink": ew.hardshrink,
-    "dist": dist, "adjoint": adjoint, "mH": property(_mH),
+    "dist": dist, "adjoint": adjoint, "mH": property(_mH), "mT": property(_mT), "T": property(_T), "H": property(_H),
     "t_": t_, "transpose_": transpose_, "swapaxes_": transpose_, "swapdims_": transpose_,
     "squeeze_": squeeze_, "unsqueeze_": unsqueeze_, "tril_": tril_, "triu_": triu_,
     "fill_diagonal_": fill_diagonal_, "renorm": renorm, "renorm_": renorm_,
     "diag_embed": diag_embed, "diagflat": diagflat, "diagonal_scatter": diagonal_scatter,
     "select_scatter": select_scatter, "slice_scatter": slice_scatter, "cov": cov, "corrcoef": corrcoef,
-    "msort": msort, "mode": mode,
+    "msort": msort, "mode": mode, "index_put": index_put, "index_put_": index_put_, "cumsum_": cumsum_,
+    "cumprod_": cumprod_,
     "nbytes": property(lambda self: self._data.size * self._data.dtype.itemsize),
     "itemsize": property(lambda self: self._data.dtype.itemsize),
     "is_cpu": property(lambda self: isinstance(self._data, np.ndarray)),
