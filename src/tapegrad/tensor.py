@@ -18,6 +18,7 @@ import numpy as np
 
 from . import dtypes as _dtypes
 from .autograd import grad_mode
+from . import autograd as _autograd  # (its ``backward`` function, looked up per call: no import per call)
 from .autograd.tape import AccumulateGrad, Step
 from .device import CPU, CUDA0, device as _device_type
 from .dtypes import dtype
@@ -341,10 +342,8 @@ class Tensor:
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: "list[Tensor] | None" = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        from .autograd.backward import backward
-
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
-                 inputs=inputs)
+        _autograd.backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
+                           inputs=inputs)
 
     def detach(self) -> "Tensor":
         out = _wrap(self._data)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .. import tensor as _tensor  # the module (partly made when this loads): no import per call
 from ..compiler import trace
 from ..compiler import rules
 from . import anomaly_mode, fused_backward, grad_mode
@@ -39,8 +40,7 @@ def _reachable_steps(roots: Sequence[Any]) -> list[Step]:
 
 def _filled_like(t: "Tensor", value: int) -> "Tensor":
     """A new tensor of ``t``'s shape and dtype filled with ``value``, on ``t``'s device."""
-    from ..tensor import _wrap
-
+    _wrap = _tensor._wrap
     data = t._data
     if isinstance(data, np.ndarray):
         return _wrap(np.full(data.shape, value, data.dtype))
@@ -51,8 +51,7 @@ def _filled_like(t: "Tensor", value: int) -> "Tensor":
 
 def _root_gradients(tensors: Sequence["Tensor"], grads: Sequence["Tensor | None"] | None,
                     ) -> list["Tensor"]:
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     out = []
     for i, t in enumerate(tensors):
         g = grads[i] if grads is not None else None
@@ -138,8 +137,6 @@ def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph
 
 def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
     """Accumulate into ``tensor.grad`` as PyTorch does (a new tensor under create_graph)."""
-    from ..tensor import _wrap
-
     if grad._data.dtype != tensor._data.dtype:
         grad = grad.to(tensor.dtype)
     if create_graph:
@@ -150,7 +147,7 @@ def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
         copy = grad._data.copy()
         if trace.ACTIVE is not None:
             trace.ACTIVE.emit(rules.ELEMENTWISE, (grad,), copy, (rules.identity, copy.dtype))
-        tensor._grad = _wrap(copy)
+        tensor._grad = _tensor._wrap(copy)
     else:
         state = grad_mode.state
         previous = state.enabled
@@ -174,8 +171,7 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
              retain_graph: bool | None = None, create_graph: bool = False,
              inputs: Sequence["Tensor"] | None = None) -> None:
     """``tapegrad.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if isinstance(grad_tensors, Tensor):
@@ -220,8 +216,7 @@ def grad(outputs: "Tensor | Sequence[Tensor]", inputs: "Tensor | Sequence[Tensor
     >>> tapegrad.autograd.grad(g, x)
     (tensor(18.),)
     """
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single_input = isinstance(inputs, Tensor)
     inputs = [inputs] if single_input else list(inputs)

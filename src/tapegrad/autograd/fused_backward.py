@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .. import tensor as _tensor  # the module (partly made when this loads): no import per call
+from ..compiler import trace
 from .tape import RELEASED, AccumulateGrad, SavedTensor, Step
 
 if TYPE_CHECKING:
@@ -141,10 +143,9 @@ def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: 
     if compiled is None:
         return None
     kernel, positions, with_grad = compiled
-    from ..tensor import _wrap
-
     outputs = kernel(*[arrays[i] for i in positions])
-    return {sinks[sink]: _wrap(out) for sink, out in zip(with_grad, outputs)}
+    wrap = _tensor._wrap
+    return {sinks[sink]: wrap(out) for sink, out in zip(with_grad, outputs)}
 
 
 # ------------------------------------------------------------------ the whole tape
@@ -154,8 +155,6 @@ def run(root: "Tensor", root_grad: "Tensor", steps: list[Step], retain_graph: bo
     """The gradients arriving at leaf sinks, computed by the fused kernel of this tape's
     structure; None when the ordinary ``sweep`` must run instead (it may run it itself, to
     record a structure seen often enough)."""
-    from ..compiler import trace
-
     if trace.ACTIVE is not None or not steps or len(steps) > MAX_STEPS:
         return None
     for step in steps:
@@ -188,8 +187,6 @@ class Chain:
 def chains(steps: list[Step]) -> dict[Step, Chain] | None:
     """Chains of at least two steps keyed by their heads, for a sweep over ``steps`` (in sweep
     order); None when there is nothing to fuse, or the whole-tape kernel covers the tape."""
-    from ..compiler import trace
-
     if trace.ACTIVE is not None:
         return None
     fusable = []
@@ -272,8 +269,6 @@ def _serialized(kernel: Kernel) -> Kernel:
 def _record(key: tuple, arrays: list[Any], sinks: "list[Step | AccumulateGrad]", sweep: Callable[[], dict],
             retry: bool) -> dict:
     """Run ``sweep`` under the tracer, and compile what it did for next time."""
-    from ..compiler import trace
-
     tracer = trace.Tracer({id(array): (position, array) for position, array in enumerate(arrays)}, {})
     _seen.pop(key, None)
     trace.ACTIVE = tracer

@@ -15,6 +15,7 @@ pattern) and specialised by Numba per dtype:
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import textwrap
 import threading
@@ -296,13 +297,15 @@ def _reduce_module() -> Any:
 
 def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
     """Move ``axes`` last and view ``x`` as (kept elements, reduced elements) rows."""
+    if len(axes) == x.ndim and x.flags.c_contiguous:
+        return x.reshape(1, x.size), ()  # a full reduction (the common loss.sum()): one row, no copy
     kept = [d for d in range(x.ndim) if d not in axes]
     kept_shape = tuple(x.shape[d] for d in kept)
     inner = 1
     for d in axes:
         inner *= x.shape[d]
     moved = x.transpose(kept + list(axes)) if axes != tuple(range(x.ndim - len(axes), x.ndim)) else x
-    rows = np.ascontiguousarray(moved).reshape(int(np.prod(kept_shape, dtype=np.int64)), inner)
+    rows = np.ascontiguousarray(moved).reshape(math.prod(kept_shape), inner)
     return rows, kept_shape
 
 

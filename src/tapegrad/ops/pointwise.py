@@ -21,7 +21,7 @@ from ..backends import cpu
 from ..compiler import trace
 from ..compiler import rules
 from ..tensor import Tensor, _wrap
-from .registry import OUTPUT, OpDef, record
+from .registry import OUTPUT, OpDef, record, record_pair
 
 SAME, FLOAT, BOOL = "same", "float", "bool"
 _SCALARS = (bool, int, float)
@@ -240,7 +240,10 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     xd = x._data
     yd = y._data
     dtype = xd.dtype
-    if (type(xd) is not _NDARRAY or type(yd) is not _NDARRAY or dtype is not yd.dtype or dtype.kind != "f"
+    # Dtypes by identity first (the usual case), then by value: arrays made by compiled code can
+    # carry an equal dtype object that is not NumPy's canonical one.
+    if (type(xd) is not _NDARRAY or type(yd) is not _NDARRAY or (dtype is not yd.dtype and dtype != yd.dtype)
+            or dtype.kind != "f"
             or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD):
         return None
     out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
@@ -257,8 +260,8 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     if (x._requires_grad or y._requires_grad) and op.rule is not None and grad_mode.state.enabled:
         args = (x, y)
         # to_save inlined for most ops (a method call costs about 0.1 us on this path).
-        return record(op, args, result, None, [OUTPUT if k < 0 else args[k] for k in op._saved_inputs]
-                      if op._conditional is None else op.to_save(args))
+        return record_pair(op, x, y, result, [OUTPUT if k < 0 else args[k] for k in op._saved_inputs]
+                           if op._conditional is None else op.to_save(args))
     return result
 
 
@@ -282,7 +285,8 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     for arg in args:
         if isinstance(arg, Tensor):
             other = arg._data
-            if other.dtype is not dtype or other.shape != data.shape or type(other) is not _NDARRAY:
+            if ((other.dtype is not dtype and other.dtype != dtype) or other.shape != data.shape
+                    or type(other) is not _NDARRAY):
                 return None
             operands.append(other)
             pattern += "a"

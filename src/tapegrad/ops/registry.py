@@ -83,6 +83,39 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
     return out
 
 
+def record_pair(op: OpDef, x: Tensor, y: Tensor, out: Tensor, saved: Sequence[Any]) -> Tensor:
+    """``record(op, (x, y), out, None, saved)`` for two tensors of one shape and dtype: the hot
+    path of small elementwise ops (W1), with the per-input loop unrolled and one meta shared."""
+    if x._base is not None and x._view_version != x._version.value:
+        x._refresh_view_history()
+    if y._base is not None and y._view_version != y._version.value:
+        y._refresh_view_history()
+    if x._requires_grad:
+        edge_x = x.grad_fn
+        if edge_x is None:
+            edge_x = x._grad_acc or x._accumulator()
+    else:
+        edge_x = None
+    if y._requires_grad:
+        edge_y = y.grad_fn
+        if edge_y is None:
+            edge_y = y._grad_acc or y._accumulator()
+    else:
+        edge_y = None
+    data = x._data
+    meta = (data.shape, data.dtype)
+    step = Step(op, (edge_x, edge_y), None, (meta, meta))
+    if saved:
+        step.saved = tuple([
+            SavedTensor(out, True) if item is OUTPUT
+            else SavedTensor(item, False) if isinstance(item, Tensor)
+            else item
+            for item in saved])
+    out.grad_fn = step
+    out._requires_grad = True
+    return out
+
+
 class _Output:
     """Marker for "save this op's output" in ``record``."""
 
