@@ -172,3 +172,41 @@ def test_integer_division_matches_torch(mode: str, dtype: str) -> None:
     theirs = torch.div(torch.tensor(a), torch.tensor(b), rounding_mode=mode)
     assert ours.dtype == getattr(tapegrad, dtype) and ours.tolist() == theirs.tolist()
     assert (tapegrad.tensor(a) % tapegrad.tensor(b)).tolist() == (torch.tensor(a) % torch.tensor(b)).tolist()
+
+
+# ---------------------------------------------------------------- add/sub's alpha
+
+def _alpha_cases(lib: Any) -> list[Callable[[], Any]]:
+    return [
+        lambda: lib.tensor([1]).add_(lib.tensor([1]), alpha=0.5),
+        lambda: lib.add(lib.tensor([1]), lib.tensor([1]), alpha=0.5),
+        lambda: lib.tensor([1]).sub(lib.tensor([1]), alpha=0.5),
+        lambda: lib.tensor([1]).add(2, alpha=0.5),
+        lambda: lib.tensor([True]).add(lib.tensor([True]), alpha=2),
+        lambda: lib.tensor([True]).add(lib.tensor([False]), alpha=0),
+        lambda: lib.tensor([1]).add(lib.tensor([1]), alpha=True),
+        lambda: lib.tensor([1.0]).add(lib.tensor([1.0]), alpha=True),
+        lambda: lib.tensor([1.0]).add(lib.tensor([1]), alpha=0.5),
+        lambda: lib.tensor([1]).add(2.0, alpha=3),
+        lambda: lib.tensor([5]).sub(lib.tensor([1]), alpha=2),
+        lambda: lib.tensor([1.0, 2.0]).sub_(lib.tensor([1.0, 1.0]), alpha=2),
+    ]
+
+
+def _typed_outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    kind, value = _outcome(call)
+    return (kind, value) if kind != "value" else (str(call().dtype).split(".")[-1], value)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", range(len(_alpha_cases(tapegrad))))
+def test_alpha_takes_the_result_dtype_as_in_torch(case: int) -> None:
+    torch = pytest.importorskip("torch")
+    assert _typed_outcome(_alpha_cases(tapegrad)[case]) == _typed_outcome(_alpha_cases(torch)[case])
+
+
+def test_a_float_alpha_is_refused_for_integers_before_anything_is_written() -> None:
+    x = tapegrad.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="For integral input tensors, argument alpha must not be a floating point"):
+        x.add_(tapegrad.tensor([1, 1]), alpha=0.5)
+    assert x.tolist() == [1, 2] and x._version.value == 0

@@ -998,9 +998,26 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     >>> tapegrad.add(tapegrad.tensor([1., 2.]), 1)
     tensor([2., 3.])
     """
-    if alpha != 1:
-        other = mul(other, alpha)
+    other = _times_alpha(input, other, alpha)
     return apply(ADD, (input, other))
+
+
+def _times_alpha(input: Any, other: Any, alpha: Any) -> Any:
+    """``alpha * other`` for ``add``/``sub``: alpha takes the result's dtype (the operands'
+    promotion, which alpha does not join), with PyTorch's refusals."""
+    if alpha == 1 and not isinstance(alpha, bool):
+        return other
+    compute, _ = _promote(ADD, (input, other))
+    if isinstance(alpha, (bool, np.bool_)) and compute.kind != "b":
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    if compute.kind in "iub" and isinstance(alpha, (float, np.floating)):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+    if alpha == 1:
+        return other
+    scaled = mul(other, alpha)
+    if compute.kind == "b" and isinstance(scaled, Tensor):
+        scaled = scaled.to(_dtypes.bool_)
+    return scaled
 
 
 def _check_bool_sub(input: Any, other: Any) -> None:
@@ -1015,8 +1032,7 @@ def _check_bool_sub(input: Any, other: Any) -> None:
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     _check_bool_sub(input, other)
-    if alpha != 1:
-        other = mul(other, alpha)
+    other = _times_alpha(input, other, alpha)
     if not isinstance(input, Tensor):
         return apply(RSUB, (input, other))
     return apply(SUB, (input, other))

@@ -137,15 +137,11 @@ def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Te
 # ---------------------------------------------------------------- the in-place methods
 
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
-    if alpha != 1:
-        other = ew.mul(other, alpha)
-    return update_elementwise(ew.ADD, self, other)
+    return update_elementwise(ew.ADD, self, ew._times_alpha(self, other, alpha))
 
 
 def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
-    if alpha != 1:
-        other = ew.mul(other, alpha)
-    return update_elementwise(ew.SUB, self, other)
+    return update_elementwise(ew.SUB, self, ew._times_alpha(self, other, alpha))
 
 
 def mul_(self: Tensor, other: Any) -> Tensor:
