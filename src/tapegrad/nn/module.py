@@ -109,7 +109,9 @@ class Module:
             self.__dict__.pop(name, None)
             self._buffers.pop(name, None)
             self._modules.pop(name, None)
-            params[name] = value
+            # Through register_parameter, as PyTorch does: a name a class attribute or property
+            # already owns (a parametrized weight) is refused instead of shadowed.
+            self.register_parameter(name, value)
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
@@ -318,6 +320,8 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        # A copy, as PyTorch takes: load pre-hooks may rename keys, which must not reach the caller's dict.
+        state_dict = OrderedDict(state_dict)
         errors: list[str] = []
         hook_missing: list[str] = []
         hook_unexpected: list[str] = []
