@@ -23,6 +23,8 @@ from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTen
 from .device import device
 from . import cuda  # no numba.cuda import until CUDA is first used
 from . import linalg
+from . import special
+from .ops.special_functions import i0, igamma, igammac, mvlgamma
 from .dtypes import (bool_ as bool, dtype, finfo, float32, float64, get_default_dtype, iinfo, int32, int64,
                      set_default_dtype)
 from .formatting import set_printoptions

@@ -13,7 +13,7 @@ from . import combine, composite, distance, elementwise as ew, index, inplace, m
 from . import reduce, sort, statistics
 from . import scatter, setops
 from . import matrix_functions
-from . import bitwise, sampling, structure
+from . import bitwise, sampling, special_functions, structure
 
 
 def _reflected(fn: Any) -> Any:
@@ -156,7 +156,7 @@ _METHODS: dict[str, Any] = {
 
 
 # Modules that keep their methods next to their functions.
-for _module in (bitwise, sampling, structure):
+for _module in (bitwise, sampling, special_functions, structure):
     _METHODS.update(_module.METHODS)
 
 
