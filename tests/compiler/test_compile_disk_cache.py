@@ -82,3 +82,17 @@ def test_second_process_reuses_the_generated_step(tmp_path):
     # The first replay compiles in the first process and only loads in the second.
     assert second["times"][2] < first["times"][2]
     print(f"first process: call times {first['times']}; second process: {second['times']}")
+
+
+def test_a_changed_optimizer_update_changes_the_steps_source() -> None:
+    """Numba's cache of a compiled step names the update kernel's generated module, whose name
+    follows the update's source: the step's own source must change with it, or a warm cache
+    would load a step that imports a module no longer generated."""
+    from tapegrad.compiler.rules import _optimizer_kernel_call
+    from tapegrad.optim._fused import FusedKernel
+
+    old = FusedKernel("optim_probe", "param, grad", ("lr",), ("maximize",), "    param[i] = param[i] - lr * grad[i]")
+    new = FusedKernel("optim_probe", "param, grad", ("lr",), ("maximize",), "    param[i] -= lr * grad[i]")
+    assert _optimizer_kernel_call(old, (False,)) != _optimizer_kernel_call(new, (False,))
+    assert _optimizer_kernel_call(old, (False,)) == _optimizer_kernel_call(old, (False,))
+    assert _optimizer_kernel_call(old, (False,)) != _optimizer_kernel_call(old, (True,))

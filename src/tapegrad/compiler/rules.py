@@ -8,6 +8,7 @@ exists, so the compiled and eager steps share their arithmetic.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -423,8 +424,7 @@ class FusedUpdate(Rule):
         kernel, flags, present = node.attrs
         bits = "".join("1" if flag else "0" for flag in flags)
         _OPTIMIZER_KERNELS[kernel.name] = kernel
-        function = src.global_(f"{kernel.name}_{bits}",
-                               f"_rules.optimizer_kernel({kernel.name!r}, {tuple(bool(f) for f in flags)!r})")
+        function = src.global_(f"{kernel.name}_{bits}", _optimizer_kernel_call(kernel, flags))
         param, grad, *buffers, scalars = node.inputs
         dtype = f"{numpy_type(param.dtype)}"
         args = [f"{src.name(param)}.reshape(-1)", f"{src.name(grad)}.reshape(-1)"]
@@ -467,9 +467,7 @@ class MultiUpdate(Rule):
         variant = "multi_parallel" if parallel else "multi"
         src.threaded |= parallel
         bits = "".join("1" if flag else "0" for flag in flags)
-        function = src.global_(f"{kernel.name}_{bits}_{variant}",
-                               f"_rules.optimizer_kernel({kernel.name!r}, "
-                               f"{tuple(bool(f) for f in flags)!r}, {variant!r})")
+        function = src.global_(f"{kernel.name}_{bits}_{variant}", _optimizer_kernel_call(kernel, flags, variant))
         chunks = [(k, start, min(start + UPDATE_CHUNK, size))
                   for k, size in enumerate(sizes) for start in range(0, size, UPDATE_CHUNK)]
         table = src.global_(src.temp("chunks"), f"np.array({chunks!r}, np.int64).reshape(({len(chunks)}, 3))")
@@ -520,6 +518,16 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 _OPTIMIZER_KERNELS: dict[str, Any] = {}
+
+
+def _optimizer_kernel_call(kernel: Any, flags: tuple[bool, ...], variant: str = "flat") -> str:
+    """The generated expression that fetches an optimizer kernel, ending in a digest of the
+    kernel's source: Numba's cache of the step refers to the kernel's module by name, and that
+    name changes with the source, so a changed update body must change the step's source too
+    (else a warm cache loads a step that imports a module no longer made)."""
+    flags = tuple(bool(f) for f in flags)
+    digest = hashlib.sha256(kernel.source(flags).encode()).hexdigest()[:16]
+    return f"_rules.optimizer_kernel({kernel.name!r}, {flags!r}, {variant!r})  # {digest}"
 
 
 def optimizer_kernel(name: str, flags: tuple[bool, ...], variant: str = "flat") -> Any:
