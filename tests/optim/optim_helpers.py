@@ -83,3 +83,25 @@ VALIDATION_CASES = [
     ("Adagrad", {"initial_accumulator_value": -1.0}, ValueError, "Invalid initial_accumulator_value value: -1.0"),
     ("Adagrad", {"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
 ]
+
+
+def assert_raises_like_torch(theirs: Callable[[], Any], ours: Callable[[], Any]) -> None:
+    """``ours()`` raises what ``theirs()`` (the same call in PyTorch) raises: type and message."""
+    import pytest
+
+    with pytest.raises(Exception) as expected:
+        theirs()
+    with pytest.raises(Exception) as got:
+        ours()
+    assert type(got.value) is type(expected.value)
+    assert str(got.value) == str(expected.value).replace("torch.", "tapegrad.")
+
+
+# What the parameter list and a tensor ``lr`` must be, given the library (torch or tapegrad):
+# (parameters, keyword arguments) that every optimizer refuses.
+PARAMETER_CASES = {
+    "tensor-lr": lambda m: ([m.zeros(1, requires_grad=True)], {"lr": m.tensor([0.1, 0.2])}),
+    "no-parameters": lambda m: ([], {}),
+    "one-tensor": lambda m: (m.zeros(1, requires_grad=True), {}),
+    "non-leaf": lambda m: ([m.zeros(1, requires_grad=True) * 2], {}),
+}

@@ -19,7 +19,8 @@ from tapegrad.optim import adamax, nadam, radam
 from tapegrad.optim.adamax import Adamax
 from tapegrad.optim.nadam import NAdam
 from tapegrad.optim.radam import RAdam
-from optim_helpers import data, initial_weights, parameters_of, tapegrad_model, train_tapegrad
+from optim_helpers import (PARAMETER_CASES, assert_raises_like_torch, data, initial_weights, parameters_of,
+                           tapegrad_model, train_tapegrad)
 from test_optimizers_vs_torch import TOLERANCES, assert_same_run, config_id, groups_of, torch_run
 
 torch = pytest.importorskip("torch")
@@ -301,34 +302,16 @@ VALIDATION_CASES = [
 
 @pytest.mark.parametrize("name, kwargs", VALIDATION_CASES, ids=[f"{c[0]}-{'-'.join(c[1])}" for c in VALIDATION_CASES])
 def test_validation_errors_are_torchs(name: str, kwargs: dict[str, Any]) -> None:
-    with pytest.raises(Exception) as theirs:
-        getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)], **kwargs)
-    with pytest.raises(Exception) as ours:
-        make(name, [tapegrad.zeros(1, requires_grad=True)], **kwargs)
-    assert type(ours.value) is type(theirs.value)
-    assert str(ours.value) == str(theirs.value)
-
-
-# What the parameter list and a tensor ``lr`` must be, given the library (torch or tapegrad).
-PARAMETER_CASES = {
-    "tensor-lr": lambda m: ([m.zeros(1, requires_grad=True)], {"lr": m.tensor([0.1, 0.2])}),
-    "no-parameters": lambda m: ([], {}),
-    "one-tensor": lambda m: (m.zeros(1, requires_grad=True), {}),
-    "non-leaf": lambda m: ([m.zeros(1, requires_grad=True) * 2], {}),
-}
+    assert_raises_like_torch(lambda: getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)], **kwargs),
+                             lambda: make(name, [tapegrad.zeros(1, requires_grad=True)], **kwargs))
 
 
 @pytest.mark.parametrize("case", sorted(PARAMETER_CASES))
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_parameter_and_tensor_lr_errors_are_torchs(name: str, case: str) -> None:
-    params, kwargs = PARAMETER_CASES[case](torch)
-    with pytest.raises(Exception) as theirs:
-        getattr(torch.optim, name)(params, **kwargs)
-    params, kwargs = PARAMETER_CASES[case](tapegrad)
-    with pytest.raises(Exception) as ours:
-        make(name, params, **kwargs)
-    assert type(ours.value) is type(theirs.value)
-    assert str(ours.value) == str(theirs.value).replace("torch.", "tapegrad.")
+    theirs, ours = PARAMETER_CASES[case](torch), PARAMETER_CASES[case](tapegrad)
+    assert_raises_like_torch(lambda: getattr(torch.optim, name)(theirs[0], **theirs[1]),
+                             lambda: make(name, ours[0], **ours[1]))
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))

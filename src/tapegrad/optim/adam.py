@@ -9,16 +9,12 @@ from ..tensor import Tensor
 from ._fused import FusedKernel, Update, next_step, plan_update, with_grads
 from .optimizer import Optimizer, ParamsT, as_float, check_non_negative, check_options, scalar_step_dtype, set_defaults
 
-# PyTorch's single-tensor Adam, per element (t is the step after incrementing):
-#   g = -grad if maximize
-#   p = p * (1 - lr * weight_decay)      (decoupled, AdamW)   or   g = g + weight_decay * p
-#   m = lerp(m, g, 1 - beta1);  v = v * beta2 + (1 - beta2) * g * g;  v_max = max(v_max, v)
-#   p = p + (-lr / (1 - beta1**t)) * m / (sqrt(v or v_max) / sqrt(1 - beta2**t) + eps)
-# lerp is PyTorch's two-sided formula, exact at both ends: the branch is chosen by the weight.
-_ADAM = FusedKernel("optim_adam", "param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq",
-                    ("lerp_weight", "lerp_complement", "beta2", "one_minus_beta2", "weight_decay", "param_scale",
-                     "bias_correction2_sqrt", "eps", "neg_step_size"),
-                    ("lerp_small", "has_weight_decay", "decoupled", "amsgrad", "maximize"), """
+# The first half of every Adam-family update (Adam, NAdam, RAdam): the gradient with maximize
+# and weight decay applied, then both running averages updated in place (``p``, ``g``, ``m``
+# and ``v`` are left for the rest of the body). Scalars: lerp_weight, lerp_complement, beta2,
+# one_minus_beta2, weight_decay, param_scale; flags: lerp_small, has_weight_decay, decoupled,
+# maximize.
+ADAM_MOMENTS = """
     g = grad[i]
     if maximize:
         g = -g
@@ -36,6 +32,18 @@ _ADAM = FusedKernel("optim_adam", "param, grad, exp_avg, exp_avg_sq, max_exp_avg
     exp_avg[i] = m
     v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
     exp_avg_sq[i] = v
+"""
+
+# PyTorch's single-tensor Adam, per element (t is the step after incrementing):
+#   g = -grad if maximize
+#   p = p * (1 - lr * weight_decay)      (decoupled, AdamW)   or   g = g + weight_decay * p
+#   m = lerp(m, g, 1 - beta1);  v = v * beta2 + (1 - beta2) * g * g;  v_max = max(v_max, v)
+#   p = p + (-lr / (1 - beta1**t)) * m / (sqrt(v or v_max) / sqrt(1 - beta2**t) + eps)
+# lerp is PyTorch's two-sided formula, exact at both ends: the branch is chosen by the weight.
+_ADAM = FusedKernel("optim_adam", "param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq",
+                    ("lerp_weight", "lerp_complement", "beta2", "one_minus_beta2", "weight_decay", "param_scale",
+                     "bias_correction2_sqrt", "eps", "neg_step_size"),
+                    ("lerp_small", "has_weight_decay", "decoupled", "amsgrad", "maximize"), ADAM_MOMENTS + """
     if amsgrad:
         # torch.maximum: a NaN on either side wins.
         if v > max_exp_avg_sq[i] or v != v:

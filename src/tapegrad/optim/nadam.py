@@ -6,6 +6,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor import Tensor
+from .adam import ADAM_MOMENTS
 from ._fused import FusedKernel, Update, check_state, next_step, plan_update, with_grads, zeros_state
 from .adamax import check_betas
 from .optimizer import (Optimizer, ParamsT, StateDict, as_float, check_non_negative, check_options,
@@ -22,24 +23,7 @@ from .optimizer import (Optimizer, ParamsT, StateDict, as_float, check_non_negat
 _NADAM = FusedKernel("optim_nadam", "param, grad, exp_avg, exp_avg_sq",
                      ("lerp_weight", "lerp_complement", "beta2", "one_minus_beta2", "weight_decay", "param_scale",
                       "bias_correction2", "eps", "grad_coefficient", "exp_avg_coefficient"),
-                     ("lerp_small", "has_weight_decay", "decoupled", "maximize"), """
-    g = grad[i]
-    if maximize:
-        g = -g
-    p = param[i]
-    if has_weight_decay:
-        if decoupled:
-            p = p * param_scale
-        else:
-            g = g + weight_decay * p
-    m = exp_avg[i]
-    if lerp_small:
-        m = m + lerp_weight * (g - m)
-    else:
-        m = g - (g - m) * lerp_complement
-    exp_avg[i] = m
-    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
-    exp_avg_sq[i] = v
+                     ("lerp_small", "has_weight_decay", "decoupled", "maximize"), ADAM_MOMENTS + """
     denom = np.sqrt(v / bias_correction2) + eps
     p = p + grad_coefficient * g / denom
     param[i] = p + exp_avg_coefficient * m / denom

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor import Tensor
+from .adam import ADAM_MOMENTS
 from ._fused import FusedKernel, Update, next_step, plan_update, with_grads
 from .adamax import check_betas
 from .optimizer import Optimizer, ParamsT, as_float, check_non_negative, check_options, scalar_step_dtype, set_defaults
@@ -24,24 +25,7 @@ from .optimizer import Optimizer, ParamsT, as_float, check_non_negative, check_o
 _RADAM = FusedKernel("optim_radam", "param, grad, exp_avg, exp_avg_sq",
                      ("lerp_weight", "lerp_complement", "beta2", "one_minus_beta2", "weight_decay", "param_scale",
                       "bias_correction1", "lr", "one", "bias_correction2_sqrt", "eps", "rect"),
-                     ("lerp_small", "has_weight_decay", "decoupled", "maximize"), """
-    g = grad[i]
-    if maximize:
-        g = -g
-    p = param[i]
-    if has_weight_decay:
-        if decoupled:
-            p = p * param_scale
-        else:
-            g = g + weight_decay * p
-    m = exp_avg[i]
-    if lerp_small:
-        m = m + lerp_weight * (g - m)
-    else:
-        m = g - (g - m) * lerp_complement
-    exp_avg[i] = m
-    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
-    exp_avg_sq[i] = v
+                     ("lerp_small", "has_weight_decay", "decoupled", "maximize"), ADAM_MOMENTS + """
     update = m / bias_correction1 * lr
     if rect > 0:
         update = update * (one / (np.sqrt(v) + eps) * bias_correction2_sqrt) * rect
