@@ -73,11 +73,7 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
             meta.append(None)
     step = Step(op, tuple(edges), attrs, tuple(meta))
     if saved:
-        step.saved = tuple([
-            SavedTensor(out, True) if item is OUTPUT
-            else SavedTensor(item, False) if isinstance(item, Tensor)
-            else item
-            for item in saved])
+        step.saved = _saved_items(out, saved)
     out.grad_fn = step
     out._requires_grad = True
     return out
@@ -106,14 +102,19 @@ def record_pair(op: OpDef, x: Tensor, y: Tensor, out: Tensor, saved: Sequence[An
     meta = (data.shape, data.dtype)
     step = Step(op, (edge_x, edge_y), None, (meta, meta))
     if saved:
-        step.saved = tuple([
-            SavedTensor(out, True) if item is OUTPUT
-            else SavedTensor(item, False) if isinstance(item, Tensor)
-            else item
-            for item in saved])
+        step.saved = _saved_items(out, saved)
     out.grad_fn = step
     out._requires_grad = True
     return out
+
+
+def _saved_items(out: Tensor, saved: Sequence[Any]) -> tuple[Any, ...]:
+    """What a step keeps of ``saved``: tensors with their versions (``OUTPUT``: ``out``), plain values as they are."""
+    return tuple([
+        SavedTensor(out, True) if item is OUTPUT
+        else SavedTensor(item, False) if isinstance(item, Tensor)
+        else item
+        for item in saved])
 
 
 class _Output:
