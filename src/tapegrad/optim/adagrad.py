@@ -92,8 +92,5 @@ class Adagrad(Optimizer):
             state_sum = check_state(p, "sum", entry["sum"])
             step = entry["step"]
             t = next_step(step)
-            constants = by_dtype_and_step.get((dtype, t))
-            if constants is None:
-                constants = by_dtype_and_step[(dtype, t)] = self._constants(group, dtype, t)
-            scalars, flags = constants
+            scalars, flags = self._constants_for(by_dtype_and_step, group, dtype, t)
             updates.append(plan_update(_ADAGRAD, flags, p, grad, (state_sum,), scalars, step, t))

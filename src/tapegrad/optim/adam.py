@@ -135,9 +135,6 @@ class Adam(Optimizer):
             entry = self._state_entry(p, names, step_dtype, new_state)
             step = entry["step"]
             t = next_step(step)
-            cached = by_dtype_and_step.get((dtype, t))
-            if cached is None:
-                cached = by_dtype_and_step[(dtype, t)] = self._constants(group, dtype, t)
-            scalars, flags = cached
+            scalars, flags = self._constants_for(by_dtype_and_step, group, dtype, t)
             buffers = (entry["exp_avg"], entry["exp_avg_sq"], entry["max_exp_avg_sq"] if amsgrad else None)
             updates.append(plan_update(_ADAM, flags, p, grad, buffers, scalars, step, t))

@@ -276,6 +276,14 @@ class Optimizer:
             update.run()
         return loss
 
+    def _constants_for(self, cache: dict, group: dict[str, Any], dtype: Any, t: float) -> Any:
+        """``self._constants(group, dtype, t)`` (an optimizer's scalar array and flags), made once
+        per dtype and step count in ``cache``: a group's parameters normally share both."""
+        found = cache.get((dtype, t))
+        if found is None:
+            found = cache[(dtype, t)] = self._constants(group, dtype, t)
+        return found
+
     def _state_entry(self, param: Tensor, names: tuple[str, ...], step_dtype: np.dtype,
                      new_state: list[tuple[Tensor, dict]]) -> dict[str, Any]:
         """``param``'s state entry for a ``_plan``: a new one (a zero ``step`` and zero buffers

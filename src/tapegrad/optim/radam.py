@@ -105,9 +105,6 @@ class RAdam(Optimizer):
             entry = self._state_entry(p, ("exp_avg", "exp_avg_sq"), step_dtype, new_state)
             step = entry["step"]
             t = next_step(step)
-            cached = by_dtype_and_step.get((dtype, t))
-            if cached is None:
-                cached = by_dtype_and_step[(dtype, t)] = self._constants(group, dtype, t)
-            scalars, flags = cached
+            scalars, flags = self._constants_for(by_dtype_and_step, group, dtype, t)
             updates.append(plan_update(_RADAM, flags, p, grad, (entry["exp_avg"], entry["exp_avg_sq"]), scalars,
                                        step, t))
