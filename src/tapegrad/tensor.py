@@ -27,10 +27,10 @@ from .dtypes import dtype
 class VersionCounter:
     """Counts in-place changes of a storage; shared by a base and all its views."""
 
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0
+    # No __init__ and no slots: the count is this class-level 0 until the first in-place change
+    # stores one on the instance. Every op makes a counter, and a Python __init__ would double
+    # what that costs.
+    value: int = 0
 
 
 def type_name(t: "Tensor") -> str:
@@ -393,16 +393,11 @@ class Tensor:
 
     def _alias(self) -> "Tensor":
         """The same buffer and version counter, without history (for saving outputs)."""
-        out = _wrap(self._data)
+        out = _new_object(Tensor)  # (not _wrap: its new counter would be thrown away)
+        out._data = self._data
         out._version = self._version
-        return out
-
-    def _attach(self, step: Step) -> "Tensor":
-        """A tensor over this alias's buffer whose history is ``step`` (unpacked saved output)."""
-        out = _wrap(self._data)
-        out._version = self._version
-        out._requires_grad = True
-        out.grad_fn = step
+        out._requires_grad = False
+        out.grad_fn = None
         return out
 
     # ---------------------------------------------------------------- conversions

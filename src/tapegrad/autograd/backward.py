@@ -6,6 +6,7 @@ in a dict keyed by (node, output number), popping each as soon as its step consu
 """
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -29,13 +30,16 @@ def _reachable_steps(roots: Sequence[Any]) -> list[Step]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, Step):
+        if type(node) is Step:
             steps.append(node)
             for edge in node.edges:
                 if edge is not None and id(edge) not in seen:
                     stack.append(edge)
-    steps.sort(key=lambda s: s.seq, reverse=True)
+    steps.sort(key=_SEQUENCE, reverse=True)
     return steps
+
+
+_SEQUENCE = attrgetter("seq")
 
 
 def _filled_like(t: "Tensor", value: int) -> "Tensor":
@@ -43,7 +47,9 @@ def _filled_like(t: "Tensor", value: int) -> "Tensor":
     _wrap = _tensor._wrap
     data = t._data
     if isinstance(data, np.ndarray):
-        return _wrap(np.full(data.shape, value, data.dtype))
+        filled = np.empty(data.shape, data.dtype)
+        filled.fill(value)  # (np.full costs a microsecond more: it runs on every backward())
+        return _wrap(filled)
     from ..cuda._ops import full
 
     return _wrap(full(tuple(data.shape), value, data.dtype))

@@ -75,53 +75,51 @@ def _structure(grad: "Tensor", steps: list[Step]
 
     ``steps`` run in this order starting from ``grad`` at ``steps[0]``; an edge to a node
     outside ``steps`` (a leaf, or a step after the chain) is a sink the kernel returns a
-    gradient for."""
-    number = {id(s): i for i, s in enumerate(steps)}
-    sinks: list[Step | AccumulateGrad] = []
-    sink_number: dict[int, int] = {}
+    gradient for, numbered -1, -2, ... in order of appearance. Written for speed: it runs at
+    every backward of a small tape, where it costs more than the fused kernel itself. The
+    key may hold unhashable attrs; the caller's dict lookup finds that out."""
     data = grad._data
     if not isinstance(data, np.ndarray):
         return None  # a CUDA gradient: the fused kernels are CPU code
+    number = {id(s): i for i, s in enumerate(steps)}  # steps, then sinks (negative numbers)
+    sinks: list[Step | AccumulateGrad] = []
     arrays = [data]
-    parts: list[Any] = [(data.shape, data.dtype.str, data.strides)]
+    parts: list[Any] = [(data.shape, data.dtype, data.strides)]
+    fusable = _fusable_ops
     for step in steps:
-        if _unusual(step) or step.saved is RELEASED or not _fusable(step):
+        if step.hooks or step.retained is not None or step.saved is RELEASED:
+            return None
+        op = step.op
+        if not (fusable.get(op) or _fusable(step)):
             return None
         edges = []
         for edge in step.edges:
-            if edge is None:
-                edges.append(None)
-            elif id(edge) in number:
-                edges.append(number[id(edge)])
-            else:
-                if id(edge) not in sink_number:
-                    sink_number[id(edge)] = len(sinks)
+            if edge is not None:
+                index = number.get(id(edge))
+                if index is None:
                     sinks.append(edge)
-                edges.append(-1 - sink_number[id(edge)])
+                    index = number[id(edge)] = -len(sinks)
+                edges.append(index)
+            else:
+                edges.append(None)
         saved = []
         for item in step.saved:
-            if isinstance(item, SavedTensor):
-                tensor = item.tensor
-                if tensor._version.value != item.version:
+            if type(item) is SavedTensor:
+                array, version = item.array_and_version()
+                if version != item.version:
                     return None  # the ordinary sweep raises the in-place modification error
-                array = tensor._data
                 if not isinstance(array, np.ndarray):
                     return None
                 arrays.append(array)
-                saved.append((array.shape, array.dtype.str, array.strides))
+                saved.append((array.shape, array.dtype, array.strides))
             else:
                 saved.append(item)
-        parts.append((step.op.name, tuple(edges), step.input_meta, step.attrs, tuple(saved)))
+        parts.append((op.name, tuple(edges), step.input_meta, step.attrs, tuple(saved)))
     # Which arrays are one and the same (``x * x.detach()``): the kernel reads each array
     # through one argument, so a tape that shares them differently needs its own kernel.
     first: dict[int, int] = {}
-    parts.append(tuple(first.setdefault(id(array), i) for i, array in enumerate(arrays)))
-    key = tuple(parts)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key, arrays, sinks
+    parts.append(tuple([first.setdefault(id(array), i) for i, array in enumerate(arrays)]))
+    return tuple(parts), arrays, sinks
 
 
 def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: bool) -> dict | None:
@@ -132,7 +130,10 @@ def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: 
     if found is None:
         return None
     key, arrays, sinks = found
-    compiled = _compiled.get(key, False)
+    try:
+        compiled = _compiled.get(key, False)
+    except TypeError:
+        return None  # unhashable attrs (a step that ran on CUDA)
     if compiled is False:
         if len(_seen) >= SEEN_LIMIT and key not in _seen:
             _seen.clear()

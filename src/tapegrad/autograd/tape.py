@@ -13,6 +13,7 @@ import itertools
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
+from .. import tensor as _tensor  # the module (partly made when this loads): no import per call
 from . import anomaly_mode
 
 if TYPE_CHECKING:
@@ -44,17 +45,33 @@ class AccumulateGrad:
 class SavedTensor:
     """A tensor saved for backward, with the version it had when saved.
 
-    An op's own output is saved without its ``grad_fn`` (that would be a reference cycle
-    through the step); unpacking gives it back attached to the step, so higher-order
-    gradients flow through it.
+    An op's own output is saved as its buffer and version counter alone (``tensor`` None):
+    keeping the tensor would make a reference cycle through the step. Unpacking gives a
+    tensor over them attached to the step, so higher-order gradients flow through it.
     """
 
-    __slots__ = ("tensor", "version", "is_output")
+    __slots__ = ("tensor", "version", "data", "counter")
 
     def __init__(self, tensor: "Tensor", is_output: bool) -> None:
-        self.is_output = is_output
-        self.version = tensor._version.value
-        self.tensor = tensor._alias() if is_output else tensor
+        counter = tensor._version
+        self.version = counter.value
+        if is_output:
+            self.tensor = None
+            self.data = tensor._data
+            self.counter = counter
+        else:
+            self.tensor = tensor
+
+    @property
+    def is_output(self) -> bool:
+        return self.tensor is None
+
+    def array_and_version(self) -> tuple[Any, int]:
+        """The saved buffer and the version its storage is at now."""
+        tensor = self.tensor
+        if tensor is None:
+            return self.data, self.counter.value
+        return tensor._data, tensor._version.value
 
 
 class Step:
@@ -96,6 +113,8 @@ class Step:
 
     def _unpack(self, item: SavedTensor) -> "Tensor":
         tensor = item.tensor
+        if tensor is None:
+            tensor = _attach(item.data, item.counter, self)
         if tensor._version.value != item.version:
             from ..tensor import type_name
 
@@ -105,8 +124,6 @@ class Step:
                 f"of {self.name()}, is at version {tensor._version.value}; expected version "
                 f"{item.version} instead. Hint: the value was changed in place after this op "
                 "used it; use an out-of-place op or clone() it first.")
-        if item.is_output:
-            return tensor._attach(self)
         return tensor
 
     def release(self) -> None:
@@ -126,3 +143,16 @@ class Step:
 
     def __repr__(self) -> str:
         return f"<{self.op.grad_name} object at {hex(id(self))}>"
+
+
+_new_object = object.__new__
+
+
+def _attach(data: Any, counter: Any, step: Step) -> "Tensor":
+    """A tensor over a saved output's buffer and version counter whose history is ``step``."""
+    out = _new_object(_tensor.Tensor)
+    out._data = data
+    out._version = counter
+    out._requires_grad = True
+    out.grad_fn = step
+    return out

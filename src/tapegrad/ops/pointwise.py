@@ -20,8 +20,8 @@ from ..autograd.tape import Step
 from ..backends import cpu
 from ..compiler import trace
 from ..compiler import rules
-from ..tensor import Tensor, _wrap
-from .registry import OUTPUT, OpDef, record, record_pair
+from ..tensor import Tensor, VersionCounter as _VersionCounter, _wrap
+from .registry import OUTPUT, OpDef, record, record_pair, record_single
 
 SAME, FLOAT, BOOL = "same", "float", "bool"
 _SCALARS = (bool, int, float)
@@ -65,11 +65,15 @@ class ElementwiseOp(OpDef):
         # operand pattern -> the backend's loop-nest kernels by rank (filled on first use)
         self.loops: dict[str, Any] = {}
 
-    def to_save(self, args: Sequence[Any]) -> list[Any]:
-        """What ``record`` saves for a step of this op applied to ``args`` (see ``only_for``)."""
-        if self._conditional is None:
-            return [OUTPUT if k < 0 else args[k] for k in self._saved_inputs]
-        saved = []
+    def to_save(self, args: Sequence[Any], all_require_grad: bool = False) -> Sequence[Any]:
+        """What ``record`` saves for a step of this op applied to ``args`` (see ``only_for``);
+        ``all_require_grad``: every arg is a tensor that requires grad, so ``only_for`` keeps all.
+        (Loops, not comprehensions: on the hot paths a comprehension's call costs more.)"""
+        saved: list[Any] = []
+        if self._conditional is None or all_require_grad:
+            for k in self._saved_inputs:
+                saved.append(OUTPUT if k < 0 else args[k])
+            return saved
         for k, users in zip(self._saved_inputs, self._conditional):
             if users is not None and not _any_requires_grad(args, users):
                 saved.append(None)
@@ -108,8 +112,12 @@ class ElementwiseOp(OpDef):
         def method(x: Any, y: Any) -> Tensor:
             if isinstance(y, Tensor):
                 result = _same_shape_pair(op, x, y)
-                if result is not None:
-                    return result
+            elif type(y) is float or type(y) is int:
+                result = _tensor_scalar(op, x, y)
+            else:
+                result = None
+            if result is not None:
+                return result
             args = (x, y)
             result = _apply_fast(op, args)
             return result if result is not None else apply(op, args)
@@ -233,10 +241,19 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
 
 _BOOL = np.dtype(np.bool_)
 _INT63 = 1 << 63
+_new_tensor = object.__new__
+
+
+def _small_loop(op: ElementwiseOp, pattern: str, ndim: int) -> Any:
+    """``op.loop(pattern, ndim)`` (kept apart so the hot paths below inline only the lookup)."""
+    return op.loop(pattern, ndim)
 
 
 def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
-    """The hottest case, two small float tensors of one dtype and shape; None otherwise."""
+    """The hottest case, two small float tensors of one dtype and shape; None otherwise.
+
+    This path is what W1 times, so the helpers it would call (``op.loop``, ``cpu.run_loop``,
+    ``_wrap``) are inlined: a Python call costs about as much as the kernel's dispatch."""
     xd = x._data
     yd = y._data
     dtype = xd.dtype
@@ -248,21 +265,109 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
         return None
     out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
     if xd.size:
-        kernel = op.loop("aa", xd.ndim)
+        kernels = op.loops.get("aa")
+        kernel = kernels[xd.ndim] if kernels is not None else _small_loop(op, "aa", xd.ndim)
         try:
-            kernel(out, xd, yd)  # cpu.run_loop, inlined: this path is the one W1 times
+            kernel(out, xd, yd)
         except TypeError:
             cpu.add_loop_specialisations(kernel, out, (xd, yd))
             kernel(out, xd, yd)
-    result = _wrap(out)
+    result = _new_tensor(Tensor)
+    result._data = out
+    result._version = _VersionCounter()
+    result._requires_grad = False
+    result.grad_fn = None
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(rules.ELEMENTWISE, (x, y), out, (op.scalar, dtype))
     if (x._requires_grad or y._requires_grad) and op.rule is not None and grad_mode.state.enabled:
-        args = (x, y)
-        # to_save inlined for most ops (a method call costs about 0.1 us on this path).
-        return record_pair(op, x, y, result, [OUTPUT if k < 0 else args[k] for k in op._saved_inputs]
-                           if op._conditional is None else op.to_save(args))
+        return record_pair(op, x, y, result,
+                           op.to_save((x, y), x._requires_grad and y._requires_grad) if op.saves else ())
     return result
+
+
+def _tensor_scalar(op: ElementwiseOp, x: Tensor, value: float | int) -> Tensor | None:
+    """``op(x, value)`` for a small float tensor (any strides) and a Python float or int: the
+    other hot case (``x * 0.5``, ``y + 1``); None otherwise."""
+    data = x._data
+    dtype = data.dtype
+    if type(data) is not _NDARRAY or dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+        return None
+    scalar = _float_scalar(value, dtype)
+    out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
+    if data.size:
+        kernels = op.loops.get("as")
+        kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "as", data.ndim)
+        try:
+            kernel(out, data, scalar)
+        except TypeError:
+            cpu.add_loop_specialisations(kernel, out, (data, scalar))
+            kernel(out, data, scalar)
+    result = _new_tensor(Tensor)
+    result._data = out
+    result._version = _VersionCounter()
+    result._requires_grad = False
+    result.grad_fn = None
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x, value), out, (op.scalar, dtype))
+    if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
+        args = (x, value)
+        return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
+    return result
+
+
+def _unary(op: ElementwiseOp, x: Any) -> Tensor | None:
+    """``op(x)`` for a small float tensor (any strides), the activations' hot path; None otherwise."""
+    if not isinstance(x, Tensor):
+        return None
+    data = x._data
+    if type(data) is not _NDARRAY or data.dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+        return None
+    out = np.empty(data.shape, _BOOL if op.result == BOOL else data.dtype)
+    if data.size:
+        kernels = op.loops.get("a")
+        kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "a", data.ndim)
+        try:
+            kernel(out, data)
+        except TypeError:
+            cpu.add_loop_specialisations(kernel, out, (data,))
+            kernel(out, data)
+    result = _new_tensor(Tensor)
+    result._data = out
+    result._version = _VersionCounter()
+    result._requires_grad = False
+    result.grad_fn = None
+    if trace.ACTIVE is not None:
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), out, (op.scalar, data.dtype))
+    if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
+        args = (x,)
+        return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
+    return result
+
+
+# dtype character -> {Python number: the NumPy scalar of that dtype}. The kernels take scalars
+# of the compute dtype (see ``cpu.run_loop``), and making one costs more than the kernel.
+_SCALAR_CACHE: dict[str, dict[float | int, Any]] = {}
+_SCALAR_CACHE_SIZE = 512
+
+
+def _float_scalar(value: float | int, dtype: np.dtype) -> Any:
+    """``value`` as a scalar of the float ``dtype``; an int beyond 64 bits raises PyTorch's OverflowError."""
+    cache = _SCALAR_CACHE.get(dtype.char)
+    if cache is None:
+        cache = _SCALAR_CACHE[dtype.char] = {}
+    found = cache.get(value)
+    if found is not None:
+        return found
+    if type(value) is int and not -_INT63 < value < _INT63:
+        return _dtypes.wrapped_scalar(value, dtype)
+    found = dtype.type(value)
+    # Zero is never cached: -0.0 == 0.0 would find the other's sign. (NaNs never match, and the
+    # size bound keeps them, and any other stream of new values, from growing the table.)
+    if value:
+        if len(cache) >= _SCALAR_CACHE_SIZE:
+            cache.clear()
+        cache[value] = found
+    return found
 
 
 def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None) -> Tensor | None:
@@ -271,6 +376,10 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     With ``out`` (same shape and dtype as the operands) the result is written there."""
     if len(args) > 2:
         return None
+    if out is None and len(args) == 1:
+        result = _unary(op, args[0])
+        if result is not None:
+            return result
     first = args[0]
     second = args[1] if len(args) == 2 else None
     tensor = first if isinstance(first, Tensor) else second
@@ -291,9 +400,7 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
             operands.append(other)
             pattern += "a"
         elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
-            # (A float dtype: only an int beyond 64 bits needs a look, to raise PyTorch's OverflowError.)
-            operands.append(dtype.type(arg) if type(arg) is not int or -_INT63 < arg < _INT63
-                            else _dtypes.wrapped_scalar(arg, dtype))
+            operands.append(_float_scalar(arg, dtype))
             pattern += "s"
         else:
             return None
@@ -311,8 +418,7 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     if op.rule is not None and grad_mode.state.enabled and (
             (isinstance(first, Tensor) and first._requires_grad) or
             (isinstance(second, Tensor) and second._requires_grad)):
-        return record(op, args, result, None, [OUTPUT if k < 0 else args[k] for k in op._saved_inputs]
-                      if op._conditional is None else op.to_save(args))  # inlined as in _same_shape_pair
+        return record(op, args, result, None, op.to_save(args) if op.saves else ())
     return result
 
 

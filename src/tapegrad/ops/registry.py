@@ -108,13 +108,55 @@ def record_pair(op: OpDef, x: Tensor, y: Tensor, out: Tensor, saved: Sequence[An
     return out
 
 
+def record_single(op: OpDef, inputs: tuple[Any, ...], position: int, out: Tensor, saved: Sequence[Any]) -> Tensor:
+    """``record(op, inputs, out, None, saved)`` when ``inputs[position]``, which requires grad, is
+    the only tensor among at most two inputs: the hot path of activations and ``x * 0.5``."""
+    x = inputs[position]
+    if x._base is not None and x._view_version != x._version.value:
+        x._refresh_view_history()
+    edge = x.grad_fn
+    if edge is None:
+        edge = x._grad_acc or x._accumulator()
+    data = x._data
+    meta = (data.shape, data.dtype)
+    if len(inputs) == 1:
+        step = Step(op, (edge,), None, (meta,))
+    elif position == 0:
+        step = Step(op, (edge, None), None, (meta, None))
+    else:
+        step = Step(op, (None, edge), None, (None, meta))
+    if saved:
+        step.saved = _saved_items(out, saved)
+    out.grad_fn = step
+    out._requires_grad = True
+    return out
+
+
 def _saved_items(out: Tensor, saved: Sequence[Any]) -> tuple[Any, ...]:
-    """What a step keeps of ``saved``: tensors with their versions (``OUTPUT``: ``out``), plain values as they are."""
-    return tuple([
-        SavedTensor(out, True) if item is OUTPUT
-        else SavedTensor(item, False) if isinstance(item, Tensor)
-        else item
-        for item in saved])
+    """What a step keeps of ``saved``: tensors with their versions (``OUTPUT``: ``out``), plain values as they are.
+
+    ``SavedTensor``'s constructor, inlined: this runs for nearly every recorded op."""
+    items = []
+    for item in saved:
+        if item is OUTPUT:
+            kept = _new_object(SavedTensor)
+            counter = out._version
+            kept.tensor = None
+            kept.data = out._data
+            kept.counter = counter
+            kept.version = counter.value
+            items.append(kept)
+        elif isinstance(item, Tensor):
+            kept = _new_object(SavedTensor)
+            kept.tensor = item
+            kept.version = item._version.value
+            items.append(kept)
+        else:
+            items.append(item)
+    return tuple(items)
+
+
+_new_object = object.__new__
 
 
 class _Output:
