@@ -231,6 +231,17 @@ def sum_rows(x, out):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def sum_leading(x, out):
+    # Columns of a C-contiguous (reduced, kept) matrix summed row by row: the reduction over
+    # leading axes (a bias gradient) without transposing x. out's dtype is the accumulator's.
+    for j in range(x.shape[1]):
+        out[j] = 0
+    for r in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[j] += x[r, j]
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def prod_rows(x, out):
     for r in range(x.shape[0]):
         acc = 1
@@ -311,11 +322,19 @@ def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[in
 
 def reduce_sum(x: np.ndarray, axes: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
     """Sum over ``axes`` (kept dims dropped); float32 accumulates in float64 for accuracy."""
-    rows, kept_shape = _as_rows(x, axes)
     module = _reduce_module()
-    acc = np.empty(rows.shape[0], np.float64 if out_dtype.kind == "f" else np.int64)
-    if rows.dtype == np.bool_:
-        rows = rows.view(np.uint8)
+    accumulator = np.float64 if out_dtype.kind == "f" else np.int64
+    if x.dtype == np.bool_:
+        x = x.view(np.uint8)
+    lead = len(axes)
+    if 0 < lead < x.ndim and axes[-1] == lead - 1 and x.flags.c_contiguous:
+        # Leading axes of a contiguous array (a batch's bias gradient): summed in place, by columns.
+        kept_shape = x.shape[lead:]
+        acc = np.empty(math.prod(kept_shape), accumulator)
+        module.sum_leading(x.reshape(math.prod(x.shape[:lead]), acc.shape[0]), acc)
+        return acc.astype(out_dtype, copy=False).reshape(kept_shape)
+    rows, kept_shape = _as_rows(x, axes)
+    acc = np.empty(rows.shape[0], accumulator)
     module.sum_rows(rows, acc)
     return acc.astype(out_dtype, copy=False).reshape(kept_shape)
 

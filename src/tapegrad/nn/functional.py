@@ -536,7 +536,9 @@ def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 def _mse_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     input, target = step.saved_values()
     (reduction,) = step.attrs
-    diff = (input - target) * _reduce_scale(g, reduction, input.numel()) * 2
+    # PyTorch's order, so float32 results agree: (2 / numel) * (input - target) * g.
+    count = input.numel()
+    diff = (input - target) * (2 / count if reduction == "mean" and count else 2.0) * g
     return (diff if step.needs_input_grad(0) else None, -diff if step.needs_input_grad(1) else None)
 
 

@@ -315,8 +315,31 @@ def _relu(x):
 
 
 def _relu_vjp(needs, g, out):
-    return (g * gt(out, 0),)
+    return (RELU_BACKWARD(g, out),)
 
+
+def _relu_backward(g, y):
+    # PyTorch's threshold_backward(g, relu(x), 0): zero where the output is not positive (even
+    # for an infinite or nan g), g elsewhere, and g where the output is nan.
+    return 0.0 if y <= 0 else g
+
+
+def _relu_backward_vjp(needs, gg, y):
+    return RELU_BACKWARD(gg, y) if needs[0] else None, _zero_gradient(gg) if needs[1] else None
+
+
+def _zero_gradient(like: Tensor) -> Tensor:
+    """PyTorch's zeros_like for a derivative that vanishes (``like * 0`` would keep NaNs and
+    give -0.0 for negative values)."""
+    from ..creation import zeros_like
+
+    return zeros_like(like)
+
+
+# One same-shape kernel for ReLU's backward (a mask and a product took two, one of them mixing
+# dtypes); it has its own VJP for double backward.
+RELU_BACKWARD = ElementwiseOp("relu_backward", "ThresholdBackwardBackward0", _relu_backward, _relu_backward_vjp,
+                              saves=("x1",))
 
 RELU = ElementwiseOp("relu", "ReluBackward0", _relu, _relu_vjp, saves=("out",))
 
@@ -632,7 +655,7 @@ def _threshold_backward(g, x, threshold):
 
 
 def _threshold_backward_vjp(needs, gg, x, threshold):
-    return THRESHOLD_BACKWARD(gg, x, threshold) if needs[0] else None, gg * 0 if needs[1] else None, None
+    return THRESHOLD_BACKWARD(gg, x, threshold) if needs[0] else None, _zero_gradient(gg) if needs[1] else None, None
 
 
 THRESHOLD_BACKWARD = ElementwiseOp("threshold_backward", "ThresholdBackwardBackward0", _threshold_backward,

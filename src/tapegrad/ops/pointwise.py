@@ -360,7 +360,8 @@ def _float_scalar(value: float | int, dtype: np.dtype) -> Any:
         return found
     if type(value) is int and not -_INT63 < value < _INT63:
         return _dtypes.wrapped_scalar(value, dtype)
-    found = dtype.type(value)
+    with np.errstate(over="ignore"):  # 1e300 as float32 is inf, quietly, as in PyTorch
+        found = dtype.type(value)
     # Zero is never cached: -0.0 == 0.0 would find the other's sign. (NaNs never match, and the
     # size bound keeps them, and any other stream of new values, from growing the table.)
     if value:
@@ -385,6 +386,9 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     tensor = first if isinstance(first, Tensor) else second
     if not isinstance(tensor, Tensor):
         return None
+    if (out is None and tensor is first and isinstance(second, Tensor) and not first._data.ndim
+            and second._data.ndim):
+        tensor = second  # a 0-d first operand acts as a number (below)
     data = tensor._data
     dtype = data.dtype
     if type(data) is not _NDARRAY or dtype.kind != "f" or data.ndim > 8:
@@ -394,11 +398,17 @@ def _apply_fast(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None =
     for arg in args:
         if isinstance(arg, Tensor):
             other = arg._data
-            if ((other.dtype is not dtype and other.dtype != dtype) or other.shape != data.shape
-                    or type(other) is not _NDARRAY):
+            if (other.dtype is not dtype and other.dtype != dtype) or type(other) is not _NDARRAY:
                 return None
-            operands.append(other)
-            pattern += "a"
+            if other.shape == data.shape:
+                operands.append(other)
+                pattern += "a"
+            elif not other.ndim:
+                # A 0-d tensor of the same dtype (a loss's upstream gradient) broadcasts as a number.
+                operands.append(other[()])
+                pattern += "s"
+            else:
+                return None
         elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
             operands.append(_float_scalar(arg, dtype))
             pattern += "s"

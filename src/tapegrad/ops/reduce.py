@@ -50,7 +50,8 @@ def sum_to(grad: Tensor, shape: tuple[int, ...]) -> Tensor:
     axes = tuple(range(lead)) + tuple(lead + d for d, s in enumerate(shape)
                                       if s == 1 and grad.shape[lead + d] != 1)
     if axes:
-        grad = sum(grad, axes, keepdim=True)
+        # Only leading axes (a batch's bias gradient): the plain sum has the shape already.
+        grad = sum(grad, axes, keepdim=len(axes) > lead)
     return grad.reshape(shape) if grad.shape != shape else grad
 
 

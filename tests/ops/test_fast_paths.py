@@ -1,0 +1,246 @@
+"""The eager fast paths give what the general paths give, and what PyTorch gives.
+
+Small float tensors with a Python number (``x * 0.5``), unary ops, a 0-d tensor operand (a
+loss's upstream gradient), sums over leading axes (a bias gradient), ReLU's one-kernel backward
+and the MSE backward each have a lean path of their own. These tests pin their edge cases:
+signed zeros and numbers beyond float32 or int64, NaN/inf gradients, in-place forms, empty and
+non-contiguous tensors, and double backward.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad.ops import pointwise
+from ophelpers import torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+LIBRARIES = [tapegrad] + ([torch] if torch is not None else [])
+DATA = np.array([-1.5, -0.0, 0.0, 0.25, 3.0, np.inf, -np.inf, np.nan], np.float32)
+
+
+def _numpy(t: Any) -> np.ndarray:
+    return np.asarray(t.detach().numpy())
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal bit for bit, NaNs included (and the signs of zeros)."""
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
+
+
+# ------------------------------------------------------------------ a tensor and a Python number
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("expression", [
+    lambda x: x * 0.0, lambda x: x * -0.0, lambda x: x + -0.0, lambda x: x + 0.1, lambda x: x * 0.1,
+    lambda x: x / 3, lambda x: x - 2 ** 62, lambda x: x * 1e300, lambda x: x + 2 ** 63 - 1,
+    lambda x: 0.1 + x, lambda x: 3 * x, lambda x: x * True,
+], ids=["times-zero", "times-negative-zero", "plus-negative-zero", "plus-tenth", "times-tenth", "over-three",
+        "minus-big-int", "times-huge", "plus-int64-max", "reflected-plus", "reflected-times", "times-bool"])
+def test_tensor_and_number_match_torch(dtype: str, expression: Any) -> None:
+    results = [_numpy(expression(lib.tensor(DATA.astype(dtype)))) for lib in (tapegrad, torch)]
+    _same(*results)
+
+
+def test_scalars_alternating_signed_zeros_stay_apart() -> None:
+    """A cache of converted numbers must not hand 0.0's conversion to -0.0 (they compare equal)."""
+    x = tapegrad.tensor([1.0, -2.0])
+    for _ in range(3):
+        assert np.signbit(_numpy(x * 0.0)).tolist() == [False, True]
+        assert np.signbit(_numpy(x * -0.0)).tolist() == [True, False]
+
+
+def test_scalar_cache_is_bounded() -> None:
+    x = tapegrad.tensor([1.0, 2.0])
+    for k in range(3 * pointwise._SCALAR_CACHE_SIZE):
+        x + float("nan")  # a new NaN object each time: never found again
+        x + (k + 0.5)
+    assert all(len(cache) <= pointwise._SCALAR_CACHE_SIZE for cache in pointwise._SCALAR_CACHE.values())
+
+
+@needs_torch
+def test_ints_at_the_64_bit_limits_match_torch() -> None:
+    for lib in LIBRARIES:
+        with pytest.raises(OverflowError, match="int too big to convert"):
+            lib.tensor([1.0]) + 2 ** 64
+    _same(*[_numpy(lib.tensor([1.0]) + (2 ** 64 - 1)) for lib in LIBRARIES])
+    _same(*[_numpy(lib.tensor([1.0]) * -2 ** 63) for lib in LIBRARIES])
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_strided_operand_takes_the_same_values(requires_grad: bool) -> None:
+    base = tapegrad.arange(12.0).reshape(3, 4)
+    x = base.t().detach().requires_grad_(requires_grad)  # a transposed view: not C-contiguous
+    np.testing.assert_array_equal(_numpy(x * 2.5), _numpy(x.contiguous() * 2.5))
+    np.testing.assert_array_equal(_numpy(x.tanh()), np.tanh(_numpy(x.contiguous())).astype(np.float32))
+    if requires_grad:
+        (x * 2.5).tanh().sum().backward()
+        expected = 2.5 * (1 - np.tanh(2.5 * _numpy(x)) ** 2)
+        np.testing.assert_allclose(_numpy(x.grad), expected, rtol=1e-6)
+
+
+def test_fast_paths_record_what_the_general_path_records() -> None:
+    x = tapegrad.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = (x * 3.0).tanh() + 1
+    assert y.grad_fn.name() == "AddBackward0"
+    assert y.grad_fn.next_functions[0][0].name() == "TanhBackward0"
+    assert y.grad_fn.next_functions[1][0] is None
+    assert tapegrad.autograd.gradcheck(lambda t: (t * 3.0).tanh() + 1,
+                                       (tapegrad.tensor([0.5, -1.0, 2.0], dtype=tapegrad.float64,
+                                                        requires_grad=True),))
+
+
+def test_saved_output_modified_in_place_still_raises() -> None:
+    x = tapegrad.tensor([0.5, -1.0], requires_grad=True)
+    y = x.tanh()
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+# ------------------------------------------------------------------ a 0-d tensor operand
+
+@pytest.mark.parametrize("expression, gradient", [
+    (lambda x, s: x * s, lambda x, s: (np.full_like(x, s), x.sum())),
+    (lambda x, s: s - x, lambda x, s: (-np.ones_like(x), np.float64(x.size))),
+    (lambda x, s: x / s, lambda x, s: (np.full_like(x, 1 / s), -(x / s ** 2).sum())),
+])
+def test_zero_dimensional_operand(expression: Any, gradient: Any) -> None:
+    values = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]])
+    x = tapegrad.tensor(values, requires_grad=True)
+    s = tapegrad.tensor(1.5, dtype=tapegrad.float64, requires_grad=True)
+    out = expression(x, s)
+    assert out.shape == (2, 3) and out.dtype == tapegrad.float64
+    np.testing.assert_allclose(_numpy(out), expression(values, 1.5))
+    out.sum().backward()
+    expected_x, expected_s = gradient(values, 1.5)
+    np.testing.assert_allclose(_numpy(x.grad), expected_x)
+    assert s.grad.shape == ()
+    np.testing.assert_allclose(_numpy(s.grad), expected_s)
+    assert tapegrad.autograd.gradcheck(expression, (x.detach().requires_grad_(), s.detach().requires_grad_()))
+
+
+def test_zero_dimensional_operand_in_place() -> None:
+    x = tapegrad.tensor([1.0, 2.0, 3.0])
+    x.mul_(tapegrad.tensor(2.0))
+    np.testing.assert_array_equal(_numpy(x), [2.0, 4.0, 6.0])
+    s = tapegrad.tensor(1.0)
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        s.add_(x)
+    assert s.item() == 1.0
+
+
+@needs_torch
+def test_zero_dimensional_operand_of_another_dtype_matches_torch() -> None:
+    """A 0-d float64 tensor does not promote a float32 tensor (the general path decides)."""
+    results = []
+    for lib in LIBRARIES:
+        out = lib.tensor([1.0, 2.0]) * lib.tensor(0.1, dtype=lib.float64)
+        results.append(_numpy(out))
+    _same(*results)
+
+
+# ------------------------------------------------------------------ sums over leading axes
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
+@pytest.mark.parametrize("shape, dim", [((32, 16), 0), ((4, 5, 6), (0, 1)), ((4, 5, 6), 0), ((0, 3), 0),
+                                        ((3, 0), 0), ((2, 3, 0), (0, 1)), ((1, 7), 0)])
+def test_sum_over_leading_axes(dtype: str, shape: tuple[int, ...], dim: Any) -> None:
+    values = np.random.default_rng(0).standard_normal(shape) * 10
+    values = (values > 0) if dtype == "bool" else values.astype(dtype)
+    total = tapegrad.tensor(values).sum(dim)
+    expected = values.sum(axis=dim, dtype=np.float64 if dtype.startswith("float") else np.int64)
+    assert tuple(total.shape) == expected.shape
+    np.testing.assert_allclose(_numpy(total), expected.astype(total.numpy().dtype), rtol=1e-6)
+
+
+def test_sum_over_leading_axes_of_a_strided_tensor() -> None:
+    values = np.arange(24.0).reshape(4, 6)
+    strided = tapegrad.tensor(values)[:, ::2]  # not C-contiguous: the general reduction
+    np.testing.assert_array_equal(_numpy(strided.sum(0)), values[:, ::2].sum(0))
+    np.testing.assert_array_equal(_numpy(tapegrad.tensor(values).t().sum(0)), values.T.sum(0))
+
+
+def test_bias_gradient_and_its_double_backward() -> None:
+    x = tapegrad.randn(5, 3, dtype=tapegrad.float64)
+    w = tapegrad.randn(4, 3, dtype=tapegrad.float64, requires_grad=True)
+    b = tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True)
+    tapegrad.nn.functional.linear(x, w, b).pow(2).sum().backward()
+    out = _numpy(x) @ _numpy(w).T + _numpy(b)
+    np.testing.assert_allclose(_numpy(b.grad), (2 * out).sum(0))
+    assert tapegrad.autograd.gradgradcheck(lambda w, b: tapegrad.nn.functional.linear(x, w, b).pow(2),
+                                           (w.detach().requires_grad_(), b.detach().requires_grad_()))
+
+
+# ------------------------------------------------------------------ ReLU's and MSE's backward
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_backward_matches_torch_on_nan_and_inf(dtype: str) -> None:
+    """PyTorch zeroes the gradient where the output is not positive, even a NaN or infinite one,
+    and passes it where the output is NaN."""
+    upstream = np.array([np.nan, np.inf, 1.0, -2.0, 5.0, np.nan, np.inf, -0.0], dtype)
+    results = []
+    for lib in LIBRARIES:
+        x = lib.tensor(DATA.astype(dtype), requires_grad=True)
+        (g,) = lib.autograd.grad(x.relu(), x, lib.tensor(upstream), create_graph=True)
+        assert g.grad_fn.name() == "ThresholdBackwardBackward0"
+        results.append(_numpy(g))
+    _same(*results)
+
+
+@needs_torch
+@pytest.mark.parametrize("activation", [lambda lib, x: x.relu(),
+                                        lambda lib, x: lib.nn.functional.threshold(x, 0.5, -1.0)],
+                         ids=["relu", "threshold"])
+def test_relu_double_backward_matches_torch(activation: Any) -> None:
+    """The derivative with respect to the saved output is PyTorch's zeros, not ``upstream * 0``
+    (which keeps NaNs and gives -0.0)."""
+    results = []
+    for lib in LIBRARIES:
+        x = lib.tensor(DATA.astype(np.float64), requires_grad=True)
+        upstream = lib.tensor(np.linspace(-1, 1, DATA.size), requires_grad=True)
+        (g,) = lib.autograd.grad(activation(lib, x), x, upstream, create_graph=True)
+        (g * g).sum().backward()
+        results.append((_numpy(x.grad), _numpy(upstream.grad)))
+    for ours, theirs in zip(*results):
+        _same(ours, theirs)
+
+
+def test_relu_gradgradcheck() -> None:
+    x = tapegrad.tensor([-1.0, 0.5, 2.0, -0.25], dtype=tapegrad.float64, requires_grad=True)
+    assert tapegrad.autograd.gradgradcheck(lambda t: t.relu() * t, (x,))
+
+
+@needs_torch
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mse_backward_matches_torch_bit_for_bit(reduction: str, dtype: str) -> None:
+    rng = np.random.default_rng(3)
+    prediction, target = rng.standard_normal((2, 32, 3)).astype(dtype)
+    results = []
+    for lib in LIBRARIES:
+        x = lib.tensor(prediction, requires_grad=True)
+        y = lib.tensor(target, requires_grad=True)
+        loss = lib.nn.functional.mse_loss(x, y, reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).mul(3.7).backward()
+        results.append((_numpy(loss), _numpy(x.grad), _numpy(y.grad)))
+    for ours, theirs in zip(*results):
+        _same(ours, theirs)
+
+
+def test_mse_of_empty_tensors() -> None:
+    x = tapegrad.zeros(0, requires_grad=True)
+    loss = tapegrad.nn.functional.mse_loss(x, tapegrad.zeros(0))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert x.grad.shape == (0,)
+    assert tapegrad.autograd.gradgradcheck(
+        lambda p, t: tapegrad.nn.functional.mse_loss(p, t),
+        (tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True),
+         tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True)))
