@@ -240,3 +240,30 @@ def test_norm_gradient_is_zero_at_zero_components_and_zero_norms(p):
     np.testing.assert_allclose(grad[:2], [[0.0, 0.0], [0.0, 1.0]], rtol=1e-15, atol=0)
     norm = (1 + 2 ** p) ** (1 / p)
     np.testing.assert_allclose(grad[2], np.sign([1.0, -2.0]) * np.abs([1.0, -2.0]) ** (p - 1) / norm ** (p - 1))
+
+
+@pytest.mark.parametrize("anomaly", [False, True])
+def test_record_pair_makes_the_step_the_constructor_makes(anomaly):
+    """``record_pair`` builds its Step without calling ``Step.__init__`` (a hot path): every field
+    the constructor sets must be set, to the same values."""
+    from tapegrad.autograd.tape import Step
+    from tapegrad.ops import elementwise
+    from tapegrad.ops.registry import record_pair, _saved_items
+
+    a = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+    b = tapegrad.tensor([3.0, 4.0], requires_grad=True)
+    with tapegrad.autograd.set_detect_anomaly(anomaly):
+        made = record_pair(elementwise.MUL, a, b, tapegrad.tensor([3.0, 8.0]), [a, b]).grad_fn
+        expected = Step(elementwise.MUL, (a._grad_acc, b._grad_acc), None, made.input_meta)
+    expected.saved = _saved_items(None, [a, b])
+    for field in Step.__slots__:
+        if field in ("__dict__", "__weakref__"):
+            continue
+        if field == "seq":
+            assert made.seq == expected.seq - 1
+        elif field == "saved":
+            assert [(s.tensor, s.version) for s in made.saved] == [(s.tensor, s.version) for s in expected.saved]
+        else:
+            assert getattr(made, field) == getattr(expected, field), field
+    assert made.__dict__.keys() == expected.__dict__.keys()
+    assert ("forward_stack" in made.__dict__) == anomaly

@@ -75,7 +75,10 @@ class SavedTensor:
 
 
 class Step:
-    """One recorded op application; printed as PyTorch prints a grad_fn."""
+    """One recorded op application; printed as PyTorch prints a grad_fn.
+
+    ``registry.record_pair`` (the hottest recording path) sets these fields itself instead of
+    calling ``__init__``: a field added here must be set there too."""
 
     __slots__ = ("op", "edges", "saved", "attrs", "seq", "input_meta", "__dict__", "__weakref__")
 

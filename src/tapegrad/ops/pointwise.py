@@ -257,14 +257,15 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     xd = x._data
     yd = y._data
     dtype = xd.dtype
+    shape = xd.shape
+    size = xd.size
     # Dtypes by identity first (the usual case), then by value: arrays made by compiled code can
     # carry an equal dtype object that is not NumPy's canonical one.
     if (type(xd) is not _NDARRAY or type(yd) is not _NDARRAY or (dtype is not yd.dtype and dtype != yd.dtype)
-            or dtype.kind != "f"
-            or xd.shape != yd.shape or xd.size >= cpu.PARALLEL_THRESHOLD):
+            or dtype.kind != "f" or shape != yd.shape or size >= cpu.PARALLEL_THRESHOLD):
         return None
-    out = np.empty(xd.shape, _BOOL if op.result == BOOL else dtype)
-    if xd.size:
+    out = np.empty(shape, _BOOL if op.result == BOOL else dtype)
+    if size:
         kernels = op.loops.get("aa")
         kernel = kernels[xd.ndim] if kernels is not None else _small_loop(op, "aa", xd.ndim)
         try:
@@ -290,11 +291,12 @@ def _tensor_scalar(op: ElementwiseOp, x: Tensor, value: float | int) -> Tensor |
     other hot case (``x * 0.5``, ``y + 1``); None otherwise."""
     data = x._data
     dtype = data.dtype
-    if type(data) is not _NDARRAY or dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+    size = data.size
+    if type(data) is not _NDARRAY or dtype.kind != "f" or size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
         return None
     scalar = _float_scalar(value, dtype)
     out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
-    if data.size:
+    if size:
         kernels = op.loops.get("as")
         kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "as", data.ndim)
         try:
@@ -320,10 +322,12 @@ def _unary(op: ElementwiseOp, x: Any) -> Tensor | None:
     if not isinstance(x, Tensor):
         return None
     data = x._data
-    if type(data) is not _NDARRAY or data.dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+    dtype = data.dtype
+    size = data.size
+    if type(data) is not _NDARRAY or dtype.kind != "f" or size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
         return None
-    out = np.empty(data.shape, _BOOL if op.result == BOOL else data.dtype)
-    if data.size:
+    out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
+    if size:
         kernels = op.loops.get("a")
         kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "a", data.ndim)
         try:
@@ -337,7 +341,7 @@ def _unary(op: ElementwiseOp, x: Any) -> Tensor | None:
     result._requires_grad = False
     result.grad_fn = None
     if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), out, (op.scalar, data.dtype))
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), out, (op.scalar, dtype))
     if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
         args = (x,)
         return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
