@@ -6,6 +6,7 @@ in a dict keyed by (node, output number), popping each as soon as its step consu
 """
 from __future__ import annotations
 
+import sys
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -141,12 +142,18 @@ def _run(roots: Sequence["Tensor"], root_grads: Sequence["Tensor"], retain_graph
     return pending
 
 
-def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
-    """Accumulate into ``tensor.grad`` as PyTorch does (a new tensor under create_graph)."""
+def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool, owned: bool = False) -> None:
+    """Accumulate into ``tensor.grad`` as PyTorch does (a new tensor under create_graph).
+
+    ``owned``: ``grad``'s buffer may become ``.grad`` as it is (see ``_sole_reference``)."""
     if grad._data.dtype != tensor._data.dtype:
         grad = grad.to(tensor.dtype)
     if create_graph:
         tensor._grad = grad if tensor._grad is None else tensor._grad + grad
+    elif tensor._grad is None and owned and trace.ACTIVE is None:
+        # No copy (PyTorch steals such a gradient too): the copy of a large weight's gradient
+        # cost as much as a matrix product of the backward pass.
+        tensor._grad = _tensor._wrap(grad._data)
     elif tensor._grad is None:
         # An owned, contiguous copy: the same gradient tensor may reach several leaves, or
         # be a broadcast view, and .grad is later updated in place.
@@ -162,6 +169,34 @@ def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool) -> None:
             tensor._grad.add_(grad.detach())
         finally:
             state.enabled = previous
+
+
+def _sole_reference(grad: "Tensor") -> bool:
+    """Whether ``grad``'s buffer can become a leaf's ``.grad`` without a copy, as PyTorch steals
+    such gradients: the caller's variable is the only reference to ``grad``, ``grad`` the only one
+    to its writable C-contiguous NumPy array, and that array owns its memory or views all of a
+    base nothing else refers to. Not another leaf's gradient too (``a + b`` hands both the same
+    tensor), nor one a hook or the user kept, nor memory of compiled code's."""
+    # Each count includes getrefcount's own argument. grad: the caller's variable and this
+    # parameter; its array: the tensor's slot and ``data``; a base array: the view and ``base``
+    # (and the base tensor's slot); a base tensor: the view tensor and ``holder``.
+    if sys.getrefcount(grad) > 3:
+        return False
+    data = grad._data
+    if type(data) is not np.ndarray or not data.flags.c_contiguous or not data.flags.writeable:
+        return False
+    if sys.getrefcount(data) > 3:
+        return False
+    base = data.base
+    if base is None:
+        return True
+    if type(base) is not np.ndarray or base.base is not None or base.nbytes != data.nbytes:
+        return False
+    # A view of a whole array (a weight's gradient comes back through a transpose's backward).
+    holder = grad._base
+    if holder is None:
+        return sys.getrefcount(base) <= 3
+    return holder._data is base and sys.getrefcount(holder) <= 3 and sys.getrefcount(base) <= 4
 
 
 def _apply_leaf_hooks(leaf: "Tensor", grad: "Tensor") -> "Tensor":
@@ -199,12 +234,15 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
     else:
         pending = _run(roots, root_grads, retain_graph, create_graph, None)
     wanted = None if inputs is None else {id(t) for t in inputs}
-    for node, grad in pending.items():
+    for node in list(pending):
+        grad = pending.pop(node)  # (popped: a gradient held by this loop alone can be stolen)
         if isinstance(node, AccumulateGrad):
             leaf = node.variable
             if wanted is not None and id(leaf) not in wanted:
                 continue
-            _store_grad(leaf, _apply_leaf_hooks(leaf, grad), create_graph)
+            grad = _apply_leaf_hooks(leaf, grad)
+            owned = _sole_reference(grad)  # (not inside the call below: its arguments hold grad)
+            _store_grad(leaf, grad, create_graph, owned)
             if leaf._post_accumulate_hooks:
                 for hook in list(leaf._post_accumulate_hooks):
                     hook(leaf)

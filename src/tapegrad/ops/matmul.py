@@ -45,7 +45,8 @@ def _same_dtype(name: str, a: Tensor, b: Tensor) -> None:
 def _mm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = step.saved_values()
     return (g.matmul(b.transpose(-1, -2)) if step.needs_input_grad(0) else None,
-            a.transpose(-1, -2).matmul(g) if step.needs_input_grad(1) else None)
+            (_mat2_gradient(a, b, g) if b.ndim == 2 else a.transpose(-1, -2).matmul(g))
+            if step.needs_input_grad(1) else None)
 
 
 MM = OpDef("mm", "MmBackward0", _mm_vjp)
@@ -205,7 +206,18 @@ def _addmm_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, Tensor | None, Ten
     scaled = g * alpha if alpha != 1 else g
     return (grad_input,
             scaled.mm(mat2.t()) if step.needs_input_grad(1) else None,
-            mat1.t().mm(scaled) if step.needs_input_grad(2) else None)
+            _mat2_gradient(mat1, mat2, scaled) if step.needs_input_grad(2) else None)
+
+
+def _mat2_gradient(mat1: Tensor, mat2: Tensor, g: Tensor) -> Tensor:
+    """``mat1.t() @ g``, the gradient of ``mat1 @ mat2`` with respect to ``mat2``, in mat2's
+    layout. A column-major mat2 (``nn.Linear``'s ``weight.t()``) gets ``(g.t() @ mat1).t()``, as in
+    PyTorch: the weight's gradient is then a contiguous array, which backward hands to
+    ``weight.grad`` without a copy."""
+    data = mat2._data
+    if type(data) is np.ndarray and data.flags.f_contiguous and not data.flags.c_contiguous:
+        return g.t().mm(mat1).t()
+    return mat1.t().mm(g)
 
 
 ADDMM = OpDef("addmm", "AddmmBackward0", _addmm_vjp)
