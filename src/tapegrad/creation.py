@@ -488,8 +488,11 @@ def _fill_in_place(self: Tensor, sample: np.ndarray) -> Tensor:
         with no_grad():
             return copy_(self, _wrap(sample))
     if not self.is_contiguous():
-        raise NotImplementedError("tapegrad: filling a non-contiguous CUDA tensor with random numbers is not "
-                                  "implemented yet (device cuda:0); fill a contiguous tensor instead")
+        # Uploaded in its logical layout, then written through the view by the CUDA copy kernel.
+        from .cuda._arrays import to_device
+
+        with no_grad():
+            return copy_(self, _wrap(to_device(np.ascontiguousarray(sample))))
     if sample.size:
         from .cuda._arrays import flat
 

@@ -88,3 +88,23 @@ def test_cuda_in_place_errors_and_versions() -> None:
     version = x._version.value
     x.log_normal_()
     assert x._version.value == version + 1 and (x.cpu().numpy() > 0).all()
+
+
+@pytest.mark.parametrize("fill", ["uniform_", "normal_", "exponential_"])
+@pytest.mark.parametrize("view", [lambda t: t.t(), lambda t: t[:, ::2], lambda t: t.permute(1, 0)[1:]],
+                         ids=["transposed", "strided", "permuted-slice"])
+def test_cuda_random_fills_of_non_contiguous_views_match_the_cpu(fill: str, view: Callable[[Any], Any]) -> None:
+    """A view of a CUDA tensor is filled with the numbers the same view of a CPU tensor gets (in
+    memory order, as PyTorch draws), and the rest of its base is left alone."""
+    results = []
+    for device in ("cuda", "cpu"):
+        base = tapegrad.full((4, 6), -7.0, device=device)
+        target = view(base)
+        assert not target.is_contiguous()
+        version = base._version.value
+        tapegrad.manual_seed(11)
+        getattr(target, fill)()
+        assert base._version.value == version + 1
+        results.append(base.cpu().numpy())
+    np.testing.assert_array_equal(*results)
+    assert (results[0] == -7.0).sum() == 24 - target.numel()
