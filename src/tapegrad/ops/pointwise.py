@@ -252,8 +252,8 @@ def _small_loop(op: ElementwiseOp, pattern: str, ndim: int) -> Any:
 def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     """The hottest case, two small float tensors of one dtype and shape; None otherwise.
 
-    This path is what W1 times, so the helpers it would call (``op.loop``, ``cpu.run_loop``,
-    ``_wrap``) are inlined: a Python call costs about as much as the kernel's dispatch."""
+    This path is what W1 times, so even ``_run_small`` (below) is inlined here: a Python call
+    costs about as much as the kernel's dispatch."""
     xd = x._data
     yd = y._data
     dtype = xd.dtype
@@ -291,26 +291,11 @@ def _tensor_scalar(op: ElementwiseOp, x: Tensor, value: float | int) -> Tensor |
     other hot case (``x * 0.5``, ``y + 1``); None otherwise."""
     data = x._data
     dtype = data.dtype
-    size = data.size
-    if type(data) is not _NDARRAY or dtype.kind != "f" or size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+    if type(data) is not _NDARRAY or dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
         return None
-    scalar = _float_scalar(value, dtype)
-    out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
-    if size:
-        kernels = op.loops.get("as")
-        kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "as", data.ndim)
-        try:
-            kernel(out, data, scalar)
-        except TypeError:
-            cpu.add_loop_specialisations(kernel, out, (data, scalar))
-            kernel(out, data, scalar)
-    result = _new_tensor(Tensor)
-    result._data = out
-    result._version = _VersionCounter()
-    result._requires_grad = False
-    result.grad_fn = None
+    result = _run_small(op, "as", data, (data, _float_scalar(value, dtype)))
     if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(rules.ELEMENTWISE, (x, value), out, (op.scalar, dtype))
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x, value), result._data, (op.scalar, dtype))
     if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
         args = (x, value)
         return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
@@ -323,29 +308,30 @@ def _unary(op: ElementwiseOp, x: Any) -> Tensor | None:
         return None
     data = x._data
     dtype = data.dtype
-    size = data.size
-    if type(data) is not _NDARRAY or dtype.kind != "f" or size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
+    if type(data) is not _NDARRAY or dtype.kind != "f" or data.size >= cpu.PARALLEL_THRESHOLD or data.ndim > 8:
         return None
-    out = np.empty(data.shape, _BOOL if op.result == BOOL else dtype)
-    if size:
-        kernels = op.loops.get("a")
-        kernel = kernels[data.ndim] if kernels is not None else _small_loop(op, "a", data.ndim)
-        try:
-            kernel(out, data)
-        except TypeError:
-            cpu.add_loop_specialisations(kernel, out, (data,))
-            kernel(out, data)
-    result = _new_tensor(Tensor)
-    result._data = out
-    result._version = _VersionCounter()
-    result._requires_grad = False
-    result.grad_fn = None
+    result = _run_small(op, "a", data, (data,))
     if trace.ACTIVE is not None:
-        trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), out, (op.scalar, dtype))
+        trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), result._data, (op.scalar, dtype))
     if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
         args = (x,)
         return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
     return result
+
+
+def _run_small(op: ElementwiseOp, pattern: str, like: np.ndarray, operands: tuple[Any, ...]) -> Tensor:
+    """A new tensor holding ``op``'s loop kernel for ``pattern`` run over ``operands`` (small,
+    shaped as the array ``like``): ``cpu.run_loop`` inlined, for the fast paths."""
+    out = np.empty(like.shape, _BOOL if op.result == BOOL else like.dtype)
+    if like.size:
+        kernels = op.loops.get(pattern)
+        kernel = kernels[like.ndim] if kernels is not None else _small_loop(op, pattern, like.ndim)
+        try:
+            kernel(out, *operands)
+        except TypeError:
+            cpu.add_loop_specialisations(kernel, out, operands)
+            kernel(out, *operands)
+    return _wrap(out)
 
 
 # dtype character -> {Python number: the NumPy scalar of that dtype}. The kernels take scalars
