@@ -48,19 +48,13 @@ class SavedTensor:
     An op's own output is saved as its buffer and version counter alone (``tensor`` None):
     keeping the tensor would make a reference cycle through the step. Unpacking gives a
     tensor over them attached to the step, so higher-order gradients flow through it.
+
+    Made by ``registry._saved_items`` alone, which sets the slots itself (recording is a hot
+    path): ``tensor`` and ``version`` for an input; ``tensor`` None, ``data``, ``counter`` and
+    ``version`` for an output.
     """
 
     __slots__ = ("tensor", "version", "data", "counter")
-
-    def __init__(self, tensor: "Tensor", is_output: bool) -> None:
-        counter = tensor._version
-        self.version = counter.value
-        if is_output:
-            self.tensor = None
-            self.data = tensor._data
-            self.counter = counter
-        else:
-            self.tensor = tensor
 
     @property
     def is_output(self) -> bool:

@@ -298,7 +298,7 @@ def _tensor_scalar(op: ElementwiseOp, x: Tensor, value: float | int) -> Tensor |
         trace.ACTIVE.emit(rules.ELEMENTWISE, (x, value), result._data, (op.scalar, dtype))
     if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
         args = (x, value)
-        return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
+        return record_single(op, args, result, op.to_save(args) if op.saves else ())
     return result
 
 
@@ -315,7 +315,7 @@ def _unary(op: ElementwiseOp, x: Any) -> Tensor | None:
         trace.ACTIVE.emit(rules.ELEMENTWISE, (x,), result._data, (op.scalar, dtype))
     if x._requires_grad and op.rule is not None and grad_mode.state.enabled:
         args = (x,)
-        return record_single(op, args, 0, result, op.to_save(args) if op.saves else ())
+        return record_single(op, args, result, op.to_save(args) if op.saves else ())
     return result
 
 

@@ -117,10 +117,10 @@ def record_pair(op: OpDef, x: Tensor, y: Tensor, out: Tensor, saved: Sequence[An
     return out
 
 
-def record_single(op: OpDef, inputs: tuple[Any, ...], position: int, out: Tensor, saved: Sequence[Any]) -> Tensor:
-    """``record(op, inputs, out, None, saved)`` when ``inputs[position]``, which requires grad, is
-    the only tensor among at most two inputs: the hot path of activations and ``x * 0.5``."""
-    x = inputs[position]
+def record_single(op: OpDef, inputs: tuple[Any, ...], out: Tensor, saved: Sequence[Any]) -> Tensor:
+    """``record(op, inputs, out, None, saved)`` when ``inputs[0]``, which requires grad, is the
+    only tensor among at most two inputs: the hot path of activations and ``x * 0.5``."""
+    x = inputs[0]
     if x._base is not None and x._view_version != x._version.value:
         x._refresh_view_history()
     edge = x.grad_fn
@@ -130,10 +130,8 @@ def record_single(op: OpDef, inputs: tuple[Any, ...], position: int, out: Tensor
     meta = (data.shape, data.dtype)
     if len(inputs) == 1:
         step = Step(op, (edge,), None, (meta,))
-    elif position == 0:
-        step = Step(op, (edge, None), None, (meta, None))
     else:
-        step = Step(op, (None, edge), None, (None, meta))
+        step = Step(op, (edge, None), None, (meta, None))
     if saved:
         step.saved = _saved_items(out, saved)
     out.grad_fn = step
@@ -144,7 +142,8 @@ def record_single(op: OpDef, inputs: tuple[Any, ...], position: int, out: Tensor
 def _saved_items(out: Tensor, saved: Sequence[Any]) -> tuple[Any, ...]:
     """What a step keeps of ``saved``: tensors with their versions (``OUTPUT``: ``out``), plain values as they are.
 
-    ``SavedTensor``'s constructor, inlined: this runs for nearly every recorded op."""
+    The SavedTensors' slots are set here directly (no constructor call): this runs for nearly
+    every recorded op."""
     items = []
     for item in saved:
         if item is OUTPUT:
