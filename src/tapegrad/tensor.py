@@ -391,15 +391,6 @@ class Tensor:
         step = self.grad_fn
         return step if step is not None else self._accumulator()
 
-    def _alias(self) -> "Tensor":
-        """The same buffer and version counter, without history (for saving outputs)."""
-        out = _new_object(Tensor)  # (not _wrap: its new counter would be thrown away)
-        out._data = self._data
-        out._version = self._version
-        out._requires_grad = False
-        out.grad_fn = None
-        return out
-
     # ---------------------------------------------------------------- conversions
     def to(self, *args: Any, **kwargs: Any) -> "Tensor":
         from .ops.movement import to
