@@ -11,15 +11,20 @@ from ..module import Module
 _MISSING: Any = object()
 
 
-def set_tensor(module: Module, name: str, tensor: Tensor | None) -> None:
+def _check_target(module: Module, name: str, tensor: Any) -> None:
+    """PyTorch's checks of a module, a direct member name and a tensor (or None, or ``_MISSING``)."""
     if not isinstance(module, Module):
         raise TypeError(f"{module} is not an instance of torch.nn.Module")
-    if not isinstance(tensor, Tensor) and tensor is not None:
+    if tensor is not _MISSING and not isinstance(tensor, Tensor) and tensor is not None:
         raise TypeError(f"{tensor} is not an instance of torch.Tensor")
     if "." in name:
         raise KeyError('tensor name can\'t contain "."')
     if name == "":
         raise KeyError('tensor name can\'t be empty string ""')
+
+
+def set_tensor(module: Module, name: str, tensor: Tensor | None) -> None:
+    _check_target(module, name, tensor)
     if name in module._parameters:
         module._parameters[name] = tensor
     elif name in module._buffers:
@@ -31,14 +36,7 @@ def set_tensor(module: Module, name: str, tensor: Tensor | None) -> None:
 def swap_tensor(module: Module, name: str, tensor: Tensor | None, allow_missing: bool = False) -> Any:
     """Put ``tensor`` in ``module``'s parameter, buffer or attribute ``name`` (any Tensor goes
     straight into the parameter table, Parameter or not) and return what was there."""
-    if not isinstance(module, Module):
-        raise TypeError(f"{module} is not an instance of torch.nn.Module")
-    if tensor is not _MISSING and not isinstance(tensor, Tensor) and tensor is not None:
-        raise TypeError(f"{tensor} is not an instance of torch.Tensor")
-    if "." in name:
-        raise KeyError('tensor name can\'t contain "."')
-    if name == "":
-        raise KeyError('tensor name can\'t be empty string ""')
+    _check_target(module, name, tensor)
     if name in module._parameters:
         orig_tensor = module._parameters[name]
         if tensor is not _MISSING:
