@@ -104,3 +104,47 @@ def test_broadcast_gradients_are_copied_into_their_own_memory() -> None:
     assert x.grad.is_contiguous() and x.grad._data.strides == (4,)
     x.grad.add_(tapegrad.tensor([0.0, 1.0, 2.0]))
     assert x.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+def _kernel_allocated(t: tapegrad.Tensor) -> bool:
+    """Whether ``t``'s buffer is memory a generated kernel allocated (kept without a copy)."""
+    return type(t._data.base).__name__ == "_MemInfo"
+
+
+def test_a_fused_kernels_gradients_are_kept_and_never_shared() -> None:
+    """Once the tape runs as one kernel, its gradient buffers become ``.grad`` without a copy,
+    except where two leaves would get one buffer (add's backward hands both the same one)."""
+    from tapegrad.autograd import fused_backward
+
+    a = tapegrad.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    b = tapegrad.tensor([1.0, 0.25, -0.5], requires_grad=True)
+    c = tapegrad.tensor([2.0, 1.0, 3.0], requires_grad=True)
+    for _ in range(fused_backward.FUSE_AFTER + 1):
+        a.grad = b.grad = c.grad = None
+        ((a + b) * c).tanh().sum().backward()
+    assert any(_kernel_allocated(t.grad) for t in (a, b, c))
+    assert not _shares(a.grad, b.grad) and not _shares(a.grad, c.grad) and not _shares(b.grad, c.grad)
+    expected = b.grad.numpy().copy()
+    a.grad.add_(1)
+    np.testing.assert_array_equal(b.grad.numpy(), expected)
+
+
+def test_a_kernels_gradient_another_array_shares_is_copied() -> None:
+    """The runtime counts every array over a kernel's memory: a gradient whose memory another
+    array also views is not kept as it is."""
+    import numba
+
+    from tapegrad.autograd.backward import _sole_reference
+    from tapegrad.tensor import _wrap
+
+    @numba.njit
+    def two_views(n: int) -> tuple:
+        buffer = np.ones(n)
+        return buffer, buffer[1:]
+
+    whole, part = two_views(4)
+    grad = _wrap(whole)
+    del whole
+    assert not _sole_reference(grad)
+    del part
+    assert _sole_reference(grad)

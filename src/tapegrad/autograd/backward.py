@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+from numba.core.runtime._nrt_python import _MemInfo
 
 from .. import tensor as _tensor  # the module (partly made when this loads): no import per call
 from ..compiler import trace
@@ -174,9 +175,10 @@ def _store_grad(tensor: "Tensor", grad: "Tensor", create_graph: bool, owned: boo
 def _sole_reference(grad: "Tensor") -> bool:
     """Whether ``grad``'s buffer can become a leaf's ``.grad`` without a copy, as PyTorch steals
     such gradients: the caller's variable is the only reference to ``grad``, ``grad`` the only one
-    to its writable C-contiguous NumPy array, and that array owns its memory or views all of a
-    base nothing else refers to. Not another leaf's gradient too (``a + b`` hands both the same
-    tensor), nor one a hook or the user kept, nor memory of compiled code's."""
+    to its writable C-contiguous NumPy array, and that array owns its memory, views all of a
+    base nothing else refers to, or is the only array over memory a kernel allocated. Not
+    another leaf's gradient too (``a + b`` hands both the same tensor), nor one a hook or the
+    user kept, nor memory of compiled code's."""
     # Each count includes getrefcount's own argument. grad: the caller's variable and this
     # parameter; its array: the tensor's slot and ``data``; a base array: the view and ``base``
     # (and the base tensor's slot); a base tensor: the view tensor and ``holder``.
@@ -190,6 +192,10 @@ def _sole_reference(grad: "Tensor") -> bool:
     base = data.base
     if base is None:
         return True
+    if type(base) is _MemInfo:
+        # An array a generated kernel allocated (a fused backward's gradient): its memory is
+        # counted by the runtime, which sees every array (and compiled code) sharing it.
+        return base.refcount == 1
     if type(base) is not np.ndarray or base.base is not None or base.nbytes != data.nbytes:
         return False
     # A view of a whole array (a weight's gradient comes back through a transpose's backward).
@@ -226,7 +232,7 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
         # One root with history: the sweep may run as one fused kernel (fused_backward.py).
         steps = _reachable_steps([roots[0].grad_fn])
         pending = fused_backward.run(roots[0], root_grads[0], steps, retain_graph,
-                                     lambda: _run(roots, root_grads, retain_graph, False, None, steps))
+                                     lambda: _run(roots, root_grads, True, False, None, steps))
         if pending is None:
             # Not fused whole (a mixed tape, say): chains of elementwise steps may still be.
             pending = _run(roots, root_grads, retain_graph, create_graph, None, steps,

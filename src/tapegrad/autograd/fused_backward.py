@@ -9,8 +9,11 @@ the same structure passes the incoming gradient and the saved tensors to that ke
 
 Two granularities:
 
-* the whole tape, when every reachable step is fusable (``run``): one kernel from the root
-  gradient to the leaves' gradients;
+* the whole tape (``run``), when every reachable step is fusable or one of the common layers
+  of a small network (matrix products, their transposes and reshapes, softmax, the MSE and
+  class-index losses; ``_layer_ops``): one kernel from the root gradient to the leaves'
+  gradients, its matrix products BLAS calls inside it. On a small network the per-op Python
+  of the ordinary sweep costs more than its arithmetic;
 * chains, on a mixed tape (``chains``): the fusable steps are partitioned into maximal
   connected chains, each entered through its head only (every other member gets its gradient
   from members alone). A chain of at least two steps runs as one kernel when the sweep
@@ -48,20 +51,41 @@ _seen: dict[tuple, int] = {}
 _compiled: dict[tuple, "tuple[Kernel, list[int], list[int]] | None"] = {}
 
 
-# op -> whether its VJP is elementwise or a sum (asked for every step of every sweep)
-_fusable_ops: dict[Any, bool] = {}
+# What a step's op lets the kernels record of its VJP: FUSABLE (elementwise or a sum: chains
+# and whole tapes), LAYER (whole tapes only: its VJP has matrix products, gathers or
+# reductions along one axis, which a chain's one loop per shape cannot hold), or OTHER.
+OTHER, LAYER, FUSABLE = 0, 1, 2
+# op -> its kind (asked for every step of every sweep)
+_op_kinds: dict[Any, int] = {}
 
 
-def _fusable(step: Step) -> bool:
-    op = step.op
-    found = _fusable_ops.get(op)
+def _layer_ops() -> tuple[Any, ...]:
+    """Non-elementwise ops whose VJPs the whole-tape kernel records. Each VJP's Python reads
+    nothing but what the structure key holds (attrs, input shapes, saved arrays' shapes,
+    dtypes and strides), so the kernel recorded once is the VJP for every tape of the key."""
+    from ..nn import functional
+    from ..ops import composite, matmul, movement
+
+    return (matmul.MM, matmul.ADDMM, movement.T_OP, movement.TRANSPOSE, movement.VIEW,
+            composite.SOFTMAX, composite.LOG_SOFTMAX, functional.MSE_LOSS, functional.NLL_LOSS)
+
+
+def _kind(op: Any) -> int:
+    found = _op_kinds.get(op)
     if found is None:
         from ..ops.pointwise import ElementwiseOp
         from ..ops.reduce import MEAN_ALL, MEAN_DIM, SUM_ALL, SUM_DIM
 
-        found = _fusable_ops[op] = ((isinstance(op, ElementwiseOp) and op.rule is not None)
-                                    or op in (SUM_ALL, SUM_DIM, MEAN_ALL, MEAN_DIM))
+        if (isinstance(op, ElementwiseOp) and op.rule is not None) or op in (SUM_ALL, SUM_DIM, MEAN_ALL, MEAN_DIM):
+            found = FUSABLE
+        else:
+            found = LAYER if op in _layer_ops() else OTHER
+        _op_kinds[op] = found
     return found
+
+
+def _fusable(step: Step) -> bool:
+    return _kind(step.op) == FUSABLE
 
 
 def _unusual(step: Step) -> bool:
@@ -69,9 +93,10 @@ def _unusual(step: Step) -> bool:
     return bool(step.hooks) or step.retained is not None
 
 
-def _structure(grad: "Tensor", steps: list[Step]
+def _structure(grad: "Tensor", steps: list[Step], least: int
                ) -> "tuple[tuple, list[Any], list[Step | AccumulateGrad]] | None":
-    """(key, arrays the kernel reads, sinks in numbering order), or None if not fusable.
+    """(key, arrays the kernel reads, sinks in numbering order), or None if not fusable (a
+    step of an op of kind below ``least``, or something unusual).
 
     ``steps`` run in this order starting from ``grad`` at ``steps[0]``; an edge to a node
     outside ``steps`` (a leaf, or a step after the chain) is a sink the kernel returns a
@@ -85,12 +110,13 @@ def _structure(grad: "Tensor", steps: list[Step]
     sinks: list[Step | AccumulateGrad] = []
     arrays = [data]
     parts: list[Any] = [(data.shape, data.dtype, data.strides)]
-    fusable = _fusable_ops
+    kinds = _op_kinds
     for step in steps:
         if step.hooks or step.retained is not None or step.saved is RELEASED:
             return None
         op = step.op
-        if not (fusable.get(op) or _fusable(step)):
+        kind = kinds.get(op)
+        if (_kind(op) if kind is None else kind) < least:
             return None
         edges = []
         for edge in step.edges:
@@ -108,8 +134,17 @@ def _structure(grad: "Tensor", steps: list[Step]
                 array, version = item.array_and_version()
                 if version != item.version:
                     return None  # the ordinary sweep raises the in-place modification error
-                if not isinstance(array, np.ndarray):
+                if type(array) is not np.ndarray:
                     return None
+                base = array.base
+                if (base is not None and type(base) is np.ndarray and base.nbytes == array.nbytes
+                        and base.flags.c_contiguous):
+                    # A view of a whole buffer (``weight.t()``, saved by a linear layer): the
+                    # tracer reads it, and the views its VJP takes, through the base, which is
+                    # then the argument (it cannot view a non-contiguous argument).
+                    arrays.append(base)
+                    saved.append((array.shape, array.dtype, array.strides, base.shape))
+                    continue
                 arrays.append(array)
                 saved.append((array.shape, array.dtype, array.strides))
             else:
@@ -122,11 +157,12 @@ def _structure(grad: "Tensor", steps: list[Step]
     return tuple(parts), arrays, sinks
 
 
-def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: bool) -> dict | None:
+def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], least: int) -> dict | None:
     """The gradients arriving at the sinks of ``steps`` from the kernel of their structure;
     None when they must run unfused (``sweep`` runs them, traced, to record a structure seen
-    often enough; ``retry``: it can run again untraced if recording fails)."""
-    found = _structure(grad, steps)
+    often enough; it releases no saved tensor, so it can run again untraced if recording
+    fails). ``least``: the kind of op every step must have (see ``_structure``)."""
+    found = _structure(grad, steps, least)
     if found is None:
         return None
     key, arrays, sinks = found
@@ -140,7 +176,7 @@ def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: 
         seen = _seen[key] = _seen.get(key, 0) + 1
         if seen < FUSE_AFTER:
             return None
-        return _record(key, arrays, sinks, sweep, retry)
+        return _record(key, arrays, sinks, sweep)
     if compiled is None:
         return None
     kernel, positions, with_grad = compiled
@@ -154,14 +190,14 @@ def _fused(grad: "Tensor", steps: list[Step], sweep: Callable[[], dict], retry: 
 def run(root: "Tensor", root_grad: "Tensor", steps: list[Step], retain_graph: bool,
         sweep: Callable[[], dict]) -> dict | None:
     """The gradients arriving at leaf sinks, computed by the fused kernel of this tape's
-    structure; None when the ordinary ``sweep`` must run instead (it may run it itself, to
-    record a structure seen often enough)."""
+    structure; None when the ordinary sweep must run instead. ``sweep`` runs it retaining
+    the graph: this runs it, traced, to record a structure seen often enough."""
     if trace.ACTIVE is not None or not steps or len(steps) > MAX_STEPS:
         return None
     for step in steps:
-        if not _fusable(step):
-            return None  # a mixed tape: ``chains`` may fuse parts of it
-    pending = _fused(root_grad, steps, sweep, retry=False)
+        if _kind(step.op) == OTHER:
+            return None  # a tape with another op: ``chains`` may fuse parts of it
+    pending = _fused(root_grad, steps, sweep, LAYER)
     if pending is not None and not retain_graph:
         for step in steps:
             step.release()
@@ -231,7 +267,7 @@ def run_chain(chain: Chain, grad: "Tensor") -> dict | None:
     """The gradients the chain hands to the nodes it feeds, given the gradient at its head;
     None when its steps run in the ordinary sweep this time. Releasing the chain's saved
     tensors is the sweep's business (its members get no gradient of their own)."""
-    return _fused(grad, chain.steps, lambda: _sweep_chain(chain, grad), retry=True)
+    return _fused(grad, chain.steps, lambda: _sweep_chain(chain, grad), FUSABLE)
 
 
 def _sweep_chain(chain: Chain, grad: "Tensor") -> dict:
@@ -267,8 +303,7 @@ def _serialized(kernel: Kernel) -> Kernel:
     return run
 
 
-def _record(key: tuple, arrays: list[Any], sinks: "list[Step | AccumulateGrad]", sweep: Callable[[], dict],
-            retry: bool) -> dict:
+def _record(key: tuple, arrays: list[Any], sinks: "list[Step | AccumulateGrad]", sweep: Callable[[], dict]) -> dict:
     """Run ``sweep`` under the tracer, and compile what it did for next time."""
     tracer = trace.Tracer({id(array): (position, array) for position, array in enumerate(arrays)}, {})
     _seen.pop(key, None)
@@ -276,10 +311,8 @@ def _record(key: tuple, arrays: list[Any], sinks: "list[Step | AccumulateGrad]",
     try:
         pending = sweep()
     except trace.TraceError:
-        if not retry:
-            raise
-        # A VJP did something the tracer cannot record. A chain's sweep only makes new
-        # tensors (the main sweep releases its steps), so it can simply run again untraced.
+        # A VJP did something the tracer cannot record. The sweep only made new tensors
+        # (it released no saved tensor and stored no gradient), so it can simply run again.
         trace.ACTIVE = None
         _compiled[key] = None
         return sweep()
