@@ -331,15 +331,35 @@ def check_forward_numpy(row: Row, c: Case, dtype: str) -> None:
         assert_values(to_numpy(out), np.asarray(ref), dtype_name(out), f"{row.name} output {k}", row.tol)
 
 
+def exact_where_torch_overflows(want: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """PyTorch's values ``want``, with the reference's ``exact`` ones where PyTorch's float
+    arithmetic overflows on the way to a value the dtype holds (inf where the value is finite) or
+    meets inf - inf or 0 * inf (nan where the value is not nan). Those points depend on the CPU
+    PyTorch runs on: its vectorized kernels differ by instruction set (gelu(inf) is inf with AVX2
+    and nan with AVX512), so there the reference judges ours instead."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        exact = np.broadcast_to(np.asarray(exact).astype(want.dtype), want.shape)
+    replace = (np.isinf(want) & np.isfinite(exact)) | (np.isnan(want) & ~np.isnan(exact))
+    return np.where(replace, exact, want)
+
+
 def check_forward_torch(row: Row, c: Case, dtype: str) -> None:
     arrays = make_arrays(row, c, dtype)
     _, outs = run(tapegrad, row, c, arrays)
     _, expected = run(torch, row, c, arrays)
     assert len(outs) == len(expected), f"{len(outs)} outputs, torch gives {len(expected)}"
+    exact: list[np.ndarray] | None = None
     for k, (out, ref) in enumerate(zip(outs, expected)):
         assert dtype_name(out) == dtype_name(ref), f"output {k}: dtype {out.dtype}, torch gives {ref.dtype}"
         assert tuple(out.shape) == tuple(ref.shape), f"output {k}: shape {tuple(out.shape)} vs {tuple(ref.shape)}"
-        assert_values(to_numpy(out), to_numpy(ref), dtype_name(ref), f"{row.name} output {k}", row.tol)
+        want = to_numpy(ref)
+        if want.dtype.kind == "f" and row.ref is not None and not np.isfinite(want).all():
+            if exact is None:  # the reference only where PyTorch has non-finite values
+                with np.errstate(all="ignore"):
+                    exact = [np.asarray(r) for r in flat_outputs(row.ref(*numpy_inputs(row, c, arrays), **c.kw))]
+            assert len(exact) == len(expected), f"{len(exact)} reference outputs, torch gives {len(expected)}"
+            want = exact_where_torch_overflows(want, exact[k])
+        assert_values(to_numpy(out), want, dtype_name(ref), f"{row.name} output {k}", row.tol)
 
 
 def check_forward_isolated(dtype: str) -> list[str]:

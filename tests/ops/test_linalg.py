@@ -5,11 +5,14 @@ equal to PyTorch's; PyTorch's errors (type and message) for singular, indefinite
 integer inputs; determinants of singular matrices and their gradients."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 import tapegrad
 from tapegrad.autograd import gradcheck, gradgradcheck
@@ -17,6 +20,8 @@ from tapegrad.autograd import gradcheck, gradgradcheck
 torch = pytest.importorskip("torch")
 
 TOL = {"float64": {"rtol": 1e-9, "atol": 1e-10}, "float32": {"rtol": 2e-4, "atol": 2e-5}}
+EPS64 = float(np.finfo(np.float64).eps)
+EPS32 = float(np.finfo(np.float32).eps)
 BATCHES = [(), (3,), (2, 2)]
 
 
@@ -302,11 +307,21 @@ def test_det_of_singular_matrices_and_its_gradients_match_torch(index: int) -> N
     a = SINGULAR[index]
     ours, theirs = tapegrad.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     d, ref = tapegrad.linalg.det(ours), torch.linalg.det(theirs)
-    assert d.item() == ref.item() == 0.0
-    # Without a graph: det(A) A^{-T} through the factorization with zero pivots nudged (zero here).
+    # The determinant is exactly 0, and so is ours: both libraries factor A^T, and ours rounds each
+    # product before its subtraction, as reference LAPACK does, which leaves an exactly zero pivot
+    # in these matrices. PyTorch's LAPACK (MKL) fuses multiply-adds on some CPUs, and then leaves a
+    # rounding residue in the last pivot instead: its determinant is 0 to within n eps of the
+    # entries' scale (Hadamard's bound, the product of the rows' norms).
+    assert d.item() == 0.0
+    assert abs(ref.item()) <= a.shape[0] * EPS64 * np.prod(np.linalg.norm(a, axis=1))
+    # Without a graph: det(A) A^{-T} through the factorization with zero pivots nudged, zero for
+    # an exactly zero det. (Where PyTorch's det is a residue, its own det(A) A^{-T} is not zero but
+    # approaches the cofactor matrix: the two agree only where PyTorch's det is exactly 0 too.)
     g, = tapegrad.autograd.grad(d, [ours])
     g_ref, = torch.autograd.grad(ref, theirs)
-    np.testing.assert_allclose(g.numpy(), g_ref.numpy(), atol=1e-12)
+    np.testing.assert_array_equal(g.numpy(), np.zeros_like(a))
+    if ref.item() == 0.0:
+        np.testing.assert_allclose(g.numpy(), g_ref.numpy(), atol=1e-12)
     # With a graph: the cofactor matrix, and its own gradient where PyTorch's is finite.
     g, = tapegrad.autograd.grad(tapegrad.linalg.det(ours), [ours], create_graph=True)
     g_ref, = torch.autograd.grad(torch.linalg.det(theirs), theirs, create_graph=True)
@@ -384,10 +399,16 @@ def test_cholesky_ex_reports_the_failing_minor_as_torch() -> None:
 # ---------------------------------------------------------------- errors
 
 _S = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]
+# A singular matrix whose LU factorization is exact (pivots and multipliers powers of 2, entries
+# small integers): every LAPACK finds the same pivots and an exactly zero U[3,3], with or without
+# fused multiply-adds. In _S, whether the last pivot comes out exactly 0 depends on the rounding,
+# so PyTorch's errors for it depend on the CPU its LAPACK (MKL) runs on; _S serves the tests that
+# do not compare with PyTorch.
+_S_EXACT = [[1.0, 2.0, 3.0], [4.0, 4.0, 8.0], [2.0, 4.0, 6.0]]
 
 
-def _batch_with_singular(lib: Any) -> Any:
-    return lib.stack([lib.eye(3), lib.tensor(_S), lib.zeros(3, 3)])
+def _batch_with_singular(lib: Any, singular: list[list[float]] = _S_EXACT) -> Any:
+    return lib.stack([lib.eye(3), lib.tensor(singular), lib.zeros(3, 3)])
 
 
 ERRORS = {
@@ -398,9 +419,9 @@ ERRORS = {
     "inv batch of one": lambda lib: lib.linalg.inv(lib.zeros(1, 2, 2)),
     "inv 4-d batch": lambda lib: lib.linalg.inv(_batch_with_singular(lib).reshape(1, 3, 3, 3)),
     "inv_ex check_errors": lambda lib: lib.linalg.inv_ex(_batch_with_singular(lib), check_errors=True),
-    "inverse": lambda lib: lib.inverse(lib.tensor(_S)),
-    "matrix_power -1 singular": lambda lib: lib.linalg.matrix_power(lib.tensor(_S), -2),
-    "solve singular": lambda lib: lib.linalg.solve(lib.tensor(_S), lib.ones(3)),
+    "inverse": lambda lib: lib.inverse(lib.tensor(_S_EXACT)),
+    "matrix_power -1 singular": lambda lib: lib.linalg.matrix_power(lib.tensor(_S_EXACT), -2),
+    "solve singular": lambda lib: lib.linalg.solve(lib.tensor(_S_EXACT), lib.ones(3)),
     "solve batch singular": lambda lib: lib.linalg.solve(_batch_with_singular(lib), lib.ones(3)),
     "cholesky": lambda lib: lib.linalg.cholesky(lib.tensor(_S)),
     "cholesky -I": lambda lib: lib.linalg.cholesky(-lib.eye(3)),
@@ -410,7 +431,7 @@ ERRORS = {
     "torch.cholesky": lambda lib: lib.cholesky(lib.stack([lib.eye(2), -lib.eye(2)])),
     "lu_factor": lambda lib: lib.linalg.lu_factor(_batch_with_singular(lib)),
     "lu_factor wide": lambda lib: lib.linalg.lu_factor(lib.zeros(2, 3)),
-    "lu_factor_ex check_errors": lambda lib: lib.linalg.lu_factor_ex(lib.tensor(_S), check_errors=True),
+    "lu_factor_ex check_errors": lambda lib: lib.linalg.lu_factor_ex(lib.tensor(_S_EXACT), check_errors=True),
     "cholesky_inverse": lambda lib: lib.cholesky_inverse(lib.tensor([[1.0, 0.0], [1.0, 0.0]])),
     "cholesky_inverse batch": lambda lib: lib.cholesky_inverse(lib.stack([lib.eye(2), lib.zeros(2, 2)]), upper=True),
     # shapes
@@ -511,6 +532,70 @@ INTEGER_ERRORS = {
 @pytest.mark.parametrize("name", list(ERRORS))
 def test_errors_match_torchs(name: str) -> None:
     raises_as_torch(ERRORS[name])
+
+
+def _exact_det(m: list[list[float]]) -> Fraction:
+    """The determinant in exact arithmetic (Laplace expansion along the first row)."""
+    if len(m) == 1:
+        return Fraction(m[0][0])
+    return sum(((-1) ** j * Fraction(m[0][j]) * _exact_det([row[:j] + row[j + 1:] for row in m[1:]])
+                for j in range(len(m))), Fraction(0))
+
+
+def _unpack(lu: np.ndarray, pivots: np.ndarray) -> np.ndarray:
+    """P L U of one LU factorization, the 1-based row swaps applied in reverse."""
+    n = lu.shape[-1]
+    product = (np.tril(lu, -1) + np.eye(n)) @ np.triu(lu)
+    for k in reversed(range(n)):
+        product[[k, pivots[k] - 1]] = product[[pivots[k] - 1, k]]
+    return product
+
+
+# The singular-input errors, as (call, how the message names the zero pivot: "diagonal", "U", or
+# "" where it does not).
+SINGULAR_ERRORS: list[tuple[Callable[[Any], Any], str]] = [
+    (lambda A: tapegrad.linalg.inv(A), "diagonal"),
+    (lambda A: tapegrad.linalg.inv_ex(A, check_errors=True), "diagonal"),
+    (lambda A: tapegrad.linalg.solve(A, tapegrad.ones(3)), ""),
+    (lambda A: tapegrad.linalg.lu_factor(A), "U"),
+    (lambda A: tapegrad.linalg.lu_factor_ex(A, check_errors=True), "U"),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Diagonal number 3 is exactly zero")  # SciPy's, for the singular matrix
+@pytest.mark.parametrize("singular", [_S, _S_EXACT], ids=["rounding-dependent", "exact"])
+def test_singular_errors_name_the_zero_pivot_of_our_own_factorization(singular: list[list[float]]) -> None:
+    """The batch element and diagonal element a singular-input error names are the first matrix
+    whose LU (tapegrad's, a valid P L U of it) has an exactly zero pivot, and that pivot; that
+    matrix is singular in exact arithmetic. The numbers PyTorch names depend on its LAPACK's
+    rounding (see _S_EXACT), so here they are checked against tapegrad's own factorization."""
+    batch = _batch_with_singular(tapegrad, singular)
+    LU, pivots, info = (x.numpy() for x in tapegrad.linalg.lu_factor_ex(batch))
+    for b in range(batch.shape[0]):
+        # a factorization of the matrix, to float32's rounding of entries up to 9 in size
+        np.testing.assert_allclose(_unpack(LU[b], pivots[b]), batch[b].numpy(), rtol=0, atol=3 * 9 * EPS32)
+        zeros = np.flatnonzero(np.diagonal(LU[b]) == 0)
+        assert info[b] == (zeros[0] + 1 if zeros.size else 0)
+    if singular is _S_EXACT:
+        # An exact factorization: LAPACK's, as SciPy computes it, is the same, with U[3,3] = 0.
+        lu, piv = scipy.linalg.lu_factor(np.asarray(singular, np.float32), check_finite=False)
+        np.testing.assert_array_equal(LU[1], lu)
+        np.testing.assert_array_equal(pivots[1], piv + 1)
+        assert info.tolist() == [0, 3, 1]
+    first = int(np.flatnonzero(info)[0])
+    assert _exact_det(batch[first].tolist()) == 0
+    zero = str(info[first])
+    for call, names in SINGULAR_ERRORS:
+        for matrix, where in ((batch, f"(Batch element {first})"), (batch[first], None)):
+            with pytest.raises(Exception) as error:
+                call(matrix)
+            message = str(error.value)
+            found = re.search(r"\(Batch element \d+\)", message)
+            assert (found and found.group(0)) == where, message
+            if names == "diagonal":
+                assert re.search(r"The diagonal element (\d+) is zero", message).group(1) == zero, message
+            elif names == "U":
+                assert re.search(r"U\[(\d+),(\d+)\] is zero", message).groups() == (zero, zero), message
 
 
 @pytest.mark.torch

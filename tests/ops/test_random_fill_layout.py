@@ -46,7 +46,13 @@ def test_fills_of_views_match_torch(fill: str, view: int, dtype: str) -> None:
     tapegrad.manual_seed(11)
     ours = make(tapegrad.empty(*shape, dtype=getattr(tapegrad, dtype)))
     getattr(ours, fill)()
-    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    if fill == "exponential_":
+        # The same uniforms u, mapped to -log1p(-u): PyTorch's vectorized logarithm depends on the
+        # CPU it runs on (AVX2 or AVX512) in the last bit, so the values are compared to a few ulp
+        # (numbers from another stream would differ in every digit).
+        np.testing.assert_array_max_ulp(ours.numpy(), theirs.numpy(), maxulp=4)
+    else:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 @pytest.mark.parametrize("fill", FILLS + ["cauchy_"])

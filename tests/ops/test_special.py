@@ -81,7 +81,10 @@ UNARY: list[tuple[str, np.ndarray, float, Any, float, Any]] = [
     ("airy_ai", _grid(-60, 110), 32 * EPS64, _oscillating(1.5, 1e-16), 2e-5, _oscillating(1.5, EPS32)),
     ("ndtri", np.concatenate([np.linspace(-0.1, 1.1, 1201), np.geomspace(1e-300, 0.5, 300),
                               1 - np.geomspace(1e-16, 0.5, 100), SPECIAL]), 4 * EPS64, 0.0, 3e-6, 0.0),
-    ("ndtr", _grid(-40, 40), 4 * EPS64, 0.0, 3e-6, 0.0),
+    # In float32, ndtr is (1 + erf(x / sqrt 2)) * 0.5, PyTorch's composite and ours: in the lower tail
+    # that is a difference of numbers near 1, with an absolute error of up to an ulp of erf there
+    # (EPS32 / 2), halved.
+    ("ndtr", _grid(-40, 40), 4 * EPS64, 0.0, 3e-6, EPS32 / 4),
     ("log_ndtr", _grid(-60, 40), 4 * EPS64, 0.0, 5e-5, 0.0),
     ("erfcx", np.concatenate([_grid(-30, 60), np.linspace(-26.8, -26.5, 31)]), 8 * EPS64, 0.0, 3e-6, 0.0),
     ("entr", _grid(-2, 30), 2 * EPS64, 0.0, 3e-6, 0.0),
@@ -111,6 +114,12 @@ def test_unary_values_match_torch_in_float32(name: str, grid: np.ndarray, rtol: 
     exact = getattr(torch.special, name)(torch.tensor(values, dtype=torch.float64)).numpy()
     with np.errstate(over="ignore"):
         kept = ~((np.isinf(want) & np.isfinite(exact.astype(np.float32))) | (np.isnan(want) & ~np.isnan(exact)))
+    # PyTorch's float32 kernels depend on the CPU it runs on (with AVX512 its float32 erf, and so
+    # ndtr, is an ulp off in places): where PyTorch's value is farther from the exact one than
+    # ours, ours is judged against the exact value instead.
+    with np.errstate(over="ignore", invalid="ignore"):
+        farther = np.abs(want.astype(np.float64) - exact) > np.abs(got.astype(np.float64) - exact)
+        want = np.where(farther, exact.astype(np.float32), want)
     # (and float32's subnormals, which PyTorch may flush to zero)
     atol32 = atol32(values[kept].astype(np.float64)) if callable(atol32) else atol32
     _compare(got[kept], want[kept], rtol32, np.maximum(atol32, 1e-37))
