@@ -109,7 +109,10 @@ def _structure(grad: "Tensor", steps: list[Step], least: int
     number = {id(s): i for i, s in enumerate(steps)}  # steps, then sinks (negative numbers)
     sinks: list[Step | AccumulateGrad] = []
     arrays = [data]
-    parts: list[Any] = [(data.shape, data.dtype, data.strides)]
+    # One flat list (a tuple per part costs more): per step (its op, input metadata, attrs and
+    # the counts of what follows), then an entry per edge and one per saved item.
+    parts: list[Any] = [data.shape, data.dtype, data.strides]
+    append = parts.append
     kinds = _op_kinds
     for step in steps:
         if step.hooks or step.retained is not None or step.saved is RELEASED:
@@ -118,20 +121,27 @@ def _structure(grad: "Tensor", steps: list[Step], least: int
         kind = kinds.get(op)
         if (_kind(op) if kind is None else kind) < least:
             return None
-        edges = []
-        for edge in step.edges:
+        saved_items = step.saved
+        edges = step.edges
+        append((op, step.input_meta, step.attrs, len(edges), len(saved_items)))
+        for edge in edges:
             if edge is not None:
                 index = number.get(id(edge))
                 if index is None:
                     sinks.append(edge)
                     index = number[id(edge)] = -len(sinks)
-                edges.append(index)
+                append(index)
             else:
-                edges.append(None)
-        saved = []
-        for item in step.saved:
+                append(None)
+        for item in saved_items:
             if type(item) is SavedTensor:
-                array, version = item.array_and_version()
+                tensor = item.tensor
+                if tensor is None:
+                    array = item.data
+                    version = item.counter.value
+                else:
+                    array = tensor._data
+                    version = tensor._version.value
                 if version != item.version:
                     return None  # the ordinary sweep raises the in-place modification error
                 if type(array) is not np.ndarray:
@@ -143,17 +153,17 @@ def _structure(grad: "Tensor", steps: list[Step], least: int
                     # tracer reads it, and the views its VJP takes, through the base, which is
                     # then the argument (it cannot view a non-contiguous argument).
                     arrays.append(base)
-                    saved.append((array.shape, array.dtype, array.strides, base.shape))
+                    append((array.shape, array.dtype, array.strides, base.shape))
                     continue
                 arrays.append(array)
-                saved.append((array.shape, array.dtype, array.strides))
+                append((array.shape, array.dtype, array.strides))
             else:
-                saved.append(item)
-        parts.append((op.name, tuple(edges), step.input_meta, step.attrs, tuple(saved)))
+                append(item)
     # Which arrays are one and the same (``x * x.detach()``): the kernel reads each array
     # through one argument, so a tape that shares them differently needs its own kernel.
     first: dict[int, int] = {}
-    parts.append(tuple([first.setdefault(id(array), i) for i, array in enumerate(arrays)]))
+    for i, array in enumerate(arrays):
+        append(first.setdefault(id(array), i))
     return tuple(parts), arrays, sinks
 
 
