@@ -95,6 +95,45 @@ def test_fast_paths_record_what_the_general_path_records() -> None:
                                                         requires_grad=True),))
 
 
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("expression", [
+    lambda x, y: x - y, lambda x, y: x - 1.5, lambda x, y: x - 2 ** 62, lambda x, y: 2.5 - x,
+    lambda x, y: x ** 2, lambda x, y: x ** 0.5, lambda x, y: x ** -3, lambda x, y: x ** (1 / 3),
+    lambda x, y: x ** 2 ** 62, lambda x, y: x ** 1e300,
+], ids=["minus-tensor", "minus-float", "minus-big-int", "reflected-minus", "squared", "square-root",
+        "minus-third-power", "cube-root", "big-int-power", "huge-power"])
+def test_minus_and_power_take_the_general_paths_values_and_gradients(dtype: str, expression: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``a - b``, ``x - 1.5`` and ``x ** 2`` have fast paths: bit for bit the values and gradients
+    of the general path, and PyTorch's to within its CPU-dependent last bit."""
+    from tapegrad.ops import elementwise
+
+    def run(lib: Any) -> list[np.ndarray]:
+        x = lib.tensor(DATA[1:5].astype(dtype) + 0.75, requires_grad=True)
+        y = lib.tensor(DATA[:4].astype(dtype) * 2, requires_grad=True)
+        out = expression(x, y)
+        out.sum().backward()
+        return [_numpy(out), _numpy(x.grad)] + ([_numpy(y.grad)] if y.grad is not None else [])
+
+    fast, theirs = run(tapegrad), run(torch)
+    with monkeypatch.context() as patch:
+        patch.setattr(elementwise, "_same_shape_pair", lambda *args: None)
+        patch.setattr(elementwise, "_tensor_scalar", lambda *args: None)
+        general = run(tapegrad)
+    for ours, slow, reference in zip(fast, general, theirs):
+        _same(ours, slow)
+        assert ours.dtype == reference.dtype
+        np.testing.assert_allclose(ours, reference, rtol=2e-7 if dtype == "float32" else 1e-15)
+
+
+@pytest.mark.parametrize("operands", [(True, False), (True, 1), (1.5, True)])
+def test_minus_of_bool_tensors_still_refused(operands: tuple[Any, Any]) -> None:
+    a, b = (tapegrad.tensor([x]) if isinstance(x, bool) else x for x in operands)
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
+        a - b
+
+
 def test_saved_output_modified_in_place_still_raises() -> None:
     x = tapegrad.tensor([0.5, -1.0], requires_grad=True)
     y = x.tanh()

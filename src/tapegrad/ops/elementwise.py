@@ -25,7 +25,7 @@ from ..backends.scalar_math import (fast_exp, fast_expm1, fast_log, fast_log1p, 
                                     fast_tanh, float_ceil, float_floor, float_round)
 from ..tensor import Tensor, _wrap
 from .pointwise import (_BOOL, BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast,  # noqa: F401
-                        _broadcast_shape, _promote, _reduce_to_input, _same_shape_pair, apply)
+                        _broadcast_shape, _promote, _reduce_to_input, _same_shape_pair, _tensor_scalar, apply)
 from .registry import OpDef, record
 
 # ================================================================ arithmetic
@@ -1054,6 +1054,16 @@ def _check_bool_sub(input: Any, other: Any) -> None:
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    if type(alpha) is int and alpha == 1 and isinstance(input, Tensor):
+        # ``a - b`` and ``x - 1.0`` on small float tensors (no bools there): the operators' fast paths.
+        if isinstance(other, Tensor):
+            result = _same_shape_pair(SUB, input, other)
+        elif type(other) is float or type(other) is int:
+            result = _tensor_scalar(SUB, input, other)
+        else:
+            result = None
+        if result is not None:
+            return result
     _check_bool_sub(input, other)
     other = _times_alpha(input, other, alpha)
     if not isinstance(input, Tensor):
@@ -1185,6 +1195,12 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
+    if (type(exponent) is int or type(exponent) is float) and isinstance(input, Tensor):
+        # ``x ** 2`` on a small float tensor: a Python number never promotes it (the fast path
+        # takes float tensors only).
+        result = _tensor_scalar(POW_SCALAR, input, exponent)
+        if result is not None:
+            return result
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         if input._data.dtype.kind in "iub" and isinstance(exponent, int) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
