@@ -30,3 +30,21 @@ def libraries():
     except ImportError:
         return (tapegrad,)
     return (tapegrad, torch)
+
+
+def central_differences(fn, inputs: list[np.ndarray], eps: float = 1e-6) -> list[np.ndarray]:
+    """The gradient of ``fn`` (called with a float64 tensor per array of ``inputs``, returning
+    a scalar tensor) with respect to each input, by central differences."""
+    gradients = []
+    for which, x in enumerate(inputs):
+        numeric = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            up = [v.copy() for v in inputs]
+            down = [v.copy() for v in inputs]
+            up[which][index] += eps
+            down[which][index] -= eps
+            f_up = fn(*[tapegrad.tensor(v) for v in up]).item()
+            f_down = fn(*[tapegrad.tensor(v) for v in down]).item()
+            numeric[index] = (f_up - f_down) / (2 * eps)
+        gradients.append(numeric)
+    return gradients

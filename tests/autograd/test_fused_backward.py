@@ -10,15 +10,10 @@ import pytest
 import tapegrad
 from tapegrad.autograd import fused_backward
 from tapegrad.ops.registry import OpDef
+from autograd_helpers import central_differences
 
 
-@pytest.fixture(autouse=True)
-def fresh_structures() -> Any:
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
-    yield
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
+pytestmark = pytest.mark.usefixtures("fresh_structures")
 
 
 def _grads(fn: Callable[..., Any], inputs: list[np.ndarray], runs: int) -> list[list[np.ndarray]]:
@@ -62,18 +57,8 @@ def test_gradients_match_finite_differences_after_fusion() -> None:
     inputs = [rng.standard_normal(s) for s in shapes]
     results = _grads(fn, inputs, fused_backward.FUSE_AFTER + 1)
     fused = results[-1]
-    eps = 1e-6
-    for which, x in enumerate(inputs):
-        numeric = np.zeros_like(x)
-        for index in np.ndindex(x.shape):
-            up = [v.copy() for v in inputs]
-            down = [v.copy() for v in inputs]
-            up[which][index] += eps
-            down[which][index] -= eps
-            f_up = fn(*[tapegrad.tensor(v) for v in up]).item()
-            f_down = fn(*[tapegrad.tensor(v) for v in down]).item()
-            numeric[index] = (f_up - f_down) / (2 * eps)
-        np.testing.assert_allclose(fused[which], numeric, rtol=1e-5, atol=1e-8)
+    for got, numeric in zip(fused, central_differences(fn, inputs)):
+        np.testing.assert_allclose(got, numeric, rtol=1e-5, atol=1e-8)
 
 
 def test_other_shapes_get_their_own_kernel() -> None:

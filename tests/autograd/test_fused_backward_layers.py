@@ -13,34 +13,15 @@ import tapegrad
 import tapegrad.nn.functional as F
 from tapegrad import nn
 from tapegrad.autograd import fused_backward
-from tapegrad.compiler import trace
 from tapegrad.ops.pointwise import ElementwiseOp
 from tapegrad.ops.registry import OpDef
+from autograd_helpers import central_differences
 
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 DTYPES = {np.float32: tapegrad.float32, np.float64: tapegrad.float64}
 
 
-@pytest.fixture(autouse=True)
-def fresh_structures() -> Any:
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
-    yield
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
-
-
-@pytest.fixture
-def unfused(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], Any]:
-    """Run a callable with every backward taking the ordinary sweep (no sighting counted)."""
-
-    def run(fn: Callable[[], Any]) -> Any:
-        with monkeypatch.context() as patch:
-            patch.setattr(fused_backward, "run", lambda *args: None)
-            patch.setattr(fused_backward, "chains", lambda steps: None)
-            return fn()
-
-    return run
+pytestmark = pytest.mark.usefixtures("fresh_structures")
 
 
 @pytest.fixture
@@ -144,18 +125,8 @@ def test_fused_gradients_match_finite_differences() -> None:
     params = [tapegrad.tensor(v, requires_grad=True) for v in inputs]
     fused = _grads(lambda: fn(*params), params, fused_backward.FUSE_AFTER + 1)[-1]
     assert len(fused_backward._compiled) == 1 and None not in fused_backward._compiled.values()
-    eps = 1e-6
-    for which, value in enumerate(inputs):
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            up = [v.copy() for v in inputs]
-            down = [v.copy() for v in inputs]
-            up[which][index] += eps
-            down[which][index] -= eps
-            f_up = fn(*[tapegrad.tensor(v) for v in up]).item()
-            f_down = fn(*[tapegrad.tensor(v) for v in down]).item()
-            numeric[index] = (f_up - f_down) / (2 * eps)
-        np.testing.assert_allclose(fused[which].numpy(), numeric, rtol=1e-6, atol=1e-8)
+    for got, numeric in zip(fused, central_differences(fn, inputs)):
+        np.testing.assert_allclose(got.numpy(), numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_batches_sliced_from_one_array_share_a_kernel(unfused: Any) -> None:
@@ -208,17 +179,10 @@ def test_ignored_targets_are_part_of_the_structure(unfused: Any) -> None:
     assert len(fused_backward._compiled) == 2 and None not in fused_backward._compiled.values()
 
 
-def test_layer_vjp_the_tracer_cannot_record_runs_unfused(monkeypatch: pytest.MonkeyPatch, unfused: Any) -> None:
+def test_layer_vjp_the_tracer_cannot_record_runs_unfused(untraceable_vjps: Any, unfused: Any) -> None:
     loss_fn, params = _network("cross_entropy", "tanh", np.float64)
     want = unfused(lambda: _grads(loss_fn, params, 1))[0]
-    original = OpDef.vjp
-
-    def refusing(self: OpDef, step: Any, grad: Any) -> Any:
-        if trace.ACTIVE is not None:
-            raise trace.TraceError("not recordable")
-        return original(self, step, grad)
-
-    monkeypatch.setattr(OpDef, "vjp", refusing)
+    untraceable_vjps(OpDef)
     for run in range(fused_backward.FUSE_AFTER + 2):
         for p in params:
             p.grad = None

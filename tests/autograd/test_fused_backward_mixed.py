@@ -19,32 +19,12 @@ from tapegrad.ops.pointwise import ElementwiseOp
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
-@pytest.fixture(autouse=True)
-def fresh_structures() -> Any:
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
-    yield
-    fused_backward._seen.clear()
-    fused_backward._compiled.clear()
+pytestmark = pytest.mark.usefixtures("fresh_structures")
 
 
 @pytest.fixture(autouse=True)
 def chains_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fused_backward, "run", lambda *args: None)
-
-
-@pytest.fixture
-def unfused(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], Any]:
-    """Run a callable with fusion disabled: every backward takes the ordinary sweep (and no
-    sighting is counted)."""
-
-    def run(fn: Callable[[], Any]) -> Any:
-        with monkeypatch.context() as patch:
-            patch.setattr(fused_backward, "run", lambda *args: None)
-            patch.setattr(fused_backward, "chains", lambda steps: None)
-            return fn()
-
-    return run
 
 
 @pytest.fixture
@@ -332,19 +312,10 @@ def test_inplace_change_of_saved_tensor_still_raises() -> None:
         value.backward()
 
 
-def test_chain_the_tracer_cannot_record_runs_unfused(monkeypatch: pytest.MonkeyPatch, unfused: Any) -> None:
-    from tapegrad.compiler import trace
-
+def test_chain_the_tracer_cannot_record_runs_unfused(untraceable_vjps: Any, unfused: Any) -> None:
     loss, params = _mlp("tanh", np.float64)
     want = unfused(lambda: _grads(loss, params, 1))[0]
-    original = ElementwiseOp.vjp
-
-    def refusing(self: ElementwiseOp, step: Any, grad: Any) -> Any:
-        if trace.ACTIVE is not None:
-            raise trace.TraceError("not recordable")
-        return original(self, step, grad)
-
-    monkeypatch.setattr(ElementwiseOp, "vjp", refusing)
+    untraceable_vjps(ElementwiseOp)
     results = _grads(loss, params, fused_backward.FUSE_AFTER + 2)
     assert fused_backward._compiled and set(fused_backward._compiled.values()) == {None}
     for got in results:
