@@ -1054,21 +1054,18 @@ def _check_bool_sub(input: Any, other: Any) -> None:
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
-    if type(alpha) is int and alpha == 1 and isinstance(input, Tensor):
-        # ``a - b`` and ``x - 1.0`` on small float tensors (no bools there): the operators' fast paths.
-        if isinstance(other, Tensor):
-            result = _same_shape_pair(SUB, input, other)
-        elif type(other) is float or type(other) is int:
-            result = _tensor_scalar(SUB, input, other)
-        else:
-            result = None
-        if result is not None:
-            return result
+    if (type(alpha) is int and alpha == 1 and isinstance(input, Tensor) and input._data.dtype.kind == "f"
+            and type(other) is not bool and not (isinstance(other, Tensor) and other._data.dtype.kind == "b")):
+        # ``a - b`` or ``x - 1.0`` of a float tensor, no bool involved: the operator's fast paths.
+        return _subtract(input, other)
     _check_bool_sub(input, other)
     other = _times_alpha(input, other, alpha)
     if not isinstance(input, Tensor):
         return apply(RSUB, (input, other))
     return apply(SUB, (input, other))
+
+
+_subtract = SUB.binary_method()
 
 
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
