@@ -189,5 +189,8 @@ def test_repeated_scalar_loss_has_flat_memory(make):
         make(x).backward()
 
     traced_growth(step, warmup=150, steps=150)
-    growth = traced_growth(step, warmup=0, steps=750)
+    # The smaller of two windows: a leak grows in both, while a one-off allocation (a bounded
+    # cache of the process taking an entry, after the tests run before this one in the worker
+    # filled it) lands in one at most.
+    growth = min(traced_growth(step, warmup=0, steps=750) for _ in range(2))
     assert growth < 2 * 1024, f"traced memory grew by {growth} bytes over 750 steps"
