@@ -48,3 +48,22 @@ def central_differences(fn, inputs: list[np.ndarray], eps: float = 1e-6) -> list
             numeric[index] = (f_up - f_down) / (2 * eps)
         gradients.append(numeric)
     return gradients
+
+
+def assert_second_sweep_fused(loss_fn, params, want: list[np.ndarray], vjp_calls: list[str]) -> None:
+    """After warm-up, a fresh ``loss_fn()`` backpropagated twice (the first retaining the graph)
+    runs no Python VJP (``vjp_calls`` counts them), accumulates twice the single gradients
+    ``want``, and refuses a third backward through the released graph."""
+    import pytest
+
+    for p in params:
+        p.grad = None
+    vjp_calls.clear()
+    value = loss_fn()
+    value.backward(retain_graph=True)
+    value.backward()
+    assert vjp_calls == []
+    for p, w in zip(params, want):
+        np.testing.assert_allclose(p.grad.numpy(), 2 * np.asarray(w), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="second time"):
+        value.backward()

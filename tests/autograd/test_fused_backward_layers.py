@@ -15,7 +15,7 @@ from tapegrad import nn
 from tapegrad.autograd import fused_backward
 from tapegrad.ops.pointwise import ElementwiseOp
 from tapegrad.ops.registry import OpDef
-from autograd_helpers import central_differences
+from autograd_helpers import assert_second_sweep_fused, central_differences
 
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 DTYPES = {np.float32: tapegrad.float32, np.float64: tapegrad.float64}
@@ -200,17 +200,7 @@ def test_retain_graph_allows_a_second_sweep_through_the_kernel(unfused: Any, pyt
     loss_fn, params = _network("mse", "relu", np.float64)
     want = unfused(lambda: _grads(loss_fn, params, 1))[0]
     _grads(loss_fn, params, fused_backward.FUSE_AFTER)
-    for p in params:
-        p.grad = None
-    python_vjps.clear()
-    value = loss_fn()
-    value.backward(retain_graph=True)
-    value.backward()
-    assert python_vjps == []
-    for got, w in zip(params, want):
-        np.testing.assert_allclose(got.grad.numpy(), 2 * w.numpy(), rtol=1e-12)
-    with pytest.raises(RuntimeError, match="second time"):
-        value.backward()
+    assert_second_sweep_fused(loss_fn, params, [w.numpy() for w in want], python_vjps)
 
 
 def test_inplace_change_of_a_saved_weight_still_raises() -> None:

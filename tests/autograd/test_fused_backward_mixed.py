@@ -15,6 +15,7 @@ import tapegrad
 import tapegrad.nn.functional as F
 from tapegrad.autograd import fused_backward
 from tapegrad.ops.pointwise import ElementwiseOp
+from autograd_helpers import assert_second_sweep_fused
 
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
@@ -218,16 +219,7 @@ def test_retain_graph_allows_a_second_fused_sweep(unfused: Any, elementwise_vjps
     loss, params = _mlp("sigmoid", np.float64)
     want = unfused(lambda: _grads(loss, params, 1))[0]
     _grads(loss, params, fused_backward.FUSE_AFTER)
-    for p in params:
-        p.grad = None
-    elementwise_vjps.clear()
-    value = loss()
-    value.backward(retain_graph=True)
-    value.backward()
-    assert not elementwise_vjps
-    _assert_close([p.grad.numpy() for p in params], [2 * w for w in want], np.float64)
-    with pytest.raises(RuntimeError, match="second time"):
-        value.backward()
+    assert_second_sweep_fused(loss, params, want, elementwise_vjps)
 
 
 def test_fused_chains_run_no_elementwise_vjp(elementwise_vjps: list[str]) -> None:
