@@ -98,6 +98,11 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
     "adamw": lambda p: tapegrad.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
     "rmsprop": lambda p: tapegrad.optim.RMSprop(p, lr=1e-2),
     "adagrad": lambda p: tapegrad.optim.Adagrad(p, lr=5e-2, lr_decay=1e-2),
+    # These two keep state the kernel does not write (NAdam's mu_product, ASGD's eta and mu).
+    "nadam": lambda p: tapegrad.optim.NAdam(p, lr=1e-2),
+    # Averaging (a kernel flag) from the first step on (t0 < 1): one trace, and every replay
+    # moves both eta and mu.
+    "asgd": lambda p: tapegrad.optim.ASGD(p, lr=1e-2, t0=-1),
 }
 
 SMALL = (2, 16, 16, 1)
@@ -118,6 +123,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "small_adamw": dict(sizes=SMALL, loss="mse", opt="adamw", batch=32),
     "small_rmsprop": dict(sizes=SMALL, loss="mse", opt="rmsprop", batch=32),
     "small_adagrad": dict(sizes=SMALL, loss="mse", opt="adagrad", batch=32),
+    "small_nadam": dict(sizes=SMALL, loss="mse", opt="nadam", batch=32),
+    "small_asgd": dict(sizes=SMALL, loss="mse", opt="asgd", batch=32),
     "small_f64_adam": dict(sizes=SMALL, loss="mse", opt="adam", batch=32, dtype=np.float64),
     "f64_ce_sgd_momentum": dict(sizes=(8, 16, 4), loss="ce", opt="sgd_momentum", batch=24, dtype=np.float64),
     # Gradients zeroed in place and accumulated into the same buffers.

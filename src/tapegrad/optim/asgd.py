@@ -164,8 +164,9 @@ class ASGD(Optimizer):
 
         Eager steps write ``eta`` and ``mu`` after their kernels. A compiled replay runs no
         Python per parameter: before it runs, ``_constants`` works out their next values,
-        kept here until the replay has moved ``step`` on (it commits only ``step``); the next
-        read through the optimizer (a step, ``state_dict``, the next replay) stores them."""
+        kept here until the replay has moved ``step`` on; the replay then stores them
+        (``_replayed``). A replay that failed leaves them pending, and the next read through
+        the optimizer (a step, ``state_dict``, the next replay) sorts them out."""
         eta, mu = _scalar_state(entry, "eta"), _scalar_state(entry, "mu")
         pending = self._pending.get(id(eta))
         if pending is not None and pending[0] is eta:
@@ -181,6 +182,9 @@ class ASGD(Optimizer):
                 if pending_mu is mu:
                     mu._data.fill(mu_value)
         return eta, mu
+
+    def _replayed(self, group: dict[str, Any], entry: dict[str, Any]) -> None:
+        self._synced(group, entry)
 
     def _sync_all(self) -> None:
         if not self._pending:

@@ -109,9 +109,9 @@ class NAdam(Optimizer):
     # ------------------------------------------------------------------ mu_product
     # Eager steps write ``mu_product`` after their kernels. A compiled replay runs no Python
     # per parameter: before it runs, ``_constants`` computes each parameter's next product,
-    # kept here as pending until the replay has moved the parameter's ``step`` on (it commits
-    # only ``step``); the next read through the optimizer (a step, ``state_dict``, the next
-    # replay) stores it.
+    # kept here as pending until the replay has moved the parameter's ``step`` on; the replay
+    # then stores it (``_replayed``). A replay that failed leaves it pending, and the next read
+    # through the optimizer (a step, ``state_dict``, the next replay) sorts it out.
     def _mu_product(self, group: dict[str, Any], entry: dict[str, Any]) -> tuple[Tensor, np.floating]:
         """``entry``'s ``mu_product`` tensor and its value at the entry's ``step``, storing a
         pending product that a compiled replay has committed."""
@@ -132,6 +132,9 @@ class NAdam(Optimizer):
                     value = times_mu(value, as_float(group["betas"][0]), as_float(group["momentum_decay"]), float(k))
                 data.fill(value)
         return mu_product, value
+
+    def _replayed(self, group: dict[str, Any], entry: dict[str, Any]) -> None:
+        self._mu_product(group, entry)
 
     def _sync_mu_products(self) -> None:
         if not self._pending_mu_products:

@@ -44,6 +44,9 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
     kernel_scalars = update.args[-1]
     held = tuple(b for b in (*buffers, step) if b is not None)
     names: list[tuple[str, Tensor]] = []  # where ``held`` sits in the state entry, found at the first replay
+    # State kept on the host (NAdam's mu_product, ASGD's eta and mu) is stored once the
+    # replay has run, so that ``optimizer.state`` reads as after an eager step.
+    stores_host_state = type(optimizer)._replayed is not Optimizer._replayed
 
     def scalars(memo: dict) -> tuple[np.ndarray, Any]:
         # Stateless updates (plain SGD) keep no entry, so there is nothing to have been replaced.
@@ -68,8 +71,18 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
         if now != flags:
             from ..compiler.replay import GuardFailure
             raise GuardFailure(f"{type(optimizer).__name__} options changed to {now} (traced with {flags})")
-        # The step counter moves only once the replay has run (its version is bumped then too).
-        return values, (lambda: step._data.fill(t)) if step is not None else None
+        if step is None:
+            return values, None
+
+        def commit() -> None:
+            # The step counter moves only once the replay has run (its version is bumped then too).
+            step._data.fill(t)
+            if stores_host_state:
+                entry = optimizer.state.get(param)
+                if entry is not None:
+                    optimizer._replayed(group, entry)
+
+        return values, commit
 
     scalars.__name__ = f"{type(optimizer).__name__.lower()}_scalars"
     host = tracer.host(scalars, kernel_scalars)
@@ -283,6 +296,11 @@ class Optimizer:
         if found is None:
             found = cache[(dtype, t)] = self._constants(group, dtype, t)
         return found
+
+    def _replayed(self, group: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Store the state a compiled replay worked out on the host for ``entry`` (whose
+        ``step`` the replay has just moved on). Most optimizers keep none: their kernels
+        write all of their state."""
 
     def _state_entry(self, param: Tensor, names: tuple[str, ...], step_dtype: np.dtype,
                      new_state: list[tuple[Tensor, dict]]) -> dict[str, Any]:
