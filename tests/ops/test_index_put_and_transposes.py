@@ -74,6 +74,11 @@ def test_index_put_matches_torch(accumulate: bool) -> None:
         out = (a * 2).index_put((lib.tensor(rows),), b.exp(), accumulate=accumulate)
         (out * out).sum().backward()
         results.append([out.detach().numpy(), a.grad.numpy(), b.grad.numpy()])
+        for inplace in (False, True):
+            base = a * 2
+            written = base.index_put_ if inplace else base.index_put
+            assert written((lib.tensor(rows),), b, accumulate=accumulate).grad_fn.name() == \
+                "IndexPutBackward0"
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 

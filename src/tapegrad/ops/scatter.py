@@ -806,9 +806,12 @@ def _put_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, Tensor | None]
 
 
 PUT = OpDef("put", "PutBackward0", _put_vjp)
+# ``index_put(..., accumulate=True)`` is a ``put`` at the flat positions its key selects;
+# PyTorch names its node after index_put.
+INDEX_PUT_ADD = OpDef("index_put_accumulate", "IndexPutBackward0", _put_vjp)
 
 
-def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False, *, _op: OpDef = PUT) -> Tensor:
     """``input`` read as 1-d with ``source``'s elements written (``accumulate``: added) at ``index``.
 
     >>> tapegrad.zeros(2, 2).put(tapegrad.tensor([3, 0]), tapegrad.tensor([5., 6.]))
@@ -843,7 +846,7 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
             out = reduce_into(input, positions._data, reshape(source, -1).contiguous()._data,
                               sk.SUM if accumulate else sk.SET)
     if needs_grad(input, source):
-        return record(PUT, (input, index, source), out, (bool(accumulate),), saved=(index,))
+        return record(_op, (input, index, source), out, (bool(accumulate),), saved=(index,))
     return out
 
 

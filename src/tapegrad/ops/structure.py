@@ -1030,7 +1030,7 @@ def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False
         from .index import index_put as put_at
 
         return put_at(input, key, values)
-    from .scatter import put
+    from .scatter import INDEX_PUT_ADD, put
 
     # The flat position of every element the key selects: duplicates then add up through
     # ``put``'s accumulation, on either device and with its gradient.
@@ -1044,7 +1044,7 @@ def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False
     except RuntimeError:
         raise RuntimeError(f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
                            f"indexing result of shape {list(target)}") from None
-    return put(input, positions, expanded, accumulate=True)
+    return put(input, positions, expanded, accumulate=True, _op=INDEX_PUT_ADD)
 
 
 def _index_put_key(indices: Any) -> tuple[Any, ...]:
