@@ -284,3 +284,57 @@ def test_mse_of_empty_tensors() -> None:
         lambda p, t: tapegrad.nn.functional.mse_loss(p, t),
         (tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True),
          tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True)))
+
+
+# ------------------------------------------------------------------ a linear layer's forward
+
+def _linear_operands(dtype: str, layout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 5)).astype(dtype)
+    weight = rng.standard_normal((3, 5)).astype(dtype)
+    bias = rng.standard_normal(3).astype(dtype)
+    x[1, 2], x[4, 0], bias[2] = np.inf, np.nan, -np.inf
+    if layout == "transposed input":
+        x = np.ascontiguousarray(x.T).T
+    elif layout == "strided input":
+        x = np.repeat(x, 2, axis=1)[:, ::2]
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed input", "strided input"])
+def test_linear_takes_the_general_addmm_paths_values_and_gradients(dtype: str, layout: str) -> None:
+    x, weight, bias = _linear_operands(dtype, layout)
+    results = []
+    # A (1, out) bias takes the general path (product, then a broadcast add); a 1-D one the
+    # one-kernel path a linear layer takes.
+    for bias_shape in ((3,), (1, 3)):
+        w = tapegrad.tensor(weight, requires_grad=True)
+        b = tapegrad.tensor(bias.reshape(bias_shape), requires_grad=True)
+        inputs = tapegrad.from_numpy(x).requires_grad_()
+        out = tapegrad.addmm(b, inputs, w.t())
+        assert out.grad_fn.name() == "AddmmBackward0"
+        out.backward(tapegrad.ones_like(out))
+        results.append((_numpy(out), _numpy(inputs.grad), _numpy(w.grad), _numpy(b.grad).reshape(-1)))
+    for fast, general in zip(*results):
+        _same(fast, general)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_forward_matches_torch(dtype: str) -> None:
+    x, weight, bias = _linear_operands(dtype, "contiguous")
+    ours, theirs = (_numpy(lib.nn.functional.linear(lib.tensor(x), lib.tensor(weight), lib.tensor(bias)))
+                    for lib in LIBRARIES)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, w, b: tapegrad.addmm(b, x, w), r"mat1 and mat2 shapes cannot be multiplied \(7x5 and 3x5\)"),
+    (lambda x, w, b: tapegrad.addmm(b[:2], x, w.t()), "The expanded size of the tensor"),
+    (lambda x, w, b: tapegrad.addmm(b, x, w.t().double()), "expected m1 and m2 to have the same dtype"),
+])
+def test_linear_forward_refusals_are_the_general_paths(call: Any, message: str) -> None:
+    x, weight, bias = (tapegrad.tensor(a) for a in _linear_operands("float32", "contiguous"))
+    with pytest.raises(RuntimeError, match=message):
+        call(x, weight, bias)

@@ -380,6 +380,16 @@ def dot(a, b, out):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def dot_add_row(a, b, row, out):
+    # a @ b with ``row`` then added to each row of the product (one rounding per add, as
+    # NumPy's ``+=`` has): a linear layer's forward in one call.
+    np.dot(a, b, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += row[j]
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def batched_dot(a, b, out):
     for i in range(a.shape[0]):
         out[i] = np.dot(a[i], b[i])
@@ -462,6 +472,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     else:
         module.int_batched_matmul(a, b, out)
     return out[0] if squeeze else out
+
+
+def addmm_row(row: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b + row`` for 2-D float operands of one dtype with ``a.shape[1] > 0`` and a 1-D
+    ``row`` of that dtype as long as ``b`` is wide."""
+    out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    _linalg_module().dot_add_row(_blas_ready(a), _blas_ready(b), row, out)
+    return out
 
 
 def _blas_ready(x: np.ndarray) -> np.ndarray:

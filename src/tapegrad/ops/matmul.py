@@ -24,6 +24,9 @@ _SAME_DEVICE = ("Expected all tensors to be on the same device, but found at lea
                 "cuda:0 and cpu!")
 
 
+_NDARRAY = np.ndarray
+
+
 def _multiply(a: np.ndarray, b: np.ndarray) -> Any:
     """``a @ b`` on the operands' device (2-D, or stacked 3-D)."""
     a_host, b_host = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
@@ -225,6 +228,17 @@ ADDMM = OpDef("addmm", "AddmmBackward0", _addmm_vjp)
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)`` as one step (``nn.Linear`` runs through it)."""
+    a, b, bias = mat1._data, mat2._data, input._data
+    dtype = a.dtype
+    if (type(a) is _NDARRAY and type(b) is _NDARRAY and type(bias) is _NDARRAY and a.ndim == 2 and b.ndim == 2
+            and bias.ndim == 1 and dtype.kind == "f" and b.dtype == dtype and bias.dtype == dtype
+            and 0 < a.shape[1] == b.shape[0] and bias.shape[0] == b.shape[1] and beta == 1 and alpha == 1
+            and trace.ACTIVE is None):
+        # A linear layer's forward on the CPU: the product and the bias in one kernel.
+        out = _wrap(cpu.addmm_row(bias, a, b))
+        if grad_mode.state.enabled and (input._requires_grad or mat1._requires_grad or mat2._requires_grad):
+            return record(ADDMM, (input, mat1, mat2), out, (beta, alpha), saved=(mat1, mat2))
+        return out
     _check_dims("addmm", mat1, mat2, 2)
     if mat1.shape[1] != mat2.shape[0]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
@@ -267,7 +281,7 @@ def _addmm_cuda(input: Tensor, mat1: Tensor, mat2: Tensor, beta: Any, alpha: Any
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``; 2-D inputs take the single-step ``addmm`` path."""
-    if input.ndim == 2 and bias is not None:
+    if input._data.ndim == 2 and bias is not None:
         return addmm(bias, input, weight.t())
     if input.ndim == 2:
         return mm(input, weight.t())

@@ -198,15 +198,17 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def t(input: Tensor) -> Tensor:
-    if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    if isinstance(input._data, _NDARRAY):
-        data = input._data.T
+    source = input._data
+    ndim = source.ndim
+    if ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {ndim}D")
+    if isinstance(source, _NDARRAY):
+        data = source.T
     else:
-        data = _cuda_views().permute(input._data, tuple(range(input.ndim - 1, -1, -1)))
+        data = _cuda_views().permute(source, tuple(range(ndim - 1, -1, -1)))
     out = make_view(input, data, t, ())
     if grad_mode.state.enabled and input._requires_grad:
-        return record(T_OP, (input,), out, (0, 1) if input.ndim == 2 else (0, 0))
+        return record(T_OP, (input,), out, (0, 1) if ndim == 2 else (0, 0))
     return out
 
 
