@@ -338,3 +338,29 @@ def test_linear_forward_refusals_are_the_general_paths(call: Any, message: str) 
     x, weight, bias = (tapegrad.tensor(a) for a in _linear_operands("float32", "contiguous"))
     with pytest.raises(RuntimeError, match=message):
         call(x, weight, bias)
+
+
+# ------------------------------------------------------------------ the MSE loss's value
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(), (1,), (32, 1), (5, 4, 3), "strided"])
+def test_mse_value_is_the_composition_of_its_ops(dtype: str, reduction: str, shape: Any) -> None:
+    rng = np.random.default_rng(11)
+    if shape == "strided":
+        prediction, target = (rng.standard_normal((6, 8)).astype(dtype)[:, ::2] for _ in range(2))
+    else:
+        prediction, target = (np.asarray(rng.standard_normal(shape) * 1e3).astype(dtype) for _ in range(2))
+    x, y = tapegrad.from_numpy(prediction), tapegrad.from_numpy(target)
+    composed = (x - y) ** 2
+    _same(_numpy(tapegrad.nn.functional.mse_loss(x, y, reduction=reduction)),
+          _numpy(composed.mean() if reduction == "mean" else composed.sum()))
+
+
+def test_mse_value_with_nan_inf_and_overflow() -> None:
+    x = tapegrad.tensor(DATA)
+    for target in (tapegrad.zeros(len(DATA)), tapegrad.full((len(DATA),), 3.0e38)):
+        for reduction in ("mean", "sum"):
+            composed = (x - target) ** 2
+            _same(_numpy(tapegrad.nn.functional.mse_loss(x, target, reduction=reduction)),
+                  _numpy(composed.mean() if reduction == "mean" else composed.sum()))

@@ -19,6 +19,7 @@ from ..compiler import trace
 from ..compiler import rules
 from ..compiler.cuda_program import NLL_BACKWARD_CUDA, NLL_CUDA
 from ..ops import elementwise as ew
+from ..ops import pointwise
 from ..ops.conv import *  # noqa: F401,F403  (conv1d, conv2d, max_pool2d, avg_pool2d)
 from ..ops.conv_transpose import *  # noqa: F401,F403  (conv_transpose1d, conv_transpose2d)
 from ..ops.pool1d import *  # noqa: F401,F403  (max_pool1d, avg_pool1d, adaptive_avg_pool1d)
@@ -554,11 +555,33 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    input, target = _broadcast_pair(input, target)
-    out = _without_grad(lambda: _reduce((input - target) ** 2, reduction))
+    out = _squared_error(input, target, reduction)
+    if out is None:
+        input, target = _broadcast_pair(input, target)
+        out = _without_grad(lambda: _reduce((input - target) ** 2, reduction))
     if grad_mode.state.enabled and (input._requires_grad or target._requires_grad):
         return record(MSE_LOSS, (input, target), out, (reduction,), saved=(input, target))
     return out
+
+
+def _squared_error(input: Tensor, target: Tensor, reduction: str) -> Tensor | None:
+    """``mse_loss``'s reduced value for two small float arrays of one shape and dtype on the CPU
+    (a network's loss), from the kernels that ``((input - target) ** 2).mean()`` runs but
+    without its intermediate tensors; None otherwise."""
+    a, b = input._data, target._data
+    dtype = a.dtype
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or reduction == "none" or a.shape != b.shape
+            or dtype != b.dtype or dtype.kind != "f" or not 0 < a.size < cpu.PARALLEL_THRESHOLD
+            or trace.ACTIVE is not None):
+        return None
+    ndim = a.ndim
+    squared = np.empty(a.shape, dtype)
+    cpu.run_loop(pointwise._small_loop(ew.SUB, "aa", ndim), squared, (a, b))
+    cpu.run_loop(pointwise._small_loop(ew.POW_SCALAR, "as", ndim), squared,
+                 (squared, pointwise._float_scalar(2, dtype)))
+    total = cpu.reduce_sum(squared, tuple(range(ndim)), dtype)
+    # As ``mean``: the float64 sum rounded to the dtype, then divided in it.
+    return _wrap(np.asarray(total / a.size).astype(dtype, copy=False) if reduction == "mean" else total)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
