@@ -1,8 +1,9 @@
 """The eager fast paths give what the general paths give, and what PyTorch gives.
 
 Small float tensors with a Python number (``x * 0.5``), unary ops, a 0-d tensor operand (a
-loss's upstream gradient), sums over leading axes (a bias gradient), ReLU's one-kernel backward
-and the MSE backward each have a lean path of their own. These tests pin their edge cases:
+loss's upstream gradient), sums over leading axes (a bias gradient), ReLU's one-kernel backward,
+a linear layer's forward (product and bias in one kernel) and the MSE loss's value and backward
+each have a lean path of their own. These tests pin their edge cases:
 signed zeros and numbers beyond float32 or int64, NaN/inf gradients, in-place forms, empty and
 non-contiguous tensors, and double backward.
 """
@@ -364,3 +365,13 @@ def test_mse_value_with_nan_inf_and_overflow() -> None:
             composed = (x - target) ** 2
             _same(_numpy(tapegrad.nn.functional.mse_loss(x, target, reduction=reduction)),
                   _numpy(composed.mean() if reduction == "mean" else composed.sum()))
+
+
+def test_more_dimensions_than_the_small_kernels_take_the_general_path() -> None:
+    # The small-tensor kernels exist up to 8 dims; a 9-d pair used to fail with an IndexError.
+    rng = np.random.default_rng(2)
+    x, y = (rng.standard_normal((2,) * 9).astype(np.float32) for _ in range(2))
+    a, b = tapegrad.from_numpy(x), tapegrad.from_numpy(y)
+    _same(_numpy(a - b), x - y)
+    _same(_numpy(a * b), x * y)
+    np.testing.assert_allclose(tapegrad.nn.functional.mse_loss(a, b).item(), np.mean((x - y) ** 2), rtol=1e-6)

@@ -571,7 +571,7 @@ def _squared_error(input: Tensor, target: Tensor, reduction: str) -> Tensor | No
     a, b = input._data, target._data
     dtype = a.dtype
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or reduction == "none" or a.shape != b.shape
-            or dtype != b.dtype or dtype.kind != "f" or not 0 < a.size < cpu.PARALLEL_THRESHOLD
+            or dtype != b.dtype or dtype.kind != "f" or not 0 < a.size < cpu.PARALLEL_THRESHOLD or a.ndim > 8
             or trace.ACTIVE is not None):
         return None
     ndim = a.ndim

@@ -262,7 +262,7 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
     # Dtypes by identity first (the usual case), then by value: arrays made by compiled code can
     # carry an equal dtype object that is not NumPy's canonical one.
     if (type(xd) is not _NDARRAY or type(yd) is not _NDARRAY or (dtype is not yd.dtype and dtype != yd.dtype)
-            or dtype.kind != "f" or shape != yd.shape or size >= cpu.PARALLEL_THRESHOLD):
+            or dtype.kind != "f" or shape != yd.shape or size >= cpu.PARALLEL_THRESHOLD or len(shape) > 8):
         return None
     out = np.empty(shape, _BOOL if op.result == BOOL else dtype)
     if size:
