@@ -2,8 +2,8 @@
 
 Small float tensors with a Python number (``x * 0.5``), unary ops, a 0-d tensor operand (a
 loss's upstream gradient), sums over leading axes (a bias gradient), ReLU's one-kernel backward,
-a linear layer's forward (product and bias in one kernel) and the MSE loss's value and backward
-each have a lean path of their own. These tests pin their edge cases:
+a linear layer's forward (product and bias in one kernel), the MSE loss's value and backward,
+and the class-index NLL without class weights each have a lean path of their own. These tests pin their edge cases:
 signed zeros and numbers beyond float32 or int64, NaN/inf gradients, in-place forms, empty and
 non-contiguous tensors, and double backward.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import tapegrad
+from tapegrad.autograd import fused_backward
 from tapegrad.ops import pointwise
 from ophelpers import torch
 
@@ -375,3 +376,115 @@ def test_more_dimensions_than_the_small_kernels_take_the_general_path() -> None:
     _same(_numpy(a - b), x - y)
     _same(_numpy(a * b), x * y)
     np.testing.assert_allclose(tapegrad.nn.functional.mse_loss(a, b).item(), np.mean((x - y) ** 2), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ class-index NLL without weights
+
+def _scores(dtype: str, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(17)
+    scores = rng.standard_normal((9, 5)).astype(dtype) * 4
+    scores[2, 1], scores[5, 3] = -np.inf, 1e30
+    labels = rng.integers(0, 5, 9)
+    labels[5] = 3  # the huge score above is a picked one
+    if layout == "strided":
+        scores = np.repeat(scores, 2, axis=1)[:, ::2]
+        labels = np.repeat(labels, 2)[::2]
+    return scores, labels
+
+
+def _nll_results(loss: str, scores: np.ndarray, labels: np.ndarray, weight: Any, reduction: str,
+                 fused: bool) -> tuple[np.ndarray, np.ndarray]:
+    x = tapegrad.from_numpy(scores).requires_grad_()
+    out = getattr(tapegrad.nn.functional, loss)(x, tapegrad.from_numpy(labels), weight=weight, reduction=reduction)
+    assert out.grad_fn.name() == "NllLossBackward0"
+    assert out.grad_fn.next_functions[0][0].name() == ("LogSoftmaxBackward0" if loss == "cross_entropy"
+                                                      else "AccumulateGrad")
+    upstream = tapegrad.tensor(3.0, dtype=out.dtype)
+    if fused:
+        out.backward(upstream)  # one kernel for the tape once its structure has been seen enough
+        grad = x.grad
+    else:
+        (grad,) = tapegrad.autograd.grad(out, x, upstream)  # the op-by-op sweep
+    return _numpy(out), _numpy(grad)
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_unweighted_nll_takes_the_weighted_paths_values_and_gradients(loss: str, dtype: str, reduction: str,
+                                                                      layout: str) -> None:
+    # Class weights of one take the general path and must give the same bits, through the
+    # op-by-op backward sweep and through the fused one (which may round its last bit
+    # otherwise than the sweep, so each is compared with its like, once both are fused).
+    scores, labels = _scores(dtype, layout)
+    ones = tapegrad.ones(5, dtype=getattr(tapegrad, dtype))
+    for fused in (False, True):
+        for _ in range(fused_backward.FUSE_AFTER + 1 if fused else 1):
+            fast, general = (_nll_results(loss, scores, labels, weight, reduction, fused) for weight in (None, ones))
+        for a, b in zip(fast, general):
+            _same(a, b)
+
+
+@needs_torch
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_unweighted_cross_entropy_matches_torch(reduction: str) -> None:
+    scores, labels = _scores("float64", "contiguous")
+    scores[5, 3] = 7.0  # a finite row: PyTorch's gradient of a 1e30 score is NaN-free only by luck
+    results = []
+    for lib in LIBRARIES:
+        x = lib.tensor(scores, requires_grad=True)
+        out = lib.nn.functional.cross_entropy(x, lib.tensor(labels), reduction=reduction)
+        out.backward()
+        results.append((out.item(), _numpy(x.grad)))
+    (ours, our_grad), (theirs, their_grad) = results
+    assert ours == pytest.approx(theirs, rel=1e-14)
+    np.testing.assert_allclose(our_grad, their_grad, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("label", [5, -1, 1 << 40])
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
+def test_unweighted_nll_target_out_of_range(label: int, loss: str) -> None:
+    labels = tapegrad.tensor([0, label, 2])
+    with pytest.raises(IndexError, match=f"Target {label} is out of bounds."):
+        getattr(tapegrad.nn.functional, loss)(tapegrad.zeros(3, 5, requires_grad=True), labels)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_unweighted_nll_with_ignored_targets_masks_them(reduction: str) -> None:
+    # An ignored target sends the call to the general path, which leaves its row out.
+    scores, labels = _scores("float64", "contiguous")
+    labels[[1, 4]] = -100
+    x = tapegrad.from_numpy(scores).requires_grad_()
+    out = tapegrad.nn.functional.nll_loss(x, tapegrad.from_numpy(labels), reduction=reduction)
+    out.backward()
+    kept = labels != -100
+    picked = scores[np.arange(9)[kept], labels[kept]]
+    expected = -picked.sum() / (kept.sum() if reduction == "mean" else 1)
+    assert out.item() == pytest.approx(expected, rel=1e-14)
+    assert not _numpy(x.grad)[[1, 4]].any()
+
+
+def test_unweighted_nll_of_an_empty_batch() -> None:
+    x = tapegrad.zeros(0, 4, requires_grad=True)
+    out = tapegrad.nn.functional.cross_entropy(x, tapegrad.zeros(0, dtype=tapegrad.int64))
+    assert np.isnan(out.item())
+    out.backward()
+    assert x.grad.shape == (0, 4)
+
+
+def test_unweighted_nll_saves_a_copy_of_the_targets() -> None:
+    labels = tapegrad.tensor([0, 1, 2])
+    x = tapegrad.zeros(3, 4, requires_grad=True)
+    loss = tapegrad.nn.functional.nll_loss(x, labels, reduction="sum")
+    labels[0] = 3
+    loss.backward()
+    np.testing.assert_array_equal(_numpy(x.grad), -np.eye(3, 4))
+
+
+def test_unweighted_cross_entropy_double_backward() -> None:
+    scores, labels = _scores("float64", "contiguous")
+    scores[5, 3] = 7.0
+    x = tapegrad.from_numpy(scores).requires_grad_()
+    target = tapegrad.from_numpy(labels)
+    assert tapegrad.autograd.gradgradcheck(lambda s: tapegrad.nn.functional.cross_entropy(s, target), (x,))

@@ -416,6 +416,25 @@ def picked_sum(rows, index, weight, denominator):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
+def class_nll(rows, labels, ignore_index, mean):
+    # nll_loss when every class weighs 1: -sum_i rows[i, labels[i]], divided by the number of
+    # labels for a mean (0 / 0 is NaN here, as in picked_sum), and that number; or -1 for it as
+    # soon as a label equals ignore_index (the caller then takes the general path, which masks).
+    # Subtracts and divides in picked_sum's order: the same rounding.
+    total = 0.0
+    classes = rows.shape[1]
+    for i in range(labels.shape[0]):
+        label = labels[i]
+        if label == ignore_index:
+            return total, -1
+        if label < 0 or label >= classes:
+            raise IndexError("Target " + str(label) + " is out of bounds.")
+        total -= rows[i, label]
+    count = labels.shape[0]
+    return (total / float(count) if mean else total / 1.0), count
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
 def nll_targets(labels, class_weights, classes, ignore_index, index, picked, ignored):
     # PyTorch's nll_loss bookkeeping for flat class-index targets: the class each one picks
     # (0 for an ignored one, so a gather stays in range), its weight (0 if ignored), whether it
@@ -491,6 +510,13 @@ def negative_picked_sum(rows: np.ndarray, index: np.ndarray, weight: np.ndarray,
     """``-sum(rows[i, index[i]] * weight[i]) / denominator`` as a 0-d array of ``rows``' dtype."""
     value = _linalg_module().picked_sum(rows, index, weight, float(denominator))
     return np.asarray(value, dtype=rows.dtype)
+
+
+def class_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int, mean: bool) -> tuple[float, int]:
+    """(-sum of ``rows[i, labels[i]]``, over their number if ``mean``; that number) for 2-D
+    float ``rows`` and 1-D int64 ``labels``, one per row; the number is -1 where a label equals
+    ``ignore_index``. Raises PyTorch's IndexError for a label out of range."""
+    return _linalg_module().class_nll(rows, labels, ignore_index, mean)
 
 
 def nll_targets(labels: np.ndarray, class_weights: np.ndarray | None, classes: int, ignore_index: int,

@@ -1053,6 +1053,33 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
     return out
 
 
+# The dtypes the CPU loss kernels are compiled for here.
+_FLOAT_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor | None:
+    """nll_loss of a (batch, classes) CPU array without class weights, reduced, where no target
+    is ignored (a training batch's loss), in one kernel call; None where that does not hold.
+
+    It records the very step the general path does (the same saved index and weights), so
+    the backward sweep, fused or not, is the same; it only skips the general path's
+    bookkeeping arrays and checks, which cost more than the loss on a small batch."""
+    rows, labels = log_probs._data, target._data
+    if (trace.ACTIVE is not None or reduction == "none" or type(rows) is not np.ndarray or rows.ndim != 2
+            or type(labels) is not np.ndarray or labels.dtype != np.int64 or labels.shape != rows.shape[:1]
+            or rows.dtype not in _FLOAT_KERNEL_DTYPES):
+        return None
+    loss, count = cpu.class_nll(rows, labels, ignore_index, reduction == "mean")
+    if count < 0:
+        return None
+    denominator = float(count) if reduction == "mean" else 1.0
+    out = _wrap(np.asarray(loss, dtype=rows.dtype))
+    if grad_mode.state.enabled and log_probs._requires_grad:
+        saved = (_wrap(labels.copy()), _wrap(np.ones(count, rows.dtype)), None)
+        out = record(NLL_LOSS, (log_probs, None, None), out, (reduction, denominator, 1), saved=saved)
+    return out
+
+
 def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
     target, weight = step.saved_values()
     reduction, total, ignore_index, shape = step.attrs
@@ -1127,6 +1154,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not isinstance(input._data, np.ndarray):
         return _nll_cuda(input, target, weight, ignore_index, reduction)[0]
+    if weight is None and isinstance(target, Tensor):
+        out = _unweighted_nll(input, target, ignore_index, reduction)
+        if out is not None:
+            return out
     return _nll(input, _Targets(input, target, weight, ignore_index), reduction)
 
 
@@ -1171,6 +1202,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         ignored = ew.eq(target, ignore_index)
         total_weight = None if total is None else _wrap(adopt(total)).reshape(()).to(log_probs.dtype)
     else:
+        if weight is None and not label_smoothing:
+            nll = _unweighted_nll(log_probs, target, ignore_index, reduction)
+            if nll is not None:
+                return nll
         targets = _Targets(log_probs, target, weight, ignore_index)
         nll = _nll(log_probs, targets, reduction)
         if not label_smoothing:
