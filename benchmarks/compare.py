@@ -48,6 +48,12 @@ from asv_benchmarks import workloads
 
 STEP_WORKLOADS = ("W1", "W1b", "W2", "W3", "W3-cuda", "W4", "W6")
 REFERENCES = ("copy", "sgemm")
+# The pause before a worker samples after another one did. A library's thread pools keep
+# spinning for a while after its last call (OpenBLAS's for about 0.1 s: 2**28 cycles) and hold
+# a core the next worker's threads need; on two cores the multi-threaded matmuls of a W3 step
+# right after the sgemm reference took 1.1-1.6 ms instead of 0.73 ms. 0.1 s was measured to be
+# enough.
+SETTLE_SECONDS = 0.2
 # The design document's targets, shown next to the ratios.
 TARGETS = {
     "W1": "eager <= 1.0x torch",
@@ -154,14 +160,19 @@ def alternate_steps(libraries: list[str], modes: list[str], names: list[str], ro
         print("threads: " + "; ".join(threads), flush=True)
         jobs = [(worker, name) for name in [*names, *REFERENCES] for worker in workers if name in worker.names]
         for worker, name in jobs:
+            time.sleep(SETTLE_SECONDS)
             worker.calibrate(name, sample_seconds)
         samples: dict[tuple[str, str], list[float]] = {(name, worker.label): [] for worker, name in jobs}
+        previous = None
         for round_index in range(rounds):
             for name in [*names, *REFERENCES]:
                 turn = [worker for worker in workers if name in worker.names]
                 shift = round_index % len(turn)
                 for worker in turn[shift:] + turn[:shift]:
+                    if previous is not None and worker is not previous:
+                        time.sleep(SETTLE_SECONDS)
                     samples[name, worker.label].append(worker.sample(name))
+                    previous = worker
         return samples
     finally:
         for worker in workers:
