@@ -450,19 +450,40 @@ def test_unweighted_nll_target_out_of_range(label: int, loss: str) -> None:
         getattr(tapegrad.nn.functional, loss)(tapegrad.zeros(3, 5, requires_grad=True), labels)
 
 
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_unweighted_nll_with_ignored_targets_masks_them(reduction: str) -> None:
-    # An ignored target sends the call to the general path, which leaves its row out.
+def test_unweighted_nll_with_ignored_targets_masks_them(loss: str, reduction: str) -> None:
+    # An ignored target sends the call to the general path (cross_entropy's after the one-kernel
+    # log-softmax), which leaves its row out: the same bits as with class weights of one.
     scores, labels = _scores("float64", "contiguous")
     labels[[1, 4]] = -100
-    x = tapegrad.from_numpy(scores).requires_grad_()
-    out = tapegrad.nn.functional.nll_loss(x, tapegrad.from_numpy(labels), reduction=reduction)
-    out.backward()
-    kept = labels != -100
-    picked = scores[np.arange(9)[kept], labels[kept]]
-    expected = -picked.sum() / (kept.sum() if reduction == "mean" else 1)
-    assert out.item() == pytest.approx(expected, rel=1e-14)
-    assert not _numpy(x.grad)[[1, 4]].any()
+    results = [_nll_results(loss, scores, labels, weight, reduction, fused=False)
+               for weight in (None, tapegrad.ones(5, dtype=tapegrad.float64))]
+    for fast, general in zip(*results):
+        _same(fast, general)
+    value, grad = results[0]
+    assert not grad[[1, 4]].any() and grad[0].any()
+    if loss == "nll_loss":
+        kept = labels != -100
+        expected = -scores[np.arange(9)[kept], labels[kept]].sum() / (kept.sum() if reduction == "mean" else 1)
+        assert value == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
+def test_unweighted_nll_refuses_an_unknown_reduction(loss: str) -> None:
+    with pytest.raises(ValueError, match="mean_of_sums is not a valid value for reduction"):
+        getattr(tapegrad.nn.functional, loss)(tapegrad.zeros(3, 5, requires_grad=True), tapegrad.tensor([0, 1, 2]),
+                                              reduction="mean_of_sums")
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
+def test_unweighted_nll_without_gradients(loss: str) -> None:
+    scores, labels = _scores("float32", "contiguous")
+    fn = getattr(tapegrad.nn.functional, loss)
+    fast = fn(tapegrad.from_numpy(scores), tapegrad.from_numpy(labels))
+    assert fast.grad_fn is None and not fast.requires_grad
+    _same(_numpy(fast), _numpy(fn(tapegrad.from_numpy(scores), tapegrad.from_numpy(labels),
+                                  weight=tapegrad.ones(5))))
 
 
 def test_unweighted_nll_of_an_empty_batch() -> None:

@@ -287,6 +287,33 @@ def softmax_rows(x, out, log):
         else:
             for c in range(x.shape[1]):
                 out[r, c] = np.exp(np.float64(x[r, c] - peak)) / total
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
+def class_nll(rows, labels, ignore_index, mean):
+    # nll_loss when every class weighs 1: -sum_i rows[i, labels[i]], divided by the number of
+    # labels for a mean (0 / 0 is NaN here, as in picked_sum), and that number; or -1 for it as
+    # soon as a label equals ignore_index (the caller then takes the general path, which masks).
+    # Subtracts and divides in picked_sum's order: the same rounding.
+    total = 0.0
+    classes = rows.shape[1]
+    for i in range(labels.shape[0]):
+        label = labels[i]
+        if label == ignore_index:
+            return total, -1
+        if label < 0 or label >= classes:
+            raise IndexError("Target " + str(label) + " is out of bounds.")
+        total -= rows[i, label]
+    count = labels.shape[0]
+    return (total / float(count) if mean else total / 1.0), count
+
+
+@njit(cache=CACHE, error_model='numpy', nogil=True)
+def log_softmax_nll(x, labels, ignore_index, mean, out):
+    # cross_entropy of class-index targets without class weights: the rows' log-softmax into
+    # ``out`` (what log_softmax gives), then class_nll of it.
+    softmax_rows(x, out, True)
+    return class_nll(out, labels, ignore_index, mean)
 """
 
 
@@ -416,25 +443,6 @@ def picked_sum(rows, index, weight, denominator):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
-def class_nll(rows, labels, ignore_index, mean):
-    # nll_loss when every class weighs 1: -sum_i rows[i, labels[i]], divided by the number of
-    # labels for a mean (0 / 0 is NaN here, as in picked_sum), and that number; or -1 for it as
-    # soon as a label equals ignore_index (the caller then takes the general path, which masks).
-    # Subtracts and divides in picked_sum's order: the same rounding.
-    total = 0.0
-    classes = rows.shape[1]
-    for i in range(labels.shape[0]):
-        label = labels[i]
-        if label == ignore_index:
-            return total, -1
-        if label < 0 or label >= classes:
-            raise IndexError("Target " + str(label) + " is out of bounds.")
-        total -= rows[i, label]
-    count = labels.shape[0]
-    return (total / float(count) if mean else total / 1.0), count
-
-
-@njit(cache=CACHE, error_model='numpy', nogil=True)
 def nll_targets(labels, class_weights, classes, ignore_index, index, picked, ignored):
     # PyTorch's nll_loss bookkeeping for flat class-index targets: the class each one picks
     # (0 for an ignored one, so a gather stays in range), its weight (0 if ignored), whether it
@@ -516,7 +524,16 @@ def class_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int, mean: boo
     """(-sum of ``rows[i, labels[i]]``, over their number if ``mean``; that number) for 2-D
     float ``rows`` and 1-D int64 ``labels``, one per row; the number is -1 where a label equals
     ``ignore_index``. Raises PyTorch's IndexError for a label out of range."""
-    return _linalg_module().class_nll(rows, labels, ignore_index, mean)
+    return _reduce_module().class_nll(rows, labels, ignore_index, mean)
+
+
+def log_softmax_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int,
+                    mean: bool) -> tuple[np.ndarray, float, int]:
+    """``rows``' log-softmax along dim 1 (as ``softmax(rows, 1, log=True)`` gives it), then
+    ``class_nll`` of it, in one call; ``rows`` has at least one column."""
+    out = np.empty(rows.shape, rows.dtype)
+    loss, count = _reduce_module().log_softmax_nll(rows, labels, ignore_index, mean, out)
+    return out, loss, count
 
 
 def nll_targets(labels: np.ndarray, class_weights: np.ndarray | None, classes: int, ignore_index: int,

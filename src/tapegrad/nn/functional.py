@@ -48,7 +48,7 @@ from ..ops.composite import _without_grad
 from ..ops.index import scatter_into_zeros
 from ..ops.matmul import linear
 from ..ops.movement import cat
-from ..ops.registry import OpDef, record
+from ..ops.registry import OUTPUT, OpDef, record
 from ..tensor import Tensor, _wrap, _wrap_dim
 
 sigmoid = ew.sigmoid
@@ -1057,27 +1057,56 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
 _FLOAT_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor | None:
-    """nll_loss of a (batch, classes) CPU array without class weights, reduced, where no target
-    is ignored (a training batch's loss), in one kernel call; None where that does not hold.
+def _class_index_rows(rows: Any, labels: Any, reduction: str) -> bool:
+    """Whether the one-kernel NLL below takes ``rows`` (batch, classes) and ``labels``: CPU
+    arrays, float32/64 rows with a class, one int64 label a row, a reduction, no trace."""
+    return (trace.ACTIVE is None and reduction in ("mean", "sum") and type(rows) is np.ndarray and rows.ndim == 2
+            and type(labels) is np.ndarray and labels.dtype == np.int64 and labels.shape == rows.shape[:1]
+            and rows.dtype in _FLOAT_KERNEL_DTYPES and rows.shape[1] > 0)
 
-    It records the very step the general path does (the same saved index and weights), so
-    the backward sweep, fused or not, is the same; it only skips the general path's
-    bookkeeping arrays and checks, which cost more than the loss on a small batch."""
-    rows, labels = log_probs._data, target._data
-    if (trace.ACTIVE is not None or reduction == "none" or type(rows) is not np.ndarray or rows.ndim != 2
-            or type(labels) is not np.ndarray or labels.dtype != np.int64 or labels.shape != rows.shape[:1]
-            or rows.dtype not in _FLOAT_KERNEL_DTYPES):
-        return None
-    loss, count = cpu.class_nll(rows, labels, ignore_index, reduction == "mean")
-    if count < 0:
-        return None
-    denominator = float(count) if reduction == "mean" else 1.0
+
+def _unweighted_nll_of(log_probs: Tensor, labels: np.ndarray, loss: float, reduction: str) -> Tensor:
+    """The loss tensor ``loss`` of ``log_probs`` and every one of ``labels`` (none ignored), with
+    the very step the general path records (the same saved index and weights, as ``_Targets``
+    makes them), so the backward sweep, fused or not, is the same."""
+    rows = log_probs._data
     out = _wrap(np.asarray(loss, dtype=rows.dtype))
     if grad_mode.state.enabled and log_probs._requires_grad:
+        count = labels.shape[0]
+        denominator = float(count) if reduction == "mean" else 1.0
         saved = (_wrap(labels.copy()), _wrap(np.ones(count, rows.dtype)), None)
         out = record(NLL_LOSS, (log_probs, None, None), out, (reduction, denominator, 1), saved=saved)
     return out
+
+
+def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor | None:
+    """nll_loss of a (batch, classes) CPU array without class weights, reduced, where no target
+    is ignored (a training batch's loss), in one kernel call; None where that does not hold.
+    It skips the general path's bookkeeping arrays and checks, which cost more than the loss
+    on a small batch."""
+    rows, labels = log_probs._data, target._data
+    if not _class_index_rows(rows, labels, reduction):
+        return None
+    loss, count = cpu.class_nll(rows, labels, ignore_index, reduction == "mean")
+    return None if count < 0 else _unweighted_nll_of(log_probs, labels, loss, reduction)
+
+
+def _unweighted_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
+                              reduction: str) -> tuple[Tensor | None, Tensor | None]:
+    """(loss, None) for cross_entropy of a (batch, classes) CPU array as ``_unweighted_nll``
+    takes it, its log-softmax and NLL in one kernel call, recording the steps log_softmax and
+    nll_loss record; (None, log-probabilities) when a target is ignored (the general NLL must
+    mask it); (None, None) when the call is not of that kind."""
+    rows, labels = input._data, target._data
+    if not _class_index_rows(rows, labels, reduction):
+        return None, None
+    log_rows, loss, count = cpu.log_softmax_nll(rows, labels, ignore_index, reduction == "mean")
+    log_probs = _wrap(log_rows)
+    if grad_mode.state.enabled and input._requires_grad:
+        log_probs = record(_composite.LOG_SOFTMAX, (input,), log_probs, (1,), saved=(OUTPUT,))
+    if count < 0:
+        return None, log_probs
+    return _unweighted_nll_of(log_probs, labels, loss, reduction), None
 
 
 def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
@@ -1173,6 +1202,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     tensor(0.6931)
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    log_probs = None
+    if weight is None and not label_smoothing and isinstance(target, Tensor):
+        # A training batch's loss: one kernel, the general path's checks all passed by construction.
+        loss, log_probs = _unweighted_cross_entropy(input, target, ignore_index, reduction)
+        if loss is not None:
+            return loss
     _check_reduction(reduction)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -1186,7 +1221,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if input.ndim == 0:
         raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got 1)")
     class_axis = 0 if input.ndim == 1 else 1
-    log_probs = log_softmax(input, class_axis)
+    if log_probs is None:
+        log_probs = log_softmax(input, class_axis)
     classes = input.shape[class_axis]
     shape = [1] * input.ndim
     shape[class_axis] = classes
@@ -1202,10 +1238,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         ignored = ew.eq(target, ignore_index)
         total_weight = None if total is None else _wrap(adopt(total)).reshape(()).to(log_probs.dtype)
     else:
-        if weight is None and not label_smoothing:
-            nll = _unweighted_nll(log_probs, target, ignore_index, reduction)
-            if nll is not None:
-                return nll
         targets = _Targets(log_probs, target, weight, ignore_index)
         nll = _nll(log_probs, targets, reduction)
         if not label_smoothing:
