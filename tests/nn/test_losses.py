@@ -259,6 +259,21 @@ def test_loss_error_types_and_messages_agree_with_torch_apart_from_the_library_n
         lambda L: L.nn.functional.smooth_l1_loss(L.ones(2), L.ones(2), beta=-1.0),
         lambda L: L.nn.functional.cross_entropy(L.ones(3, 4), L.tensor([0, 1, 1]), label_smoothing=1.5),
         lambda L: L.nn.functional.mse_loss(L.ones(2), L.ones(2), reduction="avg"),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4), L.tensor(1)),
+        lambda L: L.nn.functional.cross_entropy(L.ones(3, 4), L.tensor(1)),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4), L.tensor([0, 1, 1]), ignore_index=1.0),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4), L.tensor([0, 1, 1]), ignore_index=True),
+        lambda L: L.nn.functional.cross_entropy(L.ones(3, 4), L.tensor([0, 1, 1]), ignore_index=None),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4), L.tensor([0, 1, 1]), ignore_index=L.tensor(1.0)),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4), L.tensor([0, 1, 1]), ignore_index=1 << 70),
+        lambda L: L.nn.functional.cross_entropy(L.ones(3, 4), L.tensor([0, 1, 1]), label_smoothing=None),
+        lambda L: L.nn.functional.cross_entropy(L.ones(3, 4), L.tensor([0, 1, 1]), label_smoothing="0"),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4, dtype=L.int64), L.tensor([0, 1, 1])),
+        lambda L: L.nn.functional.nll_loss(L.ones(3, 4, 2, dtype=L.int64), L.zeros(3, 2, dtype=L.int64)),
+        lambda L: L.nn.functional.cross_entropy(L.ones(3, 4, dtype=L.int64), L.tensor([0, 1, 1])),
+        lambda L: L.softmax(L.tensor([1, 2]), 0),
+        lambda L: L.log_softmax(L.tensor([[1, 2]]), 0),
+        lambda L: L.nn.functional.softmax(L.tensor([[True, False]]), 1),
     ]
     for case in cases:
         outcomes = []
@@ -267,6 +282,40 @@ def test_loss_error_types_and_messages_agree_with_torch_apart_from_the_library_n
                 case(lib)
             outcomes.append((type(info.value).__name__, str(info.value).replace("tapegrad.", "torch.")))
         assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("ignore_index", [np.int64(1), "tensor", "one-element tensor"])
+def test_ignore_index_as_numpy_integer_or_integer_tensor(ignore_index):
+    x, target = _rng("ignore_index").standard_normal((4, 3)), np.array([0, 1, 1, 2])
+    if ignore_index == "tensor":
+        _compare(lambda L, a, b: L.nn.functional.nll_loss(a, b, ignore_index=L.tensor(1)), [x, target], (0,))
+    elif ignore_index == "one-element tensor":
+        _compare(lambda L, a, b: L.nn.functional.cross_entropy(a, b, ignore_index=L.tensor([1])), [x, target], (0,))
+    else:
+        _compare(lambda L, a, b: L.nn.functional.cross_entropy(a, b, ignore_index=ignore_index), [x, target], (0,))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("label_smoothing", [float("nan"), False, 0, "tensor"])
+def test_label_smoothing_of_nan_bool_int_or_tensor_as_in_torch(label_smoothing):
+    x, target = _rng("smoothing", str(label_smoothing)).standard_normal((4, 3)), np.array([0, 2, 1, 1])
+    if label_smoothing == "tensor":
+        _compare(lambda L, a, b: L.nn.functional.cross_entropy(a, b, label_smoothing=L.tensor(0.25)), [x, target], (0,))
+    else:
+        _compare(lambda L, a, b: L.nn.functional.cross_entropy(a, b, label_smoothing=label_smoothing), [x, target],
+                 (0,))
+
+
+def test_float32_mean_divides_by_the_count_rounded_to_float32():
+    # 2**24 + 1 rows: the count is not a float32, and PyTorch divides by its float32 rounding.
+    rows = np.zeros(((1 << 24) + 1, 2), np.float32)
+    rows[0, 0] = -3.0
+    labels = np.zeros(rows.shape[0], np.int64)
+    expected = np.float32(3.0 / float(np.float32(rows.shape[0])))
+    for weight in (None, tapegrad.ones(2)):
+        loss = F.nll_loss(tapegrad.from_numpy(rows), tapegrad.from_numpy(labels), weight=weight)
+        assert loss.item() == expected
 
 
 @pytest.mark.torch

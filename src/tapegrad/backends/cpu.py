@@ -290,11 +290,11 @@ def softmax_rows(x, out, log):
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
-def class_nll(rows, labels, ignore_index, mean):
-    # nll_loss when every class weighs 1: -sum_i rows[i, labels[i]], divided by the number of
-    # labels for a mean (0 / 0 is NaN here, as in picked_sum), and that number; or -1 for it as
-    # soon as a label equals ignore_index (the caller then takes the general path, which masks).
-    # Subtracts and divides in picked_sum's order: the same rounding.
+def class_nll(rows, labels, ignore_index, divisor):
+    # nll_loss when every class weighs 1: -sum_i rows[i, labels[i]] / divisor (0 / 0 is NaN
+    # here, as in picked_sum), and the number of labels; or -1 for it as soon as a label equals
+    # ignore_index (the caller then takes the general path, which masks). Subtracts and
+    # divides in picked_sum's order: the same rounding.
     total = 0.0
     classes = rows.shape[1]
     for i in range(labels.shape[0]):
@@ -304,16 +304,15 @@ def class_nll(rows, labels, ignore_index, mean):
         if label < 0 or label >= classes:
             raise IndexError("Target " + str(label) + " is out of bounds.")
         total -= rows[i, label]
-    count = labels.shape[0]
-    return (total / float(count) if mean else total / 1.0), count
+    return total / divisor, labels.shape[0]
 
 
 @njit(cache=CACHE, error_model='numpy', nogil=True)
-def log_softmax_nll(x, labels, ignore_index, mean, out):
+def log_softmax_nll(x, labels, ignore_index, divisor, out):
     # cross_entropy of class-index targets without class weights: the rows' log-softmax into
     # ``out`` (what log_softmax gives), then class_nll of it.
     softmax_rows(x, out, True)
-    return class_nll(out, labels, ignore_index, mean)
+    return class_nll(out, labels, ignore_index, divisor)
 """
 
 
@@ -520,19 +519,19 @@ def negative_picked_sum(rows: np.ndarray, index: np.ndarray, weight: np.ndarray,
     return np.asarray(value, dtype=rows.dtype)
 
 
-def class_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int, mean: bool) -> tuple[float, int]:
-    """(-sum of ``rows[i, labels[i]]``, over their number if ``mean``; that number) for 2-D
-    float ``rows`` and 1-D int64 ``labels``, one per row; the number is -1 where a label equals
+def class_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int, divisor: float) -> tuple[float, int]:
+    """(-sum of ``rows[i, labels[i]]`` / ``divisor``, the number of labels) for 2-D float
+    ``rows`` and 1-D int64 ``labels``, one per row; the number is -1 where a label equals
     ``ignore_index``. Raises PyTorch's IndexError for a label out of range."""
-    return _reduce_module().class_nll(rows, labels, ignore_index, mean)
+    return _reduce_module().class_nll(rows, labels, ignore_index, divisor)
 
 
 def log_softmax_nll(rows: np.ndarray, labels: np.ndarray, ignore_index: int,
-                    mean: bool) -> tuple[np.ndarray, float, int]:
+                    divisor: float) -> tuple[np.ndarray, float, int]:
     """``rows``' log-softmax along dim 1 (as ``softmax(rows, 1, log=True)`` gives it), then
     ``class_nll`` of it, in one call; ``rows`` has at least one column."""
     out = np.empty(rows.shape, rows.dtype)
-    loss, count = _reduce_module().log_softmax_nll(rows, labels, ignore_index, mean, out)
+    loss, count = _reduce_module().log_softmax_nll(rows, labels, ignore_index, divisor, out)
     return out, loss, count
 
 

@@ -6,6 +6,7 @@ with their own VJP; the rest are compositions of ops.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any
 
@@ -484,6 +485,22 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
 
 
 # ---------------------------------------------------------------- losses
+
+def _int_argument(value: Any, function: str, name: str, position: int) -> int:
+    """An int argument as PyTorch parses it: Python and NumPy integers and one-element integer
+    tensors; bools, floats and anything else raise its TypeError, numbers beyond int64 its
+    ValueError."""
+    if (isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point()
+            and value.dtype != _dtypes.bool_):
+        value = value.item()
+    elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{function}(): argument '{name}' (position {position}) must be int, "
+                        f"not {type(value).__name__}")
+    value = int(value)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError("Overflow when unpacking long long")
+    return value
+
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in ("none", "mean", "sum"):
@@ -993,9 +1010,10 @@ class _Targets:
             raise RuntimeError(f"expected target dtype to be Long or Byte, but got {target.dtype.scalar_name}")
         self.class_axis = 0 if log_probs.ndim == 1 else 1
         classes = self.classes = log_probs.shape[self.class_axis]
-        if log_probs.ndim > 1 and target.shape[0] != log_probs.shape[0]:
+        batch = target.shape[0] if target.ndim else 0
+        if log_probs.ndim > 1 and batch != log_probs.shape[0]:
             raise ValueError(f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
-                             f"({target.shape[0]}).")
+                             f"({batch}).")
         expected = tuple(s for d, s in enumerate(log_probs.shape) if d != self.class_axis)
         if tuple(target.shape) != expected:
             raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
@@ -1021,6 +1039,9 @@ class _Targets:
 
 def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
     _check_reduction(reduction)
+    if not log_probs.is_floating_point():
+        kernel = "nll_loss2d_forward_out_frame" if log_probs.ndim > 2 else "nll_loss_out_frame"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{log_probs.dtype.scalar_name}\'')
     class_axis = targets.class_axis
     denominator = targets.total_weight if reduction == "mean" else 1.0
 
@@ -1072,11 +1093,17 @@ def _unweighted_nll_of(log_probs: Tensor, labels: np.ndarray, loss: float, reduc
     rows = log_probs._data
     out = _wrap(np.asarray(loss, dtype=rows.dtype))
     if grad_mode.state.enabled and log_probs._requires_grad:
-        count = labels.shape[0]
-        denominator = float(count) if reduction == "mean" else 1.0
-        saved = (_wrap(labels.copy()), _wrap(np.ones(count, rows.dtype)), None)
-        out = record(NLL_LOSS, (log_probs, None, None), out, (reduction, denominator, 1), saved=saved)
+        saved = (_wrap(labels.copy()), _wrap(np.ones(labels.shape[0], rows.dtype)), None)
+        out = record(NLL_LOSS, (log_probs, None, None), out, (reduction, _nll_divisor(rows, reduction), 1),
+                     saved=saved)
     return out
+
+
+def _nll_divisor(rows: np.ndarray, reduction: str) -> float:
+    """What a reduction of one loss a row divides by: for a mean the row count rounded to the
+    rows' dtype (PyTorch and ``_Targets`` total the weights in it: above 2**24 rows a float32
+    count is not exact), else 1."""
+    return float(rows.dtype.type(rows.shape[0])) if reduction == "mean" else 1.0
 
 
 def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor | None:
@@ -1087,7 +1114,7 @@ def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduct
     rows, labels = log_probs._data, target._data
     if not _class_index_rows(rows, labels, reduction):
         return None
-    loss, count = cpu.class_nll(rows, labels, ignore_index, reduction == "mean")
+    loss, count = cpu.class_nll(rows, labels, ignore_index, _nll_divisor(rows, reduction))
     return None if count < 0 else _unweighted_nll_of(log_probs, labels, loss, reduction)
 
 
@@ -1100,7 +1127,7 @@ def _unweighted_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
     rows, labels = input._data, target._data
     if not _class_index_rows(rows, labels, reduction):
         return None, None
-    log_rows, loss, count = cpu.log_softmax_nll(rows, labels, ignore_index, reduction == "mean")
+    log_rows, loss, count = cpu.log_softmax_nll(rows, labels, ignore_index, _nll_divisor(rows, reduction))
     log_probs = _wrap(log_rows)
     if grad_mode.state.enabled and input._requires_grad:
         log_probs = record(_composite.LOG_SOFTMAX, (input,), log_probs, (1,), saved=(OUTPUT,))
@@ -1181,6 +1208,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     tensor(2.5000)
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    ignore_index = _int_argument(ignore_index, "nll_loss_nd", "ignore_index", 5)
     if not isinstance(input._data, np.ndarray):
         return _nll_cuda(input, target, weight, ignore_index, reduction)[0]
     if weight is None and isinstance(target, Tensor):
@@ -1202,8 +1230,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     tensor(0.6931)
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
+    ignore_index = _int_argument(ignore_index, "cross_entropy_loss", "ignore_index", 5)
+    if isinstance(label_smoothing, Tensor):
+        label_smoothing = label_smoothing.item()
+    if not isinstance(label_smoothing, numbers.Real):
+        raise TypeError("cross_entropy_loss(): argument 'label_smoothing' (position 6) must be float, not "
+                        f"{type(label_smoothing).__name__}")
     log_probs = None
-    if weight is None and not label_smoothing and isinstance(target, Tensor):
+    if weight is None and label_smoothing == 0 and isinstance(target, Tensor):
         # A training batch's loss: one kernel, the general path's checks all passed by construction.
         loss, log_probs = _unweighted_cross_entropy(input, target, ignore_index, reduction)
         if loss is not None:
@@ -1211,8 +1245,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     _check_reduction(reduction)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    # A smoothing of 0 or less means none (PyTorch checks only the upper bound).
-    label_smoothing = max(float(label_smoothing), 0.0)
+    # A smoothing of 0 or less (or NaN) means none (PyTorch checks only the upper bound).
+    label_smoothing = float(label_smoothing) if label_smoothing > 0 else 0.0
     probabilities = isinstance(target, Tensor) and tuple(target.shape) == tuple(input.shape)
     # PyTorch tells probabilities from indices by shape alone.
     if probabilities and not target.is_floating_point():

@@ -251,15 +251,20 @@ def _log_softmax_forward(x: Tensor, axis: int) -> Tensor:
     return _softmax_forward(x, axis, log=True)
 
 
-def _cast_for_softmax(input: Tensor, dtype: Any) -> Tensor:
+def _cast_for_softmax(name: str, input: Tensor, dtype: Any, axis: int) -> Tensor:
+    """``input`` in ``dtype`` if one is given; PyTorch has no integer or bool softmax kernel
+    (its error names the kernel it looked for: the last-dim one or the general one)."""
     if dtype is not None:
         return input.to(dtype)
-    return input if input.is_floating_point() else input.float()
+    if not input.is_floating_point():
+        kernel = f"{name}_lastdim_kernel_impl" if axis == input.ndim - 1 or input.ndim == 0 else f"{name}_kernel_impl"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{input.dtype.scalar_name}\'')
+    return input
 
 
 def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
-    x = _cast_for_softmax(input, dtype)
-    axis = _softmax_dim("softmax", x, dim) if x.ndim else 0
+    axis = _softmax_dim("softmax", input, dim) if input.ndim else 0
+    x = _cast_for_softmax("softmax", input, dtype, axis)
     out = _without_grad(_softmax_forward, x, axis) if x.ndim else _without_grad(lambda: x * 0 + 1)
     if grad_mode.state.enabled and x._requires_grad:
         return record(SOFTMAX, (x,), out, (axis,), saved=(OUTPUT,))
@@ -267,8 +272,8 @@ def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
 
 
 def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
-    x = _cast_for_softmax(input, dtype)
-    axis = _softmax_dim("log_softmax", x, dim) if x.ndim else 0
+    axis = _softmax_dim("log_softmax", input, dim) if input.ndim else 0
+    x = _cast_for_softmax("log_softmax", input, dtype, axis)
     out = _without_grad(_log_softmax_forward, x, axis) if x.ndim else _without_grad(lambda: x * 0)
     if grad_mode.state.enabled and x._requires_grad:
         return record(LOG_SOFTMAX, (x,), out, (axis,), saved=(OUTPUT,))
