@@ -573,3 +573,66 @@ def test_comparison_results_are_bool():
     t = tapegrad.tensor([1.0, 2.0])
     assert (t > 1).dtype is tapegrad.bool
     assert (t == tapegrad.tensor([1.0, 0.0])).tolist() == [True, False]
+
+
+# ------------------------------------------------------------------ NumPy operands, out=, int range
+
+@pytest.mark.parametrize("scalar", [np.float64(2.0), np.float32(2.0), np.int64(2), np.bool_(True)])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+def test_numpy_scalar_on_the_left_gives_a_tensor_with_history(scalar, op):
+    import operator
+
+    x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+    if op == "pow" and isinstance(scalar, np.bool_):
+        return
+    out = getattr(operator, op)(scalar, x)
+    assert isinstance(out, tapegrad.Tensor) and out.requires_grad and out.dtype == tapegrad.float32
+    expected = getattr(operator, op)(float(scalar), x)
+    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+
+
+def test_numpy_array_on_the_left_is_refused():
+    with pytest.raises(TypeError):
+        np.ones(2) * tapegrad.ones(2, requires_grad=True)
+
+
+@pytest.mark.parametrize("factory, fill", [(tapegrad.zeros, 0.0), (tapegrad.ones, 1.0), (tapegrad.empty, None)])
+def test_factories_write_into_out(factory, fill):
+    out = tapegrad.full((3,), 7.0)
+    version = out._version.value
+    assert factory(3, out=out) is out
+    assert out.tolist() == [7.0] * 3 if fill is None else out.tolist() == [fill] * 3
+    assert out._version.value > version or fill is None
+    integers = tapegrad.empty(0, dtype=tapegrad.int64)
+    factory(2, 2, out=integers)
+    assert integers.shape == (2, 2) and integers.dtype == tapegrad.int64
+    with pytest.warns(UserWarning, match=r"resized since it had shape \[3\]"):
+        factory(2, out=out)
+    assert out.shape == (2,)
+    with pytest.raises(RuntimeError, match=r"dtype Double does not match dtype of out parameter \(Float\)"):
+        factory(2, dtype=tapegrad.float64, out=out)
+    with pytest.raises(RuntimeError, match="functions with out=... arguments don't support automatic differentiation"):
+        factory(2, out=tapegrad.ones(2, requires_grad=True))
+    with pytest.raises(TypeError, match="argument 'out' must be Tensor, not list"):
+        factory(2, out=[0.0, 0.0])
+
+
+@pytest.mark.parametrize("data, dtype, error, message", [
+    (2 ** 63, None, ValueError, "Overflow when unpacking long long"),
+    ([1, 2 ** 63], None, ValueError, "Overflow when unpacking long long"),
+    ([[1, 2], [3, -2 ** 64]], None, ValueError, "Overflow when unpacking long long"),
+    ([2 ** 40], tapegrad.int32, RuntimeError, "value cannot be converted to type int32 without overflow"),
+    ([float("nan")], tapegrad.int64, RuntimeError, "value cannot be converted to type int64 without overflow"),
+    ([None], None, TypeError, "Could not infer dtype"),
+])
+def test_tensor_refuses_numbers_its_dtype_cannot_hold(data, dtype, error, message):
+    with pytest.raises(error, match=message):
+        tapegrad.tensor(data, dtype=dtype)
+
+
+def test_tensor_of_floats_and_huge_ints_is_float_and_large_floats_overflow_to_inf():
+    assert tapegrad.tensor([1.0, 2 ** 64]).tolist() == [1.0, float(np.float32(2.0 ** 64))]
+    with np.errstate(all="raise"):
+        assert tapegrad.tensor([1e300, 2.0]).tolist() == [float("inf"), 2.0]
+    assert tapegrad.tensor(2 ** 63 - 1).item() == 2 ** 63 - 1
+    assert tapegrad.tensor([2.7], dtype=tapegrad.int64).tolist() == [2]

@@ -10,6 +10,7 @@ request raises ``RuntimeError``, as PyTorch does.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -81,18 +82,58 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
             array = np.array(data)
         except ValueError as error:
             raise ValueError(f"expected sequence of equal-length sequences: {error}") from None
-        if array.dtype == object:
-            raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+        # Python ints beyond int64 (NumPy makes them uint64 or objects): PyTorch's error, not a
+        # silent wrap-around.
+        if array.dtype.kind == "u" or array.dtype == object or array.dtype.kind == "f" and array.size and \
+                np.abs(array).max() >= 2.0 ** 63:
+            kinds = _leaf_kinds(data)
+            if "huge" in kinds and kinds <= {"huge", "int"}:
+                raise ValueError("Overflow when unpacking long long")
+            if array.dtype == object:
+                if not kinds <= {"huge", "int", "float"}:
+                    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+                array = np.array(data, dtype=np.float64)  # with a float among them, all are floats
         if dtype is None:
             if array.dtype.kind == "f" or array.size == 0 and array.dtype.kind != "b":
-                array = array.astype(_dtypes.get_default_dtype().numpy)
+                with np.errstate(over="ignore"):  # beyond float32: inf, as in PyTorch
+                    array = array.astype(_dtypes.get_default_dtype().numpy)
             elif array.dtype.kind in "iu":
                 array = array.astype(np.int64)
             elif array.dtype.kind not in "b":
                 raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+        else:
+            _check_integer_range(array, _dtypes.as_dtype(dtype).numpy)
     if dtype is not None:
-        array = array.astype(_dtypes.as_dtype(dtype).numpy)
+        with np.errstate(over="ignore"):  # beyond float32: inf, as in PyTorch
+            array = array.astype(_dtypes.as_dtype(dtype).numpy)
     return np.asarray(array, order="C")
+
+
+def _leaf_kinds(data: Any) -> set[str]:
+    """What the leaves of nested sequences ``data`` are: "float", "int" (a bool or an int within
+    int64), "huge" (an int beyond it), "other"."""
+    kinds = set()
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, (float, np.floating)):
+            kinds.add("float")
+        elif isinstance(item, (bool, np.bool_, np.integer)) or type(item) is int and -(1 << 63) <= item < 1 << 63:
+            kinds.add("int")
+        else:
+            kinds.add("huge" if type(item) is int else "other")
+    return kinds
+
+
+def _check_integer_range(array: np.ndarray, target: np.dtype) -> None:
+    """PyTorch's error for Python numbers that an integer ``target`` dtype cannot hold."""
+    if target.kind in "iu" and array.dtype.kind in "iuf" and array.size:
+        info = np.iinfo(target)
+        low, high = array.min(), array.max()
+        if not (info.min <= low and high <= info.max):  # (NaN fails too)
+            raise RuntimeError(f"value cannot be converted to type {target.name} without overflow")
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -218,17 +259,53 @@ def _filled(size: Sequence[Any], fill: Any, dtype: Any, device: Any, requires_gr
     return _finish(data, requires_grad)
 
 
-def zeros(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+def _into_out(out: Any, function: str, shape: tuple[int, ...], fill: Any, dtype: Any) -> Tensor:
+    """``out=`` of a factory: ``out`` given ``shape`` (a plain tensor is resized, with PyTorch's
+    warning when it had elements) and filled with ``fill`` (None: left as it is), in place."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{function}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if dtype is not None and _dtypes.as_dtype(dtype) != out.dtype:
+        raise RuntimeError(f"dtype {_dtypes.as_dtype(dtype).scalar_name} does not match dtype of out parameter "
+                           f"({out.dtype.scalar_name})")
+    if out._requires_grad and grad_mode.state.enabled:
+        raise RuntimeError(f"{function}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
+    if tuple(out._data.shape) != shape:
+        if out._base is not None or not isinstance(out._data, np.ndarray):
+            raise RuntimeError(f"{function}(): cannot resize out= of shape {list(out._data.shape)} to {list(shape)}: "
+                               "it is a view or on CUDA")
+        if out._data.size:
+            warnings.warn("An output with one or more elements was resized since it had shape "
+                          f"{list(out._data.shape)}, which does not match the required output shape {list(shape)}.",
+                          UserWarning, stacklevel=3)
+        out._data = np.empty(shape, out._data.dtype)
+        out._version.value += 1
+    if fill is not None:
+        from .ops.inplace import fill_
+
+        fill_(out, fill)
+    return out
+
+
+def zeros(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          out: Any = None) -> Tensor:
+    if out is not None:
+        return _into_out(out, "zeros", _size_arg(sizes if size is None else (size,)), 0, dtype)
     return _filled(sizes if size is None else (size,), 0, dtype, device, requires_grad)
 
 
-def ones(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None) -> Tensor:
+def ones(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+         out: Any = None) -> Tensor:
+    if out is not None:
+        return _into_out(out, "ones", _size_arg(sizes if size is None else (size,)), 1, dtype)
     return _filled(sizes if size is None else (size,), 1, dtype, device, requires_grad)
 
 
 def empty(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, out: Any = None,
           memory_format: Any = None) -> Tensor:
     shape = _size_arg(sizes if size is None else (size,))
+    if out is not None:
+        return _into_out(out, "empty", shape, None, dtype)
     if _check_device(device) is not None:
         from .cuda._arrays import empty as cuda_empty
 

@@ -70,6 +70,10 @@ class Tensor:
     # is written for the base's layout when the view was made.
     _layout_undo: "tuple[tuple[Any, Any], ...]" = ()
     _view_epoch: int = 0
+    # Above an ndarray's: NumPy scalars and arrays on the left of an operator defer to the
+    # tensor's reflected method (``np.float64(2) * x`` is a tensor with history, as in PyTorch,
+    # not an ndarray that silently drops it).
+    __array_priority__ = 1000
 
     # The legacy constructor: Tensor(data), Tensor(*sizes) and Tensor() make float32 tensors.
     def __new__(cls, *args: Any, **kwargs: Any) -> "Tensor":

@@ -267,3 +267,38 @@ def test_record_pair_makes_the_step_the_constructor_makes(anomaly):
             assert getattr(made, field) == getattr(expected, field), field
     assert made.__dict__.keys() == expected.__dict__.keys()
     assert ("forward_stack" in made.__dict__) == anomaly
+
+
+def _inputs_results(lib):
+    """``backward(inputs=...)`` in its forms, written once for tapegrad and PyTorch."""
+    seen = []
+    x, w = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    (x * w * 3).sum().backward(inputs=w)  # one tensor, not a list
+    seen.append((x.grad, w.grad.tolist()))
+    lib.autograd.backward((x * w).sum(), inputs=x)
+    seen.append((x.grad.tolist(), w.grad.tolist()))
+    x = lib.ones(2, requires_grad=True)
+    y = x * 2
+    z = (y * y).sum()
+    z.backward(inputs=[y, x], retain_graph=True)  # a non-leaf input gets its .grad
+    z.backward(inputs=[y])
+    seen.append((x.grad.tolist(), y.grad.tolist()))
+    for bad in ([], [lib.ones(2)]):
+        try:
+            (x * 2).sum().backward(inputs=bad)
+        except RuntimeError as error:
+            seen.append(str(error))
+    return seen
+
+
+def test_backward_inputs_a_tensor_a_non_leaf_or_nothing():
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    ours = _inputs_results(tapegrad)
+    assert ours == [(None, [3.0, 3.0]), ([1.0, 1.0], [3.0, 3.0]), ([8.0, 8.0], [8.0, 8.0]),
+                    "`inputs` argument to `backward()` cannot be empty.",
+                    "can't retain_grad on Tensor that has requires_grad=False"]
+    if torch is not None:
+        assert _inputs_results(torch) == ours

@@ -144,10 +144,73 @@ def test_set_grad_enabled_as_decorator():
     def double(t):
         return t * 2
 
-    # Constructing set_grad_enabled(False) disables grad at once (as in PyTorch); restore it.
-    tapegrad.set_grad_enabled(True)
+    # As a decorator it only wraps (PyTorch undoes the mode its construction set).
+    assert tapegrad.is_grad_enabled()
     y = double(x)
     assert not y.requires_grad
+    assert tapegrad.is_grad_enabled()
+
+
+def _decorated_results(lib):
+    """What the grad-mode decorators do, written once for tapegrad and PyTorch."""
+    x = lib.ones(2, requires_grad=True)
+    seen = []
+
+    @lib.no_grad
+    def plain(t):
+        return t * 2
+
+    @lib.enable_grad
+    def enabled(t):
+        return t * 2
+
+    @lib.inference_mode
+    def inferred(t):
+        return t * 2
+
+    seen.append(plain(x).requires_grad)
+    with lib.no_grad():
+        seen.append(enabled(x).requires_grad)
+    seen.append(inferred(x).requires_grad)
+    seen.append(plain.__name__)
+
+    @lib.no_grad()
+    def steps():
+        yield lib.is_grad_enabled()
+        yield (x * 2).requires_grad
+
+    generator = steps()
+    seen.append(next(generator))
+    seen.append(lib.is_grad_enabled())  # between steps: the caller's mode
+    seen.append(next(generator))
+
+    @lib.set_grad_enabled(False)
+    def off_steps():
+        yield lib.is_grad_enabled()
+
+    seen.append(list(off_steps()))
+    seen.append(lib.is_grad_enabled())
+    return seen
+
+
+def test_decorators_without_parentheses_and_of_generators():
+    results = [_decorated_results(lib) for lib in libraries()]
+    assert results[0] == [False, True, False, "plain", False, True, False, [False], True]
+    assert all(r == results[0] for r in results)
+
+
+def test_generator_closed_early_restores_the_mode():
+    @tapegrad.no_grad()
+    def steps():
+        try:
+            yield 1
+            yield 2
+        finally:
+            assert not tapegrad.is_grad_enabled()
+
+    generator = steps()
+    next(generator)
+    generator.close()
     assert tapegrad.is_grad_enabled()
 
 

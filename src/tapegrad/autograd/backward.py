@@ -225,10 +225,21 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
         grad_tensors = [grad_tensors]
     if retain_graph is None:
         retain_graph = create_graph
+    capture = None
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+        for t in inputs:
+            if not t._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        # Non-leaf inputs get the gradient arriving at their step in ``.grad``.
+        capture = {id(t.grad_fn): None for t in inputs if t.grad_fn is not None} or None
     roots = list(tensors)
     root_grads = _root_gradients(roots, grad_tensors)
     pending = None
-    if not create_graph and len(roots) == 1 and roots[0].grad_fn is not None and not anomaly_mode.state.enabled:
+    if (capture is None and not create_graph and len(roots) == 1 and roots[0].grad_fn is not None
+            and not anomaly_mode.state.enabled):
         # One root with history: the sweep may run as one fused kernel (fused_backward.py).
         steps = _reachable_steps([roots[0].grad_fn])
         pending = fused_backward.run(roots[0], root_grads[0], steps, retain_graph,
@@ -238,8 +249,13 @@ def backward(tensors: Sequence["Tensor"], grad_tensors: Sequence["Tensor | None"
             pending = _run(roots, root_grads, retain_graph, create_graph, None, steps,
                            fused_backward.chains(steps))
     else:
-        pending = _run(roots, root_grads, retain_graph, create_graph, None)
+        pending = _run(roots, root_grads, retain_graph, create_graph, capture)
     wanted = None if inputs is None else {id(t) for t in inputs}
+    if capture is not None:
+        for t in inputs:
+            grad = None if t.grad_fn is None else capture.get(id(t.grad_fn))
+            if grad is not None:
+                _store_grad(t, grad, create_graph)
     for node in list(pending):
         grad = pending.pop(node)  # (popped: a gradient held by this loop alone can be stolen)
         if isinstance(node, AccumulateGrad):
