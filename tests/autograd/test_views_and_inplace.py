@@ -623,3 +623,56 @@ def test_inplace_on_non_leaf_then_second_backward_with_retain_graph():
     loss.backward()
     assert first == [0.0, 4.0 + 2 * 10.0 * 5]
     assert x.grad.tolist() == [2 * v for v in first]
+
+
+# ------------------------------------------------------------------ integers among advanced indices
+
+# PyTorch applies integers as selects before the index arrays: they never move the indexed
+# dims to the front (NumPy counts them among the advanced indices and does).
+INTEGER_AND_ARRAY_KEYS = [
+    ((0, slice(None), [1, 2]), (3, 2, 5)),
+    ((0, slice(None), slice(None), [0, 1]), (3, 4, 2)),
+    ((slice(None), [0, 1], slice(None), 0), (2, 2, 4)),
+    (([0, 1], 0, [1, 2]), (2, 5)),
+    ((Ellipsis, 0, [1, 2]), (2, 3, 2)),
+    ((0, None, slice(None), [1, 2]), (1, 3, 2, 5)),
+    ((1, [[0, 1], [2, 0]], slice(None), 3), (2, 2, 4)),
+    ((0, "mask", 2), (7,)),
+]
+
+
+def _integer_and_array_key(lib, key):
+    mask = lib.tensor([[True, False, True, True], [False] * 4, [True] * 4])
+    return tuple(mask if k == "mask" else k for k in key)
+
+
+@pytest.mark.parametrize("key, shape", INTEGER_AND_ARRAY_KEYS)
+def test_integers_among_advanced_indices_select_first(key, shape):
+    results = []
+    for lib in libraries():
+        z = lib.arange(120.0, requires_grad=True)
+        y = z.reshape(2, 3, 4, 5)[_integer_and_array_key(lib, key)]
+        assert tuple(y.shape) == shape
+        (y * lib.arange(float(y.numel())).reshape(y.shape)).sum().backward()
+        results.append((to_numpy(y), to_numpy(z.grad), y.grad_fn.name()))
+    for ours, theirs in zip(results[0], results[-1]):
+        assert np.array_equal(ours, theirs) if isinstance(ours, np.ndarray) else ours == theirs
+    assert results[0][2] == "IndexBackward0"
+
+
+def test_integers_among_advanced_indices_in_assignment():
+    results = []
+    for lib in libraries():
+        x = lib.zeros(3, 4, 5)
+        x[0, :, [1, 2]] = lib.arange(8.0).reshape(4, 2)
+        leaf = lib.ones(2, requires_grad=True)
+        y = lib.zeros(3, 4)
+        y[1, [0, 2]] = leaf * 3
+        y.sum().backward()
+        results.append((to_numpy(x), to_numpy(y), to_numpy(leaf.grad)))
+    expected = np.zeros((3, 4, 5), np.float32)
+    expected[0, :, 1:3] = np.arange(8.0).reshape(4, 2)
+    assert np.array_equal(results[0][0], expected)
+    assert results[0][1][1].tolist() == [3.0, 0.0, 3.0, 0.0] and results[0][2].tolist() == [3.0, 3.0]
+    for ours, theirs in zip(results[0], results[-1]):
+        assert np.array_equal(ours, theirs)

@@ -74,6 +74,28 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
     return tuple(parts), advanced
 
 
+def split_integer_selects(parts: tuple) -> tuple[tuple, tuple] | None:
+    """For an advanced key with integers among its parts: (the basic key that selects with the
+    integers alone, the rest of the key for the result of that). PyTorch applies integers as
+    ``select`` before the advanced indices, so they never count among them: ``z[0, :, [1, 2]]``
+    of a (2, 3, 4, 5) tensor is (3, 2, 5), where NumPy, which counts the 0 as an advanced index
+    separated from the list by the slice, moves the indexed dims first and gives (2, 3, 5).
+    None where the key has no integer."""
+    if not any(type(k) is int for k in parts):
+        return None
+    selects: list[Any] = []
+    for k in parts:
+        if type(k) is int or k is Ellipsis:
+            selects.append(k)
+        elif k is None:
+            continue  # a new dim: it consumes none of the input's
+        elif isinstance(k, slice):
+            selects.append(slice(None))
+        else:  # an index array: a boolean mask spans as many dims as it has
+            selects.extend([slice(None)] * (k.ndim if k.dtype == np.bool_ else 1))
+    return tuple(selects), tuple(k for k in parts if type(k) is not int)
+
+
 def _index_data(data: np.ndarray, key: tuple) -> np.ndarray:
     if not any(k is Ellipsis for k in key):
         # A trailing Ellipsis makes NumPy return a 0-d view rather than a scalar for x[i, j].
@@ -120,6 +142,9 @@ def getitem(input: Tensor, key: Any, op: OpDef | None = None) -> Tensor:
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
                          "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
     parts, advanced = _normalize_key(key)
+    if advanced and (split := split_integer_selects(parts)) is not None:
+        selects, rest = split
+        return getitem(getitem(input, selects), rest, op)
     if advanced:
         given = parts
         if not isinstance(input._data, np.ndarray):

@@ -21,7 +21,7 @@ from ..compiler import rules
 from ..tensor import Tensor, _wrap
 from . import elementwise as ew
 from .composite import _without_grad
-from .index import _normalize_key, getitem, index_put
+from .index import _normalize_key, getitem, index_put, split_integer_selects
 from .movement import expand, replay_view_chain
 from .registry import OpDef, needs_grad, record
 
@@ -267,6 +267,11 @@ def masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
 def setitem(self: Tensor, key: Any, value: Any) -> None:
     """``self[key] = value``: recorded on ``self`` as ``CopySlices`` (or ``IndexPutBackward0``)."""
     parts, advanced = _normalize_key(key)
+    if advanced and (split := split_integer_selects(parts)) is not None:
+        # As PyTorch: the integers select a view first, the index arrays then write into it.
+        selects, rest = split
+        setitem(getitem(self, selects), rest, value)
+        return
     if not isinstance(value, Tensor):
         value = _wrap(np.asarray(value, dtype=self._data.dtype))
     if not needs_grad(self, value):
