@@ -636,3 +636,35 @@ def test_tensor_of_floats_and_huge_ints_is_float_and_large_floats_overflow_to_in
         assert tapegrad.tensor([1e300, 2.0]).tolist() == [float("inf"), 2.0]
     assert tapegrad.tensor(2 ** 63 - 1).item() == 2 ** 63 - 1
     assert tapegrad.tensor([2.7], dtype=tapegrad.int64).tolist() == [2]
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda: tapegrad.randint(5, (3,)), [4, 4, 3]),
+    (lambda: tapegrad.randint(5, size=(3,)), [4, 4, 3]),
+    (lambda: tapegrad.randint(high=5, size=(3,)), [4, 4, 3]),
+    (lambda: tapegrad.randint(2, 5, (3,)), [4, 2, 4]),
+    (lambda: tapegrad.randint(low=2, high=5, size=(3,)), [4, 2, 4]),
+    (lambda: tapegrad.randint(2, high=9, size=(3,)), [6, 5, 2]),
+    (lambda: tapegrad.randint(3, 10, tapegrad.Size([2])), [7, 6]),
+])
+def test_randint_positional_and_keyword_forms(call, expected):
+    # The values PyTorch draws after manual_seed(0) (tapegrad reproduces its stream).
+    tapegrad.manual_seed(0)
+    assert call().tolist() == expected
+
+
+def test_randint_refuses_a_third_bound():
+    with pytest.raises(TypeError, match="invalid combination of arguments"):
+        tapegrad.randint(1, 2, 3, (2,))
+    with pytest.raises(TypeError, match="missing required arguments"):
+        tapegrad.randint(5)
+
+
+def test_reflected_remainder_and_equality_with_none():
+    t = tapegrad.tensor([2, 4])
+    assert (3 % t).tolist() == [1, 3] and (3 % t).dtype == tapegrad.int64
+    x = tapegrad.tensor([1.5, -2.0], requires_grad=True)
+    r = 7.5 % x
+    r.sum().backward()
+    assert r.tolist() == [0.0, -0.5] and x.grad.tolist() == [-5.0, 4.0]  # -floor(7.5 / x)
+    assert (t == None) is False and (t != None) is True  # noqa: E711 - the comparison under test

@@ -482,10 +482,24 @@ def randn(*sizes: Any, size: Any = None, generator: Any = None, dtype: Any = Non
     return _finish(data, requires_grad, place)
 
 
-def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = None, dtype: Any = None,
-            device: Any = None, requires_grad: bool = False) -> Tensor:
-    if size is None:
-        low, high, size = 0, low, high
+def randint(*args: Any, low: Any = None, high: Any = None, size: Any = None, generator: Any = None,
+            dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """PyTorch's two forms: ``randint(high, size)`` and ``randint(low, high, size)``, each
+    argument positional or by keyword (``randint(5, size=(3,))`` is the first)."""
+    numbers = list(args)
+    if size is None and numbers and isinstance(numbers[-1], (tuple, list)):
+        size = numbers.pop()
+    if len(numbers) > 2 or len(numbers) == 2 and (low is not None or high is not None):
+        raise TypeError("randint() received an invalid combination of arguments")
+    if len(numbers) == 2:
+        low, high = numbers
+    elif numbers and high is None:
+        (high,) = numbers
+    elif numbers:
+        if low is not None:
+            raise TypeError("randint() received an invalid combination of arguments")
+        (low,) = numbers
+    low = 0 if low is None else low
     if high is None or size is None:
         raise TypeError("randint() missing required arguments: high and size")
     if low >= high:

@@ -24,6 +24,15 @@ def _reflected(fn: Any) -> Any:
     return method
 
 
+def _equality(fn: Any, with_none: bool) -> Any:
+    """``==`` or ``!=``: against None a plain bool (``t == None`` is False), as in PyTorch."""
+    def method(self: Tensor, other: Any) -> Any:
+        return with_none if other is None else fn(self, other)
+
+    method.__name__ = f"__{fn.__name__}__"
+    return method
+
+
 def _inplace_operator(fn: Any) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         return fn(self, other)
@@ -61,9 +70,10 @@ _METHODS: dict[str, Any] = {
     "__rsub__": _reflected(ew.sub), "__mul__": ew.MUL.binary_method(), "__rmul__": ew.MUL.binary_method(),
     "__truediv__": ew.DIV.binary_method(), "__rtruediv__": _reflected(ew.div),
     "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
-    "__mod__": ew.remainder, "__pow__": ew.pow, "__rpow__": _reflected(ew.pow),
+    "__mod__": ew.remainder, "__rmod__": _reflected(ew.remainder), "__pow__": ew.pow,
+    "__rpow__": _reflected(ew.pow),
     "__neg__": ew.neg, "__abs__": ew.abs, "__pos__": lambda self: self,
-    "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
+    "__eq__": _equality(ew.eq, False), "__ne__": _equality(ew.ne, True), "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
     "__matmul__": matmul.matmul, "__rmatmul__": _reflected(matmul.matmul),
     "__getitem__": index.getitem, "__setitem__": inplace.setitem,
     "__iadd__": _inplace_operator(inplace.add_), "__isub__": _inplace_operator(inplace.sub_),
