@@ -668,3 +668,10 @@ def test_reflected_remainder_and_equality_with_none():
     r.sum().backward()
     assert r.tolist() == [0.0, -0.5] and x.grad.tolist() == [-5.0, 4.0]  # -floor(7.5 / x)
     assert (t == None) is False and (t != None) is True  # noqa: E711 - the comparison under test
+
+
+def test_full_with_numpy_scalars_takes_torchs_dtypes():
+    assert tapegrad.full((2,), np.int64(3)).dtype == tapegrad.int64
+    assert tapegrad.full((2,), np.int32(3)).dtype == tapegrad.int64
+    assert tapegrad.full((2,), np.float64(3)).dtype == tapegrad.float32
+    assert tapegrad.full((2,), np.bool_(True)).dtype == tapegrad.float32

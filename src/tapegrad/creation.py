@@ -316,7 +316,9 @@ def empty(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, 
 def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     if dtype is None:
-        dtype = _dtypes.scalar_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+        # A NumPy integer fills as the int it holds (a NumPy bool, as in PyTorch, as a float).
+        dtype = _dtypes.scalar_dtype(fill_value.item() if isinstance(fill_value, (Tensor, np.integer))
+                                     else fill_value)
     return _filled((tuple(size),) if not isinstance(size, int) else (size,), fill_value, dtype, device,
                    requires_grad)
 
