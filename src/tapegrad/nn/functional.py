@@ -490,16 +490,21 @@ def _int_argument(value: Any, function: str, name: str, position: int) -> int:
     """An int argument as PyTorch parses it: Python and NumPy integers and one-element integer
     tensors; bools, floats and anything else raise its TypeError, numbers beyond int64 its
     ValueError."""
+    if type(value) is not int:  # (a plain int, the usual case, skips the slower checks)
+        value = _int_argument_of(value, function, name, position)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError("Overflow when unpacking long long")
+    return value
+
+
+def _int_argument_of(value: Any, function: str, name: str, position: int) -> int:
     if (isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point()
             and value.dtype != _dtypes.bool_):
         value = value.item()
     elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{function}(): argument '{name}' (position {position}) must be int, "
                         f"not {type(value).__name__}")
-    value = int(value)
-    if not -(1 << 63) <= value < 1 << 63:
-        raise ValueError("Overflow when unpacking long long")
-    return value
+    return int(value)
 
 
 def _check_reduction(reduction: str) -> None:
@@ -1103,7 +1108,10 @@ def _nll_divisor(rows: np.ndarray, reduction: str) -> float:
     """What a reduction of one loss a row divides by: for a mean the row count rounded to the
     rows' dtype (PyTorch and ``_Targets`` total the weights in it: above 2**24 rows a float32
     count is not exact), else 1."""
-    return float(rows.dtype.type(rows.shape[0])) if reduction == "mean" else 1.0
+    if reduction != "mean":
+        return 1.0
+    count = rows.shape[0]
+    return float(count) if count <= 1 << 24 else float(rows.dtype.type(count))
 
 
 def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduction: str) -> Tensor | None:
@@ -1233,7 +1241,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     ignore_index = _int_argument(ignore_index, "cross_entropy_loss", "ignore_index", 5)
     if isinstance(label_smoothing, Tensor):
         label_smoothing = label_smoothing.item()
-    if not isinstance(label_smoothing, numbers.Real):
+    if type(label_smoothing) is not float and not isinstance(label_smoothing, numbers.Real):
         raise TypeError("cross_entropy_loss(): argument 'label_smoothing' (position 6) must be float, not "
                         f"{type(label_smoothing).__name__}")
     log_probs = None
