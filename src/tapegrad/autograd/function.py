@@ -302,7 +302,9 @@ def _outputs(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], out: 
         if recording and o.is_floating_point() and not _is_in(o, non_differentiable):
             differentiable.append(position)
             if is_dirty:
-                _check_dirty(o)
+                from ..ops.inplace import check_not_leaf
+
+                check_not_leaf(o, leaf_used="has been used")
             elif is_input:
                 outputs[position] = o.detach()  # an input returned as it is: a new tensor over it
         elif o._requires_grad:
@@ -357,15 +359,6 @@ def _record(op: Any, inputs: tuple[Any, ...], target: Any, attrs: Any, saved: tu
     record(COPY_SLICES, (base, result), base, target._effective_chain())
     target._refresh_view_history()
     return result.grad_fn
-
-
-def _check_dirty(t: Any) -> None:
-    """PyTorch's refusal to let a Function change a leaf that requires grad (or a view of one)."""
-    if t._requires_grad and t.grad_fn is None and t._base is None:
-        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
-    base = t._base
-    if base is not None and base._requires_grad and base.grad_fn is None:
-        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 
 def once_differentiable(fn: F) -> F:

@@ -26,12 +26,13 @@ from .movement import expand, replay_view_chain
 from .registry import OpDef, needs_grad, record
 
 
-def check_not_leaf(target: Tensor) -> None:
+def check_not_leaf(target: Tensor, leaf_used: str = "is being used") -> None:
     """PyTorch's refusal to change a leaf that requires grad (or a view of one) in place while
-    recording; on either device, before anything is written."""
+    recording; on either device, before anything is written. ``leaf_used``: the leaf message's
+    verb (PyTorch's ``mark_dirty`` check of a custom Function says "has been used")."""
     if grad_mode.state.enabled:
         if target._requires_grad and target.grad_fn is None and target._base is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError(f"a leaf Variable that requires grad {leaf_used} in an in-place operation.")
         base = target._base
         if base is not None and base._requires_grad and base.grad_fn is None:
             raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
