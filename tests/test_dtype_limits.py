@@ -209,4 +209,4 @@ def test_a_float_alpha_is_refused_for_integers_before_anything_is_written() -> N
     x = tapegrad.tensor([1, 2])
     with pytest.raises(RuntimeError, match="For integral input tensors, argument alpha must not be a floating point"):
         x.add_(tapegrad.tensor([1, 1]), alpha=0.5)
-    assert x.tolist() == [1, 2] and x._version.value == 0
+    assert x.tolist() == [1, 2] and x._version == 0

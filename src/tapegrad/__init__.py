@@ -21,6 +21,7 @@ from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTen
                        normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .device import device
+from .memory_formats import channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format
 from . import cuda  # no numba.cuda import until CUDA is first used
 from . import linalg
 from . import special

@@ -16,12 +16,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes as _dtypes
+from . import memory_formats as _formats
 from .autograd import grad_mode
 from .device import as_device, device as Device
 from .dtypes import dtype as DType
 from .compiler import trace
 from .compiler import rules
-from .tensor import Tensor, _wrap
+from .tensor import Size, Tensor, _wrap
 
 
 def _check_device(device: Any) -> Device | None:
@@ -210,6 +211,8 @@ def legacy_new(cls: type, dtype: DType, args: tuple, kwargs: dict) -> Tensor:
         raise TypeError(f"new() received invalid keyword arguments {sorted(kwargs)}")
     if not args:
         return _wrap(np.empty((0,), dtype.numpy))
+    if len(args) == 1 and isinstance(args[0], Size):  # a Size is sizes; any other tuple is data
+        args = tuple(args[0])
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
         return _wrap(np.zeros(_size_arg(args), dtype.numpy))
     if len(args) == 1:
@@ -221,24 +224,48 @@ def legacy_new(cls: type, dtype: DType, args: tuple, kwargs: dict) -> Tensor:
     raise TypeError(f"new() received an invalid combination of arguments: {args}")
 
 
-def FloatTensor(*args: Any, **kwargs: Any) -> Tensor:
-    return legacy_new(Tensor, _dtypes.float32, args, kwargs)
+class _LegacyTensorType(type):
+    """The type of ``FloatTensor`` and its kin: calling one is the legacy constructor of its
+    dtype, and ``isinstance(t, FloatTensor)`` asks whether ``t`` is a float32 CPU tensor."""
+
+    dtype: DType
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Tensor:  # type: ignore[override]
+        return legacy_new(Tensor, cls.dtype, args, kwargs)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return (isinstance(instance, Tensor) and instance.dtype is cls.dtype
+                and isinstance(instance._data, np.ndarray))
+
+    def __repr__(cls) -> str:
+        return f"<class 'tapegrad.{cls.__name__}'>"
 
 
-def DoubleTensor(*args: Any, **kwargs: Any) -> Tensor:
-    return legacy_new(Tensor, _dtypes.float64, args, kwargs)
+class FloatTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.float32
 
 
-def LongTensor(*args: Any, **kwargs: Any) -> Tensor:
-    return legacy_new(Tensor, _dtypes.int64, args, kwargs)
+class DoubleTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.float64
 
 
-def IntTensor(*args: Any, **kwargs: Any) -> Tensor:
-    return legacy_new(Tensor, _dtypes.int32, args, kwargs)
+class LongTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.int64
 
 
-def BoolTensor(*args: Any, **kwargs: Any) -> Tensor:
-    return legacy_new(Tensor, _dtypes.bool_, args, kwargs)
+class IntTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.int32
+
+
+class BoolTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.bool_
+
+
+def new(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``Tensor.new``: the legacy constructor with this tensor's dtype (and device)."""
+    if "device" not in kwargs and not isinstance(self._data, np.ndarray):
+        return legacy_new(Tensor, self.dtype, args, kwargs).to(self.device)
+    return legacy_new(Tensor, self.dtype, args, kwargs)
 
 
 # ---------------------------------------------------------------- filled tensors
@@ -279,7 +306,7 @@ def _into_out(out: Any, function: str, shape: tuple[int, ...], fill: Any, dtype:
                           f"{list(out._data.shape)}, which does not match the required output shape {list(shape)}.",
                           UserWarning, stacklevel=3)
         out._data = np.empty(shape, out._data.dtype)
-        out._version.value += 1
+        out._counter.value += 1
     if fill is not None:
         from .ops.inplace import fill_
 
@@ -309,8 +336,20 @@ def empty(*sizes: Any, size: Any = None, dtype: Any = None, device: Any = None, 
     if _check_device(device) is not None:
         from .cuda._arrays import empty as cuda_empty
 
-        return _finish(cuda_empty(shape, _dtype_or_default(dtype)), requires_grad)
-    return _finish(np.empty(shape, _dtype_or_default(dtype)), requires_grad)
+        data = cuda_empty(shape, _dtype_or_default(dtype))
+    else:
+        data = np.empty(shape, _dtype_or_default(dtype))
+    return _finish(_in_format(data, memory_format, "empty", None), requires_grad)
+
+
+def _in_format(data: Any, memory_format: Any, function: str, like: Any) -> Any:
+    """``data`` (new and uninitialised or filled) laid out as ``memory_format`` asks: for the
+    default ``preserve_format``, as ``like`` (a ``*_like`` input's buffer) is if it is channels-last."""
+    if memory_format is None or memory_format is _formats.preserve_format:
+        dims = _formats.suggested(like) if like is not None and like.ndim >= 4 else None
+    else:
+        dims = _formats.order(_formats.check(memory_format, function), data.ndim)
+    return data if dims is None else _formats.laid_out(data, dims)
 
 
 def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
@@ -321,6 +360,17 @@ def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any
                                      else fill_value)
     return _filled((tuple(size),) if not isinstance(size, int) else (size,), fill_value, dtype, device,
                    requires_grad)
+
+
+def _like_format(result: Tensor, memory_format: Any, function: str, input: Tensor) -> Tensor:
+    """A new ``*_like`` tensor, relaid as ``memory_format`` asks (the default keeps ``input``'s
+    channels-last layout)."""
+    if memory_format is None and input._data.ndim < 4:
+        return result  # the common case, kept to one test
+    data = _in_format(result._data, memory_format, function, input._data)
+    if data is not result._data:
+        result = _finish(data, result._requires_grad)
+    return result
 
 
 def _like(input: Tensor, dtype: Any, device: Any = None) -> tuple[tuple[int, ...], Any, Any]:
@@ -365,25 +415,26 @@ def new_full(self: Tensor, size: Sequence[int], fill_value: Any, *, dtype: Any =
 def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
                memory_format: Any = None) -> Tensor:
     shape, dtype, device = _like(input, dtype, device)
-    return _filled((shape,), 0, dtype, device, requires_grad)
+    return _like_format(_filled((shape,), 0, dtype, device, requires_grad), memory_format, "zeros_like", input)
 
 
 def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
               memory_format: Any = None) -> Tensor:
     shape, dtype, device = _like(input, dtype, device)
-    return _filled((shape,), 1, dtype, device, requires_grad)
+    return _like_format(_filled((shape,), 1, dtype, device, requires_grad), memory_format, "ones_like", input)
 
 
 def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
                memory_format: Any = None) -> Tensor:
     shape, dtype, device = _like(input, dtype, device)
-    return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+    return _like_format(empty(shape, dtype=dtype, device=device, requires_grad=requires_grad), memory_format,
+                        "empty_like", input)
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
     shape, dtype, device = _like(input, dtype, device)
-    return _filled((shape,), fill_value, dtype, device, requires_grad)
+    return _like_format(_filled((shape,), fill_value, dtype, device, requires_grad), memory_format, "full_like", input)
 
 
 def _from_numbers(data: np.ndarray, requires_grad: bool, place: Device | None) -> Tensor:
@@ -590,7 +641,7 @@ def _fill_in_place(self: Tensor, sample: np.ndarray) -> Tensor:
         from .cuda._arrays import flat
 
         flat(self._data).copy_to_device(np.asarray(sample, order="C").reshape(-1))
-    self._version.value += 1
+    self._counter.value += 1
     return self
 
 

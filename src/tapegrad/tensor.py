@@ -51,10 +51,10 @@ class Tensor:
     # The fields every op sets are slots; the rest are class-level defaults that an
     # instance overrides only when it needs to (a view's base, hooks, ...), which keeps
     # creating a tensor, the hot path of every op, down to four stores.
-    __slots__ = ("_data", "_version", "_requires_grad", "grad_fn", "__dict__", "__weakref__")
+    __slots__ = ("_data", "_counter", "_requires_grad", "grad_fn", "__dict__", "__weakref__")
 
     _data: np.ndarray
-    _version: VersionCounter
+    _counter: VersionCounter
     _requires_grad: bool
     grad_fn: Step | None
     _base: "Tensor | None" = None
@@ -87,11 +87,11 @@ class Tensor:
     # ---------------------------------------------------------------- basic attributes
     @property
     def shape(self) -> "Size":
-        return Size(self._data.shape)
+        return _new_tuple(Size, self._data.shape)  # (sizes known good: skips Size's checks)
 
     def size(self, dim: int | None = None) -> "Size | int":
         if dim is None:
-            return Size(self._data.shape)
+            return _new_tuple(Size, self._data.shape)
         return self._data.shape[_wrap_dim(dim, self._data.ndim)]
 
     def dim(self) -> int:
@@ -109,6 +109,11 @@ class Tensor:
 
     def element_size(self) -> int:
         return self._data.dtype.itemsize
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's storage has been changed in place (shared with its views)."""
+        return self._counter.value
 
     @property
     def dtype(self) -> dtype:
@@ -131,6 +136,12 @@ class Tensor:
 
     def is_contiguous(self, memory_format: Any = None) -> bool:
         data = self._data
+        if memory_format is not None:
+            from . import memory_formats as formats
+
+            dims = formats.ORDERS.get(formats.check(memory_format, "is_contiguous"))
+            if dims is not None:
+                return data.ndim == len(dims) and formats.is_in_order(data, dims)
         return bool(data.flags.c_contiguous if isinstance(data, np.ndarray) else data.is_c_contiguous())
 
     def stride(self, dim: int | None = None) -> "tuple[int, ...] | int":
@@ -143,6 +154,33 @@ class Tensor:
         if isinstance(data, np.ndarray):
             return int(data.__array_interface__["data"][0])
         return int(data.__cuda_array_interface__["data"][0] or 0)
+
+    def storage_offset(self) -> int:
+        """Where this tensor starts in its base's buffer, in elements (0 for a tensor that is no view)."""
+        base = self._base
+        if base is None:
+            return 0
+        return (self.data_ptr() - base.data_ptr()) // self._data.dtype.itemsize
+
+    def dim_order(self) -> tuple[int, ...]:
+        """The dims from outermost to innermost in memory (``(0, 1, ...)`` when contiguous)."""
+        strides = self._data.strides
+        return tuple(sorted(range(len(strides)), key=lambda d: -strides[d]))
+
+    def is_shared(self) -> bool:
+        return False  # no tensor lives in shared memory: there is no share_memory_()
+
+    def is_pinned(self) -> bool:
+        return False  # host memory is never page-locked
+
+    def as_subclass(self, cls: type) -> "Tensor":
+        """An alias of this tensor (same buffer, same history) as an instance of ``cls``."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError("Creating a Tensor subclass from a class that does not inherit from Tensor is not "
+                            "possible. Make sure your class inherits from Tensor.")
+        out = self[...]
+        out.__class__ = cls
+        return out
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -351,7 +389,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         out = _wrap(self._data)
-        out._version = self._version
+        out._counter = self._counter
         return out
 
     def detach_(self) -> "Tensor":
@@ -365,7 +403,7 @@ class Tensor:
         """Remake a view's history from its base after the storage changed in place through
         the base or another view (PyTorch does the same, lazily)."""
         base = self._base
-        self._view_version = self._version.value
+        self._view_version = self._counter.value
         if base is None or not base._requires_grad or self._view_chain is None:
             return
         from .ops.movement import replay_view_chain
@@ -388,7 +426,7 @@ class Tensor:
 
     def _edge(self) -> "Step | AccumulateGrad | None":
         """Where gradients for this tensor flow: its producing step or its leaf sink."""
-        if self._base is not None and self._view_version != self._version.value:
+        if self._base is not None and self._view_version != self._counter.value:
             self._refresh_view_history()
         if not self._requires_grad:
             return None
@@ -499,11 +537,42 @@ def _host(data: Any) -> np.ndarray:
     return to_host(data)
 
 
+_new_tuple = tuple.__new__
+_tuple_item = tuple.__getitem__
+_tuple_add = tuple.__add__
+_tuple_mul = tuple.__mul__
+
+
 class Size(tuple):
-    """``tensor.shape``: a tuple that prints as ``torch.Size([2, 3])`` does."""
+    """``tensor.shape``: a tuple that prints as ``torch.Size([2, 3])`` does; slicing, adding
+    and repeating one give a Size, as in PyTorch."""
+
+    def __new__(cls, sizes: Any = ()) -> "Size":
+        sizes = tuple(sizes)
+        for i, s in enumerate(sizes):
+            if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+                if not (isinstance(s, Tensor) and s._data.ndim == 0 and s._data.dtype.kind in "iu"):
+                    raise TypeError(f"tapegrad.Size() takes an iterable of 'int' (item {i} is '{type(s).__name__}')")
+        return super().__new__(cls, (int(s) for s in sizes))
 
     def __repr__(self) -> str:
         return f"tapegrad.Size({list(self)})"
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return _new_tuple(Size, _tuple_item(self, key))
+        return _tuple_item(self, key)
+
+    def __add__(self, other: Any) -> "Size":
+        return Size(_tuple_add(self, other)) if isinstance(other, tuple) else NotImplemented
+
+    def __radd__(self, other: Any) -> "Size":
+        return Size(other + tuple(self)) if isinstance(other, tuple) else NotImplemented
+
+    def __mul__(self, n: Any) -> "Size":
+        return _new_tuple(Size, _tuple_mul(self, n)) if isinstance(n, int) else NotImplemented
+
+    __rmul__ = __mul__
 
     def numel(self) -> int:
         total = 1
@@ -531,7 +600,7 @@ def _wrap(data: np.ndarray) -> Tensor:
     """A new leaf Tensor over ``data`` (no copy). The hot path of every op."""
     t = _new_object(Tensor)
     t._data = data
-    t._version = VersionCounter()
+    t._counter = VersionCounter()
     t._requires_grad = False
     t.grad_fn = None
     return t

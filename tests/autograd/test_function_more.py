@@ -459,10 +459,10 @@ def test_input_returned_unchanged_is_a_new_tensor():
 def test_mark_dirty_returns_the_input_with_new_history():
     leaf = tapegrad.tensor([1.0, 2.0], requires_grad=True)
     h = leaf * 1
-    version = h._version.value
+    version = h._version
     out = _scale_inplace(tapegrad).apply(h)
     assert out is h
-    assert h._version.value == version + 2  # mul_ in forward, then mark_dirty
+    assert h._version == version + 2  # mul_ in forward, then mark_dirty
     assert h.grad_fn.name() == "ScaleInplaceBackward"
     assert_close(h, [3.0, 6.0])
     (h * tapegrad.tensor([1.0, 2.0])).sum().backward()
@@ -499,7 +499,7 @@ def test_mark_dirty_leaf_under_no_grad_is_allowed():
 def test_mark_dirty_without_grad_keeps_the_object_and_bumps_the_version():
     t = tapegrad.tensor([1.0, 2.0])
     out = _scale_inplace(tapegrad).apply(t)
-    assert out is t and t._version.value == 2 and not t.requires_grad
+    assert out is t and t._version == 2 and not t.requires_grad
 
 
 def test_dirty_tensor_must_be_returned():

@@ -248,7 +248,7 @@ def test_detach_shares_data_and_version():
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
     d[0] = 5.0
     assert x.tolist() == [5.0, 2.0]
-    assert x._version.value == d._version.value == 1
+    assert x._version == d._version == 1
 
 
 def test_detach_version_bump_is_seen_by_saved_tensor():
@@ -296,7 +296,7 @@ def test_data_shares_storage_but_is_not_tracked():
     assert not d.requires_grad and d.grad_fn is None
     d.mul_(3)  # not tracked: no version bump, so backward still runs with the new values
     assert x.tolist() == [3.0, 6.0]
-    assert x._version.value == 0
+    assert x._version == 0
     y.sum().backward()
     assert_close(x.grad, [6.0, 12.0])
 

@@ -132,6 +132,19 @@ def test_empty_and_requires_grad() -> None:
 def test_legacy_constructor_refuses_cuda_as_pytorch() -> None:
     with pytest.raises(RuntimeError, match="legacy constructor expects device type: cpu but device type: cuda"):
         tapegrad.FloatTensor([1.0], device="cuda")
+    x = tapegrad.zeros(2, device="cuda")
+    assert not isinstance(x, tapegrad.FloatTensor)  # the legacy type is the CPU one
+    assert x.new([1, 2]).device == CUDA and x.new(3).shape == (3,)
+
+
+def test_channels_last_copies_on_cuda_keep_values_and_device() -> None:
+    x = tapegrad.arange(24.0).reshape(1, 2, 3, 4).cuda()
+    y = x.contiguous(memory_format=tapegrad.channels_last)
+    assert y.device == CUDA and y.stride() == (24, 1, 8, 2)
+    assert y.is_contiguous(memory_format=tapegrad.channels_last) and not y.is_contiguous()
+    assert_close(y, x)
+    assert tapegrad.zeros_like(y).stride() == y.clone().stride() == (24, 1, 8, 2)
+    assert_close(y.contiguous(), x.cpu())
 
 
 def test_random_cuda_tensors_come_from_their_own_generator() -> None:
@@ -165,9 +178,9 @@ def test_random_cuda_tensors_come_from_their_own_generator() -> None:
 
 def test_in_place_random_fills_and_bernoulli() -> None:
     x = tapegrad.zeros(3, 2, device="cuda")
-    version = x._version.value
+    version = x._version
     x.uniform_(2.0, 3.0)
-    assert x._version.value == version + 1
+    assert x._version == version + 1
     assert ((x.cpu() >= 2) & (x.cpu() < 3)).all()
     x.normal_()
     assert x.device == CUDA

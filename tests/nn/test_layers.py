@@ -109,9 +109,9 @@ def test_dropout_gradcheck_with_a_fixed_mask():
 def test_dropout_inplace_updates_the_tensor_and_its_history():
     x = tapegrad.randn(4, 5, dtype=tapegrad.float64, requires_grad=True)
     z = x * 1
-    version = z._version.value
+    version = z._version
     out = F.dropout(z, 0.5, inplace=True)
-    assert out is z and z._version.value > version
+    assert out is z and z._version > version
     assert z.grad_fn.name() == "MulBackward0"
     z.sum().backward()
     np.testing.assert_allclose(_array(x.grad), _array(z) / _array(x))
@@ -269,9 +269,9 @@ def test_embedding_sparse_gradients_are_refused_not_ignored():
 def test_embedding_max_norm_renormalises_looked_up_rows_in_place():
     data = np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]])
     weight = tapegrad.tensor(data.copy())
-    version = weight._version.value
+    version = weight._version
     out = F.embedding(tapegrad.tensor([0, 1, 0]), weight, max_norm=1.0)
-    assert weight._version.value > version
+    assert weight._version > version
     expected = data.copy()
     expected[0] *= 1.0 / (5.0 + 1e-7)
     np.testing.assert_allclose(_array(weight), expected)  # row 2 was not looked up: unchanged
@@ -510,9 +510,9 @@ def test_batch_norm_gradcheck(shape, training, affine):
 def test_batch_norm_updates_running_stats_with_unbiased_variance():
     data = _data((6, 3, 2), 45)
     running_mean, running_var = tapegrad.zeros(3, dtype=tapegrad.float64), tapegrad.ones(3, dtype=tapegrad.float64)
-    version = running_mean._version.value
+    version = running_mean._version
     y = F.batch_norm(tapegrad.tensor(data), running_mean, running_var, training=True, momentum=0.2)
-    assert running_mean._version.value > version
+    assert running_mean._version > version
     batch_mean = data.mean(axis=(0, 2))
     batch_var = data.var(axis=(0, 2), ddof=1)
     np.testing.assert_allclose(_array(running_mean), 0.2 * batch_mean, rtol=1e-12)

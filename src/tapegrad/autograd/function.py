@@ -288,7 +288,7 @@ def _outputs(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], out: 
         if not _is_in(t, outputs):
             raise RuntimeError("Some elements marked as dirty during the forward method were not returned as output. "
                                "The inputs that are modified inplace must all be outputs of the Function.")
-        t._version.value += 1
+        t._counter.value += 1
     non_differentiable = ctx.non_differentiable
     differentiable = []
     specs: list[_OutputSpec | None] = []

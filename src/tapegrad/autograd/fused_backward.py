@@ -141,7 +141,7 @@ def _structure(grad: "Tensor", steps: list[Step], least: int
                     version = item.counter.value
                 else:
                     array = tensor._data
-                    version = tensor._version.value
+                    version = tensor._counter.value
                 if version != item.version:
                     return None  # the ordinary sweep raises the in-place modification error
                 if type(array) is not np.ndarray:

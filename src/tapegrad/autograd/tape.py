@@ -65,7 +65,7 @@ class SavedTensor:
         tensor = self.tensor
         if tensor is None:
             return self.data, self.counter.value
-        return tensor._data, tensor._version.value
+        return tensor._data, tensor._counter.value
 
 
 class Step:
@@ -112,13 +112,13 @@ class Step:
         tensor = item.tensor
         if tensor is None:
             tensor = _attach(item.data, item.counter, self)
-        if tensor._version.value != item.version:
+        if tensor._counter.value != item.version:
             from ..tensor import type_name
 
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{type_name(tensor)} {list(tensor.shape)}], which is output 0 "
-                f"of {self.name()}, is at version {tensor._version.value}; expected version "
+                f"of {self.name()}, is at version {tensor._counter.value}; expected version "
                 f"{item.version} instead. Hint: the value was changed in place after this op "
                 "used it; use an out-of-place op or clone() it first.")
         return tensor
@@ -149,7 +149,7 @@ def _attach(data: Any, counter: Any, step: Step) -> "Tensor":
     """A tensor over a saved output's buffer and version counter whose history is ``step``."""
     out = _new_object(_tensor.Tensor)
     out._data = data
-    out._version = counter
+    out._counter = counter
     out._requires_grad = True
     out.grad_fn = step
     return out

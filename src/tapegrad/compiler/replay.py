@@ -255,10 +255,10 @@ class CompiledStep:
         for slot, index in self.argument_grads:
             tensors[slot]._grad = None if index is None else _wrap(outputs[index])
         for tensor in self.bumps:
-            tensor._version.value += 1
+            tensor._counter.value += 1
         for slot, of_grad, count in self.argument_bumps:
             tensor = tensors[slot]
-            (tensor._grad if of_grad else tensor)._version.value += count
+            (tensor._grad if of_grad else tensor)._counter.value += count
         return _rebuild(self.result_template, [_wrap(outputs[i]) for i in self.result_slots])
 
 
@@ -307,7 +307,7 @@ class CompiledFunction:
                 # Read and accumulated into through this call's argument, not captured.
                 externals.pop(id(t._grad._data), None)
                 arguments[id(t._grad._data)] = (_GradOf(path), t._grad)
-        before = {id(t): (t, t._data, t._version.value, t._grad) for t in externals.values()}
+        before = {id(t): (t, t._data, t._counter.value, t._grad) for t in externals.values()}
         argument_grads = [t._grad for _, t in found]
         argument_versions = _argument_versions(found)
         names = bindings(self.fn)
@@ -351,10 +351,10 @@ class CompiledFunction:
                 raise trace.TraceError("tapegrad.compile: the step replaced a tensor's buffer (.data = ...); "
                                        "use in-place ops such as copy_() instead")
             # Views and aliases share a version counter: check and replay each counter once.
-            if id(tensor._version) not in counted:
-                counted.add(id(tensor._version))
-                recorded = tracer.bumps.get(id(tensor._version), 0)
-                if tensor._version.value - version != recorded:
+            if id(tensor._counter) not in counted:
+                counted.add(id(tensor._counter))
+                recorded = tracer.bumps.get(id(tensor._counter), 0)
+                if tensor._counter.value - version != recorded:
                     raise trace.TraceError(
                         f"tapegrad.compile: a {tensor.dtype} tensor of shape {list(tensor.shape)} was changed in "
                         "place by code the compiler cannot record")
@@ -369,9 +369,9 @@ class CompiledFunction:
                 grad_outputs.append((tensor, len(graph.outputs) - 1))
         for tensor in tracer.adopted:
             # Created by this call (new optimizer state): replays change it in place as it did.
-            if id(tensor._version) not in counted:
-                counted.add(id(tensor._version))
-                bumps += [tensor] * tracer.bumps.get(id(tensor._version), 0)
+            if id(tensor._counter) not in counted:
+                counted.add(id(tensor._counter))
+                bumps += [tensor] * tracer.bumps.get(id(tensor._counter), 0)
         argument_bumps = _argument_bumps(tracer, argument_versions, counted)
         argument_outputs: list[tuple[int, int | None]] = []
         for slot, ((_, tensor), grad) in enumerate(zip(found, argument_grads)):
@@ -428,9 +428,9 @@ def _argument_versions(found: list[tuple[tuple, Tensor]]) -> list[tuple[int, boo
     """``(slot, of_grad, tensor, version)`` for every argument and existing argument gradient."""
     versions = []
     for slot, (_, tensor) in enumerate(found):
-        versions.append((slot, False, tensor, tensor._version.value))
+        versions.append((slot, False, tensor, tensor._counter.value))
         if tensor._grad is not None:
-            versions.append((slot, True, tensor._grad, tensor._grad._version.value))
+            versions.append((slot, True, tensor._grad, tensor._grad._counter.value))
     return versions
 
 
@@ -440,12 +440,12 @@ def _argument_bumps(tracer: trace.Tracer, versions: list[tuple[int, bool, Tensor
     call's tensors; a write the tracer did not see is refused, as for captured tensors."""
     bumps = []
     for slot, of_grad, tensor, version in versions:
-        key = id(tensor._version)
+        key = id(tensor._counter)
         if key in counted:
             continue  # shared with a captured tensor (a view) or an earlier argument
         counted.add(key)
         recorded = tracer.bumps.get(key, 0)
-        if tensor._version.value - version != recorded:
+        if tensor._counter.value - version != recorded:
             what = "an argument's gradient" if of_grad else "an argument"
             raise trace.TraceError(
                 f"tapegrad.compile: {what} ({tensor.dtype}, shape {list(tensor.shape)}) was changed in place "

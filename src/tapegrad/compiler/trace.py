@@ -263,7 +263,7 @@ class Tracer:
             if value.index in self.view_base or value.kind == HOST:
                 raise TraceError("tapegrad.compile: an in-place write through a view is not supported")
             writes.append(value)
-            key = id(target._version)
+            key = id(target._counter)
             self.bumps[key] = self.bumps.get(key, 0) + 1
         values = tuple(self.graph.new_value(array.shape, array.dtype, NODE) for array in arrays)
         node = self.graph.add(Node(rule, args, values, attrs, tuple(writes)))

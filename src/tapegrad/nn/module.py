@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 from .. import dtypes as _dtypes
+from .. import memory_formats as _formats
 from ..autograd.grad_mode import no_grad
 from ..device import device as _device
 from ..tensor import Tensor
@@ -58,7 +59,6 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any]:
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() received an invalid combination of arguments: unexpected {sorted(kwargs)}")
     for arg in args:
@@ -389,7 +389,11 @@ class Module:
 
     def to(self, *args: Any, **kwargs: Any) -> "Module":
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``; dtype moves only floating values."""
-        device, dtype = _parse_to(args, dict(kwargs))
+        kwargs = dict(kwargs)
+        memory_format = _formats.check(kwargs.pop("memory_format", None), "to")
+        device, dtype = _parse_to(args, kwargs)
+        # A channels-last format applies to the tensors of its rank (4-d or 5-d), as in PyTorch.
+        relaid_rank = len(_formats.ORDERS.get(memory_format, ())) or None
         if dtype is not None:
             dtype = _dtypes.as_dtype(dtype)
             if not dtype.is_floating_point:
@@ -398,8 +402,10 @@ class Module:
 
         def move(t: Tensor) -> Tensor:
             if dtype is not None and t.is_floating_point():
-                return t.to(device, dtype) if device is not None else t.to(dtype)
-            return t.to(device) if device is not None else t
+                t = t.to(device, dtype) if device is not None else t.to(dtype)
+            elif device is not None:
+                t = t.to(device)
+            return t.contiguous(memory_format=memory_format) if t.ndim == relaid_rank else t
 
         return self._apply(move)
 

@@ -23,7 +23,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter data must be a Tensor, got {type(data).__name__}")
         out = object.__new__(cls)
         out._data = data._data
-        out._version = data._version
+        out._counter = data._counter
         out._requires_grad = False
         out.grad_fn = None
         if requires_grad:
@@ -275,7 +275,7 @@ def _make_uninitialized(cls: type, requires_grad: bool, device: Any, dtype: Any)
     out = object.__new__(cls)
     placeholder = creation.empty(0, device=device, dtype=dtype)
     _DATA_SLOT.__set__(out, placeholder._data)
-    out._version = placeholder._version
+    out._counter = placeholder._counter
     out.grad_fn = None
     # Set directly: requires_grad_() reads the values, which an uninitialized tensor refuses.
     out._requires_grad = bool(requires_grad)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes as _dtypes
+from .. import memory_formats as _formats
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
@@ -1661,7 +1662,14 @@ TO_COPY = OpDef("to_copy", "ToCopyBackward0", _to_copy_vjp)
 
 
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
-    if isinstance(input._data, np.ndarray):
+    if memory_format is None or memory_format is _formats.preserve_format:
+        # preserve_format, the default: a channels-last input stays channels-last.
+        dims = _formats.suggested(input._data) if input._data.ndim >= 4 else None
+    else:
+        dims = _formats.order(_formats.check(memory_format, "clone"), input._data.ndim)
+    if dims is not None:
+        data = _formats.laid_out(input._data, dims)
+    elif isinstance(input._data, np.ndarray):
         data = cpu.elementwise(_identity, [input._data], input._data.shape, input._data.dtype)
     else:
         data = _cuda_ops().contiguous_copy(input._data)

@@ -87,7 +87,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
         _check_result(target, new._data.shape, new._data.dtype)
         np.copyto(target._data, new._data, casting="unsafe")
         _trace_write(target, new)
-        target._version.value += 1
+        target._counter.value += 1
         return target
     source = ew.clone(target) if uses_old and target._requires_grad else target
     new = compute(source)
@@ -96,7 +96,7 @@ def update(target: Tensor, compute: Callable[[Tensor], Tensor], others: tuple = 
         new = new.to(target.dtype)
     np.copyto(target._data, new._data)
     _trace_write(target, new)
-    target._version.value += 1
+    target._counter.value += 1
     base = target._base
     if base is None:
         target.grad_fn = new.grad_fn
@@ -122,7 +122,7 @@ def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Te
     args = (target,) + others
     data = target._data
     if data.dtype.kind == "f" and ew._apply_fast(op, args, data) is not None:
-        target._version.value += 1
+        target._counter.value += 1
         return target
     _, out_dtype = ew._promote(op, args)
     shape = ew._broadcast_shape(args)
@@ -131,7 +131,7 @@ def update_elementwise(op: ew.ElementwiseOp, target: Tensor, *others: Any) -> Te
         ew.apply(op, args, out=target._data)
     else:
         np.copyto(target._data, ew.apply(op, args)._data, casting="unsafe")
-    target._version.value += 1
+    target._counter.value += 1
     return target
 
 
@@ -208,7 +208,7 @@ def fill_(self: Tensor, value: Any) -> Tensor:
                 trace.ACTIVE.emit(rules.ELEMENTWISE, (value,), self._data, (rules.identity, self._data.dtype), into=(self,))
             else:
                 trace.ACTIVE.emit(rules.FULL, (), self._data, self._data.dtype.type(value).item(), into=(self,))
-        self._version.value += 1
+        self._counter.value += 1
         return self
     never = _wrap(np.zeros(self._data.shape, np.bool_))
     return update(self, lambda t: ew.where(never, t, value), (value,), uses_old=False)
@@ -231,7 +231,7 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
         _check_target(self)
         np.copyto(self._data, np.broadcast_to(src._data, self._data.shape), casting="unsafe")
         _trace_write(self, src)
-        self._version.value += 1
+        self._counter.value += 1
         return self
 
     def copied(t: Tensor) -> Tensor:
@@ -286,7 +286,7 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
             raise RuntimeError(f"shape mismatch: {error}") from None
         except IndexError as error:
             raise IndexError(str(error).replace("axis", "dimension")) from None
-        self._version.value += 1
+        self._counter.value += 1
         return
     if advanced:
         update(self, lambda t: index_put(t, parts, value.to(t.dtype) if value.dtype is not t.dtype else value),
@@ -297,3 +297,49 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
     if self._base is not None:
         # self is itself a view: its history is remade from the base that CopySlices updated.
         self._refresh_view_history()
+
+
+# ---------------------------------------------------------------- Python callables per element
+
+def _per_element(self: Tensor, name: str, fn: Any, values: Callable[[], Any]) -> Tensor:
+    """``self``'s elements replaced in place by ``fn`` of each (``values()``: the argument tuples,
+    in C order). One Python call per element: a CPU-only convenience, as in PyTorch."""
+    if not isinstance(self._data, np.ndarray):
+        raise TypeError(f"{name} is only implemented on CPU tensors")
+    if self._requires_grad:
+        raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() instead.")
+    if not callable(fn):
+        raise TypeError(f"'{type(fn).__name__}' object is not callable")
+    _check_target(self)
+    convert = {"f": float, "i": int, "b": bool}[self._data.dtype.kind]
+    results = []
+    for args in values():
+        result = fn(*args)
+        if isinstance(result, Tensor):
+            result = result.item()
+        if not isinstance(result, (int, float, np.number, np.bool_)):
+            raise TypeError(f"must be real number, not {type(result).__name__}")
+        results.append(convert(result))
+    # Written only once every call has succeeded: a failing callable leaves the tensor as it was.
+    self._data[...] = np.array(results, self._data.dtype).reshape(self._data.shape)
+    self._counter.value += 1
+    return self
+
+
+def apply_(self: Tensor, callable: Any) -> Tensor:
+    """Replace each element ``v`` by ``callable(v)``, in place (CPU only)."""
+    return _per_element(self, "apply_", callable, lambda: ((v,) for v in self._data.ravel().tolist()))
+
+
+def map_(self: Tensor, tensor: Tensor, callable: Any) -> Tensor:
+    """Replace each element ``a`` by ``callable(a, b)``, ``b`` the element of ``tensor`` (broadcast
+    to this tensor's shape) at the same place, in place (CPU only)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"map_(): argument 'tensor' must be Tensor, not {type(tensor).__name__}")
+    try:
+        other = np.broadcast_to(tensor._data, self._data.shape)
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({list(tensor.shape)}) must match the size of tensor b "
+                           f"({list(self.shape)}): map_ broadcasts the other tensor to this one's shape") from None
+    return _per_element(self, "map_", callable,
+                        lambda: zip(self._data.ravel().tolist(), other.ravel().tolist()))

@@ -291,7 +291,7 @@ def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) 
         from ..backends import cuda_nn
 
         cuda_nn.renorm_rows(weight._data, index, max_norm, norm_type)
-        weight._version.value += 1
+        weight._counter.value += 1
         return
     rows = weight.shape[0]
     if index.size:
@@ -306,7 +306,7 @@ def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) 
         chosen = unique[large]
         scale = (max_norm / (norms[large] + 1e-7)).astype(data.dtype)
         data[chosen] = data[chosen] * scale[:, None]
-    weight._version.value += 1
+    weight._counter.value += 1
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -566,8 +566,8 @@ def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: np.nd
         kernels.update_running(flat_mean, flat_var, mean, var, count, momentum)
         np.copyto(rm, flat_mean.reshape(rm.shape))
         np.copyto(rv, flat_var.reshape(rv.shape))
-    running_mean._version.value += 1
-    running_var._version.value += 1
+    running_mean._counter.value += 1
+    running_var._counter.value += 1
 
 
 def _flat(t: Tensor | None) -> Any:

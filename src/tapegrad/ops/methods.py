@@ -124,7 +124,7 @@ _METHODS: dict[str, Any] = {
     "abs_": inplace.abs_, "exp_": inplace.exp_, "log_": inplace.log_, "sqrt_": inplace.sqrt_,
     "tanh_": inplace.tanh_, "sigmoid_": inplace.sigmoid_, "relu_": inplace.relu_, "sign_": inplace.sign_,
     "floor_": inplace.floor_, "round_": inplace.round_, "erf_": lambda self: inplace.update(self, ew.erf),
-    "fill_": inplace.fill_, "zero_": inplace.zero_,
+    "fill_": inplace.fill_, "zero_": inplace.zero_, "apply_": inplace.apply_, "map_": inplace.map_,
     "lerp_": lambda self, end, weight: inplace.update_elementwise(
         ew.LERP_TENSOR if isinstance(weight, Tensor) else ew.LERP, self, end, weight),
     "addcmul_": lambda self, tensor1, tensor2, *, value=1: inplace.update_elementwise(
@@ -149,8 +149,8 @@ _METHODS: dict[str, Any] = {
     "sum_to_size": lambda self, *size: reduce.sum_to_size(self, size[0] if len(size) == 1 and not isinstance(
         size[0], int) else size),
     # new tensors like this one, and its type
-    "new_tensor": creation.new_tensor, "new_zeros": creation.new_zeros, "new_ones": creation.new_ones,
-    "new_empty": creation.new_empty, "new_full": creation.new_full,
+    "new": creation.new, "new_tensor": creation.new_tensor, "new_zeros": creation.new_zeros,
+    "new_ones": creation.new_ones, "new_empty": creation.new_empty, "new_full": creation.new_full,
     "type_as": lambda self, other: movement.to(self, other.device, other.dtype),
     "ndimension": lambda self: self.ndim, "is_complex": lambda self: False,
     "cuda": lambda self, device=None, non_blocking=False: movement.to(self, "cuda" if device is None else device),

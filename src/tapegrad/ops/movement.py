@@ -18,6 +18,7 @@ import numpy as np
 from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
+from .. import memory_formats as _formats
 from ..device import as_device
 from ..compiler import rules, trace
 from ..tensor import Tensor, _wrap, _wrap_dim
@@ -36,8 +37,8 @@ _NDARRAY = np.ndarray
 def make_view(x: Tensor, data: np.ndarray, fn: Callable[..., Tensor], args: tuple) -> Tensor:
     """A tensor viewing ``x``'s buffer; ``fn(x, *args)`` remakes it from ``x``."""
     out = _wrap(data)
-    out._version = x._version
-    out._view_version = x._version.value
+    out._counter = x._counter
+    out._view_version = x._counter.value
     if x._base is None:
         out._base = x
         out._view_chain = ((fn, args),)
@@ -345,11 +346,12 @@ def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
-    if input.is_contiguous():
-        return input
+    """``input`` if it is laid out in ``memory_format`` (default: C order), else a copy that is."""
     from .elementwise import clone
 
-    return clone(input)
+    if memory_format is None or _formats.order(_formats.check(memory_format, "contiguous"), input.ndim) is None:
+        return input if input.is_contiguous() else clone(input, memory_format=_formats.contiguous_format)
+    return input if input.is_contiguous(memory_format) else clone(input, memory_format=memory_format)
 
 
 # ---------------------------------------------------------------- joining and splitting
@@ -556,9 +558,12 @@ def to(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
     kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
+    memory_format = kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    if memory_format is not None and memory_format is not _formats.preserve_format:
+        moved = to(input, *args, dtype=dtype, device=device, copy=copy)
+        return contiguous(moved, _formats.check(memory_format, "to"))
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device

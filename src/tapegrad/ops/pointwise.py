@@ -275,7 +275,7 @@ def _same_shape_pair(op: ElementwiseOp, x: Tensor, y: Tensor) -> Tensor | None:
             kernel(out, xd, yd)
     result = _new_tensor(Tensor)
     result._data = out
-    result._version = _VersionCounter()
+    result._counter = _VersionCounter()
     result._requires_grad = False
     result.grad_fn = None
     if trace.ACTIVE is not None:

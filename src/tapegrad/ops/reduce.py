@@ -414,6 +414,8 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 
 
 def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool, name: str) -> Tensor:
+    if input._data.dtype.kind == "b":
+        raise RuntimeError(f"{name}(): does not support bool input")
     if dim is None:
         _check_nonempty(name, input, tuple(range(input.ndim)), None)
         _, index = _extreme(input, tuple(range(input.ndim)), largest)  # a C-order position

@@ -60,7 +60,7 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
     meta = []
     for x in inputs:
         if isinstance(x, Tensor):
-            if x._base is not None and x._view_version != x._version.value:
+            if x._base is not None and x._view_version != x._counter.value:
                 x._refresh_view_history()
             if x._requires_grad:
                 producer = x.grad_fn
@@ -83,9 +83,9 @@ def record(op: OpDef, inputs: Sequence[Any], out: Tensor, attrs: Any = None,
 def record_pair(op: OpDef, x: Tensor, y: Tensor, out: Tensor, saved: Sequence[Any]) -> Tensor:
     """``record(op, (x, y), out, None, saved)`` for two tensors of one shape and dtype: the hot
     path of small elementwise ops (W1), with the per-input loop unrolled and one meta shared."""
-    if x._base is not None and x._view_version != x._version.value:
+    if x._base is not None and x._view_version != x._counter.value:
         x._refresh_view_history()
-    if y._base is not None and y._view_version != y._version.value:
+    if y._base is not None and y._view_version != y._counter.value:
         y._refresh_view_history()
     if x._requires_grad:
         edge_x = x.grad_fn
@@ -121,7 +121,7 @@ def record_single(op: OpDef, inputs: tuple[Any, ...], out: Tensor, saved: Sequen
     """``record(op, inputs, out, None, saved)`` when ``inputs[0]``, which requires grad, is the
     only tensor among at most two inputs: the hot path of activations and ``x * 0.5``."""
     x = inputs[0]
-    if x._base is not None and x._view_version != x._version.value:
+    if x._base is not None and x._view_version != x._counter.value:
         x._refresh_view_history()
     edge = x.grad_fn
     if edge is None:
@@ -148,7 +148,7 @@ def _saved_items(out: Tensor, saved: Sequence[Any]) -> tuple[Any, ...]:
     for item in saved:
         if item is OUTPUT:
             kept = _new_object(SavedTensor)
-            counter = out._version
+            counter = out._counter
             kept.tensor = None
             kept.data = out._data
             kept.counter = counter
@@ -157,7 +157,7 @@ def _saved_items(out: Tensor, saved: Sequence[Any]) -> tuple[Any, ...]:
         elif isinstance(item, Tensor):
             kept = _new_object(SavedTensor)
             kept.tensor = item
-            kept.version = item._version.value
+            kept.version = item._counter.value
             items.append(kept)
         else:
             items.append(item)

@@ -106,6 +106,8 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     >>> tapegrad.topk(tapegrad.tensor([1., 4., 2., 3.]), 2)
     values_indices(values=tensor([4., 3.]), indices=tensor([1, 3]))
     """
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("topk does not support bool dtypes on CPU")
     axis = _axis(input, dim)
     size = input.shape[axis] if input.ndim else 1
     if not 0 <= k <= size:

@@ -81,8 +81,15 @@ def _full_index(lines: Tensor, axis: int, position: int) -> Tensor:
     return _constant_like(np.full(shape, position, np.int64), lines)
 
 
+def _refuse_bool(input: Tensor, kernel: str) -> None:
+    """PyTorch's error for an order statistic of a bool tensor (its kernels have no bool form)."""
+    if input._data.dtype.kind == "b":
+        raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\'')
+
+
 def _median(input: Tensor, dim: Any, keepdim: bool, skip_nan: bool) -> Any:
     name = "nanmedian" if skip_nan else "median"
+    _refuse_bool(input, "median_cpu" if dim is None else "median_out")
     if dim is None:
         if input.numel() == 0:
             return _wrap(np.array(np.nan, input._data.dtype)).to(input.device)
@@ -136,6 +143,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     >>> tapegrad.kthvalue(tapegrad.tensor([3., 1., 4.]), 2).values
     tensor(3.)
     """
+    _refuse_bool(input, "kthvalue_cpu")
     axis = _wrap_dim(dim, max(input.ndim, 1))
     lines = input.reshape(1) if input.ndim == 0 else input
     if not 1 <= k <= lines.shape[axis]:

@@ -215,9 +215,9 @@ def _restride(self: Tensor, fn: Callable[..., Tensor], args: tuple, op: OpDef, a
         # Views made earlier have chains written for the old layout: they undo this change
         # first when they remake their history (Tensor._effective_chain).
         self._layout_undo = self._layout_undo + (undo,)
-    self._version.value += 1
+    self._counter.value += 1
     if self._base is not None:
-        self._view_version = self._version.value
+        self._view_version = self._counter.value
     return self
 
 

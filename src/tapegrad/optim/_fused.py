@@ -136,11 +136,11 @@ class Update:
         for destination, work in self.copy_back:
             np.copyto(destination, work)
         for tensor in self.bumped:
-            tensor._version.value += 1
+            tensor._counter.value += 1
         step = self.step
         if step is not None:
             step._data.fill(self.new_step)
-            step._version.value += 1
+            step._counter.value += 1
 
 
 def next_step(step: Any) -> float:

@@ -96,7 +96,7 @@ def _record_update(tracer: "trace.Tracer", optimizer: "Optimizer", group: dict[s
     tracer.emit(rules.FUSED_UPDATE, (param, grad, *(b for b in buffers if b is not None), host),
                 tuple(t._data for t in written), (update.fused, flags, present), into=written)
     if step is not None:
-        key = id(step._version)
+        key = id(step._counter)
         tracer.bumps[key] = tracer.bumps.get(key, 0) + 1
 
 

@@ -1,0 +1,225 @@
+"""Smaller pieces of PyTorch's Tensor surface: ``_version`` as an int, ``Size`` arithmetic,
+the legacy type classes (``isinstance(t, FloatTensor)``), ``Tensor.new``, storage queries,
+``apply_``/``map_``, ``as_subclass``, and the errors of order statistics of bool tensors.
+Each is checked by hand and, where PyTorch is installed, against it."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import tapegrad
+
+try:
+    import torch
+except ImportError:  # PyTorch is an optional test dependency
+    torch = None
+
+LIBS = [tapegrad] + ([torch] if torch is not None else [])
+needs_torch = pytest.mark.skipif(torch is None, reason="compares with PyTorch")
+
+
+# ---------------------------------------------------------------- _version
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_version_is_an_int_shared_with_views_and_bumped_by_in_place_ops(lib) -> None:
+    x = lib.zeros(3)
+    view = x[1:]
+    assert type(x._version) is int and x._version == 0
+    x.add_(1)
+    view.mul_(2)
+    assert x._version == view._version == 2
+    assert (x + 1)._version == 0  # an out-of-place result starts its own count
+
+
+# ---------------------------------------------------------------- Size
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_size_slices_sums_and_repeats_are_sizes(lib) -> None:
+    shape = lib.zeros(2, 3, 4).shape
+    for result, expected in [(shape[1:], (3, 4)), (shape[::2], (2, 4)), (shape + (5,), (2, 3, 4, 5)),
+                             ((1,) + shape, (1, 2, 3, 4)), (shape * 2, (2, 3, 4) * 2), (2 * shape[:1], (2, 2))]:
+        assert type(result) is lib.Size and result == expected
+    assert type(shape[0]) is int and shape[-1] == 4
+    assert lib.Size([np.int64(2), 3]) == (2, 3)
+    with pytest.raises(TypeError, match=r"Size\(\) takes an iterable of 'int' \(item 1 is 'float'\)"):
+        lib.Size([2, 2.5])
+
+
+def test_size_repr_of_a_slice_is_a_size_repr() -> None:
+    assert repr(tapegrad.zeros(2, 3).shape[1:]) == "tapegrad.Size([3])"
+
+
+# ---------------------------------------------------------------- legacy types and Tensor.new
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_isinstance_of_a_legacy_type_checks_dtype(lib) -> None:
+    f, d, i, b = lib.zeros(2), lib.zeros(2, dtype=lib.float64), lib.tensor([1, 2]), lib.tensor([True])
+    assert isinstance(f, lib.FloatTensor) and not isinstance(f, lib.DoubleTensor)
+    assert isinstance(d, lib.DoubleTensor) and not isinstance(d, lib.FloatTensor)
+    assert isinstance(i, lib.LongTensor) and not isinstance(i, lib.IntTensor)
+    assert isinstance(i.int(), lib.IntTensor) and isinstance(b, lib.BoolTensor)
+    assert not isinstance(np.zeros(2, np.float32), lib.FloatTensor)
+    assert lib.FloatTensor([1, 2]).dtype == lib.float32 and lib.LongTensor(2, 3).shape == (2, 3)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_tensor_of_a_size_is_uninitialised_of_that_shape_and_of_a_tuple_is_data(lib) -> None:
+    assert lib.Tensor(lib.Size([2, 3])).shape == (2, 3)
+    assert lib.Tensor((2, 3)).tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_new_keeps_the_dtype_for_data_sizes_and_nothing(lib) -> None:
+    t = lib.zeros(1, dtype=lib.float64)
+    from_data = t.new([1, 2])
+    assert from_data.dtype == lib.float64 and from_data.tolist() == [1.0, 2.0]
+    assert t.new(2, 3).shape == (2, 3) and t.new(2, 3).dtype == lib.float64
+    assert t.new(lib.Size([4])).shape == (4,) and t.new().shape == (0,)
+    with pytest.raises(TypeError):
+        t.new(lib.tensor([1, 2]))  # a tensor of another dtype
+
+
+# ---------------------------------------------------------------- storage queries
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_storage_offset_dim_order_and_memory_flags(lib) -> None:
+    z = lib.zeros(4, 3)
+    assert z.storage_offset() == 0 and z[1:, 1].storage_offset() == 4 and z.t()[1].storage_offset() == 1
+    assert lib.zeros(2, 3, 4).permute(2, 0, 1).dim_order() == (1, 2, 0)
+    assert z.dim_order() == (0, 1)
+    assert z.is_shared() is False and z.is_pinned() is False
+
+
+# ---------------------------------------------------------------- apply_ and map_
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_apply_and_map_replace_each_element_and_cast_to_the_dtype(lib) -> None:
+    ints = lib.tensor([1, 2, -3])
+    assert ints.apply_(lambda v: v * 2.7) is ints and ints.tolist() == [2, 5, -8]
+    grid = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+    grid.t().apply_(lambda v: v + 0.5)  # through a non-contiguous view
+    assert grid.tolist() == [[1.5, 2.5], [3.5, 4.5]]
+    pairs = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+    pairs.map_(lib.tensor([10.0, 100.0]), lambda a, b: a * b)  # the other broadcast
+    assert pairs.tolist() == [[10.0, 200.0], [30.0, 400.0]]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_apply_refuses_grad_and_bad_callables_and_leaves_the_tensor_unchanged(lib) -> None:
+    with pytest.raises(RuntimeError, match=r"Can't call apply_\(\) on Variable that requires grad"):
+        lib.ones(2, requires_grad=True).apply_(lambda v: v)
+    with pytest.raises(RuntimeError, match=r"Can't call map_\(\) on Variable that requires grad"):
+        (lib.ones(2, requires_grad=True) * 1).map_(lib.ones(2), lambda a, b: a)
+    t = lib.tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="'int' object is not callable"):
+        t.apply_(3)
+    with pytest.raises(TypeError, match="must be real number, not str"):
+        t.apply_(lambda v: "a" if v > 1 else v)
+    assert t.tolist() == [1.0, 2.0]
+
+
+# ---------------------------------------------------------------- as_subclass
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_as_subclass_aliases_the_buffer_and_keeps_the_history(lib) -> None:
+    class Marked(lib.Tensor):
+        pass
+
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    b = a.as_subclass(Marked)
+    assert type(b) is Marked and b.data_ptr() == a.data_ptr() and b.requires_grad
+    assert b.grad_fn.name() == "AliasBackward0"
+    (b * lib.tensor([3.0, 4.0])).sum().backward()
+    assert a.grad.tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="does not inherit from Tensor"):
+        a.as_subclass(int)
+
+
+# ---------------------------------------------------------------- bool inputs of order statistics
+
+BOOL_REFUSALS = [
+    ("argmax", lambda b: b.argmax(), RuntimeError, r"argmax\(\): does not support bool input"),
+    ("argmin", lambda b: b.argmin(0), RuntimeError, r"argmin\(\): does not support bool input"),
+    ("topk", lambda b: b.topk(1), RuntimeError, "topk does not support bool dtypes"),
+    ("kthvalue", lambda b: b.kthvalue(1), NotImplementedError, "\"kthvalue_cpu\" not implemented for 'Bool'"),
+    ("median", lambda b: b.median(), NotImplementedError, "\"median_cpu\" not implemented for 'Bool'"),
+    ("median_dim", lambda b: b.median(0), NotImplementedError, "\"median_out\" not implemented for 'Bool'"),
+    ("nanmedian", lambda b: b.nanmedian(), NotImplementedError, "\"median_cpu\" not implemented for 'Bool'"),
+]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("name,call,error,message", BOOL_REFUSALS, ids=[c[0] for c in BOOL_REFUSALS])
+def test_order_statistics_of_bool_tensors_raise_pytorchs_errors(lib, name, call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call(lib.tensor([True, False]))
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_bool_max_sort_and_mode_still_work(lib) -> None:
+    b = lib.tensor([False, True, True])
+    assert b.max().item() is True and b.sort().values.tolist() == [False, True, True]
+    assert b.mode().values.item() is True
+
+
+# ---------------------------------------------------------------- memory formats
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_channels_last_copies_keep_values_and_shape_and_put_channels_innermost(lib) -> None:
+    x = lib.arange(120.0).reshape(2, 3, 4, 5)
+    y = x.contiguous(memory_format=lib.channels_last)
+    assert y.shape == x.shape and y.stride() == (60, 1, 15, 3) and bool((y == x).all())
+    assert not y.is_contiguous() and y.is_contiguous(memory_format=lib.channels_last)
+    assert y.contiguous(memory_format=lib.channels_last) is y
+    assert y.contiguous().stride() == (60, 20, 5, 1)
+    assert y.clone().stride() == (60, 1, 15, 3)  # preserve_format, the default, keeps it
+    assert y.clone(memory_format=lib.contiguous_format).stride() == (60, 20, 5, 1)
+    assert lib.zeros_like(y).stride() == lib.empty_like(y).stride() == (60, 1, 15, 3)
+    assert lib.ones_like(x, memory_format=lib.channels_last).stride() == (60, 1, 15, 3)
+    assert lib.empty(2, 3, 4, 5, memory_format=lib.channels_last).stride() == (60, 1, 15, 3)
+    assert x.to(memory_format=lib.channels_last).stride() == (60, 1, 15, 3)
+    assert x.to(lib.float64, memory_format=lib.channels_last).dtype == lib.float64
+    volume = lib.zeros(2, 3, 4, 5, 6).contiguous(memory_format=lib.channels_last_3d)
+    assert volume.stride() == (360, 1, 90, 18, 3)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_memory_format_errors(lib) -> None:
+    flat = lib.zeros(2, 3)
+    assert flat.is_contiguous(memory_format=lib.channels_last) is False
+    assert flat.contiguous(memory_format=lib.preserve_format) is flat
+    with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last format"):
+        flat.contiguous(memory_format=lib.channels_last)
+    with pytest.raises(RuntimeError, match="required rank 5 tensor to use channels_last_3d format"):
+        lib.zeros(1, 2, 3, 4).clone(memory_format=lib.channels_last_3d)
+    with pytest.raises(TypeError, match=r"clone\(\): argument 'memory_format' must be torch.memory_format, not int"):
+        flat.clone(memory_format=3)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_module_to_channels_last_relays_4d_parameters_only_and_trains_the_same(lib) -> None:
+    lib.manual_seed(0)
+    conv = lib.nn.Conv2d(3, 4, 3)
+    weight, bias = conv.weight, conv.bias
+    plain = lib.nn.Conv2d(3, 4, 3)
+    plain.load_state_dict(conv.state_dict())
+    assert conv.to(memory_format=lib.channels_last) is conv
+    assert conv.weight is weight and conv.weight.stride() == (27, 1, 9, 3) and conv.bias.stride() == (1,)
+    assert conv.bias is bias
+    x = lib.arange(2 * 3 * 6 * 6, dtype=lib.float32).reshape(2, 3, 6, 6) / 50
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = conv(a.to(memory_format=lib.channels_last))
+    out.square().sum().backward()
+    plain(b).square().sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), plain(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(conv.weight.grad.numpy(), plain.weight.grad.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_memory_formats_print_and_pickle_as_themselves() -> None:
+    assert repr(tapegrad.channels_last) == "tapegrad.channels_last"
+    assert isinstance(tapegrad.channels_last, tapegrad.memory_format)
+    for fmt in (tapegrad.channels_last, tapegrad.contiguous_format, tapegrad.preserve_format):
+        assert pickle.loads(pickle.dumps(fmt)) is fmt
