@@ -223,3 +223,214 @@ def test_memory_formats_print_and_pickle_as_themselves() -> None:
     assert isinstance(tapegrad.channels_last, tapegrad.memory_format)
     for fmt in (tapegrad.channels_last, tapegrad.contiguous_format, tapegrad.preserve_format):
         assert pickle.loads(pickle.dumps(fmt)) is fmt
+
+
+# ---------------------------------------------------------------- tensor(): NumPy scalars and tensors as leaves
+
+LEAF_INFERENCE = [
+    # (data, as the library builds it; dtype name; values)
+    (lambda L: [np.float64(1), 2], "float64", [1.0, 2.0]),
+    (lambda L: [np.float32(1), 2], "float32", [1.0, 2.0]),
+    (lambda L: [np.float32(1), np.float64(2)], "float64", [1.0, 2.0]),
+    (lambda L: [[np.float64(1)], [2]], "float64", [[1.0], [2.0]]),
+    (lambda L: [np.int32(1), 2], "int64", [1, 2]),
+    (lambda L: [np.int32(1), np.int32(2)], "int32", [1, 2]),
+    (lambda L: [np.int64(1), 2.5], "float32", [1.0, 2.5]),
+    (lambda L: [L.tensor(1.0), L.tensor(2.0)], "float32", [1.0, 2.0]),
+    (lambda L: [L.tensor(1.0, dtype=L.float64), 2.0], "float64", [1.0, 2.0]),
+    (lambda L: [L.tensor([1.0]), L.tensor([2.0])], "float32", [1.0, 2.0]),
+    (lambda L: [[L.tensor(1)], [L.tensor(2)]], "int64", [[1], [2]]),
+    (lambda L: [L.tensor(1, dtype=L.int32), L.tensor(2, dtype=L.int32)], "int32", [1, 2]),
+    (lambda L: [L.tensor(True), L.tensor(False)], "bool", [True, False]),
+    (lambda L: [np.array([1.0, 2.0]), np.array([3.0, 4.0])], "float64", [[1.0, 2.0], [3.0, 4.0]]),
+    (lambda L: [np.array([1, 2], dtype=np.int32), [3, 4]], "int64", [[1, 2], [3, 4]]),
+    (lambda L: [np.uint8(3), 2], "int64", [3, 2]),
+    (lambda L: [np.float64(1e300)], "float64", [1e300]),
+]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("make,dtype_name,values", LEAF_INFERENCE, ids=[str(i) for i in range(len(LEAF_INFERENCE))])
+def test_tensor_infers_the_dtype_of_numpy_and_tensor_leaves(lib, make, dtype_name, values) -> None:
+    t = lib.tensor(make(lib))
+    assert t.dtype == getattr(lib, dtype_name) and t.tolist() == values
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_tensor_of_multi_element_tensors_raises_and_python_numbers_are_unchanged(lib) -> None:
+    with pytest.raises(ValueError, match="only one element tensors can be converted to Python scalars"):
+        lib.tensor([lib.tensor([1.0, 2.0]), lib.tensor([3.0, 4.0])])
+    assert lib.tensor([1, 2.5]).dtype == lib.float32 and lib.tensor([[1, 2], [3, 4]]).dtype == lib.int64
+    with pytest.raises((TypeError, ValueError)):
+        lib.tensor([1, "a"])
+
+
+# ---------------------------------------------------------------- NumPy arrays as operands
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_numpy_arrays_on_the_right_of_an_operator_are_tensors_of_their_dtype(lib) -> None:
+    x = lib.tensor([1.0, 2.0])
+    product = x * np.array([3.0, 4.0])
+    assert isinstance(product, lib.Tensor) and product.dtype == lib.float64
+    assert product.tolist() == [3.0, 8.0]
+    # The dtype NumPy's promotion gives, which PyTorch's is here (it hands the product to NumPy).
+    assert (x + np.array([1, 2])).dtype == lib.float64
+    assert (x + np.array([True, False])).dtype == lib.float32
+    assert (lib.tensor([1, 2]) * np.array([2.0], dtype=np.float32)).dtype == lib.float64
+    assert (x - np.array([1.0, 1.0], dtype=np.float32)).tolist() == [0.0, 1.0]
+    assert (x * np.array([[1.0], [2.0]])).shape == (2, 2)
+    assert (x == np.array([1.0, 3.0])).tolist() == [True, False]
+    assert (lib.tensor([1, 2]) & np.array([1, 1])).tolist() == [1, 0]
+
+
+def test_a_numpy_array_operand_keeps_the_history() -> None:
+    # (PyTorch hands ``x * array`` to NumPy, which refuses a tensor that requires grad; here the
+    # array becomes a tensor operand and the product is recorded.)
+    x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+    (x * np.array([3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow", "and_"])
+def test_numpy_arrays_on_the_left_of_an_operator_are_refused(op) -> None:
+    import operator
+
+    operand = tapegrad.tensor([1, 2]) if op == "and_" else tapegrad.tensor([1.0, 2.0])
+    # (For +, Python's message is about concatenation: NumPy arrays are sequences.)
+    with pytest.raises(TypeError, match="unsupported operand type|Concatenation operation"):
+        getattr(operator, op)(np.array([1, 1]), operand)
+    if torch is not None and op in ("mul", "sub", "pow", "and_"):
+        with pytest.raises(TypeError, match="unsupported operand type"):
+            getattr(operator, op)(np.array([1, 1]), torch.tensor([1, 2]))
+
+
+def test_a_numpy_array_operand_is_copied_so_backward_sees_its_old_values() -> None:
+    y = np.array([3.0, 4.0], dtype=np.float32)
+    x = tapegrad.tensor([1.0, 2.0], requires_grad=True)
+    out = (x * y).sum()
+    y[:] = 100.0
+    out.backward()
+    assert x.grad.tolist() == [3.0, 4.0]
+
+
+# ---------------------------------------------------------------- asarray
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_asarray_shares_numpy_memory_unless_told_or_forced_to_copy(lib) -> None:
+    a = np.array([1.0, 2.0])
+    shared, cast, copied = lib.asarray(a), lib.asarray(a, dtype=lib.float32), lib.asarray(a, copy=True)
+    a[0] = 9.0
+    assert shared.dtype == lib.float64 and shared.tolist() == [9.0, 2.0]
+    assert cast.tolist() == [1.0, 2.0] and copied.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="can't alias tensor with dtype 'Double'"):
+        lib.asarray(a, dtype=lib.float32, copy=False)
+    with pytest.raises(ValueError, match="can't alias arbitrary sequence into a tensor"):
+        lib.asarray([1, 2], copy=False)
+    assert lib.asarray([1, 2]).dtype == lib.int64 and lib.asarray(3.5).dtype == lib.float32
+    assert lib.asarray([np.float64(1)]).dtype == lib.float64
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_asarray_of_a_tensor_returns_it_copies_it_or_sets_requires_grad(lib) -> None:
+    x = lib.tensor([1.0, 2.0])
+    assert lib.asarray(x) is x and lib.asarray(x, copy=True) is not x
+    assert lib.asarray(x, dtype=lib.float64).dtype == lib.float64
+    with pytest.raises(ValueError, match="can't alias tensor with dtype 'Float'"):
+        lib.asarray(x, dtype=lib.float64, copy=False)
+    assert lib.asarray(x, requires_grad=True) is x and x.requires_grad and x.is_leaf
+    copy = lib.asarray(x, copy=True)
+    assert copy.grad_fn is not None and copy.grad_fn.name() == "CloneBackward0"
+    assert lib.asarray(x, copy=True, requires_grad=False).grad_fn is None
+    with pytest.raises(RuntimeError, match="(?i)only Tensors of floating point"):
+        lib.asarray(np.array([1, 2]), requires_grad=True)
+
+
+# ---------------------------------------------------------------- keyword forms of the size methods
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_size_methods_take_their_sizes_as_a_keyword(lib) -> None:
+    x = lib.arange(6.0).reshape(2, 3)
+    assert x.view(size=(3, 2)).shape == (3, 2) and x.reshape(shape=(3, 2)).shape == (3, 2)
+    assert x.permute(dims=(1, 0)).tolist() == x.t().tolist() and x.permute(dims=[1, 0]).shape == (3, 2)
+    assert x.expand(size=(2, 2, 3)).shape == (2, 2, 3) and x.repeat(repeats=(2, 1)).shape == (4, 3)
+    assert x.tile(dims=(2, 1)).shape == (4, 3) and x.flip(dims=(0,)).tolist() == x.flip(0).tolist()
+    assert x.sum_to_size(size=(1, 3)).tolist() == [[3.0, 5.0, 7.0]]
+    assert x.new_zeros(size=(2,)).shape == (2,) and x.new_empty(size=(1, 2)).shape == (1, 2)
+    assert x.new_ones(size=(3,)).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError):
+        x.view(shape=(3, 2))  # view's keyword is size
+    with pytest.raises(TypeError):
+        x.permute(1, dims=0)
+
+
+# ---------------------------------------------------------------- round(decimals=)
+
+ROUND_VALUES = [1.2345, -2.5678, 1234.5678, 0.125, 0.135, 2.5, 3.5, -0.5, float("inf"), float("nan")]
+
+
+@pytest.mark.parametrize("decimals, expected32", [
+    (1, [1.2, -2.6, 1234.6, 0.1, 0.1, 2.5, 3.5, -0.5]),
+    (2, [1.23, -2.57, 1234.57, 0.12, 0.14, 2.5, 3.5, -0.5]),
+    (3, [1.234, -2.568, 1234.568, 0.125, 0.135, 2.5, 3.5, -0.5]),
+    (-1, [0.0, -0.0, 1230.0, 0.0, 0.0, 0.0, 0.0, -0.0]),
+    (-2, [0.0, -0.0, 1200.0, 0.0, 0.0, 0.0, 0.0, -0.0]),
+    (0, [1.0, -3.0, 1235.0, 0.0, 0.0, 2.0, 4.0, -0.0]),
+])
+def test_round_to_decimals_scales_in_the_dtype_and_rounds_half_to_even(decimals, expected32) -> None:
+    x = tapegrad.tensor(ROUND_VALUES, requires_grad=True)
+    out = tapegrad.round(x, decimals=decimals)
+    # Correctly rounded float32 of each expected decimal: no ulp lost to the scaling.
+    np.testing.assert_array_equal(out.detach().numpy()[:8], np.float32(expected32))
+    assert np.isinf(out.detach().numpy()[8]) and np.isnan(out.detach().numpy()[9])
+    assert out.grad_fn.name() == "RoundBackward1" and x.round().grad_fn.name() == "RoundBackward0"
+    out.sum().backward()
+    assert x.grad.tolist()[:8] == [0.0] * 8
+    if torch is not None:
+        want = torch.round(torch.tensor(ROUND_VALUES), decimals=decimals).numpy()
+        np.testing.assert_array_equal(out.detach().numpy(), want)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_round_decimals_in_place_float64_and_errors(lib) -> None:
+    x = lib.tensor([1.25, 2.35], dtype=lib.float64)
+    assert x.round(decimals=1).tolist() == [1.2, 2.4]
+    x.round_(decimals=1)
+    assert x.tolist() == [1.2, 2.4]
+    with pytest.raises(NotImplementedError, match="\"round_cpu\" not implemented for 'Long'"):
+        lib.round(lib.tensor([15, 25]), decimals=-1)
+    assert lib.round(lib.tensor([15, 25])).tolist() == [15, 25]
+
+
+# ---------------------------------------------------------------- einsum's sublist form
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_einsum_sublists_equal_the_equation(lib) -> None:
+    a, b = lib.arange(6.0).reshape(2, 3), lib.arange(12.0).reshape(3, 4)
+    assert lib.einsum(a, [0, 1], b, [1, 2], [0, 2]).tolist() == lib.einsum("ij,jk->ik", a, b).tolist()
+    assert lib.einsum(a, [0, 1], b, [1, 2]).tolist() == lib.einsum("ij,jk", a, b).tolist()
+    assert lib.einsum(a, [Ellipsis, 1], [Ellipsis]).tolist() == [3.0, 12.0]
+    assert lib.einsum(a, [26, 51], [51, 26]).tolist() == a.t().tolist()  # capitals from 26 on
+    with pytest.raises(ValueError, match=r"within the valid range \[0, 52\)"):
+        lib.einsum(a, [0, 60])
+
+
+# ---------------------------------------------------------------- indexing forms
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_empty_lists_and_tuples_within_the_key_index_as_lists(lib) -> None:
+    x = lib.arange(6.0).reshape(2, 3)
+    assert x[[]].shape == (0, 3) and x[:, []].shape == (2, 0)
+    assert x[((0, 1), (1, 2))].tolist() == x[[0, 1], [1, 2]].tolist() == [1.0, 5.0]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_assigned_values_lose_their_leading_unit_dims(lib) -> None:
+    y = lib.zeros(2, 2, 2)
+    y[0, 0, 0] = lib.tensor([5.0])
+    y[1, 1] = lib.tensor([[6.0, 7.0]])
+    assert y[0, 0, 0].item() == 5.0 and y[1, 1].tolist() == [6.0, 7.0]
+    w = lib.tensor([[7.0]], requires_grad=True)
+    z = lib.zeros(2, 2, requires_grad=True) * 1
+    z[1, 1] = w
+    (z * 3).sum().backward()
+    assert w.grad.tolist() == [[3.0]]

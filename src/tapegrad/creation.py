@@ -79,6 +79,9 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
         if dtype is None:
             array = array.astype(_dtypes.from_numpy_dtype(array.dtype).numpy, copy=False)
     else:
+        typed = None
+        if isinstance(data, (list, tuple)):
+            data, typed = _typed_leaves(data)
         try:
             array = np.array(data)
         except ValueError as error:
@@ -94,7 +97,9 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
                 if not kinds <= {"huge", "int", "float"}:
                     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
                 array = np.array(data, dtype=np.float64)  # with a float among them, all are floats
-        if dtype is None:
+        if dtype is None and typed is not None:
+            array = array.astype(typed)
+        elif dtype is None:
             if array.dtype.kind == "f" or array.size == 0 and array.dtype.kind != "b":
                 with np.errstate(over="ignore"):  # beyond float32: inf, as in PyTorch
                     array = array.astype(_dtypes.get_default_dtype().numpy)
@@ -108,6 +113,61 @@ def _infer_array(data: Any, dtype: Any) -> np.ndarray:
         with np.errstate(over="ignore"):  # beyond float32: inf, as in PyTorch
             array = array.astype(_dtypes.as_dtype(dtype).numpy)
     return np.asarray(array, order="C")
+
+
+_NUMBER_TYPES = frozenset((float, int, bool))
+
+
+def _typed_leaves(data: list | tuple) -> tuple[Any, np.dtype | None]:
+    """Nested sequences ``data`` ready for ``np.array``, and the dtype PyTorch infers when they
+    hold NumPy scalars or arrays or tensors (None when they hold only Python numbers: the common
+    case, told apart by the leaves' types alone).
+
+    Each leaf counts by its own dtype (a Python float as the default float, an int as int64)
+    and the widest wins within the highest kind, as PyTorch's inference: ``[np.float64(1), 2]``
+    is float64, ``[np.int32(1), 2]`` int64. A tensor leaf is read as the number it holds; one
+    with more than one element is PyTorch's ValueError. A NumPy array leaf is a sequence."""
+    level: Any = data
+    while True:
+        types = set(map(type, level))
+        if types <= _NUMBER_TYPES:
+            return data, None
+        if not types <= {list, tuple}:
+            break
+        level = [item for sequence in level for item in sequence]
+    dtypes: list[np.dtype] = []
+
+    def leaves(item: Any) -> Any:
+        if isinstance(item, (list, tuple)):
+            return [leaves(i) for i in item]
+        if isinstance(item, Tensor):
+            if item._data.size != 1:
+                raise ValueError("only one element tensors can be converted to Python scalars")
+            dtypes.append(item._data.dtype)
+            return item.item()
+        if isinstance(item, (np.ndarray, np.generic)):
+            dtypes.append(item.dtype)
+        elif isinstance(item, bool):
+            dtypes.append(np.dtype(np.bool_))
+        elif isinstance(item, int):
+            dtypes.append(np.dtype(np.int64))
+        elif isinstance(item, float):
+            dtypes.append(_dtypes.get_default_dtype().numpy)
+        else:
+            dtypes.append(np.dtype(object))
+        return item
+
+    data = leaves(data)
+    kinds = {d.kind for d in dtypes}
+    if not dtypes or not kinds <= set("biuf"):
+        return data, None  # strings and other objects: np.array's own result, refused below
+    if "f" in kinds:
+        wide = any(d.kind == "f" and d.itemsize >= 8 for d in dtypes)
+        return data, np.dtype(np.float64 if wide else np.float32)
+    if kinds & set("iu"):
+        narrow = all(d.kind == "b" or d.kind == "i" and d.itemsize <= 4 for d in dtypes)
+        return data, np.dtype(np.int32 if narrow else np.int64)
+    return data, np.dtype(np.bool_)
 
 
 def _leaf_kinds(data: Any) -> set[str]:
@@ -174,6 +234,40 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         shared = from_cuda_array_interface(data)
         return shared if dtype is None and _on(shared, device) else shared.to(device=device, dtype=dtype)
     return tensor(data, dtype=dtype, device=device)
+
+
+def _memory_address(obj: Any) -> int | None:
+    """Where a tensor's, NumPy array's or CUDA array's memory starts (None: not an array)."""
+    if isinstance(obj, Tensor):
+        return obj.data_ptr()
+    if isinstance(obj, np.ndarray):
+        return int(obj.__array_interface__["data"][0])
+    interface = getattr(obj, "__cuda_array_interface__", None)
+    return int(interface["data"][0] or 0) if interface is not None else None
+
+
+def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | None = None,
+            requires_grad: bool | None = None) -> Tensor:
+    """``obj`` as a tensor: ``as_tensor``, with the array API's ``copy`` (True: always a copy;
+    False: shared memory or ValueError; None: a copy only where dtype or device make one).
+    ``requires_grad`` None keeps a tensor's history, False detaches, True marks the result (``obj``
+    itself when that is what is returned, as in PyTorch)."""
+    address = _memory_address(obj)
+    if copy is False and address is None:
+        raise ValueError("can't alias arbitrary sequence into a tensor.")
+    out = as_tensor(obj, dtype, device)
+    shared = out is obj if isinstance(obj, Tensor) else address is not None and out.data_ptr() == address
+    if copy is False and not shared:
+        source = obj.dtype if isinstance(obj, Tensor) else _dtypes.from_numpy_dtype(np.dtype(str(obj.dtype)))
+        raise ValueError(f"can't alias tensor with dtype '{source.scalar_name}' on {getattr(obj, 'device', 'cpu')} "
+                         f"into dtype '{out.dtype.scalar_name}' on {out.device}.")
+    if copy and shared:
+        out = out.clone()
+    if requires_grad is False and out._requires_grad:
+        out = out.detach()
+    elif requires_grad and not out._requires_grad:
+        out.requires_grad_(True)
+    return out
 
 
 def from_dlpack(ext_tensor: Any) -> Tensor:
@@ -394,16 +488,19 @@ def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None
     return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def new_zeros(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _new(self, sizes, 0, dtype, device, requires_grad)
+def new_zeros(self: Tensor, *sizes: Any, size: Any = None, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes if size is None else (size,), 0, dtype, device, requires_grad)
 
 
-def new_ones(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _new(self, sizes, 1, dtype, device, requires_grad)
+def new_ones(self: Tensor, *sizes: Any, size: Any = None, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes if size is None else (size,), 1, dtype, device, requires_grad)
 
 
-def new_empty(self: Tensor, *sizes: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _new(self, sizes, 0, dtype, device, requires_grad)
+def new_empty(self: Tensor, *sizes: Any, size: Any = None, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _new(self, sizes if size is None else (size,), 0, dtype, device, requires_grad)
 
 
 def new_full(self: Tensor, size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,

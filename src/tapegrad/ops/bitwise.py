@@ -25,7 +25,7 @@ from ..autograd.tape import Step
 from ..tensor import Tensor
 from . import elementwise as ew
 from . import inplace
-from .pointwise import ElementwiseOp, FLOAT, _promote, apply
+from .pointwise import ElementwiseOp, FLOAT, _promote, apply, as_operand
 from .registry import OpDef, needs_grad, record
 
 __all__: list[str] = [
@@ -271,6 +271,8 @@ def _operator(fn: Callable[[Any, Any], Tensor], reflected: bool = False) -> Call
             return fn(other, self) if isinstance(other, _OPERANDS) else NotImplemented
     else:
         def method(self: Tensor, other: Any) -> Any:
+            if isinstance(other, np.ndarray):  # taken on the right, as by the arithmetic operators
+                other = as_operand(other, (self,))
             return fn(self, other) if isinstance(other, _OPERANDS) else NotImplemented
     method.__name__ = fn.__name__
     return method

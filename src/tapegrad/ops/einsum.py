@@ -140,13 +140,47 @@ def _diagonals(x: Tensor, term: list[str], k: int) -> tuple[Tensor, list[str]]:
     return x, term
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sublist(sublist: Any) -> str:
+    """One operand's subscripts given as a list of ints in [0, 52) and ``...``, as letters."""
+    letters = []
+    for s in sublist:
+        if s is Ellipsis:
+            letters.append("...")
+        elif isinstance(s, int) and not isinstance(s, bool) and 0 <= s < len(_LETTERS):
+            letters.append(_LETTERS[s])
+        else:
+            raise ValueError(f"einsum(): subscript in subscript list is not within the valid range [0, 52): {s!r}")
+    return "".join(letters)
+
+
+def _from_sublists(args: tuple) -> tuple[str, tuple]:
+    """``einsum(op1, sublist1, op2, sublist2, ..., [out_sublist])`` as an equation and operands."""
+    operands, terms = args[0::2], args[1::2]
+    output = None
+    if len(operands) > len(terms):  # an odd count: the last is the output's sublist
+        operands, output = operands[:-1], operands[-1]
+    for x in operands:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"einsum(): expected a tensor operand, got {type(x).__name__}")
+    equation = ",".join(_sublist(t) for t in terms)
+    if output is not None:
+        equation += "->" + _sublist(output)
+    return equation, tuple(operands)
+
+
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Sum of products over the subscripts of ``equation`` (``'ij,jk->ik'`` is a matrix
-    product); ``operands`` may also be given as one list.
+    product); ``operands`` may also be given as one list, and the whole as PyTorch's sublist
+    form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.
 
     >>> tapegrad.einsum("ij,j->i", tapegrad.tensor([[1., 2.], [3., 4.]]), tapegrad.tensor([1., 1.]))
     tensor([3., 7.])
     """
+    if not isinstance(equation, str):
+        equation, operands = _from_sublists((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:

@@ -1457,8 +1457,37 @@ def ceil(input: Tensor) -> Tensor:
     return apply(CEIL, (input,))
 
 
-def round(input: Tensor) -> Tensor:
-    return apply(ROUND, (input,))
+def round(input: Tensor, *, decimals: int | None = None) -> Tensor:
+    """Round half to even; with ``decimals``, to that many decimal places (negative: to tens,
+    hundreds, ...), scaling by ``10 ** |decimals|`` in the input's dtype as PyTorch does."""
+    if decimals is None:
+        return apply(ROUND, (input,))
+    if not isinstance(decimals, int) or isinstance(decimals, bool):
+        raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f'"round_cpu" not implemented for \'{input.dtype.scalar_name}\'')
+    scale = input._data.dtype.type(10.0 ** abs(decimals))
+    data = input._data
+    if isinstance(data, np.ndarray) and trace.ACTIVE is None:
+        # NumPy's correctly rounded division (the kernels' may be a ulp off): PyTorch's values.
+        # (A compiled step records the ops of the other branch.)
+        result = _wrap(np.asarray(np.rint(data * scale) / scale if decimals >= 0
+                                  else np.rint(data / scale) * scale))
+    else:
+        previous = grad_mode.state.enabled
+        grad_mode.state.enabled = False
+        try:
+            result = (apply(ROUND, (input * scale,)) / scale if decimals >= 0
+                      else apply(ROUND, (input / scale,)) * scale)
+        finally:
+            grad_mode.state.enabled = previous
+    if grad_mode.state.enabled and input._requires_grad:
+        return record(ROUND_DECIMALS, (input,), result)
+    return result
+
+
+# The gradient of rounding is zero almost everywhere.
+ROUND_DECIMALS = OpDef("round_decimals", "RoundBackward1", lambda step, g: (g * 0,))
 
 
 def _bound(value: Any, data: np.ndarray, upper: bool) -> Any:

@@ -47,8 +47,10 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             parts.append(k._data)
             advanced = True
-        elif isinstance(k, (list, np.ndarray)):
+        elif isinstance(k, (list, tuple, np.ndarray)):  # a tuple within the key indexes as a list
             array = np.asarray(k)
+            if array.size == 0 and not isinstance(k, np.ndarray):
+                array = array.astype(np.int64)  # ``x[[]]``: no float array of nothing
             if array.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             parts.append(array)

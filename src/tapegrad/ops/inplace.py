@@ -189,7 +189,8 @@ sigmoid_ = _unary_(ew.sigmoid)
 relu_ = _unary_(ew.relu)
 sign_ = _unary_(ew.sign)
 floor_ = _unary_(ew.floor)
-round_ = _unary_(ew.round)
+def round_(self: Tensor, *, decimals: int | None = None) -> Tensor:
+    return update(self, lambda t: ew.round(t, decimals=decimals))
 
 
 def fill_(self: Tensor, value: Any) -> Tensor:
@@ -275,6 +276,12 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
         return
     if not isinstance(value, Tensor):
         value = _wrap(np.asarray(value, dtype=self._data.dtype))
+    shape = value._data.shape
+    if shape and shape[0] == 1:
+        # PyTorch drops the value's leading size-1 dims (broadcasting puts back any needed), so
+        # ``x[0, 0] = tensor([5.])`` fills a single element.
+        lead = next((d for d, s in enumerate(shape) if s != 1), len(shape))
+        value = value.reshape(shape[lead:])
     if not needs_grad(self, value):
         _check_target(self)
         if trace.ACTIVE is not None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import creation
 from ..tensor import Tensor
 from . import combine, composite, distance, elementwise as ew, index, inplace, matmul, movement, rearrange
@@ -17,7 +19,11 @@ from . import bitwise, sampling, special_functions, structure
 
 
 def _reflected(fn: Any) -> Any:
+    """``__rsub__``-style: ``fn(other, self)``; a NumPy array on the left is refused, as in
+    PyTorch (NotImplemented: Python raises its TypeError)."""
     def method(self: Tensor, other: Any) -> Tensor:
+        if isinstance(other, np.ndarray):
+            return NotImplemented
         return fn(other, self)
 
     method.__name__ = f"__r{fn.__name__}__"
@@ -40,9 +46,26 @@ def _inplace_operator(fn: Any) -> Any:
     return method
 
 
-def _size_method(fn: Any) -> Any:
-    def method(self: Tensor, *shape: Any) -> Tensor:
+def _size_method(fn: Any, keyword: str) -> Any:
+    """``x.view(2, 3)``-style method, which also takes the sizes as one ``keyword`` argument
+    (``x.view(size=(2, 3))``, ``x.permute(dims=(1, 0))``), as PyTorch's do."""
+    def method(self: Tensor, *shape: Any, **named: Any) -> Tensor:
+        if named:
+            if shape or list(named) != [keyword]:
+                unexpected = ", ".join(f"{k}=" for k in named)
+                raise TypeError(f"{fn.__name__}() received an invalid combination of arguments: got "
+                                f"{len(shape)} positional and {unexpected}; expected sizes or {keyword}=")
+            shape = (named[keyword],)
         return fn(self, *shape)
+
+    method.__name__ = fn.__name__
+    return method
+
+
+def _dims_as_one(fn: Any) -> Any:
+    """``fn(x, dims)`` called as ``x.flip(0, 1)`` or ``x.flip((0, 1))``."""
+    def method(self: Tensor, *dims: Any) -> Tensor:
+        return fn(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
 
     method.__name__ = fn.__name__
     return method
@@ -66,8 +89,9 @@ _METHODS: dict[str, Any] = {
     "logical_xor": ew.logical_xor, "logical_not": ew.logical_not, "isnan": ew.isnan,
     "equal": ew.eq_all, "clone": ew.clone, "masked_fill": index.masked_fill,
     # operators
-    "__add__": ew.ADD.binary_method(), "__radd__": ew.ADD.binary_method(), "__sub__": ew.sub,
-    "__rsub__": _reflected(ew.sub), "__mul__": ew.MUL.binary_method(), "__rmul__": ew.MUL.binary_method(),
+    "__add__": ew.ADD.binary_method(), "__radd__": ew.ADD.binary_method(reflected=True), "__sub__": ew.sub,
+    "__rsub__": _reflected(ew.sub), "__mul__": ew.MUL.binary_method(),
+    "__rmul__": ew.MUL.binary_method(reflected=True),
     "__truediv__": ew.DIV.binary_method(), "__rtruediv__": _reflected(ew.div),
     "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
     "__mod__": ew.remainder, "__rmod__": _reflected(ew.remainder), "__pow__": ew.pow,
@@ -89,19 +113,18 @@ _METHODS: dict[str, Any] = {
     "matmul": matmul.matmul, "mm": matmul.mm, "bmm": matmul.bmm, "dot": matmul.dot, "mv": matmul.mv,
     "outer": matmul.outer,
     # movement
-    "reshape": _size_method(movement.reshape), "view": _size_method(movement.view),
+    "reshape": _size_method(movement.reshape, "shape"), "view": _size_method(movement.view, "size"),
     "transpose": movement.transpose, "swapaxes": movement.transpose, "t": movement.t,
-    "permute": _size_method(movement.permute), "squeeze": movement.squeeze, "unsqueeze": movement.unsqueeze,
-    "expand": _size_method(movement.expand), "expand_as": movement.expand_as, "flatten": movement.flatten,
+    "permute": _size_method(movement.permute, "dims"), "squeeze": movement.squeeze, "unsqueeze": movement.unsqueeze,
+    "expand": _size_method(movement.expand, "size"), "expand_as": movement.expand_as, "flatten": movement.flatten,
     "unflatten": movement.unflatten, "contiguous": movement.contiguous, "narrow": movement.narrow,
     "select": movement.select, "split": movement.split, "chunk": movement.chunk, "unbind": movement.unbind,
     "movedim": movement.movedim, "broadcast_to": movement.broadcast_to,
     "view_as": lambda self, other: movement.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: movement.reshape(self, tuple(other.shape)),
-    "flip": lambda self, *dims: rearrange.flip(self, dims[0] if len(dims) == 1 else dims),
-    "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat),
-    "tile": lambda self, *dims: rearrange.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
-                                               else dims),
+    "flip": _size_method(_dims_as_one(rearrange.flip), "dims"),
+    "roll": rearrange.roll, "repeat": _size_method(rearrange.repeat, "repeats"),
+    "tile": _size_method(_dims_as_one(rearrange.tile), "dims"),
     "tril": rearrange.tril, "triu": rearrange.triu, "diagonal": rearrange.diagonal, "diag": rearrange.diag,
     "trace": rearrange.trace,
     # indexing
@@ -146,8 +169,7 @@ _METHODS: dict[str, Any] = {
     "tensor_split": combine.tensor_split, "hsplit": combine.hsplit, "vsplit": combine.vsplit,
     "dsplit": combine.dsplit, "isclose": composite.isclose, "allclose": composite.allclose,
     "swapdims": movement.transpose, "moveaxis": movement.movedim, "ravel": lambda self: movement.reshape(self, -1),
-    "sum_to_size": lambda self, *size: reduce.sum_to_size(self, size[0] if len(size) == 1 and not isinstance(
-        size[0], int) else size),
+    "sum_to_size": _size_method(_dims_as_one(reduce.sum_to_size), "size"),
     # new tensors like this one, and its type
     "new": creation.new, "new_tensor": creation.new_tensor, "new_zeros": creation.new_zeros,
     "new_ones": creation.new_ones, "new_empty": creation.new_empty, "new_full": creation.new_full,

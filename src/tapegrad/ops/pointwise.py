@@ -105,8 +105,9 @@ class ElementwiseOp(OpDef):
     def __call__(self, *args: Any) -> Tensor:
         return apply(self, args)
 
-    def binary_method(self) -> Callable[[Any, Any], Tensor]:
-        """``x.__add__``-style method: the operator path without keyword handling."""
+    def binary_method(self, reflected: bool = False) -> Callable[[Any, Any], Tensor]:
+        """``x.__add__``-style method: the operator path without keyword handling. ``reflected``
+        (``__radd__``): a NumPy array on the left is refused (NotImplemented), as in PyTorch."""
         op = self
 
         def method(x: Any, y: Any) -> Tensor:
@@ -114,6 +115,8 @@ class ElementwiseOp(OpDef):
                 result = _same_shape_pair(op, x, y)
             elif type(y) is float or type(y) is int:
                 result = _tensor_scalar(op, x, y)
+            elif reflected and isinstance(y, np.ndarray):
+                return NotImplemented
             else:
                 result = None
             if result is not None:
@@ -205,9 +208,15 @@ def _broadcast_error(shapes: list[tuple[int, ...]]) -> str:
     return f"shapes {shapes} cannot be broadcast together"
 
 
-def _as_scalar(value: Any) -> Any:
+def as_operand(value: Any, args: Sequence[Any] = ()) -> Any:
+    """A NumPy scalar as the Python number it holds; a NumPy array (``t * array``, which
+    PyTorch's operators hand to NumPy) as a tensor of a copy of it (backward may save it) in the
+    dtype NumPy's promotion with the tensors among ``args`` gives: PyTorch's result dtype."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        dtype = np.result_type(value.dtype, *(a._data.dtype for a in args if isinstance(a, Tensor)))
+        return _wrap(np.array(value, dtype=_dtypes.from_numpy_dtype(dtype).numpy))
     raise TypeError(f"unsupported operand type {type(value).__name__!r} for a tensor op; "
                     "expected a Tensor or a Python number")
 
@@ -218,7 +227,7 @@ def apply(op: ElementwiseOp, args: Sequence[Any], out: np.ndarray | None = None)
         fast = _apply_fast(op, args)
         if fast is not None:
             return fast
-    args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else _as_scalar(a) for a in args)
+    args = tuple(a if isinstance(a, (Tensor,) + _SCALARS) else as_operand(a, args) for a in args)
     for a in args:
         if isinstance(a, Tensor) and type(a._data) is not _NDARRAY and not isinstance(a._data, _NDARRAY):
             return _apply_cuda(op, args, out)
