@@ -343,3 +343,49 @@ def test_losses_train_a_classifier():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.NLLLoss()(F.log_softmax(model(x), dim=1), target)
+
+
+# ---------------------------------------------------------------- NLL's graph, deprecated names, version errors
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_steps_link_to_the_input_alone(weighted: bool) -> None:
+    x = tapegrad.tensor([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], requires_grad=True)
+    target = tapegrad.tensor([2, 0])
+    weight = tapegrad.tensor([1.0, 2.0, 3.0]) if weighted else None
+    through_log_softmax = F.nll_loss(x.log_softmax(1), target, weight=weight)
+    ((node, _),) = through_log_softmax.grad_fn.next_functions
+    assert node.name() == "LogSoftmaxBackward0"
+    ((leaf, _),) = F.nll_loss(x, target, weight=weight).grad_fn.next_functions
+    assert leaf.variable is x
+    ((node, _),) = F.cross_entropy(x, target, weight=weight).grad_fn.next_functions
+    assert node.name() == "LogSoftmaxBackward0"
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy"])
+def test_elementwise_mean_is_the_mean_with_a_deprecation_warning(loss: str) -> None:
+    x = tapegrad.tensor([[0.2, 0.3], [0.6, 0.9]])
+    target = tapegrad.tensor([1, 0]) if loss in ("nll_loss", "cross_entropy") else tapegrad.tensor([[0.0, 1.0],
+                                                                                                   [1.0, 0.5]])
+    with pytest.warns(UserWarning, match="reduction='elementwise_mean' is deprecated"):
+        old = getattr(F, loss)(x, target, reduction="elementwise_mean")
+    assert old.item() == getattr(F, loss)(x, target, reduction="mean").item()
+    with pytest.raises(ValueError, match="elementwise_sum is not a valid value for reduction"):
+        getattr(F, loss)(x, target, reduction="elementwise_sum")
+
+
+def test_version_errors_name_the_op_that_made_the_changed_tensor_as_pytorch_does() -> None:
+    x = tapegrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    z = y * y
+    y.add_(1)  # y is now the output of an add
+    with pytest.raises(RuntimeError, match=r"\[tapegrad.FloatTensor \[3\]\], which is output 0 of Add, is at version 1"):
+        z.sum().backward()
+    w = tapegrad.tensor([1.0, 2.0, 3.0])
+    z = x * w
+    w.add_(1)  # a tensor no op made: no "output of" clause
+    with pytest.raises(RuntimeError, match=r"\[tapegrad.FloatTensor \[3\]\] is at version 1; expected version 0"):
+        z.sum().backward()
+    e = x.exp()
+    e.add_(1)  # exp saved its output
+    with pytest.raises(RuntimeError, match=r"which is output 0 of Exp, is at version 1"):
+        e.sum().backward()

@@ -494,12 +494,18 @@ def test_unweighted_nll_of_an_empty_batch() -> None:
     assert x.grad.shape == (0, 4)
 
 
-def test_unweighted_nll_saves_a_copy_of_the_targets() -> None:
+@pytest.mark.parametrize("weighted", [False, True], ids=["one-kernel", "general"])
+def test_targets_changed_in_place_after_the_loss_make_backward_raise(weighted: bool) -> None:
     labels = tapegrad.tensor([0, 1, 2])
     x = tapegrad.zeros(3, 4, requires_grad=True)
-    loss = tapegrad.nn.functional.nll_loss(x, labels, reduction="sum")
+    weight = tapegrad.ones(4) if weighted else None
+    loss = tapegrad.nn.functional.nll_loss(x, labels, weight=weight, reduction="sum")
     labels[0] = 3
-    loss.backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    # Unchanged targets: the gradient picks each row's target.
+    labels = tapegrad.tensor([0, 1, 2])
+    tapegrad.nn.functional.nll_loss(x, labels, weight=weight, reduction="sum").backward()
     np.testing.assert_array_equal(_numpy(x.grad), -np.eye(3, 4))
 
 

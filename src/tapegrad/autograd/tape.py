@@ -10,6 +10,7 @@ recording order is a topological order.
 from __future__ import annotations
 
 import itertools
+import re
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -115,12 +116,16 @@ class Step:
         if tensor._counter.value != item.version:
             from ..tensor import type_name
 
+            # As PyTorch, the op that made the tensor is named, when there is one (a saved
+            # output's is this step).
+            creator = tensor.grad_fn
+            made_by = (f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', creator.name())},"
+                       if creator is not None else "")
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{type_name(tensor)} {list(tensor.shape)}], which is output 0 "
-                f"of {self.name()}, is at version {tensor._counter.value}; expected version "
-                f"{item.version} instead. Hint: the value was changed in place after this op "
-                "used it; use an out-of-place op or clone() it first.")
+                f"inplace operation: [{type_name(tensor)} {list(tensor.shape)}]{made_by} is at version "
+                f"{tensor._counter.value}; expected version {item.version} instead. Hint: the value was "
+                "changed in place after this op used it; use an out-of-place op or clone() it first.")
         return tensor
 
     def release(self) -> None:

@@ -513,8 +513,13 @@ def _check_reduction(reduction: str) -> None:
 
 
 def _legacy_reduction(size_average: Any, reduce: Any, reduction: str, stacklevel: int = 3) -> str:
-    """``reduction`` from the deprecated ``size_average``/``reduce`` pair when either is given."""
+    """``reduction`` from the deprecated ``size_average``/``reduce`` pair when either is given, and
+    the deprecated ``'elementwise_mean'`` as ``'mean'`` (with PyTorch's warning)."""
     if size_average is None and reduce is None:
+        if reduction == "elementwise_mean":
+            warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+                          stacklevel=stacklevel)
+            return "mean"
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -985,8 +990,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
 # ---------------------------------------------------------------- negative log likelihood
 
-def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
-    target_index, picked_weight, ignored = step.saved_values()
+def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
+    # (The target itself, saved last, is read only for its version: changed in place after the
+    # loss, it makes backward raise, as in PyTorch.)
+    target_index, picked_weight, ignored, _ = step.saved_values()
     reduction, denominator, class_axis = step.attrs
     scale = g if reduction != "mean" else g / denominator
     picked = -scale * picked_weight
@@ -995,7 +1002,7 @@ def _nll_vjp(step: Step, g: Tensor) -> tuple[Tensor | None, None, None]:
         picked = picked.masked_fill(ignored, 0.0)
     grad = scatter_into_zeros(picked.unsqueeze(class_axis), step.input_meta[0][0],
                               class_axis, target_index.unsqueeze(class_axis))
-    return grad, None, None
+    return (grad,)
 
 
 NLL_LOSS = OpDef("nll_loss", "NllLossBackward0", _nll_vjp)
@@ -1028,6 +1035,7 @@ class _Targets:
         dtype = log_probs._data.dtype
         index, picked, ignored, total = cpu.nll_targets(target._data, None if weight is None else weight._data,
                                                         classes, ignore_index, dtype)
+        self.target = target
         self.index = _wrap(index)
         self.picked_weight = _wrap(picked)
         # The mean's divisor: a number, or while a step is compiled the 0-d tensor each replay
@@ -1072,8 +1080,8 @@ def _nll(log_probs: Tensor, targets: _Targets, reduction: str) -> Tensor:
         # PyTorch runs inputs with spatial dims through nll_loss2d; all but 4-d inputs are reshaped
         # to 4-d for it, so their unreduced loss comes back through a view.
         op = NLL_LOSS_2D if log_probs.ndim > 2 else NLL_LOSS
-        out = record(op, (log_probs, None, None), out, (reduction, denominator, class_axis),
-                     saved=(targets.index, targets.picked_weight, targets.ignored_mask))
+        out = record(op, (log_probs,), out, (reduction, denominator, class_axis),
+                     saved=(targets.index, targets.picked_weight, targets.ignored_mask, targets.target))
         if reduction == "none" and log_probs.ndim > 2 and log_probs.ndim != 4:
             out = out.view(tuple(out.shape))
     return out
@@ -1091,16 +1099,19 @@ def _class_index_rows(rows: Any, labels: Any, reduction: str) -> bool:
             and rows.dtype in _FLOAT_KERNEL_DTYPES and rows.shape[1] > 0)
 
 
-def _unweighted_nll_of(log_probs: Tensor, labels: np.ndarray, loss: float, reduction: str) -> Tensor:
-    """The loss tensor ``loss`` of ``log_probs`` and every one of ``labels`` (none ignored), with
-    the very step the general path records (the same saved index and weights, as ``_Targets``
-    makes them), so the backward sweep, fused or not, is the same."""
+def _unweighted_nll_of(log_probs: Tensor, target: Tensor, loss: float, reduction: str) -> Tensor:
+    """The loss tensor ``loss`` of ``log_probs`` and every one of ``target``'s labels (none
+    ignored), with the very step the general path records (the same saved index and weights, as
+    ``_Targets`` makes them), so the backward sweep, fused or not, is the same. With none
+    ignored the index is the target itself (when contiguous), whose version guards it as the
+    general path's saved target does."""
     rows = log_probs._data
     out = _wrap(np.asarray(loss, dtype=rows.dtype))
     if grad_mode.state.enabled and log_probs._requires_grad:
-        saved = (_wrap(labels.copy()), _wrap(np.ones(labels.shape[0], rows.dtype)), None)
-        out = record(NLL_LOSS, (log_probs, None, None), out, (reduction, _nll_divisor(rows, reduction), 1),
-                     saved=saved)
+        # (A contiguous index, as the general path's: the fused sweep's kernel is the same.)
+        index = target if target._data.flags.c_contiguous else _wrap(np.ascontiguousarray(target._data))
+        saved = (index, _wrap(np.ones(rows.shape[0], rows.dtype)), None, target)
+        out = record(NLL_LOSS, (log_probs,), out, (reduction, _nll_divisor(rows, reduction), 1), saved=saved)
     return out
 
 
@@ -1123,7 +1134,7 @@ def _unweighted_nll(log_probs: Tensor, target: Tensor, ignore_index: int, reduct
     if not _class_index_rows(rows, labels, reduction):
         return None
     loss, count = cpu.class_nll(rows, labels, ignore_index, _nll_divisor(rows, reduction))
-    return None if count < 0 else _unweighted_nll_of(log_probs, labels, loss, reduction)
+    return None if count < 0 else _unweighted_nll_of(log_probs, target, loss, reduction)
 
 
 def _unweighted_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
@@ -1141,10 +1152,10 @@ def _unweighted_cross_entropy(input: Tensor, target: Tensor, ignore_index: int,
         log_probs = record(_composite.LOG_SOFTMAX, (input,), log_probs, (1,), saved=(OUTPUT,))
     if count < 0:
         return None, log_probs
-    return _unweighted_nll_of(log_probs, labels, loss, reduction), None
+    return _unweighted_nll_of(log_probs, target, loss, reduction), None
 
 
-def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
+def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor]:
     target, weight = step.saved_values()
     reduction, total, ignore_index, shape = step.attrs
     from ..cuda import _kernels
@@ -1153,7 +1164,7 @@ def _nll_cuda_vjp(step: Step, g: Tensor) -> tuple[Tensor, None, None]:
                                  ignore_index, reduction)
     if trace.ACTIVE is not None:
         trace.ACTIVE.emit(NLL_BACKWARD_CUDA, (g, target, total, weight), grad, (shape, ignore_index, reduction))
-    return _wrap(grad), None, None
+    return (_wrap(grad),)
 
 
 # The CUDA kernel pair: its backward is a kernel, not tapegrad ops (so no double backward).
@@ -1200,7 +1211,7 @@ def _nll_cuda(log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_i
         # As on the CPU (``_nll``): inputs with spatial dims are PyTorch's nll_loss2d, whose
         # unreduced loss comes back through a view unless the input is 4-d.
         op = NLL_LOSS_2D_CUDA if log_probs.ndim > 2 else NLL_LOSS_CUDA
-        out = record(op, (log_probs, None, None), out,
+        out = record(op, (log_probs,), out,
                      (reduction, total, ignore_index, tuple(log_probs.shape)), saved=(target, weight))
         if reduction == "none" and log_probs.ndim > 2 and log_probs.ndim != 4:
             out = out.view(tuple(out.shape))
