@@ -434,3 +434,27 @@ def test_assigned_values_lose_their_leading_unit_dims(lib) -> None:
     z[1, 1] = w
     (z * 3).sum().backward()
     assert w.grad.tolist() == [[3.0]]
+
+
+# ---------------------------------------------------------------- return types
+
+RETURN_TYPES = [
+    ("max", lambda x: x.max(1)), ("min", lambda x: x.min(1)), ("sort", lambda x: x.sort()),
+    ("topk", lambda x: x.topk(2)), ("kthvalue", lambda x: x.kthvalue(1)), ("median", lambda x: x.median(1)),
+    ("nanmedian", lambda x: x.nanmedian(1)), ("mode", lambda x: x.mode(1)), ("cummax", lambda x: x.cummax(1)),
+    ("cummin", lambda x: x.cummin(1)), ("aminmax", lambda x: x.aminmax()),
+]
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("name,call", RETURN_TYPES, ids=[c[0] for c in RETURN_TYPES])
+def test_each_op_returns_its_own_named_tuple_type_printing_as_pytorchs(lib, name, call) -> None:
+    result = call(lib.tensor([[1.0, 3.0, 2.0]]))
+    assert type(result) is getattr(lib.return_types, name) and isinstance(result, tuple)
+    first, second = ("min", "max") if name == "aminmax" else ("values", "indices")
+    assert getattr(result, first) is result[0] and getattr(result, second) is result[1]
+    text = repr(result)
+    assert text.startswith(f"{lib.__name__}.return_types.{name}(\n{first}=tensor(")
+    assert f",\n{second}=tensor(" in text
+    again = pickle.loads(pickle.dumps(result))
+    assert type(again) is type(result) and again[0].tolist() == result[0].tolist()

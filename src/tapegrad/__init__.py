@@ -24,6 +24,7 @@ from .device import device
 from .memory_formats import channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format
 from . import cuda  # no numba.cuda import until CUDA is first used
 from . import linalg
+from . import return_types
 from . import special
 from .ops.special_functions import i0, igamma, igammac, mvlgamma
 from .dtypes import (bool_ as bool, dtype, finfo, float32, float64, get_default_dtype, iinfo, int32, int64,

@@ -5,7 +5,6 @@ dims/keepdim semantics and records a step whose VJP broadcasts the gradient back
 """
 from __future__ import annotations
 
-from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..backends import cpu
 from ..compiler import line_rules, rules, trace
+from .. import return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 
@@ -306,7 +306,6 @@ def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 # ---------------------------------------------------------------- max, min and friends
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _check_nonempty(name: str, input: Tensor, axes: tuple[int, ...], dim: Any) -> None:
@@ -401,7 +400,7 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool, name: str) -
     if grad_mode.state.enabled and input._requires_grad:
         record(MAX_DIM if largest else MIN_DIM, (input,), values_t, (axis, keepdim),
                saved=(indices_t,))
-    return values_indices(values_t, indices_t)
+    return (return_types.max if largest else return_types.min)(values_t, indices_t)
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd.tape import Step
+from .. import return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .index import scatter_into_zeros
-from .reduce import values_indices
 from .registry import OpDef, record
 
 __all__: list[str] = ["argsort", "sort", "topk"]
@@ -72,22 +72,24 @@ def _itself(input: Tensor) -> tuple[Any, Any]:
         return clone(input)._data, zeros((), dtype=int64, device=input.device)._data
 
 
-def _finish(op: OpDef, input: Tensor, values: Any, indices: Any, axis: int) -> tuple[Tensor, Tensor]:
+def _finish(op: OpDef, input: Tensor, values: Any, indices: Any, axis: int, result: Any) -> tuple[Tensor, Tensor]:
     values_t, indices_t = _wrap(values), _wrap(indices)
     if grad_mode.state.enabled and input._requires_grad:
         record(op, (input,), values_t, (axis, indices_t))
-    return values_indices(values_t, indices_t)
+    return result(values_t, indices_t)
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> tuple[Tensor, Tensor]:
     """``(values, indices)`` of ``input`` sorted along ``dim`` (NaN the largest).
 
     >>> tapegrad.sort(tapegrad.tensor([3., 1., 2.]))
-    values_indices(values=tensor([1., 2., 3.]), indices=tensor([1, 2, 0]))
+    tapegrad.return_types.sort(
+    values=tensor([1., 2., 3.]),
+    indices=tensor([1, 2, 0]))
     """
     axis = _axis(input, dim)
     values, indices = _sorted(input._data, axis, descending) if input.ndim else _itself(input)
-    return _finish(SORT_STABLE if stable else SORT, input, values, indices, axis)
+    return _finish(SORT_STABLE if stable else SORT, input, values, indices, axis, return_types.sort)
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
@@ -104,7 +106,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     ``dim``, in order.
 
     >>> tapegrad.topk(tapegrad.tensor([1., 4., 2., 3.]), 2)
-    values_indices(values=tensor([4., 3.]), indices=tensor([1, 3]))
+    tapegrad.return_types.topk(
+    values=tensor([4., 3.]),
+    indices=tensor([1, 3]))
     """
     if input._data.dtype.kind == "b":
         raise RuntimeError("topk does not support bool dtypes on CPU")
@@ -113,7 +117,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if not 0 <= k <= size:
         raise RuntimeError("selected index k out of range")
     if input.ndim == 0:
-        return _finish(TOPK, input, *_itself(input), axis)
+        return _finish(TOPK, input, *_itself(input), axis, return_types.topk)
     values, indices = _sorted(input._data, axis, largest)
     if k < size:
         take = (slice(None),) * axis + (slice(0, k),)
@@ -124,4 +128,4 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
             from ..cuda._ops import contiguous_copy
 
             values, indices = contiguous_copy(values), contiguous_copy(indices)
-    return _finish(TOPK, input, values, indices, axis)
+    return _finish(TOPK, input, values, indices, axis, return_types.topk)

@@ -16,26 +16,25 @@ order. Compiled steps refuse these host scans and the sorts.
 """
 from __future__ import annotations
 
-from collections import namedtuple
 from typing import Any
 
 import numpy as np
 
 from ..autograd import grad_mode
 from ..autograd.tape import Step
+from .. import return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
 from . import elementwise as ew
 from .composite import _without_grad, std, var
 from .index import scatter_into_zeros
 from .movement import cat
-from .reduce import _select_vjp, amax, amin, mean, sum, values_indices
+from .reduce import _select_vjp, amax, amin, mean, sum
 from .registry import OUTPUT, OpDef, record
 from .sort import sort
 
 __all__: list[str] = ["aminmax", "cummax", "cummin", "diff", "kthvalue", "logcumsumexp", "median", "nanmean",
                       "nanmedian", "nanquantile", "nansum", "quantile", "std_mean", "var_mean"]
 
-aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 
 # ---------------------------------------------------------------- median, kthvalue
@@ -104,18 +103,20 @@ def _median(input: Tensor, dim: Any, keepdim: bool, skip_nan: bool) -> Any:
     if lines.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     values, indices = _without_grad(lambda: _pick(lines, axis, _median_positions(lines, axis, skip_nan)))
-    return _selected(input, values, indices, axis, keepdim, NANMEDIAN_DIM if skip_nan else MEDIAN_DIM)
+    return _selected(input, values, indices, axis, keepdim, NANMEDIAN_DIM if skip_nan else MEDIAN_DIM,
+                     return_types.nanmedian if skip_nan else return_types.median)
 
 
-def _selected(input: Tensor, values: Tensor, indices: Tensor, axis: int, keepdim: bool, op: OpDef) -> Any:
-    """(values, indices) picked along ``axis`` (kept as a size-1 dim), recorded as ``op``."""
+def _selected(input: Tensor, values: Tensor, indices: Tensor, axis: int, keepdim: bool, op: OpDef,
+              result: Any) -> Any:
+    """``result(values, indices)`` picked along ``axis`` (kept as a size-1 dim), recorded as ``op``."""
     if input.ndim == 0:
         values, indices = values.reshape(()), indices.reshape(())
     elif not keepdim:
         values, indices = values.squeeze(axis), indices.squeeze(axis)
     if grad_mode.state.enabled and input._requires_grad:
         record(op, (input,), values, (axis, keepdim), saved=(indices,))
-    return values_indices(values, indices)
+    return result(values, indices)
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -149,7 +150,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     if not 1 <= k <= lines.shape[axis]:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {axis}")
     values, indices = _without_grad(lambda: _pick(lines, axis, _full_index(lines, axis, k - 1)))
-    return _selected(input, values, indices, axis, keepdim, KTHVALUE)
+    return _selected(input, values, indices, axis, keepdim, KTHVALUE, return_types.kthvalue)
 
 
 # ---------------------------------------------------------------- quantiles
@@ -280,7 +281,7 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> 
         raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
                            "identity.")
     reduce_over = () if dim is None else dim
-    return aminmax_result(amin(input, reduce_over, keepdim), amax(input, reduce_over, keepdim))
+    return return_types.aminmax(amin(input, reduce_over, keepdim), amax(input, reduce_over, keepdim))
 
 
 def _over(dim: Any) -> Any:
@@ -346,7 +347,7 @@ def _cummax_cummin(input: Tensor, dim: int, largest: bool) -> Any:
     indices_t = _wrap(np.ascontiguousarray(indices)).to(input.device)
     if grad_mode.state.enabled and input._requires_grad:
         record(CUMMAX if largest else CUMMIN, (input,), values_t, (axis,), saved=(indices_t,))
-    return values_indices(values_t, indices_t)
+    return (return_types.cummax if largest else return_types.cummin)(values_t, indices_t)
 
 
 def cummax(input: Tensor, dim: int) -> Any:

@@ -22,6 +22,7 @@ from .. import dtypes as _dtypes
 from ..autograd import grad_mode
 from ..autograd.tape import Step
 from ..compiler import trace
+from .. import return_types
 from ..tensor import Tensor, _wrap, _wrap_dim
 from . import elementwise as ew
 from . import inplace, matmul, matrix_functions, movement, rearrange
@@ -955,7 +956,6 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     >>> tapegrad.mode(tapegrad.tensor([1, 2, 2, 3])).values
     tensor(2)
     """
-    from .reduce import values_indices
     from .statistics import _selected
 
     if input.ndim == 0:
@@ -963,7 +963,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
         indices = movement.to(_wrap(np.zeros((), np.int64)), input.device)
         if grad_mode.state.enabled and input._requires_grad:
             record(MODE, (input,), values, (0, keepdim), saved=(indices,))
-        return values_indices(values, indices)
+        return return_types.mode(values, indices)
     axis = _wrap_dim(dim, input.ndim)
     if input.shape[axis] == 0:
         raise IndexError(f"mode(): Expected reduction dim {axis} to have non-zero size.")
@@ -978,7 +978,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     # Fresh tensors, not shared constants: the values are the caller's to change.
     values = movement.to(_wrap(np.ascontiguousarray(np.expand_dims(values, axis))), input.device)
     indices = movement.to(_wrap(np.ascontiguousarray(np.expand_dims(indices, axis))), input.device)
-    return _selected(input, values, indices, axis, keepdim, MODE)
+    return _selected(input, values, indices, axis, keepdim, MODE, return_types.mode)
 
 
 def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
