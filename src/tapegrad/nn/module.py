@@ -1,7 +1,8 @@
 """``Module``: parameters, buffers and submodules registered by attribute assignment.
 
 Also the state-dict round trip (``state_dict``/``load_state_dict``), dtype/device moves
-(``to``, ``double``, ...), forward hooks and PyTorch's ``repr``.
+(``to``, ``double``, ...), forward and backward hooks (the latter set up by backward_hooks.py)
+and PyTorch's ``repr``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .. import memory_formats as _formats
 from ..autograd.grad_mode import no_grad
 from ..device import device as _device
 from ..tensor import Tensor
+from . import backward_hooks as _backward_hooks
 from .parameter import Buffer, Parameter, is_lazy, zero_grads
 
 _hook_ids = itertools.count()
@@ -91,7 +93,14 @@ class Module:
     _forward_pre_hooks: dict[int, Callable[..., Any]] = {}
     _forward_pre_hooks_with_kwargs: set[int] = frozenset()  # type: ignore[assignment]
     _forward_hooks: dict[int, Callable[..., Any]] = {}
+    _backward_pre_hooks: dict[int, Callable[..., Any]] = {}
+    _backward_hooks: dict[int, Callable[..., Any]] = {}  # full or deprecated ones, never both
+    _is_full_backward_hook: bool | None = None  # which kind ``_backward_hooks`` holds; None: not chosen yet
     _load_state_dict_pre_hooks: dict[int, Callable[..., Any]] = {}
+    # Whether a hook that ``__call__`` runs may be registered: one attribute for its fast path to
+    # test instead of four tables. Set on registering; cleared by the slow path once all are removed.
+    _call_hooks: bool = False
+    _CALL_TABLES = frozenset(("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks"))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -99,6 +108,12 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # A module pickled before ``_call_hooks`` existed: derive it, or its hooks would not run.
+        if "_call_hooks" not in state and any(state.get(table) for table in self._CALL_TABLES):
+            object.__setattr__(self, "_call_hooks", True)
 
     # ---------------------------------------------------------------- registration
     def __setattr__(self, name: str, value: Any) -> None:
@@ -462,7 +477,15 @@ class Module:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not self._call_hooks:
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """``__call__`` with hooks, in PyTorch's order: forward pre-hooks, the inputs' backward
+        hook node, ``forward``, forward hooks, the outputs' backward hook node."""
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+            object.__setattr__(self, "_call_hooks", False)  # all removed since: back to the fast path
             return self.forward(*args, **kwargs)
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
@@ -476,17 +499,32 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        # The hook lists as they are now: removing a handle later does not stop this call's hooks.
+        full_hooks = list(self._backward_hooks.values()) if self._is_full_backward_hook else []
+        legacy_hooks = list(self._backward_hooks.values()) if self._is_full_backward_hook is False else []
+        backward_hook = None
+        if full_hooks or self._backward_pre_hooks:
+            backward_hook = _backward_hooks.BackwardHook(self, full_hooks, list(self._backward_pre_hooks.values()))
+            args = backward_hook.setup_inputs(args)
         output = self.forward(*args, **kwargs)
+        if backward_hook is not None:
+            backward_hook.check_inputs()
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, output)
             if result is not None:
                 output = result
+        if backward_hook is not None:
+            output = backward_hook.setup_outputs(output)
+        if legacy_hooks:
+            _backward_hooks.attach_legacy_hooks(self, legacy_hooks, args, output)
         return output
 
     def _register_hook(self, table: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
         if table not in self.__dict__:
             object.__setattr__(self, table, {})
         hooks = self.__dict__[table]
+        if table in self._CALL_TABLES:
+            object.__setattr__(self, "_call_hooks", True)
         handle = RemovableHandle(hooks, next(_hook_ids))
         hooks[handle.id] = hook
         if prepend:
@@ -508,6 +546,71 @@ class Module:
     def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
         """``hook(module, args, output)`` runs after ``forward``; a non-None result replaces the output."""
         return self._register_hook("_forward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients of this call's outputs have
+        arrived, before the module's own are computed; a non-None result (a tuple as long as
+        ``grad_output``) replaces ``grad_output``. ``grad_output`` holds one entry per output
+        (the output itself when it is not a tuple): None for non-tensors and for outputs that
+        got no gradient.
+
+        As in PyTorch, ``forward`` then receives (and the caller gets back) new tensors over
+        the same memory as the tensors passed in (returned), and ``forward`` may not change an
+        input that requires grad in place.
+
+        >>> layer = nn.Linear(2, 1)
+        >>> _ = layer.register_full_backward_pre_hook(lambda module, grad_output: (grad_output[0] * 2,))
+        >>> x = tapegrad.ones(1, 2, requires_grad=True)
+        >>> layer(x).sum().backward()
+        >>> bool((x.grad == 2 * layer.weight).all())
+        True
+        """
+        return self._register_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of this call's
+        tensor inputs have been computed; a non-None result (a tuple as long as
+        ``grad_input``) replaces ``grad_input``: what reaches the tensors passed in.
+
+        ``grad_input`` holds one entry per positional argument (keyword arguments are not
+        seen): None for non-tensors, zeros for a tensor that needs no gradient or got none.
+        When no input requires grad the hook runs with the outputs' gradients instead, all of
+        ``grad_input`` None (with PyTorch's warning); when no output requires grad it does not
+        run. Each call of the module runs it once per backward pass through that call; under
+        ``no_grad`` nothing is set up. See ``register_full_backward_pre_hook`` for what
+        ``forward`` receives.
+
+        >>> layer = nn.Linear(2, 1)
+        >>> seen = []
+        >>> _ = layer.register_full_backward_hook(lambda m, grad_input, grad_output: seen.append(grad_input))
+        >>> layer(tapegrad.ones(1, 2, requires_grad=True)).sum().backward()
+        >>> bool((seen[0][0] == layer.weight).all())
+        True
+        """
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        object.__setattr__(self, "_is_full_backward_hook", True)
+        return self._register_hook("_backward_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Deprecated in favour of ``register_full_backward_hook``. ``hook(module, grad_input,
+        grad_output)`` runs on the last op ``forward`` recorded, the ``grad_fn`` of the first
+        output tensor: ``grad_output`` is that op's output gradient and ``grad_input`` the
+        gradients of that op's inputs, in its order (None for those that need no gradient); a
+        non-None result replaces them. As in PyTorch, a call warns (``FutureWarning``) where this
+        misses gradients of the module's inputs or outputs.
+
+        That op is the one PyTorch's hook sees where tapegrad records the same last op, as for
+        ``Linear`` on 2-D inputs (``addmm``: grad_input is the gradients of bias, input and the
+        transposed weight) or an activation; elsewhere (``Linear`` on 1-D or 3-D inputs, say)
+        the two libraries may record different last ops and the hooks see different tuples.
+        """
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        object.__setattr__(self, "_is_full_backward_hook", False)
+        return self._register_hook("_backward_hooks", hook, False)
 
     def _register_load_state_dict_pre_hook(self, hook: Callable[..., Any],
                                            with_module: bool = False) -> RemovableHandle:
