@@ -224,13 +224,9 @@ SQRT = ElementwiseOp("sqrt", "SqrtBackward0", _sqrt, _sqrt_vjp, saves=("out",), 
 
 
 def _rsqrt(x):
-    # Under 'arcp' LLVM may use the hardware reciprocal-sqrt estimate, which is wrong for 0 and
-    # inf: those are answered here.
-    if x > 0 and x < math.inf:
-        return 1.0 / math.sqrt(x)
-    if x == 0:
-        return math.copysign(math.inf, x)
-    return 0.0 if x == math.inf else math.nan
+    # A division, not a reciprocal-sqrt estimate: the kernels' fast-math flags leave out
+    # 'arcp', so this is correctly rounded and 0, -0 and inf give inf, -inf and 0.
+    return 1.0 / math.sqrt(x) if x >= 0 else math.nan
 
 
 def _rsqrt_vjp(needs, g, out):
@@ -1083,7 +1079,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             return mul(reciprocal(other), input)
         return apply(DIV, (input, other))
     if rounding_mode not in ("floor", "trunc"):
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found '{rounding_mode}'")
     state = grad_mode.state
     previous, state.enabled = state.enabled, False
     try:

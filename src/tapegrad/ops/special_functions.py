@@ -884,15 +884,8 @@ MULTIGAMMALN = ElementwiseOp("mvlgamma", "MvlgammaBackward0", _multigammaln, _mu
 
 def _round_decimals(x, scale, negative):
     # PyTorch's round(decimals=d): nearest even of x * 10**d, divided back (for d < 0, of
-    # x / 10**-d, multiplied back), in x's own dtype. The kernels' 'arcp' flag lets LLVM divide
-    # by multiplying with 1 / scale, which can be an ulp off: one Newton step on the remainder
-    # brings each quotient back to the correctly rounded one (none for an infinite quotient,
-    # where the remainder is nan).
-    r = x if negative else float_round(x * scale)
-    q = r / scale
-    correction = (r - q * scale) / scale
-    if correction == correction:
-        q = q + correction
+    # x / 10**-d, multiplied back), in x's own dtype; the division is correctly rounded.
+    q = (x if negative else float_round(x * scale)) / scale
     return float_round(q) * scale if negative else q
 
 
