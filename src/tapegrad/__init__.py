@@ -16,7 +16,8 @@ from .compiler import compile
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .autograd.grad_mode import is_inference_mode_enabled
-from .creation import (BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, arange, as_tensor, asarray,
+from .creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+                       ShortTensor, arange, as_tensor, asarray,
                        empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace, manual_seed,
                        normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
@@ -27,8 +28,8 @@ from . import linalg
 from . import return_types
 from . import special
 from .ops.special_functions import i0, igamma, igammac, mvlgamma
-from .dtypes import (bool_ as bool, dtype, finfo, float32, float64, get_default_dtype, iinfo, int32, int64,
-                     set_default_dtype)
+from .dtypes import (bool_ as bool, dtype, finfo, float32, float64, get_default_dtype, iinfo, int8, int16, int32,
+                     int64, set_default_dtype, uint8)
 from .formatting import set_printoptions
 from .ops import methods as _methods  # noqa: F401  (binds Tensor methods)
 from .ops.composite import log_softmax, logsumexp, norm, softmax, std, var
@@ -86,6 +87,7 @@ float = float32
 double = float64
 long = int64
 int = int32
+short = int16
 multiply = mul
 subtract = sub
 divide = div

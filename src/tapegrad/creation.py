@@ -193,6 +193,8 @@ def _check_integer_range(array: np.ndarray, target: np.dtype) -> None:
     if target.kind in "iu" and array.dtype.kind in "iuf" and array.size:
         info = np.iinfo(target)
         low, high = array.min(), array.max()
+        if target.kind == "u" and array.dtype.kind in "iu":
+            low += info.max  # PyTorch lets an int wrap into an unsigned type (-1 is 255 in uint8)
         if not (info.min <= low and high <= info.max):  # (NaN fails too)
             raise RuntimeError(f"value cannot be converted to type {target.name} without overflow")
 
@@ -291,7 +293,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     if array.dtype not in _dtypes._BY_NUMPY:
         raise TypeError(f"can't convert np.ndarray of type numpy.{array.dtype}. The only supported types are: "
-                        "float64, float32, int64, int32, and bool.")
+                        f"{_dtypes.SUPPORTED}.")
     return _wrap(array)
 
 
@@ -349,6 +351,18 @@ class LongTensor(metaclass=_LegacyTensorType):
 
 class IntTensor(metaclass=_LegacyTensorType):
     dtype = _dtypes.int32
+
+
+class ShortTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.int16
+
+
+class CharTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.int8
+
+
+class ByteTensor(metaclass=_LegacyTensorType):
+    dtype = _dtypes.uint8
 
 
 class BoolTensor(metaclass=_LegacyTensorType):

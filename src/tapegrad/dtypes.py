@@ -22,7 +22,7 @@ class dtype:
         self.numpy = np.dtype(numpy_dtype)
         self.category = category  # 0 bool, 1 integer, 2 floating point
         self.is_floating_point = category == 2
-        self.is_signed = name != "bool"
+        self.is_signed = name not in ("bool", "uint8")
         self.itemsize = self.numpy.itemsize
 
     def __repr__(self) -> str:
@@ -33,17 +33,23 @@ class dtype:
 
 
 bool_ = dtype("bool", np.bool_, 0, "Bool")
+uint8 = dtype("uint8", np.uint8, 1, "Byte")
+int8 = dtype("int8", np.int8, 1, "Char")
+int16 = dtype("int16", np.int16, 1, "Short")
 int32 = dtype("int32", np.int32, 1, "Int")
 int64 = dtype("int64", np.int64, 1, "Long")
 float32 = dtype("float32", np.float32, 2, "Float")
 float64 = dtype("float64", np.float64, 2, "Double")
 
-ALL: tuple[dtype, ...] = (bool_, int32, int64, float32, float64)
+ALL: tuple[dtype, ...] = (bool_, uint8, int8, int16, int32, int64, float32, float64)
 _BY_NUMPY: dict[np.dtype, dtype] = {d.numpy: d for d in ALL}
 _ALIASES: dict[str, dtype] = {
-    "bool": bool_, "int32": int32, "int": int32, "int64": int64, "long": int64,
-    "float32": float32, "float": float32, "float64": float64, "double": float64,
+    "bool": bool_, "uint8": uint8, "int8": int8, "int16": int16, "short": int16, "int32": int32, "int": int32,
+    "int64": int64, "long": int64, "float32": float32, "float": float32, "float64": float64, "double": float64,
 }
+
+# The list PyTorch's conversion errors give, of this library's types.
+SUPPORTED = "float64, float32, int64, int32, int16, int8, uint8, and bool"
 
 _default_float: dtype = float32
 
@@ -71,8 +77,7 @@ def from_numpy_dtype(np_dtype: np.dtype) -> dtype:
         return int64
     if kind == "b":
         return bool_
-    raise TypeError(f"can't convert np.ndarray of type {np_dtype}; the only supported types are: "
-                    "float64, float32, int64, int32, and bool.")
+    raise TypeError(f"can't convert np.ndarray of type {np_dtype}; the only supported types are: {SUPPORTED}.")
 
 
 def as_dtype(value: object) -> dtype:
@@ -98,6 +103,8 @@ def _promote_two(a: dtype, b: dtype) -> dtype:
         return a
     if a.category != b.category:
         return a if a.category > b.category else b
+    if a.itemsize == b.itemsize and a.is_signed != b.is_signed:
+        return int16  # uint8 with int8: the smallest type that holds both ranges, as PyTorch's
     return a if a.itemsize >= b.itemsize else b
 
 
@@ -207,7 +214,8 @@ builtins_type = type  # the classes above take a parameter named ``type``, as Py
 
 
 # PyTorch's C type names in its overflow message ("value cannot be converted to type int ...").
-_C_NAMES = {"int32": "int", "int64": "int64_t", "float32": "float", "float64": "double"}
+_C_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int", "int64": "int64_t",
+            "float32": "float", "float64": "double"}
 _INT64_MIN, _UINT64_END = -(1 << 63), 1 << 64
 
 
@@ -221,6 +229,8 @@ def checked_scalar(value: object, target: np.dtype) -> object:
         raise OverflowError("int too big to convert")
     if target.kind in "iu":
         info = np.iinfo(target)
+        if target.kind == "u" and isinstance(value, int) and -info.max <= value < 0:
+            return value % (info.max + 1)  # PyTorch lets an int wrap into an unsigned type
         fits = info.min <= value <= info.max  # False for NaN, as PyTorch's check
     else:
         fits = not math.isfinite(value) or abs(value) <= float(np.finfo(target).max)
@@ -237,5 +247,7 @@ def wrapped_scalar(value: int, target: np.dtype) -> object:
         raise OverflowError("int too big to convert")
     if target.kind in "iu":
         bits = 8 * target.itemsize
-        value = (value + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+        value %= 1 << bits
+        if target.kind == "i" and value >= 1 << (bits - 1):
+            value -= 1 << bits
     return target.type(value)

@@ -439,9 +439,20 @@ class Tensor:
 
         return to(self, *args, **kwargs)
 
-    def type(self, dtype_: Any = None) -> "str | Tensor":
+    def type(self, dtype_: Any = None, non_blocking: bool = False) -> "str | Tensor":
+        """The legacy type name (``tapegrad.cuda.ByteTensor``), or a copy of another type: a dtype,
+        a legacy type (``tapegrad.ShortTensor``) or its name (``"torch.cuda.FloatTensor"``)."""
+        on_cuda = not isinstance(self._data, np.ndarray)
         if dtype_ is None:
-            return type_name(self)
+            return type_name(self).replace("tapegrad.", "tapegrad.cuda.") if on_cuda else type_name(self)
+        if isinstance(dtype_, str):
+            *module, legacy = dtype_.split(".")
+            found = [d for d in _dtypes.ALL if f"{d.scalar_name}Tensor" == legacy]
+            if module[:1] not in (["tapegrad"], ["torch"]) or module[1:] not in ([], ["cuda"]) or not found:
+                raise ValueError(f"invalid type: '{dtype_}'")
+            return self.to("cuda" if module[1:] else "cpu", found[0])
+        if isinstance(dtype_, type) and isinstance(getattr(dtype_, "dtype", None), _dtypes.dtype):
+            dtype_ = dtype_.dtype  # a legacy type: FloatTensor, ByteTensor, ...
         return self.to(_dtypes.as_dtype(dtype_))
 
     def float(self) -> "Tensor":
@@ -455,6 +466,15 @@ class Tensor:
 
     def int(self) -> "Tensor":
         return self.to(_dtypes.int32)
+
+    def short(self) -> "Tensor":
+        return self.to(_dtypes.int16)
+
+    def char(self) -> "Tensor":
+        return self.to(_dtypes.int8)
+
+    def byte(self) -> "Tensor":
+        return self.to(_dtypes.uint8)
 
     def bool(self) -> "Tensor":
         return self.to(_dtypes.bool_)

@@ -34,8 +34,8 @@ _KINDS = {code: kind for kind, code in _CODES.items()}
 
 def _supported_dtype(dtype: np.dtype) -> np.dtype:
     if dtype not in _dtypes._BY_NUMPY:
-        raise TypeError(f"tapegrad cannot share an array of dtype {dtype}: the supported dtypes are float64, "
-                        "float32, int64, int32 and bool")
+        raise TypeError(f"tapegrad cannot share an array of dtype {dtype}: the supported dtypes are "
+                        f"{_dtypes.SUPPORTED}")
     return dtype
 
 

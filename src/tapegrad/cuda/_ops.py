@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import dtypes as _dtypes
 from ..backends import cuda_capture, cuda_index, cuda_kernels as ck
 from ._arrays import CudaArray, DeviceKey, empty, flat, is_device_array, to_device, view
 
@@ -88,7 +89,8 @@ def elementwise(fn: Callable[..., Any], operands: Sequence[Any], shape: tuple[in
             args.append(x)
             pattern += "a"
         else:
-            args.append(compute.type(x))
+            # A Python int wraps into a narrow integer type (uint8 + 300 adds 44), as on the CPU.
+            args.append(_dtypes.wrapped_scalar(x, compute) if type(x) is int else compute.type(x))
             pattern += "s"
     out_strides = _element_strides(out, shape)
     dims, merged = _coalesce(shape, [out_strides] + [_element_strides(x, shape) for x in arrays])

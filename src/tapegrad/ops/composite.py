@@ -94,7 +94,8 @@ def _warn_no_dof(name: str, input: Tensor, axes: tuple[int, ...], correction: fl
 
 def _variance(op: OpDef, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> Tensor:
     """var (``VAR``) or its square root std (``STD``), one recorded step either way."""
-    _check_float(op.name, input)
+    if not input.is_floating_point():
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dim, correction = _correction(dim, unbiased, correction)
     axes = normalize_dims(dim, input.ndim)
     _warn_no_dof(op.name, input, axes, correction)

@@ -11,6 +11,7 @@ the machinery that runs these ops) sums them back to each input's shape and dtyp
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -1591,6 +1592,10 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
         from .index import nonzero
 
         return nonzero(condition, as_tuple=True)
+    if isinstance(condition, Tensor) and condition._data.dtype == np.uint8:
+        warnings.warn("where received a uint8 condition tensor. This behavior is deprecated and will be removed in "
+                      "a future version of tapegrad. Use a boolean condition instead.", UserWarning, stacklevel=2)
+        condition = condition.ne(0)
     if not isinstance(condition, Tensor) or condition._data.dtype != np.bool_:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor with dtype "
                            f"{condition.dtype if isinstance(condition, Tensor) else type(condition).__name__}")
@@ -1661,6 +1666,10 @@ def _cuda_ops() -> Any:
 
 def cast(input: Tensor, dtype: _dtypes.dtype) -> Tensor:
     """A copy of ``input`` in ``dtype`` (grad flows back, cast to the input's dtype)."""
+    if dtype.category == 1 and dtype.itemsize < 4 and input._data.dtype.kind == "f":
+        # PyTorch converts floats to int8, uint8 and int16 through int32, wrapping around the
+        # narrow range (300. -> 44 in uint8) where a direct conversion would saturate.
+        input = cast(input, _dtypes.int32)
     if isinstance(input._data, np.ndarray):
         data = cpu.elementwise(_identity, [input._data], input._data.shape, dtype.numpy)
     else:

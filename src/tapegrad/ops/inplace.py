@@ -230,7 +230,10 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
                            f"{max(self.ndim - 1, 0)}") from None
     if not needs_grad(src, self):
         _check_target(self)
-        np.copyto(self._data, np.broadcast_to(src._data, self._data.shape), casting="unsafe")
+        source = src._data
+        if self._data.dtype.kind in "iu" and self._data.dtype.itemsize < 4 and source.dtype.kind == "f":
+            source = _without_grad(ew.cast, src, _dtypes.int32)._data  # floats wrap into narrow ints via int32
+        np.copyto(self._data, np.broadcast_to(source, self._data.shape), casting="unsafe")
         _trace_write(self, src)
         self._counter.value += 1
         return self
@@ -275,6 +278,8 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
         setitem(getitem(self, selects), rest, value)
         return
     if not isinstance(value, Tensor):
+        if isinstance(value, (int, float)):
+            value = _dtypes.checked_scalar(value, self._data.dtype)  # PyTorch's overflow error
         value = _wrap(np.asarray(value, dtype=self._data.dtype))
     shape = value._data.shape
     if shape and shape[0] == 1:

@@ -435,11 +435,16 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 
 
 def _all_any(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Tensor:
-    if input.numel() == 0 and dim is None:
-        return _wrap(np.array(not largest))
     as_bool = input if input.dtype is _dtypes.bool_ else input.ne(0)
-    return _amax_amin(as_bool, () if dim is None else dim, keepdim, largest,
-                      AMAX if largest else AMIN, "any" if largest else "all")
+    if input.numel() == 0:
+        # Over nothing, all is True and any False (a maximum of nothing would be an error).
+        counts = as_bool.sum() if dim is None else as_bool.sum(dim, keepdim)
+        result = counts.ne(0) if largest else counts.eq(0)
+    else:
+        result = _amax_amin(as_bool, () if dim is None else dim, keepdim, largest,
+                            AMAX if largest else AMIN, "any" if largest else "all")
+    # A uint8 input answers in uint8, as PyTorch's did before it had bool tensors.
+    return result.to(_dtypes.uint8) if input.dtype is _dtypes.uint8 else result
 
 
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:

@@ -289,6 +289,11 @@ def _over(dim: Any) -> Any:
     return () if dim is None or isinstance(dim, bool) else dim
 
 
+def _require_float(name: str, input: Tensor) -> None:
+    if not input.is_floating_point():
+        raise RuntimeError(f"{name} only support floating point and complex dtypes")
+
+
 def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
              correction: Any = None) -> tuple[Tensor, Tensor]:
     """(``var``, ``mean``) with the same arguments.
@@ -296,12 +301,14 @@ def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
     >>> tapegrad.var_mean(tapegrad.tensor([1., 3.]))
     (tensor(2.), tensor(2.))
     """
+    _require_float("var_mean", input)
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, _over(dim), keepdim)
 
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
              correction: Any = None) -> tuple[Tensor, Tensor]:
     """(``std``, ``mean``) with the same arguments."""
+    _require_float("std_mean", input)
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, _over(dim), keepdim)
 
 
