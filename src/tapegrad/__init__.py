@@ -120,3 +120,12 @@ import builtins as _builtins  # noqa: E402
 builtins_bool = _builtins.bool
 
 from . import distributions, nn, optim, utils  # noqa: E402  (they use the API above)
+
+from . import numpy_aliases as _numpy_aliases  # noqa: E402
+
+# Last: every public function and method with a ``dim`` takes ``axis`` (and ``keepdims``) too,
+# here and in ``linalg`` and ``special`` (not ``nn.functional``: PyTorch's are Python there).
+_numpy_aliases.install(globals())
+_numpy_aliases.install(dict(vars(Tensor)), Tensor)
+for _module in (linalg, special):
+    _numpy_aliases.install(dict(vars(_module)), _module)
