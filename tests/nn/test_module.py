@@ -250,3 +250,9 @@ def test_repr_and_state_dict_keys_match_torch():
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_allclose(ours(tapegrad.tensor(x)).detach().numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_parameter_prints_with_its_header() -> None:
+    p = tapegrad.nn.Parameter(tapegrad.ones(2))
+    assert str(p) == repr(p) == "Parameter containing:\ntensor([1., 1.], requires_grad=True)"
+    assert str(p.detach()) == "tensor([1., 1.])"

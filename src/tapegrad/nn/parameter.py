@@ -36,6 +36,8 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__  # (Tensor binds __str__ to its own __repr__; print shows the header too)
+
     def __deepcopy__(self, memo: dict) -> "Parameter":
         out = Parameter(Tensor._from_array(self._data.copy()), self._requires_grad)
         memo[id(self)] = out
