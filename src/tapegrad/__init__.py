@@ -119,7 +119,7 @@ import builtins as _builtins  # noqa: E402
 
 builtins_bool = _builtins.bool
 
-from . import distributions, nn, optim, utils  # noqa: E402  (they use the API above)
+from . import distributions, nn, optim, testing, utils  # noqa: E402  (they use the API above)
 
 from . import numpy_aliases as _numpy_aliases  # noqa: E402
 
