@@ -209,3 +209,19 @@ def test_ops_match_pytorch(op: str, name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _outcome(OPS[op], tapegrad, a, b) == _outcome(OPS[op], torch, a, b)
+
+
+def test_randint_draws_narrow_and_bool_dtypes_from_the_int64_stream() -> None:
+    tapegrad.manual_seed(0)
+    wide = tapegrad.randint(0, 2, (64,))
+    tapegrad.manual_seed(0)
+    assert tapegrad.randint(0, 2, (64,), dtype=tapegrad.bool).tolist() == wide.bool().tolist()
+    tapegrad.manual_seed(0)
+    wide = tapegrad.randint(0, 200, (64,))
+    tapegrad.manual_seed(0)
+    assert tapegrad.randint(0, 200, (64,), dtype=tapegrad.uint8).tolist() == wide.tolist()
+    for low, high, dtype, message in [(-1, 5, tapegrad.uint8, "from is out of bounds for unsigned char"),
+                                      (0, 3, tapegrad.bool, "to - 1 is out of bounds for bool"),
+                                      (0, 200, tapegrad.int8, "to - 1 is out of bounds for signed char")]:
+        with pytest.raises(RuntimeError, match=message):
+            tapegrad.randint(low, high, (2,), dtype=dtype)

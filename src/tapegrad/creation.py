@@ -670,6 +670,9 @@ def randint(*args: Any, low: Any = None, high: Any = None, size: Any = None, gen
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     place = _check_device(device)
     np_dtype = _dtypes.as_dtype(dtype).numpy if dtype is not None else np.dtype(np.int64)
+    from .ops.sampling import _check_in_range
+
+    _check_in_range(int(low), int(high) - 1, np_dtype)  # PyTorch's errors, naming the C++ type
     data = _generator(generator, place).randint(int(low), int(high), _size_arg((tuple(size),)), np_dtype)
     return _finish(data, requires_grad, place)
 

@@ -740,6 +740,9 @@ class Generator:
             info = np.iinfo(dt)
             if low < info.min or high - 1 > info.max:
                 raise ValueError(f"randint bounds [{low}, {high}) do not fit {dt}")
+        elif dt.kind == "b":
+            if low < 0 or high > 2:
+                raise ValueError(f"randint bounds [{low}, {high}) do not fit {dt}")
         elif dt.kind != "f":
             raise TypeError(f"randint: unsupported dtype {dt}")
         n = _numel(shape)
