@@ -62,6 +62,9 @@ FUNCTIONS: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
     ("matrix_norm 2", lambda lib, A: lib.linalg.matrix_norm(A, 2, dim=(0, -1), keepdim=True), [(4, 2, 3)]),
     ("matrix_norm -2", lambda lib, A: lib.linalg.matrix_norm(A, -2), [(3, 4)]),
     ("norm nuc", lambda lib, A: lib.linalg.norm(A, "nuc"), [(3, 4)]),
+    ("torch.norm nuc", lambda lib, A: lib.norm(A, p="nuc", dim=(0, 2), keepdim=True), [(2, 3, 4)]),
+    ("Tensor.norm nuc", lambda lib, A: A.norm(p="nuc"), [(3, 4)]),
+    ("Tensor.norm fro of matrices", lambda lib, A: A.norm(p="fro", dim=(-1, -2)), [(2, 3, 4)]),
     ("cond", lambda lib, A: lib.linalg.cond(A), [(4, 3), (2, 3, 3)]),
     ("cond fro", lambda lib, A: lib.linalg.cond(A, "fro"), [(3, 3)]),
     ("cond -2", lambda lib, A: lib.linalg.cond(A, -2), [(3, 3)]),
@@ -364,3 +367,10 @@ def test_empty_matrices() -> None:
             assert tuple(linalg.eigvalsh(A).shape) == shape[:-1]
             assert tuple(linalg.matrix_exp(A).shape) == shape
         assert tuple(linalg.pinv(A).shape) == shape[:-2] + (shape[-1], shape[-2])
+
+
+def test_norm_of_matrices_needs_two_dims() -> None:
+    x = tapegrad.ones(2, 3, 4)
+    for call in (lambda: x.norm(p="nuc"), lambda: tapegrad.norm(x, p="fro", dim=(0, 1, 2))):
+        with pytest.raises(RuntimeError, match="linalg.matrix_norm: dim must be a 2-tuple. Got 0 1 2"):
+            call()

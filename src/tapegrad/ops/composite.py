@@ -173,12 +173,16 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
          dtype: Any = None) -> Tensor:
     """Vector p-norm over all elements or ``dim`` (``'fro'`` is the 2-norm)."""
     _check_float("norm", input)
-    if p == "fro" or p is None:
-        p = 2.0
-    elif p == "nuc":
-        raise RuntimeError("norm(): the nuclear norm is not supported by tapegrad")
-    p = float(p)
     axes = normalize_dims(dim, input.ndim)
+    if p == "nuc" or p == "fro" and dim is not None and len(axes) > 2:
+        # Matrix norms, as PyTorch's norm hands them to linalg.matrix_norm (over all dims when
+        # ``dim`` is None, which must then be two).
+        if len(axes) != 2:
+            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, axes))}")
+        from .. import linalg
+
+        return linalg.matrix_norm(input, p, axes, keepdim)
+    p = 2.0 if p == "fro" or p is None else float(p)
     out = _without_grad(_norm_forward, input, p, axes, keepdim)
     if grad_mode.state.enabled and input._requires_grad:
         return record(NORM, (input,), out, (p, axes, keepdim), saved=(input, OUTPUT))
