@@ -48,7 +48,7 @@ from .ops.index import gather, index_select, masked_fill, nonzero
 from .ops.scatter import (argwhere, count_nonzero, index_add, index_copy, index_fill, index_reduce, masked_scatter,
                           masked_select, put, repeat_interleave, scatter, scatter_add, scatter_reduce, take,
                           take_along_dim)
-from .ops.setops import (bincount, bucketize, histc, searchsorted, tril_indices, triu_indices, unique,
+from .ops.setops import (bincount, bucketize, histc, histogram, searchsorted, tril_indices, triu_indices, unique,
                          unique_consecutive)
 from .ops.matmul import addmm, bmm, dot, matmul, mm, mv, outer
 from .ops.movement import (broadcast_to, cat, chunk, concat, concatenate, expand_as, flatten, movedim,

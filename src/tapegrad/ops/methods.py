@@ -139,7 +139,7 @@ _METHODS: dict[str, Any] = {
     "masked_scatter_": scatter.masked_scatter_, "take": scatter.take, "take_along_dim": scatter.take_along_dim,
     "put": scatter.put, "put_": scatter.put_, "repeat_interleave": scatter.repeat_interleave,
     "argwhere": scatter.argwhere, "count_nonzero": scatter.count_nonzero, "bincount": setops.bincount,
-    "histc": setops.histc, "unique": setops.unique, "unique_consecutive": setops.unique_consecutive,
+    "histc": setops.histc, "histogram": setops.histogram, "unique": setops.unique, "unique_consecutive": setops.unique_consecutive,
     # in place
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,

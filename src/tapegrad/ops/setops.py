@@ -31,7 +31,7 @@ from .movement import cat, movedim, reshape
 from .registry import OpDef, needs_grad, record
 from .scatter import refuse_value_dependent
 
-__all__ = ["bincount", "bucketize", "histc", "searchsorted", "tril_indices", "triu_indices", "unique",
+__all__ = ["bincount", "bucketize", "histc", "histogram", "searchsorted", "tril_indices", "triu_indices", "unique",
            "unique_consecutive"]
 
 
@@ -276,6 +276,70 @@ def histc(input: Tensor, bins: int = 100, min: Any = 0, max: Any = 0) -> Tensor:
         position = ew.where(inside, position, 0.0).to(_int64())
         position = ew.clamp_max(position, bins - 1)
         return scatter_into_zeros(inside.to(input.dtype), (bins,), 0, position)
+
+
+def histogram(input: Tensor, bins: Any, *, range: Any = None, weight: Tensor | None = None,
+              density: bool = False) -> Any:
+    """``(hist, bin_edges)``: counts (or summed ``weight``s, or with ``density`` a density) of
+    ``input``'s elements in ``bins`` equal bins over ``range`` (the input's own range by default),
+    or in the bins between the edges of a 1-D tensor ``bins``. The last bin includes its right
+    edge; elements outside, and NaNs, are left out.
+
+    >>> tapegrad.histogram(tapegrad.tensor([1., 2., 1.]), bins=4, range=(0., 3.))
+    tapegrad.return_types.histogram(
+    hist=tensor([0., 2., 1., 0.]),
+    bin_edges=tensor([0.0000, 0.7500, 1.5000, 2.2500, 3.0000]))
+    """
+    from .. import return_types
+    from ..creation import linspace, tensor
+
+    if not input.is_floating_point():
+        raise NotImplementedError(f"\"histogramdd\" not implemented for '{input.dtype.scalar_name}'")
+    if trace.ACTIVE is not None:
+        raise trace.TraceError("tapegrad.compile: histogram's bins depend on the values, so a recorded step could "
+                               "not replay it; run it eagerly.")
+    x = input.detach().cpu().numpy().reshape(-1)
+    dtype = x.dtype.type
+    if weight is not None and tuple(weight.shape) != tuple(input.shape):
+        raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the same shape as the input "
+                           f"tensor excluding its innermost dimension, but got input with shape {[x.size, 1]} and "
+                           f"weight with shape {list(weight.shape)}")
+    if isinstance(bins, Tensor):
+        edges = bins.detach().cpu().numpy().astype(x.dtype, copy=False).reshape(-1)
+        count = edges.size - 1
+    else:
+        count = int(bins)
+        if count <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {count} for dimension 0")
+        if range is not None:
+            low, high = dtype(range[0]), dtype(range[1])
+        elif x.size:
+            low, high = x.min(), x.max()
+        else:
+            low, high = dtype(0), dtype(1)
+        if low > high:
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {_number_text(low)} max "
+                               f"{_number_text(high)} for dimension 0")
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise RuntimeError(f"torch.histogramdd: dimension 0's range [{_number_text(low)}, {_number_text(high)}] "
+                               "is not finite")
+        if low == high:
+            low, high = low - dtype(0.5), high + dtype(0.5)
+        edges = linspace(float(low), float(high), count + 1, dtype=input.dtype).numpy()
+    hist = np.zeros(max(count, 0), np.float64)
+    if count > 0 and x.size:
+        # The bin of each element: the last edge at or below it (the rightmost edge belongs to
+        # the last bin), found by binary search, which is what PyTorch's edge comparisons give.
+        inside = (x >= edges[0]) & (x <= edges[-1])
+        position = np.minimum(np.searchsorted(edges, x[inside], side="right") - 1, count - 1)
+        weights = None if weight is None else weight.detach().cpu().numpy().reshape(-1)[inside]
+        hist = np.bincount(position, weights, minlength=count)[:count]
+    hist = hist.astype(x.dtype)
+    if density and count > 0:
+        with np.errstate(all="ignore"):
+            hist = (hist / (hist.sum(dtype=x.dtype) * np.diff(edges))).astype(x.dtype)
+    device = input.device
+    return return_types.histogram(tensor(hist, device=device), tensor(edges, device=device))
 
 
 # ---------------------------------------------------------------- searchsorted / bucketize
