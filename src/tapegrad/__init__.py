@@ -119,7 +119,9 @@ import builtins as _builtins  # noqa: E402
 
 builtins_bool = _builtins.bool
 
-from . import distributions, nn, optim, testing, utils  # noqa: E402  (they use the API above)
+from . import distributions, func, nn, optim, testing, utils  # noqa: E402  (they use the API above)
+
+vmap = func.vmap
 
 from . import numpy_aliases as _numpy_aliases  # noqa: E402
 
