@@ -458,3 +458,27 @@ def test_each_op_returns_its_own_named_tuple_type_printing_as_pytorchs(lib, name
     assert f",\n{second}=tensor(" in text
     again = pickle.loads(pickle.dumps(result))
     assert type(again) is type(result) and again[0].tolist() == result[0].tolist()
+
+
+def test_layout_and_small_module_functions() -> None:
+    import pickle
+
+    x = tapegrad.arange(6.0).reshape(2, 3)
+    assert x.layout is tapegrad.strided and repr(tapegrad.strided) == "tapegrad.strided"
+    assert isinstance(tapegrad.strided, tapegrad.layout)
+    assert pickle.loads(pickle.dumps(tapegrad.strided)) is tapegrad.strided
+    assert tapegrad.scalar_tensor(3).dtype is tapegrad.float32 and tapegrad.scalar_tensor(3).ndim == 0
+    assert tapegrad.scalar_tensor(3, dtype=tapegrad.int64).item() == 3
+    assert (tapegrad.typename(x), tapegrad.typename(3)) == ("tapegrad.FloatTensor", "int")
+    assert tapegrad.typename(tapegrad.nn.Linear(1, 1)) == "tapegrad.nn.modules.Linear"
+    assert tapegrad.ravel(x.t()).tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    assert not tapegrad.detach(x.clone().requires_grad_()).requires_grad and not tapegrad.is_complex(x)
+    assert tapegrad.get_default_device() == tapegrad.device("cpu")
+    left, right = x.split_with_sizes([1, 2], dim=1)
+    assert left.tolist() == [[0.0], [3.0]] and right.shape == (2, 2)
+    assert [p.shape for p in tapegrad.split_with_sizes(x, [1, 1])] == [(1, 3), (1, 3)]
+    assert [p.shape for p in x.unsafe_chunk(3, 1)] == [(2, 1)] * 3 and len(x.unsafe_split(1)) == 2
+    with pytest.raises(TypeError, match="argument 'split_sizes' .* must be tuple of ints, not int"):
+        x.split_with_sizes(1)
+    with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to 3"):
+        x.split_with_sizes([1, 1], dim=1)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import Any as _Any
+
 from . import autograd
 from .compiler import compile
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -22,7 +24,8 @@ from .creation import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTe
                        normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .device import device
-from .memory_formats import channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format
+from .memory_formats import (channels_last, channels_last_3d, contiguous_format, layout, memory_format,
+                             preserve_format, strided)
 from . import cuda  # no numba.cuda import until CUDA is first used
 from . import linalg
 from . import return_types
@@ -109,6 +112,44 @@ newaxis = None
 
 def numel(input: Tensor) -> int:
     return input.numel()
+
+
+def is_complex(input: Tensor) -> builtins_bool:  # type: ignore[name-defined]
+    return input.is_complex()
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
+
+
+def ravel(input: Tensor) -> Tensor:
+    return input.reshape(-1)
+
+
+def split_with_sizes(input: Tensor, split_sizes: _Any, dim: int = 0) -> tuple[Tensor, ...]:
+    return input.split_with_sizes(split_sizes, dim)
+
+
+def scalar_tensor(s: _Any, *, dtype: _Any = None, device: _Any = None,  # noqa: F811 (PyTorch's names)
+                  requires_grad: builtins_bool = False) -> Tensor:
+    """A 0-d tensor holding ``s``, of the default float dtype unless ``dtype`` says otherwise."""
+    return tensor(s, dtype=get_default_dtype() if dtype is None else dtype, device=device,
+                  requires_grad=requires_grad)
+
+
+def typename(obj: _Any) -> str:
+    """``obj``'s type name: a tensor's legacy type (``tapegrad.FloatTensor``), else the class's
+    qualified name, with its module unless it is a builtin."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    cls = type(obj)
+    module = getattr(cls, "__module__", "builtins")
+    return cls.__qualname__ if module in ("builtins", None) else f"{module}.{cls.__qualname__}"
+
+
+def get_default_device() -> device:
+    """The device tensors are made on when none is named: the CPU (there is no setter here)."""
+    return device("cpu")
 
 
 def is_floating_point(input: Tensor) -> builtins_bool:  # type: ignore[name-defined]

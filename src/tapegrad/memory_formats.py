@@ -28,6 +28,24 @@ class memory_format:
         return self.name  # pickles as the module-level constant
 
 
+class layout:
+    """A tensor's storage layout (``Tensor.layout``): tapegrad's tensors are all ``strided``
+    (dense, with strides); PyTorch's sparse layouts have no counterpart here."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"tapegrad.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+strided = layout("strided")
+
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
 channels_last = memory_format("channels_last")

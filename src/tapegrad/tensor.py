@@ -134,6 +134,13 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
+    @property
+    def layout(self) -> Any:
+        """``tapegrad.strided``: every tensor here is dense."""
+        from .memory_formats import strided
+
+        return strided
+
     def is_contiguous(self, memory_format: Any = None) -> bool:
         data = self._data
         if memory_format is not None:

@@ -119,6 +119,8 @@ _METHODS: dict[str, Any] = {
     "expand": _size_method(movement.expand, "size"), "expand_as": movement.expand_as, "flatten": movement.flatten,
     "unflatten": movement.unflatten, "contiguous": movement.contiguous, "narrow": movement.narrow,
     "select": movement.select, "split": movement.split, "chunk": movement.chunk, "unbind": movement.unbind,
+    "split_with_sizes": movement.split_with_sizes, "unsafe_split": movement.split,
+    "unsafe_split_with_sizes": movement.split_with_sizes, "unsafe_chunk": movement.chunk,
     "movedim": movement.movedim, "broadcast_to": movement.broadcast_to,
     "view_as": lambda self, other: movement.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: movement.reshape(self, tuple(other.shape)),
@@ -139,7 +141,8 @@ _METHODS: dict[str, Any] = {
     "masked_scatter_": scatter.masked_scatter_, "take": scatter.take, "take_along_dim": scatter.take_along_dim,
     "put": scatter.put, "put_": scatter.put_, "repeat_interleave": scatter.repeat_interleave,
     "argwhere": scatter.argwhere, "count_nonzero": scatter.count_nonzero, "bincount": setops.bincount,
-    "histc": setops.histc, "histogram": setops.histogram, "unique": setops.unique, "unique_consecutive": setops.unique_consecutive,
+    "histc": setops.histc, "histogram": setops.histogram, "unique": setops.unique,
+    "unique_consecutive": setops.unique_consecutive,
     # in place
     "add_": inplace.add_, "sub_": inplace.sub_, "mul_": inplace.mul_, "div_": inplace.div_,
     "pow_": inplace.pow_, "clamp_": inplace.clamp_, "clip_": inplace.clamp_,
