@@ -612,3 +612,38 @@ def test_dataloader_warns_nothing_in_the_common_case() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(DataLoader(_dataset(4), batch_size=2, shuffle=True))
+
+
+def test_weighted_random_sampler_draws_by_weight_and_validates() -> None:
+    weights = [0.0, 1.0, 3.0, 0.0]
+    tapegrad.manual_seed(0)
+    drawn = list(tapegrad.utils.data.WeightedRandomSampler(weights, 4000))
+    counts = np.bincount(drawn, minlength=4)
+    assert counts[0] == counts[3] == 0 and 2.6 < counts[2] / counts[1] < 3.4
+    without = list(tapegrad.utils.data.WeightedRandomSampler([1.0, 2.0, 3.0], 3, replacement=False))
+    assert sorted(without) == [0, 1, 2]
+    sampler = tapegrad.utils.data.WeightedRandomSampler(weights, 5)
+    assert len(sampler) == 5 and sampler.weights.dtype is tapegrad.float64
+    loader = tapegrad.utils.data.DataLoader(tapegrad.utils.data.TensorDataset(tapegrad.arange(4.0)), batch_size=5,
+                                            sampler=sampler)
+    (batch,) = next(iter(loader))
+    assert set(batch.tolist()) <= {1.0, 2.0}
+    for kwargs, message in [(dict(num_samples=0), "num_samples should be a positive integer value, but got "
+                                                  "num_samples=0"),
+                            (dict(num_samples=2, replacement=1), "replacement should be a boolean value"),
+                            (dict(weights=[[1.0, 2.0]], num_samples=2), r"weights should be a 1d sequence but given "
+                                                                        r"weights have shape \(1, 2\)")]:
+        with pytest.raises(ValueError, match=message):
+            tapegrad.utils.data.WeightedRandomSampler(**{"weights": weights, **kwargs})
+
+
+def test_weighted_random_sampler_matches_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    weights = np.random.default_rng(0).random(20).tolist()
+    for lib in (tapegrad, torch):
+        lib.manual_seed(3)
+    ours = [list(tapegrad.utils.data.WeightedRandomSampler(weights, 30)),
+            list(tapegrad.utils.data.WeightedRandomSampler(weights, 10, replacement=False))]
+    theirs = [list(torch.utils.data.WeightedRandomSampler(weights, 30)),
+              list(torch.utils.data.WeightedRandomSampler(weights, 10, replacement=False))]
+    assert ours == theirs

@@ -12,7 +12,8 @@ from .collate import default_collate, default_convert
 from .dataloader import DataLoader, get_worker_info
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset, Subset, TensorDataset,
                       random_split)
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+                      WeightedRandomSampler)
 
 __all__ = [
     "BatchSampler",
@@ -27,6 +28,7 @@ __all__ = [
     "StackDataset",
     "Subset",
     "SubsetRandomSampler",
+    "WeightedRandomSampler",
     "TensorDataset",
     "default_collate",
     "default_convert",
