@@ -482,3 +482,21 @@ def test_layout_and_small_module_functions() -> None:
         x.split_with_sizes(1)
     with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to 3"):
         x.split_with_sizes([1, 1], dim=1)
+
+
+def test_set_default_tensor_type_sets_the_default_float_dtype() -> None:
+    try:
+        with pytest.warns(UserWarning, match="set_default_tensor_type\\(\\) is deprecated"):
+            tapegrad.set_default_tensor_type(tapegrad.DoubleTensor)
+        assert tapegrad.get_default_dtype() is tapegrad.float64 and tapegrad.tensor([1.0]).dtype is tapegrad.float64
+        with pytest.warns(UserWarning):
+            tapegrad.set_default_tensor_type("torch.FloatTensor")
+        assert tapegrad.get_default_dtype() is tapegrad.float32
+        with pytest.warns(UserWarning), pytest.raises(TypeError, match="only floating-point types are supported"):
+            tapegrad.set_default_tensor_type(tapegrad.LongTensor)
+        with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="no default device setting"):
+            tapegrad.set_default_tensor_type("torch.cuda.FloatTensor")
+        with pytest.warns(UserWarning), pytest.raises(ModuleNotFoundError, match="No module named 'float64'"):
+            tapegrad.set_default_tensor_type("float64")
+    finally:
+        tapegrad.set_default_dtype(tapegrad.float32)

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from typing import Any as _Any
 
 from . import autograd
+from . import dtypes as _dtypes_module
 from .compiler import compile
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -145,6 +146,33 @@ def typename(obj: _Any) -> str:
     cls = type(obj)
     module = getattr(cls, "__module__", "builtins")
     return cls.__qualname__ if module in ("builtins", None) else f"{module}.{cls.__qualname__}"
+
+
+def set_default_tensor_type(t: _Any) -> None:  # noqa: F811 (PyTorch's parameter name)
+    """Deprecated: the default dtype from a legacy type (``tapegrad.DoubleTensor``) or its name
+    (``"torch.FloatTensor"``). CUDA types would also change the default device, which tapegrad
+    has no setting for: they raise."""
+    import warnings
+
+    warnings.warn("tapegrad.set_default_tensor_type() is deprecated, please use tapegrad.set_default_dtype() "
+                  "instead.", UserWarning, stacklevel=2)
+    if isinstance(t, str):
+        *module, legacy = t.split(".")
+        if module[1:] == ["cuda"]:
+            raise RuntimeError(f"set_default_tensor_type({t!r}): tapegrad has no default device setting; create "
+                               "CUDA tensors with device='cuda'")
+        known = module in (["torch"], ["tapegrad"])
+        found = [d for d in _dtypes_module.ALL if known and f"{d.scalar_name}Tensor" == legacy]
+        if not found:
+            raise ModuleNotFoundError(f"No module named {'.'.join(module) or t!r}")
+        chosen = found[0]
+    elif isinstance(t, type) and isinstance(getattr(t, "dtype", None), dtype):
+        chosen = t.dtype
+    else:
+        raise TypeError("invalid type object: only floating-point types are supported as the default type")
+    if not chosen.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    set_default_dtype(chosen)
 
 
 def get_default_device() -> device:
