@@ -68,8 +68,8 @@ from .ops.combine import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadc
 from .ops.composite import allclose, isclose
 from .ops.distance import cdist, cross
 from .ops.matmul import addbmm, addmv, addr, baddbmm, inner, kron, tensordot, vdot
-from .ops.statistics import (aminmax, cummax, cummin, diff, kthvalue, logcumsumexp, median, nanmean, nanmedian,
-                             nanquantile, nansum, quantile, std_mean, var_mean)
+from .ops.statistics import (aminmax, cummax, cummin, diff, gradient, kthvalue, logcumsumexp, median, nanmean,
+                             nanmedian, nanquantile, nansum, quantile, std_mean, var_mean)
 from .ops.matrix_functions import (chain_matmul, cholesky, cholesky_inverse, cholesky_solve, det, frobenius_norm, ger,
                                     inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, nuclear_norm, pinverse, qr,
                                     slogdet, svd, triangular_solve)

@@ -427,3 +427,69 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
         later, earlier = out.narrow(axis, 1, out.shape[axis] - 1), out.narrow(axis, 0, out.shape[axis] - 1)
         out = ew.ne(later, earlier) if out.dtype.scalar_name == "Bool" else ew.sub(later, earlier)
     return out
+
+
+def gradient(input: Tensor, *, spacing: Any = 1, dim: Any = None, edge_order: int = 1) -> tuple[Tensor, ...]:
+    """Estimates of ``input``'s derivative along each of ``dim`` (every dim by default): central
+    differences inside, one-sided ones of ``edge_order`` 1 or 2 at the ends. ``spacing`` is one
+    number, a number per dim, or a 1-D tensor of coordinates per dim (then unevenly spaced
+    samples are weighted as PyTorch's second-order formula weights them). Differentiable.
+
+    >>> tapegrad.gradient(tapegrad.tensor([1., 4., 9., 16.]))
+    (tensor([3., 4., 6., 7.]),)
+    """
+    if edge_order not in (1, 2):
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    dims = list(range(input.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    spacings = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
+    if len(spacings) != len(dims):
+        if dim is None:
+            raise RuntimeError("torch.gradient expected spacing to be unspecified, a scalar, or a list of length equal "
+                               f"to 'self.dim() = {input.ndim}', since dim argument was not given, but got a list of "
+                               f"length {len(spacings)}")
+        raise RuntimeError("torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim "
+                           f"arguments to have the same length, but got a spacing argument of length {len(spacings)} "
+                           f"and a dim argument of length {len(dims)}.")
+    axes = [_wrap_dim(d, input.ndim) for d in dims]
+    if any(input.shape[axis] < edge_order + 1 for axis in axes):
+        raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
+    return tuple(_gradient_along(input, axis, h, edge_order) for axis, h in zip(axes, spacings))
+
+
+def _gradient_along(f: Tensor, axis: int, h: Any, edge_order: int) -> Tensor:
+    n = f.shape[axis]
+
+    def part(start: int, stop: int) -> Tensor:  # f[start:stop] along the axis
+        return f.narrow(axis, start, stop - start)
+
+    if not isinstance(h, Tensor):
+        center = (part(2, n) - part(0, n - 2)) / h / 2
+        if edge_order == 1:
+            first = (part(1, 2) - part(0, 1)) / h
+            last = (part(n - 1, n) - part(n - 2, n - 1)) / h
+        else:
+            first = (part(0, 1) * -1.5 + part(1, 2) * 2 - part(2, 3) * 0.5) / h
+            last = (part(n - 3, n - 2) * 0.5 + part(n - 2, n - 1) * -2 + part(n - 1, n) * 1.5) / h
+        return cat([first, center, last], axis)
+    if h.ndim != 1 or h.shape[0] != n:
+        raise RuntimeError(f"torch.gradient expected the coordinates of dim {axis} to be a 1-D tensor of its size "
+                           f"{n}, but got shape {tuple(h.shape)}")
+    # Second-order weights for unevenly spaced samples: dx1 behind each point, dx2 ahead.
+    shape = [1] * f.ndim
+    shape[axis] = -1
+    steps = diff(h)
+    dx1, dx2 = steps[:-1], steps[1:]
+    a = (-dx2 / (dx1 * (dx1 + dx2))).reshape(shape)
+    b = ((dx2 - dx1) / (dx1 * dx2)).reshape(shape)
+    c = (dx1 / (dx2 * (dx1 + dx2))).reshape(shape)
+    center = a * part(0, n - 2) + b * part(1, n - 1) + c * part(2, n)
+    d0, d1, dl, dm = steps[0], steps[1 % steps.shape[0]], steps[-1], steps[-2 % steps.shape[0]]
+    if edge_order == 1:
+        first = (part(1, 2) - part(0, 1)) / d0
+        last = (part(n - 1, n) - part(n - 2, n - 1)) / dl
+    else:
+        first = (-(2.0 * d0 + d1) / (d0 * (d0 + d1)) * part(0, 1) + (d0 + d1) / (d0 * d1) * part(1, 2)
+                 - d0 / (d1 * (d0 + d1)) * part(2, 3))
+        last = (dl / (dm * (dl + dm)) * part(n - 3, n - 2) - (dl + dm) / (dl * dm) * part(n - 2, n - 1)
+                + (2 * dl + dm) / (dl * (dl + dm)) * part(n - 1, n))
+    return cat([first, center, last], axis)
