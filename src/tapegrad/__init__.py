@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 from typing import Any as _Any
 
+from .user_warnings import warn_user as _warn_user
+
 from . import autograd
 from . import dtypes as _dtypes_module
 from .compiler import compile
@@ -152,10 +154,8 @@ def set_default_tensor_type(t: _Any) -> None:  # noqa: F811 (PyTorch's parameter
     """Deprecated: the default dtype from a legacy type (``tapegrad.DoubleTensor``) or its name
     (``"torch.FloatTensor"``). CUDA types would also change the default device, which tapegrad
     has no setting for: they raise."""
-    import warnings
-
-    warnings.warn("tapegrad.set_default_tensor_type() is deprecated, please use tapegrad.set_default_dtype() "
-                  "instead.", UserWarning, stacklevel=2)
+    _warn_user("tapegrad.set_default_tensor_type() is deprecated, please use "
+                        "tapegrad.set_default_dtype() instead.", UserWarning)
     if isinstance(t, str):
         *module, legacy = t.split(".")
         if module[1:] == ["cuda"]:
@@ -192,11 +192,12 @@ from . import distributions, func, nn, optim, testing, utils  # noqa: E402  (the
 
 vmap = func.vmap
 
-from . import numpy_aliases as _numpy_aliases  # noqa: E402
+from . import public_functions as _public_functions  # noqa: E402
 
 # Last: every public function and method with a ``dim`` takes ``axis`` (and ``keepdims``) too,
-# here and in ``linalg`` and ``special`` (not ``nn.functional``: PyTorch's are Python there).
-_numpy_aliases.install(globals())
-_numpy_aliases.install(dict(vars(Tensor)), Tensor)
+# here and in ``linalg`` and ``special`` (not ``nn.functional``: PyTorch's are Python there), and
+# the functions name an argument that should have been a tensor (public_functions.py).
+_public_functions.install(globals())
+_public_functions.install(dict(vars(Tensor)), Tensor, check_tensors=False)
 for _module in (linalg, special):
-    _numpy_aliases.install(dict(vars(_module)), _module)
+    _public_functions.install(dict(vars(_module)), _module)

@@ -10,7 +10,6 @@ request raises ``RuntimeError``, as PyTorch does.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -23,6 +22,7 @@ from .dtypes import dtype as DType
 from .compiler import trace
 from .compiler import rules
 from .tensor import Size, Tensor, _wrap
+from .user_warnings import warn_user
 
 
 def _check_device(device: Any) -> Device | None:
@@ -410,9 +410,9 @@ def _into_out(out: Any, function: str, shape: tuple[int, ...], fill: Any, dtype:
             raise RuntimeError(f"{function}(): cannot resize out= of shape {list(out._data.shape)} to {list(shape)}: "
                                "it is a view or on CUDA")
         if out._data.size:
-            warnings.warn("An output with one or more elements was resized since it had shape "
-                          f"{list(out._data.shape)}, which does not match the required output shape {list(shape)}.",
-                          UserWarning, stacklevel=3)
+            warn_user("An output with one or more elements was resized since it had shape "
+                      f"{list(out._data.shape)}, which does not match the required output shape {list(shape)}.",
+                      UserWarning)
         out._data = np.empty(shape, out._data.dtype)
         out._counter.value += 1
     if fill is not None:

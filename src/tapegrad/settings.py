@@ -13,7 +13,7 @@ atomics (scatter-add, index-add, embedding and max-pooling gradients) do not, an
 """
 from __future__ import annotations
 
-import warnings
+from .user_warnings import warn_user
 
 __all__: list[str] = ["are_deterministic_algorithms_enabled", "get_deterministic_debug_mode",
                       "get_float32_matmul_precision", "get_num_interop_threads", "get_num_threads",
@@ -121,7 +121,7 @@ def alert_not_deterministic(caller: str) -> None:
                "'tapegrad.use_deterministic_algorithms(True)'. You can turn off determinism just for this operation, "
                "or you can use the 'warn_only=True' option, if that's acceptable for your application.")
     if _state.warn_only:
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warn_user(message, UserWarning)
     else:
         raise RuntimeError(message)
 
@@ -131,8 +131,8 @@ def set_float32_matmul_precision(precision: str) -> None:
     products always compute in float32 (the "highest" precision); lower precisions only
     permit faster internal formats, which no tapegrad kernel uses."""
     if precision not in ("highest", "high", "medium"):
-        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
-                      "set_float32_matmul_precision call has no effect.", UserWarning, stacklevel=2)
+        warn_user(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                  "set_float32_matmul_precision call has no effect.", UserWarning)
         return
     _state.matmul_precision = precision
 

@@ -22,6 +22,7 @@ from . import autograd as _autograd  # (its ``backward`` function, looked up per
 from .autograd.tape import AccumulateGrad, Step
 from .device import CPU, CUDA0, device as _device_type
 from .dtypes import dtype
+from .user_warnings import warn_user
 
 
 class VersionCounter:
@@ -310,12 +311,12 @@ class Tensor:
         if self.grad_fn is not None and self._grad is None and not self._retains_grad:
             import warnings
 
-            warnings.warn(
+            warn_user(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                 "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
                 "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
                 "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead.",
-                UserWarning, stacklevel=2)
+                UserWarning)
         return self._grad
 
     @grad.setter

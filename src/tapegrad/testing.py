@@ -6,7 +6,6 @@ the deprecated ``assert_allclose``, and ``make_tensor``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from . import dtypes as _dtypes
 from .tensor import Tensor
+from .user_warnings import warn_user
 
 __all__ = ["assert_allclose", "assert_close", "make_tensor"]
 
@@ -229,8 +229,8 @@ def _argmax(values: np.ndarray) -> int:
 def assert_allclose(actual: Any, expected: Any, rtol: float | None = None, atol: float | None = None,
                     equal_nan: bool = True, msg: str = "") -> None:
     """Deprecated: ``assert_close`` on ``actual`` and ``expected`` made tensors, dtypes not checked."""
-    warnings.warn("`tapegrad.testing.assert_allclose()` is deprecated since 1.12 and will be removed in a future "
-                  "release. Please use `tapegrad.testing.assert_close()` instead.", FutureWarning, stacklevel=2)
+    warn_user("`tapegrad.testing.assert_allclose()` is deprecated since 1.12 and will be removed in a future "
+              "release. Please use `tapegrad.testing.assert_close()` instead.", FutureWarning)
     from .creation import tensor
 
     if not isinstance(actual, Tensor):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import os
 import traceback
-import warnings
 from typing import Any, Callable, TypeVar
 
 import numpy as np
+from ..user_warnings import warn_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,8 +65,8 @@ class detect_anomaly:
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
         self._previous: list[tuple[bool, bool]] = []
-        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
-                      "enabled for debugging.", stacklevel=2)
+        warn_user("Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
+                  "enabled for debugging.")
 
     def __enter__(self) -> None:
         self._previous.append(_set(True, self.check_nan))
@@ -121,8 +121,7 @@ def checked_vjp(step: Any, grad: Any) -> Any:
         stack = step.__dict__.get("forward_stack")
         shown = "".join(stack) if stack else ("No forward pass information available. Enable detect anomaly during "
                                               "forward pass for more information.\n")
-        warnings.warn(f"Error detected in {step.name()}. Traceback of forward call that caused the error:\n{shown}",
-                      stacklevel=4)
+        warn_user(f"Error detected in {step.name()}. Traceback of forward call that caused the error:\n{shown}")
         raise
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from ..user_warnings import warn_user
 
 
 class GradcheckError(RuntimeError):
@@ -78,8 +79,8 @@ def gradcheck(func: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol:
         if hasattr(x, "_data") and x._requires_grad and x._data.dtype != np.float64:
             import warnings
 
-            warnings.warn("Input is not a double precision floating point tensor; gradcheck may fail "
-                          "through rounding alone.", UserWarning, stacklevel=2)
+            warn_user("Input is not a double precision floating point tensor; gradcheck may fail "
+                      "through rounding alone.", UserWarning)
     numerical = [j for j in numerical_jacobian(func, inputs, eps) if j is not None]
     analytical = analytical_jacobian(func, inputs)
     for i, (num_i, ana_i) in enumerate(zip(numerical, analytical)):

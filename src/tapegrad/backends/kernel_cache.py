@@ -15,8 +15,8 @@ import os
 import sys
 import tempfile
 import types
-import warnings
 from pathlib import Path
+from ..user_warnings import warn_user
 
 _FORMAT_VERSION = "1"
 _cache_dir: Path | None | bool = False  # False: not resolved yet; None: unusable
@@ -45,10 +45,9 @@ def cache_dir() -> Path | None:
             probe.close()
             _cache_dir = path
         except OSError as error:
-            warnings.warn(f"tapegrad: kernel cache dir {path} is not writable ({error}); "
-                          "kernels are compiled in memory for this process only "
-                          "(set TAPEGRAD_CACHE_DIR to a writable directory)", RuntimeWarning,
-                          stacklevel=3)
+            warn_user(f"tapegrad: kernel cache dir {path} is not writable ({error}); "
+                      "kernels are compiled in memory for this process only "
+                      "(set TAPEGRAD_CACHE_DIR to a writable directory)", RuntimeWarning)
             _cache_dir = None
     return _cache_dir
 

@@ -16,7 +16,6 @@ additive bias, attention (explicit when the weights are wanted, else through
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from ..ops.matmul import linear
 from ..ops.movement import cat
 from ..ops.padding import pad
 from ..tensor import Tensor
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
@@ -93,8 +93,8 @@ def _canonical_mask(mask: Tensor | None, mask_name: str, other_type: Any, other_
     if mask.dtype != _dtypes.bool_ and not mask.dtype.is_floating_point:
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
-        warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both "
-                      "instead.")
+        warn_user(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both "
+                  "instead.")
     if mask.dtype.is_floating_point:
         return mask
     zeros = creation.zeros(tuple(mask.shape), dtype=target_type, device=mask.device)

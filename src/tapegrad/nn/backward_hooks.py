@@ -25,13 +25,13 @@ Where this differs from PyTorch:
 """
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..autograd import grad_mode
 from ..autograd.function import Function, FunctionCtx
 from ..autograd.tape import Step
 from ..tensor import Tensor
+from ..user_warnings import warn_user
 
 if TYPE_CHECKING:
     from .module import Module
@@ -144,8 +144,8 @@ class BackwardHook:
 
     def setup_outputs(self, result: Any) -> Any:
         if not isinstance(result, (Tensor, tuple)):
-            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of Tensors "
-                          f"but received {type(result)}", stacklevel=3)
+            warn_user("For backward hooks to be called, module output should be a Tensor or a tuple of Tensors "
+                      f"but received {type(result)}")
         if not isinstance(result, tuple):
             wrapped, self.output_index = self._wrap((result,), self._output_grads, False)
             self.n_outputs = 1
@@ -172,7 +172,7 @@ class BackwardHook:
         grad_outputs = self.grad_outputs
         _check_sizes("hook", grad_outputs, arrived)
         if self.input_index is None:
-            warnings.warn(_NO_INPUT_WARNING, stacklevel=2)
+            warn_user(_NO_INPUT_WARNING)
             grad_inputs = (None,) * self.n_inputs
             for hook in self.hooks:
                 result = hook(self.module, grad_inputs, grad_outputs)
@@ -261,7 +261,7 @@ def attach_legacy_hooks(module: "Module", hooks: list[Hook], args: tuple, result
 def _warn_legacy(inputs: Any, result: Any, grad_fn: Step) -> None:
     """PyTorch's warnings for deprecated hooks whose grad_input or grad_output will be partial."""
     def warn(message: str) -> None:
-        warnings.warn(message, FutureWarning, stacklevel=4)
+        warn_user(message, FutureWarning)
 
     if isinstance(result, Tensor):
         result = (result,)

@@ -27,7 +27,7 @@ __all__: list[str] = ["cosine_embedding_loss", "gaussian_nll_loss", "hinge_embed
 def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
     from .functional import _check_reduction, _legacy_reduction
 
-    reduction = _legacy_reduction(size_average, reduce, reduction, stacklevel=4)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     return reduction
 

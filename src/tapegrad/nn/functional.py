@@ -7,7 +7,6 @@ with their own VJP; the rest are compositions of ops.
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
@@ -51,6 +50,7 @@ from ..ops.matmul import linear
 from ..ops.movement import cat
 from ..ops.registry import OUTPUT, OpDef, record
 from ..tensor import Tensor, _wrap, _wrap_dim
+from ..user_warnings import warn_user
 
 sigmoid = ew.sigmoid
 tanh = ew.tanh
@@ -417,10 +417,10 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return out
 
 
-def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+def _get_softmax_dim(name: str, ndim: int) -> int:
     # PyTorch's legacy choice when no dim is given, with its deprecation warning.
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
-                  "as an argument.", stacklevel=stacklevel)
+    warn_user(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+              "as an argument.")
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -431,7 +431,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
     tensor([0.5000, 0.5000])
     """
     if dim is None:
-        dim = _get_softmax_dim("softmax", input.ndim, _stacklevel)
+        dim = _get_softmax_dim("softmax", input.ndim)
     return _composite.softmax(input, dim, dtype)
 
 
@@ -442,7 +442,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     tensor([-0.6931, -0.6931])
     """
     if dim is None:
-        dim = _get_softmax_dim("log_softmax", input.ndim, _stacklevel)
+        dim = _get_softmax_dim("log_softmax", input.ndim)
     return _composite.log_softmax(input, dim, dtype)
 
 
@@ -453,7 +453,7 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
     tensor([0.5000, 0.5000])
     """
     if dim is None:
-        dim = _get_softmax_dim("softmin", input.ndim, _stacklevel)
+        dim = _get_softmax_dim("softmin", input.ndim)
     return _composite.softmax(-input, dim, dtype)
 
 
@@ -463,7 +463,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
     ``hard``, the one-hot of its maximum carrying the soft sample's gradient (straight-through).
     A compiled step draws new noise at every call."""
     if eps != 1e-10:
-        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+        warn_user("`eps` parameter is deprecated and has no effect.")
     from ..creation import _constant_like, _generator, _place_of
     from ..ops.layers import drawn_per_call
 
@@ -512,20 +512,18 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _legacy_reduction(size_average: Any, reduce: Any, reduction: str, stacklevel: int = 3) -> str:
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
     """``reduction`` from the deprecated ``size_average``/``reduce`` pair when either is given, and
     the deprecated ``'elementwise_mean'`` as ``'mean'`` (with PyTorch's warning)."""
     if size_average is None and reduce is None:
         if reduction == "elementwise_mean":
-            warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
-                          stacklevel=stacklevel)
+            warn_user("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.")
             return "mean"
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
-    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
-                  stacklevel=stacklevel)
+    warn_user(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.")
     return reduction
 
 
@@ -552,9 +550,9 @@ def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     send each gradient back summed to its own shape."""
     if tuple(input.shape) == tuple(target.shape):
         return input, target
-    warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
-                  "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                  "the same size.", UserWarning, stacklevel=3)
+    warn_user(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+              "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+              "the same size.", UserWarning)
     shape = ew._broadcast_shape((input, target))
     return input.expand(shape), target.expand(shape)
 
@@ -714,10 +712,9 @@ def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any 
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce, reduction)
     elif reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
-                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
-                      stacklevel=2)
+        warn_user("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                  "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                  "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
     batchmean = reduction == "batchmean"
     if not batchmean:
         _check_reduction(reduction)
@@ -819,7 +816,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
 
 
 def _deprecated_upsample(name: str) -> None:
-    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+    warn_user(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.")
 
 
 def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",

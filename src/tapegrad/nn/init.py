@@ -13,7 +13,6 @@ Random ones draw from the same generator streams as PyTorch in the same order, s
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from .. import creation
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor, _wrap
+from ..user_warnings import warn_user
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
@@ -192,7 +192,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> 
 
 def _warn_if_empty(tensor: Tensor) -> bool:
     if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        warn_user("Initializing zero-element tensors is a no-op")
         return True
     return False
 
@@ -235,8 +235,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     True
     """
     if mean < a - 2 * std or mean > b + 2 * std:
-        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
-                      "may be incorrect.", stacklevel=2)
+        warn_user("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
+                  "may be incorrect.")
     source = creation._generator(generator)
     shape = tuple(tensor.shape)
     dtype = tensor._data.dtype
@@ -329,8 +329,7 @@ def _deprecated(method: Callable[..., Tensor]) -> Callable[..., Tensor]:
     old_name = new_name[:-1]
 
     def deprecated_init(*args: Any, **kwargs: Any) -> Tensor:
-        warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.", FutureWarning,
-                      stacklevel=2)
+        warn_user(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.", FutureWarning)
         return method(*args, **kwargs)
 
     deprecated_init.__name__ = old_name

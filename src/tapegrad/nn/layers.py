@@ -2,7 +2,6 @@
 arguments, parameter and buffer names, initialisation (and random draws) and reprs."""
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from .. import creation
@@ -12,6 +11,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["AlphaDropout", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Dropout1d", "Dropout2d",
                       "Dropout3d", "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d",
@@ -432,9 +432,8 @@ class _InstanceNorm(_BatchNorm):
             if self.affine:
                 raise ValueError(f"expected input's size at dim={feature_dim} to match num_features "
                                  f"({self.num_features}), but got: {input.shape[feature_dim]}.")
-            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
-                          "warning by not passing in num_features, which is not used because affine=False",
-                          stacklevel=2)
+            warn_user(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                      "warning by not passing in num_features, which is not used because affine=False")
         unbatched = input.dim() == self._unbatched_dims
         out = F.instance_norm(input.unsqueeze(0) if unbatched else input, self.running_mean, self.running_var,
                               self.weight, self.bias, self.training or not self.track_running_stats,

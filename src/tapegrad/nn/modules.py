@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import operator
-import warnings
 from collections import OrderedDict
 from collections import abc as container_abcs
 from itertools import chain, islice
@@ -15,6 +14,7 @@ from ..tensor import Tensor
 from . import functional as F
 from .module import Module, _add_indent
 from .parameter import Parameter
+from ..user_warnings import warn_user
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "Bilinear", "CELU", "CTCLoss", "ChannelShuffle", "CosineEmbeddingLoss",
            "CosineSimilarity", "CrossEntropyLoss", "ELU", "Flatten", "GELU", "GLU", "GaussianNLLLoss", "Hardshrink",
@@ -210,12 +210,10 @@ class Hardtanh(Module):
                  min_value: float | None = None, max_value: float | None = None) -> None:
         super().__init__()
         if min_value is not None:
-            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning,
-                          stacklevel=2)
+            warn_user("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning)
             min_val = min_value
         if max_value is not None:
-            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning,
-                          stacklevel=2)
+            warn_user("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning)
             max_val = max_value
         self.min_val = min_val
         self.max_val = max_val

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -35,6 +34,7 @@ from . import functional as F
 from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -103,9 +103,9 @@ class RNNBase(Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
-                          UserWarning, stacklevel=3)
+            warn_user("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                      f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                      UserWarning)
         _check_int("hidden_size", hidden_size)
         _check_int("num_layers", num_layers)
         if hidden_size <= 0:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +31,7 @@ from .layers import Dropout, LayerNorm
 from .module import Module
 from .modules import GELU, Linear, ModuleList, ReLU
 from .multihead import MultiheadAttention
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
                       "TransformerEncoderLayer"]
@@ -196,7 +196,7 @@ class TransformerEncoder(Module):
         self.mask_check = mask_check
         why_not = _why_not_nested(encoder_layer)
         if enable_nested_tensor and why_not:
-            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}")
+            warn_user(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}")
             self.use_nested_tensor = False
 
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,

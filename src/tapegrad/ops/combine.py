@@ -10,7 +10,6 @@ view: writing to the result does not change the input).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +18,7 @@ from .. import dtypes as _dtypes
 from ..tensor import Size, Tensor, _wrap_dim
 from .movement import cat, expand, narrow, stack, transpose
 from .rearrange import flip
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["atleast_1d", "atleast_2d", "atleast_3d", "block_diag", "broadcast_shapes",
                       "broadcast_tensors", "cartesian_prod", "column_stack", "dsplit", "dstack", "fliplr", "flipud",
@@ -108,8 +108,8 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     PyTorch's warning when not given) or ``'xy'`` (Cartesian: the first two dims swapped)."""
     inputs, _ = _tensors(tensors)
     if indexing is None:
-        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
-                      UserWarning, stacklevel=2)
+        warn_user("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                  UserWarning)
         indexing = "ij"
     if indexing not in ("ij", "xy"):
         raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")

@@ -7,7 +7,6 @@ replaying every primitive. The VJPs are written with tapegrad ops.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -20,6 +19,7 @@ from ..compiler import rules
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .registry import OUTPUT, OpDef, record
 from .reduce import _expand_back, amax, normalize_dims, sum
+from ..user_warnings import warn_user
 
 
 def _without_grad(fn: Callable[..., Tensor], *args: Any) -> Tensor:
@@ -88,8 +88,8 @@ def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
 
 def _warn_no_dof(name: str, input: Tensor, axes: tuple[int, ...], correction: float) -> None:
     if _count(tuple(input.shape), axes) - correction <= 0:
-        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
-                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=4)
+        warn_user(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                  "reduction factor (input numel divided by output numel).", UserWarning)
 
 
 def _variance(op: OpDef, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> Tensor:

@@ -21,7 +21,6 @@ rules replay the same kernels; the eager path only checks ``trace.ACTIVE``.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,6 +31,7 @@ from ..backends import cpu_conv
 from ..compiler import conv_rules, trace
 from ..tensor import Tensor, _wrap, type_name
 from .registry import OpDef, record
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
 
@@ -337,16 +337,16 @@ def _lift(values: tuple[int, ...], fill: int) -> Pair:
 
 
 def padding_totals(padding: Any, paddings: tuple[int, ...] | None, dilations: tuple[int, ...],
-                   kernel: tuple[int, ...], stacklevel: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+                   kernel: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(total padding, padding before) per spatial dim: ``paddings`` on both sides, or for
     ``padding`` 'valid' none and for 'same' the kernel's extent minus one, the odd one out at the
-    end (with PyTorch's warning, ``stacklevel`` frames up: at the caller of ``F.conv*``)."""
+    end (with PyTorch's warning, at the caller's line)."""
     if paddings is not None:
         return tuple(2 * p for p in paddings), paddings
     totals = tuple(0 if padding == "valid" else d * (k - 1) for d, k in zip(dilations, kernel))
     if padding == "same" and any(t % 2 for t in totals):
-        warnings.warn("Using padding='same' with even kernel lengths and odd dilation may require a "
-                      "zero-padded copy of the input be created", UserWarning, stacklevel=stacklevel)
+        warn_user("Using padding='same' with even kernel lengths and odd dilation may require a "
+                  "zero-padded copy of the input be created", UserWarning)
     return totals, tuple(t // 2 for t in totals)
 
 
@@ -375,7 +375,7 @@ def _conv(fn: str, dims: int, input: Tensor, weight: Tensor, bias: Tensor | None
     if min(dilations) <= 0:
         raise RuntimeError("non-positive dilation is not supported")
     kernel = tuple(weight.shape[2:])
-    totals, before = padding_totals(padding, paddings, dilations, kernel, stacklevel=4)
+    totals, before = padding_totals(padding, paddings, dilations, kernel)
     sizes = tuple(x.shape[2:])
     _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     _check_conv_dtypes(x, weight, bias)

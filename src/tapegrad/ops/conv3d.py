@@ -102,7 +102,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     x = input.unsqueeze(0) if unbatched else input
     _check_steps(paddings, strides, dilations)
     kernel = tuple(weight.shape[2:])
-    totals, before = padding_totals(padding, paddings, dilations, kernel, stacklevel=3)
+    totals, before = padding_totals(padding, paddings, dilations, kernel)
     sizes = tuple(x.shape[2:])
     _check_conv_shapes(x, weight, bias, groups, tuple(n + t for n, t in zip(sizes, totals)), dilations)
     if min(dilations) == 0:

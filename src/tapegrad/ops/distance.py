@@ -3,12 +3,12 @@
 steps, gradients of any order (zero at a zero distance, as PyTorch's)."""
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from ..tensor import Tensor, _wrap_dim
 from . import elementwise as ew
 from .composite import norm
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["cdist", "cross"]
 
@@ -41,9 +41,9 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     tensor([0., 0., 1.])
     """
     if dim is None:
-        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
-                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
-                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        warn_user("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                  "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                  "with that of linalg.cross in a future release.", UserWarning)
         sizes = [d for d in range(min(input.ndim, other.ndim)) if input.shape[d] == 3 and other.shape[d] == 3]
         if not sizes:
             raise RuntimeError("no dimension of size 3 in input")

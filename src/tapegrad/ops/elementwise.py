@@ -11,7 +11,6 @@ the machinery that runs these ops) sums them back to each input's shape and dtyp
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from ..tensor import Tensor, _wrap
 from .pointwise import (_BOOL, BOOL, FLOAT, SAME, ElementwiseOp, _apply_fast,  # noqa: F401
                         _broadcast_shape, _promote, _reduce_to_input, _same_shape_pair, _tensor_scalar, apply)
 from .registry import OpDef, record
+from ..user_warnings import warn_user
 
 # ================================================================ arithmetic
 
@@ -1593,8 +1593,8 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor:
 
         return nonzero(condition, as_tuple=True)
     if isinstance(condition, Tensor) and condition._data.dtype == np.uint8:
-        warnings.warn("where received a uint8 condition tensor. This behavior is deprecated and will be removed in "
-                      "a future version of tapegrad. Use a boolean condition instead.", UserWarning, stacklevel=2)
+        warn_user("where received a uint8 condition tensor. This behavior is deprecated and will be removed in "
+                  "a future version of tapegrad. Use a boolean condition instead.", UserWarning)
         condition = condition.ne(0)
     if not isinstance(condition, Tensor) or condition._data.dtype != np.bool_:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor with dtype "

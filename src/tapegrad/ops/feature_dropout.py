@@ -14,12 +14,12 @@ and the rest is recorded ops, so the input's gradient is ``g`` times the mask's 
 from __future__ import annotations
 
 import math
-import warnings
 
 from ..tensor import Tensor, _wrap
 from . import elementwise as ew
 from .inplace import add_, mul_
 from .layers import _dropout_mask, dropout
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["alpha_dropout", "dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout"]
 
@@ -84,11 +84,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
 
 
 def _deprecated_rank(fn: str, ndim: int, spatial: int) -> None:
-    warnings.warn(f"{fn}: Received a {ndim}-D input to {fn}, which is deprecated and will result in an error in a "
-                  "future release. To retain the behavior and silence this warning, please use dropout instead. Note "
-                  f"that {fn} exists to provide channel-wise dropout on inputs with {spatial} spatial dimensions, a "
-                  "channel dimension, and an optional batch dimension (i.e. "
-                  f"{spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+    warn_user(f"{fn}: Received a {ndim}-D input to {fn}, which is deprecated and will result in an error in a "
+              "future release. To retain the behavior and silence this warning, please use dropout instead. Note "
+              f"that {fn} exists to provide channel-wise dropout on inputs with {spatial} spatial dimensions, a "
+              "channel dimension, and an optional batch dimension (i.e. "
+              f"{spatial + 1}D or {spatial + 2}D inputs).")
 
 
 def _batched_or_not(input: Tensor, p: float, training: bool, inplace: bool, batched: bool) -> Tensor:
@@ -127,11 +127,11 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     if input.ndim not in (3, 4):
         _deprecated_rank("dropout2d", input.ndim, 2)
     if input.ndim == 3:
-        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
-                      "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
-                      "will change in a future release to interpret the input as one without a batch dimension, i.e. "
-                      "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
-                      "dropout1d instead.", stacklevel=2)
+        warn_user("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
+                  "is desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior "
+                  "will change in a future release to interpret the input as one without a batch dimension, i.e. "
+                  "shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using "
+                  "dropout1d instead.")
     return drop(input, p, training, inplace, 2, alpha=False)
 
 

@@ -39,7 +39,6 @@ reproduce PyTorch's results for them, which differ between its own kernels.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -51,6 +50,7 @@ from .index import INDEX_SELECT, getitem
 from .matmul import _reshaped, bmm
 from .movement import cat
 from .registry import OpDef
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["affine_grid", "grid_sample"]
 
@@ -123,7 +123,7 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
               [ 2.0000,  1.5000]]]])
     """
     if align_corners is None:
-        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        warn_user(_ALIGN_WARNING)
         align_corners = False
     if not theta.is_floating_point():
         raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
@@ -140,7 +140,7 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
                                   f"respectively. Got size {size}.")
     spatial = size[2:]
     if align_corners and min(spatial) == 1:
-        warnings.warn(_UNIT_WARNING, stacklevel=2)
+        warn_user(_UNIT_WARNING)
     elif min(size) <= 0:
         raise ValueError(f"Expected non-zero, positive output size. Got {size}")
     sizes = _parse_sizes(size)
@@ -303,7 +303,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
         raise ValueError("nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          f"'reflection', but got: '{padding_mode}'")
     if align_corners is None:
-        warnings.warn(_ALIGN_WARNING, stacklevel=2)
+        warn_user(_ALIGN_WARNING)
         align_corners = False
     _check_sample(input, grid, mode, align_corners)
     align_corners = bool(align_corners)

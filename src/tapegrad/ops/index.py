@@ -5,7 +5,6 @@ scatter-add kernel). Each forward and its backward partner are each other's VJP.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..compiler import index_rules, trace
 from ..tensor import Tensor, _wrap, _wrap_dim
 from .movement import make_view
 from .registry import OpDef, record
+from ..user_warnings import warn_user
 
 
 def _cuda_ops() -> Any:
@@ -43,8 +43,8 @@ def _normalize_key(key: Any) -> tuple[tuple, bool]:
         if isinstance(k, Tensor):
             if k._data.dtype == np.uint8:
                 # PyTorch still reads a uint8 index as a mask (its pre-bool masks), with a warning.
-                warnings.warn("indexing with dtype tapegrad.uint8 is now deprecated, please use a dtype "
-                              "tapegrad.bool instead.", UserWarning, stacklevel=3)
+                warn_user("indexing with dtype tapegrad.uint8 is now deprecated, please use a dtype "
+                          "tapegrad.bool instead.", UserWarning)
                 k = k.bool()
             if k._data.dtype.kind in "iu" and k._data.ndim == 0:
                 parts.append(int(k._data) if isinstance(k._data, np.ndarray) else int(k.item()))

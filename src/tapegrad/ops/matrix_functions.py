@@ -10,7 +10,6 @@ the whole ``L`` (so a gradient can reach the unread triangle), not the triangle 
 """
 from __future__ import annotations
 
-import warnings
 from collections import namedtuple
 from typing import Any
 
@@ -24,6 +23,7 @@ from .linalg_ops import (CHOLESKY_LEGACY, LinAlgError, broadcast_batch, check_fl
 from .matmul import outer
 from .reduce import sum_to
 from .registry import OUTPUT, OpDef, needs_grad, record
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "det", "frobenius_norm", "ger",
                       "inverse", "logdet", "lu", "lu_solve", "lu_unpack", "matrix_exp", "matrix_power",
@@ -95,7 +95,7 @@ def _warn_once(key: str, message: str) -> None:
     """PyTorch's deprecation warning, once per process as PyTorch's TORCH_WARN_ONCE gives it."""
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warn_user(message, UserWarning)
 
 
 def cholesky(A: Tensor, upper: bool = False) -> Tensor:

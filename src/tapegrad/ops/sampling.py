@@ -25,7 +25,6 @@ non-leaf keeps a zero gradient to its old value, as in PyTorch).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from .. import creation
 from .. import random as _random
 from ..tensor import Tensor
 from .inplace import check_not_leaf
+from ..user_warnings import warn_user
 
 __all__ = ["bernoulli", "binomial", "multinomial", "poisson", "randint_like"]
 
@@ -259,10 +259,10 @@ def _check_in_range(start: int, last: int, dtype: np.dtype) -> None:
         digits = _MANTISSA_DIGITS[dtype.name]
         for value, label in ((start, "from"), (last, "to - 1")):
             if value < -(1 << digits) or value > 1 << digits:
-                warnings.warn(f"{label} is out of bounds [-(2^{digits}), 2^{digits}]. Due to precision limitations "
-                              f"{name} can support discrete uniform distribution only within this range. This warning "
-                              "will become an error in version 1.7 release, please fix the code in advance",
-                              UserWarning, stacklevel=4)
+                warn_user(f"{label} is out of bounds [-(2^{digits}), 2^{digits}]. Due to precision limitations "
+                          f"{name} can support discrete uniform distribution only within this range. This warning "
+                          "will become an error in version 1.7 release, please fix the code in advance",
+                          UserWarning)
 
 
 def _draw_range(source: _random.Generator, n: int, span: int, low: int, wide: bool) -> np.ndarray:

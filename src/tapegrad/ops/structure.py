@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -28,6 +27,7 @@ from . import elementwise as ew
 from . import inplace, matmul, matrix_functions, movement, rearrange
 from .composite import _without_grad
 from .registry import OUTPUT, OpDef, record
+from ..user_warnings import warn_user
 
 __all__: list[str] = [
     "adjoint", "bartlett_window", "blackman_window", "can_cast", "combinations", "corrcoef", "cov",
@@ -109,20 +109,20 @@ def _mT(input: Tensor) -> Tensor:
 def _T(input: Tensor) -> Tensor:
     """``x.T``: all dims reversed, which PyTorch deprecates for anything but a matrix."""
     if input.ndim == 0:
-        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
-                      UserWarning, stacklevel=2)
+        warn_user("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+                  UserWarning)
     elif input.ndim != 2:
-        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
-                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
-                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
-                      "tensor.", UserWarning, stacklevel=2)
+        warn_user("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                  "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                  "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                  "tensor.", UserWarning)
     return movement.reversed_dims(input)
 
 
 def _H(input: Tensor) -> Tensor:
     """``x.H``: the conjugate transpose of a matrix (the transpose for real dtypes)."""
     if input.ndim == 0:
-        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        warn_user("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning)
         return movement.reversed_dims(input)
     if input.ndim != 2:
         hint = " For batches of matrices, consider using tensor.mH" if input.ndim > 2 else ""
@@ -602,12 +602,12 @@ def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
                                                     weight_sum))
     if isinstance(norm_factor, Tensor):
         if trace.ACTIVE is None and bool(ew.le(norm_factor, 0)):
-            warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number "
-                          "of observations.", UserWarning, stacklevel=2)
+            warn_user("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number "
+                      "of observations.", UserWarning)
         norm_factor = ew.clamp_min(norm_factor, 0)  # PyTorch zeroes a non-positive factor
     elif norm_factor <= 0:
-        warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
-                      "observations.", UserWarning, stacklevel=2)
+        warn_user("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                  "observations.", UserWarning)
         norm_factor = 0
     centred = ew.sub(x, movement.unsqueeze(average, 1))
     weighted = centred if weights is None else ew.mul(centred, weights)

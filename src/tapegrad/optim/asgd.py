@@ -2,7 +2,6 @@
 iterates (Polyak-Ruppert averaging)."""
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +12,7 @@ from ._fused import FusedKernel, Update, check_state, next_step, plan_update, wi
 from .adadelta import check_capturable
 from .optimizer import (Optimizer, ParamsT, StateDict, as_float, check_non_negative, check_options,
                         scalar_step_dtype, set_defaults, step_tensor)
+from ..user_warnings import warn_user
 
 # PyTorch's single-tensor ASGD, per element (eta and mu are the state's values, from the end
 # of the previous step):
@@ -151,8 +151,7 @@ class ASGD(Optimizer):
                 global _warned_complex
                 if not _warned_complex:
                     _warned_complex = True
-                    warnings.warn("Casting complex values to real discards the imaginary part", UserWarning,
-                                  stacklevel=4)
+                    warn_user("Casting complex values to real discards the imaginary part", UserWarning)
                 eta = eta.real
             eta = _dtypes.get_default_dtype().numpy.type(eta)
         mu = _dtypes.get_default_dtype().numpy.type(1 / max(1, t - t0))

@@ -11,7 +11,6 @@ changed.
 """
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from copy import deepcopy
 from itertools import chain
@@ -26,6 +25,7 @@ from ..tensor import Tensor, _wrap
 from ..compiler import trace
 from ..compiler import rules
 from ._fused import Update, check_state, zeros_state
+from ..user_warnings import warn_user
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 StateDict = dict[str, Any]
@@ -237,9 +237,8 @@ class Optimizer:
             param_group.setdefault(name, default)
 
         if len(tensors) != len(set(tensors)):
-            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
-                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
-                          stacklevel=3)
+            warn_user("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                      "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information")
 
         existing: set[Tensor] = set()
         for group in self.param_groups:

@@ -21,7 +21,6 @@ nothing here.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from ..autograd import grad_mode
 from ..autograd.backward import backward as _backward
 from ..autograd.function import Function, FunctionCtx
 from ..tensor import Tensor
+from ..user_warnings import warn_user
 
 __all__: list[str] = ["checkpoint", "checkpoint_sequential"]
 
@@ -149,7 +149,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
     'CheckpointFunctionBackward'
     """
     if use_reentrant is None:
-        warnings.warn(_EXPLICIT, UserWarning, stacklevel=2)
+        warn_user(_EXPLICIT, UserWarning)
         use_reentrant = True
     if determinism_check not in ("default", "none"):
         raise ValueError(f"determinism_check should be one of ['default', 'none'], but got {determinism_check}")
@@ -162,8 +162,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | N
     needs_graph = grad_mode.is_grad_enabled() and any(t.requires_grad for t in tensors)
     if not needs_graph:
         if use_reentrant and grad_mode.is_grad_enabled():
-            warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", UserWarning,
-                          stacklevel=2)
+            warn_user("None of the inputs have requires_grad=True. Gradients will be None", UserWarning)
             with grad_mode.no_grad():
                 return run(*args)
         return run(*args)  # nothing to save: recorded as usual, or not at all under no_grad
@@ -179,7 +178,7 @@ def checkpoint_sequential(functions: Any, segments: int, input: Tensor, use_reen
     """Run ``functions`` (a ``Sequential`` or a list of modules) in ``segments`` checkpointed
     pieces; the last piece runs normally, as in PyTorch."""
     if use_reentrant is None:
-        warnings.warn(_EXPLICIT, UserWarning, stacklevel=2)
+        warn_user(_EXPLICIT, UserWarning)
         use_reentrant = True
     modules: list[Any] = list(functions.children()) if hasattr(functions, "children") else list(functions)
     segment_size = len(modules) // segments

@@ -8,13 +8,13 @@ from __future__ import annotations
 import functools
 import math
 import types
-import warnings
 from typing import Any, Callable, Iterable, TypeVar
 
 from ... import creation
 from ...autograd.grad_mode import no_grad
 from ...ops import composite, elementwise as ew, movement
 from ...tensor import Tensor
+from ...user_warnings import warn_user
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
@@ -98,7 +98,7 @@ def clip_grad_norm_(parameters: TensorOrTensors, max_norm: float, norm_type: flo
         is_generator = isinstance(parameters, types.GeneratorType)
         parameters = list(parameters)
         if is_generator and not parameters:
-            warnings.warn("`parameters` is an empty generator, no gradient clipping will occur.", stacklevel=3)
+            warn_user("`parameters` is an empty generator, no gradient clipping will occur.")
     grads = [p.grad for p in parameters if p.grad is not None]
     total_norm = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     clip_grads_with_norm_(parameters, max_norm, total_norm, foreach)
@@ -108,8 +108,8 @@ def clip_grad_norm_(parameters: TensorOrTensors, max_norm: float, norm_type: flo
 def clip_grad_norm(parameters: TensorOrTensors, max_norm: float, norm_type: float = 2.0,
                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Deprecated: use ``clip_grad_norm_``."""
-    warnings.warn("`nn.utils.clip_grad_norm` is now deprecated in favor of `nn.utils.clip_grad_norm_`.",
-                  FutureWarning, stacklevel=2)
+    warn_user("`nn.utils.clip_grad_norm` is now deprecated in favor of `nn.utils.clip_grad_norm_`.",
+              FutureWarning)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 

@@ -3,12 +3,12 @@ replaced by given tensors, for that call only (the module's own are put back aft
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Any, Iterator
 
 from ...tensor import Tensor
 from ..module import Module
 from ._named_member_accessor import NamedMemberAccessor
+from ...user_warnings import warn_user
 
 __all__ = ["functional_call"]
 
@@ -92,9 +92,9 @@ def functional_call(module: Module, parameters_and_buffers: dict[str, Tensor], a
     >>> functional_call(m, {"weight": tapegrad.ones(1, 2), "bias": tapegrad.zeros(1)}, tapegrad.ones(1, 2))
     tensor([[2.]])
     """
-    warnings.warn("`nn.utils.stateless.functional_call` is deprecated as of PyTorch 2.0 and will be removed in a "
-                  "future version of PyTorch. Please use `torch.func.functional_call` instead which is a drop-in "
-                  "replacement.", FutureWarning, stacklevel=2)
+    warn_user("`nn.utils.stateless.functional_call` is deprecated as of PyTorch 2.0 and will be removed in a "
+              "future version of PyTorch. Please use `torch.func.functional_call` instead which is a drop-in "
+              "replacement.", FutureWarning)
     return _functional_call(module, parameters_and_buffers, args, kwargs, tie_weights=tie_weights, strict=strict)
 
 

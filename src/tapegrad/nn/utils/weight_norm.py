@@ -4,12 +4,12 @@ parameters and recomputes ``weight`` before every forward. Also the two tensor f
 weight norms are made of, ``norm_except_dim`` and ``_weight_norm``."""
 from __future__ import annotations
 
-import warnings
 from typing import Any, TypeVar
 
 from ...tensor import Tensor
 from ..module import Module
 from ..parameter import Parameter, UninitializedParameter
+from ...user_warnings import warn_user
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm"]
 
@@ -59,8 +59,8 @@ class WeightNorm:
 
     @staticmethod
     def apply(module: Module, name: str, dim: int | None) -> "WeightNorm":
-        warnings.warn("`nn.utils.weight_norm` is deprecated in favor of `nn.utils.parametrizations.weight_norm`.",
-                      FutureWarning, stacklevel=3)
+        warn_user("`nn.utils.weight_norm` is deprecated in favor of `nn.utils.parametrizations.weight_norm`.",
+                  FutureWarning)
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, WeightNorm) and hook.name == name:
                 raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")

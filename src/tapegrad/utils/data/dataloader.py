@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +28,7 @@ from .sampler import (
     SequentialSampler,
     _random_int64,
 )
+from ...user_warnings import warn_user
 
 __all__ = ["DataLoader", "get_worker_info"]
 
@@ -244,8 +244,8 @@ class _DataLoaderIter(Iterator[Any]):
         self._iterable_len_called = loader._iterable_len_called
         self._num_yielded = 0
         if loader.pin_memory:
-            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, "
-                          "then device pinned memory won't be used.", stacklevel=3)
+            warn_user("'pin_memory' argument is set as true but no accelerator is found, "
+                      "then device pinned memory won't be used.")
         # The sampler's iterator is created before the base seed is drawn, but a
         # generator-based sampler draws nothing until its first batch, so the draws
         # come in PyTorch's order: base seed now, shuffling seed at the first batch.
@@ -294,7 +294,7 @@ class _DataLoaderIter(Iterator[Any]):
         self._num_yielded += 1
         if (self._is_iterable and self._iterable_len_called is not None
                 and self._num_yielded > self._iterable_len_called):
-            warnings.warn(f"Length of IterableDataset {self._dataset} was reported to be "
-                          f"{self._iterable_len_called}(when accessing len(dataloader)), but "
-                          f"{self._num_yielded} samples have been fetched. ", stacklevel=2)
+            warn_user(f"Length of IterableDataset {self._dataset} was reported to be "
+                      f"{self._iterable_len_called}(when accessing len(dataloader)), but "
+                      f"{self._num_yielded} samples have been fetched. ")
         return data

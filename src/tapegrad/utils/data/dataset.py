@@ -9,13 +9,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from ...creation import randperm
 from ...random import Generator, default_generator
 from ...tensor import Tensor
+from ...user_warnings import warn_user
 
 __all__ = [
     "ChainDataset",
@@ -274,8 +274,7 @@ def random_split(dataset: Dataset[T], lengths: Sequence[int | float],
         lengths = subset_lengths
         for i, length in enumerate(lengths):
             if length == 0:
-                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
-                              stacklevel=2)
+                warn_user(f"Length of split at index {i} is 0. This might result in an empty dataset.")
     if sum(lengths) != len(dataset):  # type: ignore[arg-type]
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
     indices = randperm(sum(lengths), generator=generator).tolist()  # type: ignore[arg-type]
