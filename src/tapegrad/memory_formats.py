@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 
-class memory_format:
-    """One of the layouts above; compared by identity, as PyTorch's are."""
+class _Constant:
+    """A named module-level constant, compared by identity as PyTorch's are."""
 
     __slots__ = ("name",)
 
@@ -28,20 +28,17 @@ class memory_format:
         return self.name  # pickles as the module-level constant
 
 
-class layout:
+class memory_format(_Constant):
+    """One of the layouts above."""
+
+    __slots__ = ()
+
+
+class layout(_Constant):
     """A tensor's storage layout (``Tensor.layout``): tapegrad's tensors are all ``strided``
     (dense, with strides); PyTorch's sparse layouts have no counterpart here."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"tapegrad.{self.name}"
-
-    def __reduce__(self) -> str:
-        return self.name
+    __slots__ = ()
 
 
 strided = layout("strided")

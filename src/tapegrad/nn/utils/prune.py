@@ -249,28 +249,40 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
+class _UnstructuredByScore(BasePruningMethod):
     """Prunes ``amount`` (an int: a count; a float in [0, 1]: a fraction) of the still unpruned
-    entries, chosen at random."""
+    entries: the ``amount`` of highest ``_scores`` (lowest, when ``_LARGEST`` is False)."""
 
     PRUNING_TYPE = "unstructured"
+    _LARGEST = True
 
     def __init__(self, amount: int | float) -> None:
         _validate_pruning_amount_init(amount)
         self.amount = amount
+
+    @abstractmethod
+    def _scores(self, t: Tensor) -> Tensor:
+        """One score per entry of ``t``, ranked to choose the entries pruned."""
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         tensor_size = t.nelement()
         nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
         _validate_pruning_amount(nparams_toprune, tensor_size)
         mask = default_mask.clone(memory_format=contiguous_format)
-        # Nothing is drawn when nothing is pruned, as in PyTorch, so the generator's stream stays aligned.
+        # Nothing is scored when nothing is pruned, as in PyTorch: a random method then draws
+        # nothing, so the generator's stream stays aligned with PyTorch's.
         if nparams_toprune != 0:
-            # PyTorch's draw: one uniform number per entry, the k largest pruned.
-            prob = creation.rand_like(t)
-            topk = prob.view(-1).topk(k=nparams_toprune)
+            topk = self._scores(t).view(-1).topk(k=nparams_toprune, largest=self._LARGEST)
             mask.view(-1)[topk.indices] = 0
         return mask
+
+
+class RandomUnstructured(_UnstructuredByScore):
+    """Prunes ``amount`` (an int: a count; a float in [0, 1]: a fraction) of the still unpruned
+    entries, chosen at random."""
+
+    def _scores(self, t: Tensor) -> Tensor:
+        return creation.rand_like(t)  # PyTorch's draw: one uniform number per entry, the k largest pruned
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float) -> BasePruningMethod:  # type: ignore[override]
@@ -278,25 +290,14 @@ class RandomUnstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_UnstructuredByScore):
     """Prunes ``amount`` (an int: a count; a float in [0, 1]: a fraction) of the still unpruned
     entries, those of smallest magnitude."""
 
-    PRUNING_TYPE = "unstructured"
+    _LARGEST = False
 
-    def __init__(self, amount: int | float) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone(memory_format=contiguous_format)
-        if nparams_toprune != 0:
-            topk = t.abs().view(-1).topk(k=nparams_toprune, largest=False)
-            mask.view(-1)[topk.indices] = 0
-        return mask
+    def _scores(self, t: Tensor) -> Tensor:
+        return t.abs()
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float,  # type: ignore[override]
