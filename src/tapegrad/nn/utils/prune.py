@@ -307,6 +307,27 @@ class L1Unstructured(_UnstructuredByScore):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
+def _structured_count(t: Tensor, amount: int | float, dim: int) -> tuple[int, int]:
+    """(slices along ``dim``, how many to prune), after the checks of a structured method."""
+    _validate_structured_pruning(t)
+    _validate_pruning_dim(t, dim)
+    tensor_size = t.shape[dim]
+    nparams_toprune = _compute_nparams_toprune(amount, tensor_size)
+    _validate_pruning_amount(nparams_toprune, tensor_size)
+    return tensor_size, nparams_toprune
+
+
+def _keep_slices(t: Tensor, dim: int, kept: Tensor, default_mask: Tensor) -> Tensor:
+    """A mask of ``t``'s shape keeping the slices along ``dim`` that ``kept`` selects (a bool mask
+    or indices), on top of the earlier (maybe unstructured) ``default_mask``."""
+    mask = creation.zeros_like(t)
+    key: list[Any] = [slice(None)] * t.ndim
+    key[dim] = kept
+    mask[tuple(key)] = 1
+    mask *= default_mask.to(dtype=mask.dtype)
+    return mask
+
+
 class RandomStructured(BasePruningMethod):
     """Prunes ``amount`` (an int: a count; a float in [0, 1]: a fraction) whole slices along
     ``dim``, chosen at random."""
@@ -323,24 +344,13 @@ class RandomStructured(BasePruningMethod):
 
         Raises ValueError for a tensor of fewer than 2 dimensions and IndexError for
         ``dim >= t.dim()``."""
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        tensor_size = t.shape[self.dim]
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
+        tensor_size, nparams_toprune = _structured_count(t, self.amount, self.dim)
         if nparams_toprune == 0:
             return default_mask
         # PyTorch's draw: one uniform number per slice; those at or below the k-th smallest are pruned.
         prob = creation.rand(tensor_size)
         threshold = prob.kthvalue(k=nparams_toprune).values
-        channel_mask = prob > threshold
-        mask = creation.zeros_like(t)
-        slc: list[Any] = [slice(None)] * len(t.shape)
-        slc[self.dim] = channel_mask
-        mask[tuple(slc)] = 1
-        # The new slices on top of the earlier (maybe unstructured) mask.
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+        return _keep_slices(t, self.dim, prob > threshold, default_mask)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float,  # type: ignore[override]
@@ -366,23 +376,13 @@ class LnStructured(BasePruningMethod):
 
         Raises ValueError for a tensor of fewer than 2 dimensions and IndexError for
         ``dim >= t.dim()``."""
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        tensor_size = t.shape[self.dim]
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        nparams_tokeep = tensor_size - nparams_toprune
-        _validate_pruning_amount(nparams_toprune, tensor_size)
+        tensor_size, nparams_toprune = _structured_count(t, self.amount, self.dim)
         # Computed (and the kept slices chosen) before the zero check, as in PyTorch, so that a bad ``n`` raises.
         norm = _compute_norm(t, self.n, self.dim)
-        topk = norm.topk(k=nparams_tokeep, largest=True)
+        topk = norm.topk(k=tensor_size - nparams_toprune, largest=True)
         if nparams_toprune == 0:
             return default_mask
-        mask = creation.zeros_like(t)
-        slc: list[Any] = [slice(None)] * len(t.shape)
-        slc[self.dim] = topk.indices
-        mask[tuple(slc)] = 1
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+        return _keep_slices(t, self.dim, topk.indices, default_mask)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float, n: Any, dim: int,  # type: ignore[override]
